@@ -1,0 +1,137 @@
+#include "cli/args.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "kernels/error.h"
+
+namespace tritune::cli {
+
+Args::Args(std::string command, std::string description)
+    : command_(std::move(command)), description_(std::move(description)) {}
+
+Args& Args::option(const std::string& name, const std::string& metavar, const std::string& help,
+                   const std::string& default_value) {
+  order_.push_back(name);
+  opts_[name] = Opt{metavar, help, default_value, false};
+  return *this;
+}
+
+Args& Args::flag(const std::string& name, const std::string& help) {
+  order_.push_back(name);
+  opts_[name] = Opt{"", help, "", true};
+  return *this;
+}
+
+std::string Args::help() const {
+  std::ostringstream os;
+  os << "usage: tritune " << command_ << (order_.empty() ? "" : " [options]") << "\n\n"
+     << description_ << "\n";
+  if (!order_.empty()) os << "\noptions:\n";
+  for (const auto& name : order_) {
+    const Opt& o = opts_.at(name);
+    std::string lhs = "  " + name + (o.is_flag ? "" : " " + o.metavar);
+    if (lhs.size() < 28) lhs.resize(28, ' ');
+    else lhs += "\n" + std::string(28, ' ');
+    os << lhs << o.help;
+    if (!o.def.empty()) os << " (default: " << o.def << ")";
+    os << "\n";
+  }
+  os << "  -h, --help" << std::string(18, ' ') << "show this help\n";
+  return os.str();
+}
+
+bool Args::parse(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(help().c_str(), stdout);
+      return false;
+    }
+    if (a.size() > 1 && a[0] == '-') {
+      std::string value;
+      bool has_value = false;
+      const size_t eq = a.find('=');
+      if (eq != std::string::npos) {
+        value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        has_value = true;
+      }
+      auto it = opts_.find(a);
+      if (it == opts_.end()) {
+        throw Error("tritune " + command_ + ": unknown option '" + a + "' (see --help)");
+      }
+      if (it->second.is_flag) {
+        if (has_value) throw Error("tritune " + command_ + ": " + a + " takes no value");
+        values_[a] = "1";
+        continue;
+      }
+      if (!has_value) {
+        if (i + 1 >= args.size()) {
+          throw Error("tritune " + command_ + ": " + a + " needs a value (" + it->second.metavar +
+                      ")");
+        }
+        value = args[++i];
+      }
+      values_[a] = value;
+    } else {
+      positional_.push_back(a);
+    }
+  }
+  return true;
+}
+
+bool Args::has(const std::string& name) const { return values_.count(name) != 0; }
+
+std::string Args::get(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it != values_.end()) return it->second;
+  auto o = opts_.find(name);
+  return o == opts_.end() ? "" : o->second.def;
+}
+
+int64_t Args::get_int(const std::string& name) const {
+  const std::string v = get(name);
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || end == nullptr || *end != 0) {
+    throw Error("tritune " + command_ + ": " + name + " expects an integer, got '" + v + "'");
+  }
+  return x;
+}
+
+double Args::get_double(const std::string& name) const {
+  const std::string v = get(name);
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || end == nullptr || *end != 0) {
+    throw Error("tritune " + command_ + ": " + name + " expects a number, got '" + v + "'");
+  }
+  return x;
+}
+
+std::vector<std::string> Args::get_list(const std::string& name) const {
+  std::vector<std::string> out;
+  std::stringstream ss(get(name));
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::vector<int64_t> Args::get_int_list(const std::string& name) const {
+  std::vector<int64_t> out;
+  for (const auto& s : get_list(name)) {
+    char* end = nullptr;
+    const long long x = std::strtoll(s.c_str(), &end, 10);
+    if (end == nullptr || *end != 0) {
+      throw Error("tritune " + command_ + ": " + name + " expects integers, got '" + s + "'");
+    }
+    out.push_back(x);
+  }
+  return out;
+}
+
+}  // namespace tritune::cli

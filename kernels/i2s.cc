@@ -1,0 +1,154 @@
+#include "kernels/i2s.h"
+
+#include <cstring>
+#include <string>
+
+#include "kernels/error.h"
+
+namespace tritune {
+
+namespace {
+
+void check_ternary_value(int8_t v, int64_t idx) {
+  if (v < -1 || v > 1) {
+    throw Error("i2_s: weight " + std::to_string(idx) + " is " + std::to_string((int)v) +
+                ", not in {-1, 0, +1}; ternarize first (ternarize_absmean)");
+  }
+}
+
+}  // namespace
+
+PackedWeights i2s_pack_ternary(const int8_t* t, int64_t n, int64_t k, float scale) {
+  if (n <= 0 || k <= 0) {
+    throw Error("i2_s: impossible shape " + std::to_string(n) + "x" + std::to_string(k));
+  }
+  if (k % kI2SBlock != 0) {
+    throw Error("i2_s: K=" + std::to_string(k) +
+                " is not a multiple of 128 (bitnet.cpp's I2_S block); use the kernel layout "
+                "directly (i2s_tile_ternary) or pad K to " +
+                std::to_string((k + kI2SBlock - 1) / kI2SBlock * kI2SBlock));
+  }
+  PackedWeights p;
+  p.format = Format::kI2S;
+  p.n = n;
+  p.k = k;
+  p.scale = scale;
+  const int64_t code_bytes = n * k / 4;
+  p.data.assign((size_t)(code_bytes + kI2STail), 0);
+  for (int64_t r = 0; r < n; ++r) {
+    const int8_t* row = t + r * k;
+    uint8_t* out = p.data.data() + r * (k / 4);
+    for (int64_t blk = 0; blk < k / kI2SBlock; ++blk) {
+      for (int64_t byte = 0; byte < kI2SBlockBytes; ++byte) {
+        uint8_t v = 0;
+        for (int g = 0; g < 4; ++g) {
+          const int64_t col = blk * kI2SBlock + g * 32 + byte;
+          check_ternary_value(row[col], r * k + col);
+          v |= (uint8_t)((row[col] + 1) << (6 - 2 * g));
+        }
+        out[blk * kI2SBlockBytes + byte] = v;
+      }
+    }
+  }
+  std::memcpy(p.data.data() + code_bytes, &scale, sizeof(float));
+  return p;
+}
+
+float i2s_tail_scale(const uint8_t* data, int64_t n, int64_t k) {
+  float s;
+  std::memcpy(&s, data + n * k / 4, sizeof(float));
+  return s;
+}
+
+std::vector<int8_t> i2s_unpack_ternary(const PackedWeights& p) {
+  if (p.k % kI2SBlock != 0 || (int64_t)p.data.size() < p.n * p.k / 4) {
+    throw Error("i2_s: storage of " + std::to_string(p.data.size()) + " bytes cannot hold " +
+                std::to_string(p.n) + "x" + std::to_string(p.k));
+  }
+  std::vector<int8_t> t((size_t)(p.n * p.k));
+  for (int64_t r = 0; r < p.n; ++r) {
+    const uint8_t* in = p.data.data() + r * (p.k / 4);
+    for (int64_t blk = 0; blk < p.k / kI2SBlock; ++blk) {
+      for (int64_t byte = 0; byte < kI2SBlockBytes; ++byte) {
+        const uint8_t v = in[blk * kI2SBlockBytes + byte];
+        for (int g = 0; g < 4; ++g) {
+          const int code = (v >> (6 - 2 * g)) & 3;
+          const int64_t col = blk * kI2SBlock + g * 32 + byte;
+          if (code == 3) {
+            throw Error("i2_s: code 3 (unused) at row " + std::to_string(r) + " column " +
+                        std::to_string(col) + "; the tensor is corrupt or not I2_S");
+          }
+          t[(size_t)(r * p.k + col)] = (int8_t)(code - 1);
+        }
+      }
+    }
+  }
+  return t;
+}
+
+I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float scale) {
+  if (n <= 0 || k <= 0) {
+    throw Error("i2_s: impossible shape " + std::to_string(n) + "x" + std::to_string(k));
+  }
+  I2SKernelWeights w;
+  w.n = n;
+  w.k = k;
+  w.n16 = (n + 15) / 16;
+  w.k16 = (k + 15) / 16;
+  w.scale = scale;
+  // Code 1 (weight 0) everywhere first: padding contributes nothing.
+  w.tiles.assign((size_t)(w.n16 * w.k16 * 64), 0x55);
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t rt = r / 16, lane = r % 16;
+    for (int64_t c = 0; c < k; ++c) {
+      const int8_t v = t[r * k + c];
+      check_ternary_value(v, r * k + c);
+      const int64_t kc = c / 16, g = (c % 16) / 4, rr = c % 4;
+      uint8_t& byte = w.tiles[(size_t)((rt * w.k16 + kc) * 64 + 4 * lane + rr)];
+      byte = (uint8_t)((byte & ~(3u << (2 * g))) | (uint8_t)((v + 1) << (2 * g)));
+    }
+  }
+  return w;
+}
+
+I2SKernelWeights i2s_repack(const PackedWeights& p) {
+  if (p.format != Format::kI2S) throw Error("i2s_repack: weights are not in i2_s format");
+  const std::vector<int8_t> t = i2s_unpack_ternary(p);
+  return i2s_tile_ternary(t.data(), p.n, p.k, p.scale);
+}
+
+std::vector<int8_t> i2s_untile(const I2SKernelWeights& w) {
+  std::vector<int8_t> t((size_t)(w.n * w.k));
+  for (int64_t r = 0; r < w.n; ++r) {
+    const int64_t rt = r / 16, lane = r % 16;
+    for (int64_t c = 0; c < w.k; ++c) {
+      const int64_t kc = c / 16, g = (c % 16) / 4, rr = c % 4;
+      const uint8_t byte = w.tiles[(size_t)((rt * w.k16 + kc) * 64 + 4 * lane + rr)];
+      t[(size_t)(r * w.k + c)] = (int8_t)(((byte >> (2 * g)) & 3) - 1);
+    }
+  }
+  return t;
+}
+
+void i2s_ref_gemm_tiled(const I2SKernelWeights& w, const QuantizedActs& a, int32_t* raw,
+                        int64_t ldy) {
+  if (a.k != w.k) {
+    throw Error("i2_s: activations have K=" + std::to_string(a.k) + " but weights K=" +
+                std::to_string(w.k));
+  }
+  for (int64_t tok = 0; tok < a.tokens; ++tok) {
+    const int8_t* x = a.row(tok);
+    for (int64_t r = 0; r < w.n; ++r) {
+      const int64_t rt = r / 16, lane = r % 16;
+      int32_t acc = 0;  // sum of code * x, then minus sum x: the kernels' own formulation
+      for (int64_t c = 0; c < w.k; ++c) {
+        const int64_t kc = c / 16, g = (c % 16) / 4, rr = c % 4;
+        const uint8_t byte = w.tiles[(size_t)((rt * w.k16 + kc) * 64 + 4 * lane + rr)];
+        acc += (int32_t)((byte >> (2 * g)) & 3) * (int32_t)x[c];
+      }
+      raw[tok * ldy + r] = acc - a.sum[(size_t)tok];
+    }
+  }
+}
+
+}  // namespace tritune

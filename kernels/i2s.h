@@ -1,0 +1,59 @@
+// I2_S: bitnet.cpp's 2-bit ternary layout, and tritune's kernel layout for it.
+//
+// Storage (bitnet.cpp, x86, GGUF type 36): codes c = w + 1 in {0,1,2}. Rows are contiguous,
+// K/4 bytes per row; every 128 consecutive weights of a row form a 32-byte block in which byte p
+// holds w[p] in bits 7:6, w[32+p] in 5:4, w[64+p] in 3:2, w[96+p] in 1:0. After the n*k/4 code
+// bytes a 32-byte tail holds the f32 per-tensor scale in its first 4 bytes. K must be a multiple
+// of 128.
+//
+// Kernel layout "r16k16" (what the Halide kernels read): 16-row x 16-column tiles of 64 bytes.
+// Byte b = 4*lane + r of tile (rt, kc) holds, in bits 2g+1:2g, the code of row 16*rt + lane,
+// column 16*kc + 4*g + r. Decoding one shift+mask per g gives 16 rows x 4 consecutive columns:
+// exactly the operand shape of a 4-way u8 x s8 dot product (VNNI vpdpbusd), so 16 rows accumulate
+// in 16 int32 lanes with no horizontal reduction. Any N and K: rows pad to 16 with zero weights
+// (code 1), columns pad to 16 with code 1 and the kernels' activations are zero there.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kernels/formats.h"
+
+namespace tritune {
+
+constexpr int64_t kI2SBlock = 128;      // weights per storage block
+constexpr int64_t kI2SBlockBytes = 32;  // bytes per storage block
+constexpr int64_t kI2STail = 32;        // bytes after the codes (f32 scale + padding)
+
+// Ternary values t[n*k] in {-1,0,1} + scale -> I2_S storage. Throws on K % 128 != 0.
+PackedWeights i2s_pack_ternary(const int8_t* t, int64_t n, int64_t k, float scale);
+// I2_S storage -> ternary values (n*k). Throws on a code 3 (not produced by any packer).
+std::vector<int8_t> i2s_unpack_ternary(const PackedWeights& p);
+// Reads the scale from the tail.
+float i2s_tail_scale(const uint8_t* data, int64_t n, int64_t k);
+
+// The kernel layout.
+struct I2SKernelWeights {
+  int64_t n = 0, k = 0;     // logical shape
+  int64_t n16 = 0, k16 = 0; // tiles: rows/16, columns/16 (rounded up)
+  std::vector<uint8_t> tiles;  // n16 * k16 * 64 bytes, tile (rt, kc) at (rt*k16 + kc)*64
+  float scale = 1.0f;
+  int64_t k_pad() const { return k16 * 16; }
+  int64_t n_pad() const { return n16 * 16; }
+};
+
+I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float scale);
+// Repack step from bitnet.cpp storage (round-trip tested against i2s_untile).
+I2SKernelWeights i2s_repack(const PackedWeights& p);
+std::vector<int8_t> i2s_untile(const I2SKernelWeights& w);
+
+// Scalar integer reference on the kernel layout: raw[t*ldy + n] = sum_k x_q[t][k] * t[n][k]
+// for n < w.n. Always compiled: the fallback on any CPU and the kernels' test oracle.
+void i2s_ref_gemm_tiled(const I2SKernelWeights& w, const QuantizedActs& a, int32_t* raw,
+                        int64_t ldy);
+
+// The float epilogue every I2_S path uses (bitnet.cpp order): raw / act_scale * w_scale.
+inline float i2s_dequant(int32_t raw, float act_scale, float w_scale) {
+  return (float)raw / act_scale * w_scale;
+}
+
+}  // namespace tritune
