@@ -1,0 +1,62 @@
+// The in-memory BitNet b1.58 model every loader produces (GGUF, safetensors, synthetic) and the
+// transformer consumes. Linear layers keep their file format (PackedWeights) so the kernel path
+// can use them without another conversion; norms are float.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/formats.h"
+
+namespace tritune {
+
+struct HParams {
+  std::string arch;           // general.architecture: bitnet-b1.58 | bitnet | bitnet-25
+  int64_t vocab = 0;
+  int64_t hidden = 0;         // embedding_length
+  int64_t ffn = 0;            // feed_forward_length
+  int64_t layers = 0;         // block_count
+  int64_t heads = 0;          // attention.head_count
+  int64_t kv_heads = 0;       // attention.head_count_kv
+  int64_t head_dim = 0;       // hidden / heads (rope.dimension_count where given)
+  int64_t context = 4096;     // context_length
+  float rms_eps = 1e-5f;      // attention.layer_norm_rms_epsilon
+  float rope_theta = 500000.0f;  // rope.freq_base
+  std::string activation = "relu2";  // always relu2 for these architectures
+};
+
+// A matrix stored in one of the file's tensor types, for embedding lookup and the output head.
+// Formats the registry does not hold (Q8_0, Q6_K, BF16, ...) are described by `ggml_type` and
+// `data`; loaders may convert them to a registry format at load.
+struct RawMatrix {
+  std::string name;
+  int64_t rows = 0, cols = 0;     // rows x cols, cols contiguous (ne[0] == cols)
+  uint32_t ggml_type = 0;         // GGUF tensor type id
+  const uint8_t* data = nullptr;  // points into the mapping or into `owned`
+  int64_t bytes = 0;
+  std::vector<uint8_t> owned;     // used when the data had to be converted or copied
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm, attn_sub_norm, ffn_norm, ffn_sub_norm;
+  PackedWeights wq, wk, wv, wo, w_gate, w_up, w_down;  // [out, in] each
+};
+
+struct ModelWeights {
+  std::string path;  // file it came from
+  HParams hp;
+  RawMatrix tok_embd;            // [vocab, hidden]
+  RawMatrix output;              // [vocab, hidden]; empty (rows == 0) when tied to tok_embd
+  std::vector<float> output_norm;
+  std::vector<LayerWeights> layers;
+  std::shared_ptr<void> keepalive;  // the file mapping, if tensors point into it
+  // Tokenizer data travels with the model (see model/tokenizer.h; filled by the loaders).
+  std::vector<std::string> tok_tokens, tok_merges;
+  std::vector<int32_t> tok_types;
+  int32_t bos = -1, eos = -1, eot = -1;
+  std::string tok_pre, chat_template;
+  bool add_bos = true;
+};
+
+}  // namespace tritune
