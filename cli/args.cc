@@ -32,8 +32,10 @@ std::string Args::help() const {
   for (const auto& name : order_) {
     const Opt& o = opts_.at(name);
     std::string lhs = "  " + name + (o.is_flag ? "" : " " + o.metavar);
-    if (lhs.size() < 28) lhs.resize(28, ' ');
-    else lhs += "\n" + std::string(28, ' ');
+    if (lhs.size() < 28)
+      lhs.resize(28, ' ');
+    else
+      lhs += "\n" + std::string(28, ' ');
     os << lhs << o.help;
     if (!o.def.empty()) os << " (default: " << o.def << ")";
     os << "\n";
@@ -82,7 +84,9 @@ bool Args::parse(const std::vector<std::string>& args) {
   return true;
 }
 
-bool Args::has(const std::string& name) const { return values_.count(name) != 0; }
+bool Args::has(const std::string& name) const {
+  return values_.count(name) != 0;
+}
 
 std::string Args::get(const std::string& name) const {
   auto it = values_.find(name);

@@ -19,7 +19,7 @@ class Args {
   // Parses; returns false if --help was given (help already printed). Throws Error on misuse.
   bool parse(const std::vector<std::string>& args);
 
-  bool has(const std::string& name) const;  // given on the command line (or flag set)
+  bool has(const std::string& name) const;         // given on the command line (or flag set)
   std::string get(const std::string& name) const;  // value or default
   int64_t get_int(const std::string& name) const;
   double get_double(const std::string& name) const;

@@ -9,19 +9,21 @@ namespace tritune::cli {
 namespace {
 
 int run_info(const std::vector<std::string>& argv) {
-  Args args("info", "Show the CPU fingerprint, its ISA features, and the kernel ISA level and\n"
-                    "Halide target tritune uses on it (TRITUNE_ISA=<level> forces a lower one).");
+  Args args("info",
+            "Show the CPU fingerprint, its ISA features, and the kernel ISA level and\n"
+            "Halide target tritune uses on it (TRITUNE_ISA=<level> forces a lower one).");
   args.flag("--json", "print as JSON");
   if (!args.parse(argv)) return 0;
   const CpuInfo& c = cpu_info();
   const Isa isa = selected_isa();
   if (args.has("--json")) {
-    std::printf("{\"vendor\": \"%s\", \"brand\": \"%s\", \"family\": %d, \"model\": %d, "
-                "\"stepping\": %d, \"logical_cpus\": %d, \"hypervisor\": %s, \"l1d_bytes\": %lld, "
-                "\"l2_bytes\": %lld, \"l3_bytes\": %lld, \"flags\": [",
-                c.vendor.c_str(), c.brand.c_str(), c.family, c.model, c.stepping, c.logical_cpus,
-                c.hypervisor ? "true" : "false", (long long)c.l1d_bytes, (long long)c.l2_bytes,
-                (long long)c.l3_bytes);
+    std::printf(
+        "{\"vendor\": \"%s\", \"brand\": \"%s\", \"family\": %d, \"model\": %d, "
+        "\"stepping\": %d, \"logical_cpus\": %d, \"hypervisor\": %s, \"l1d_bytes\": %lld, "
+        "\"l2_bytes\": %lld, \"l3_bytes\": %lld, \"flags\": [",
+        c.vendor.c_str(), c.brand.c_str(), c.family, c.model, c.stepping, c.logical_cpus,
+        c.hypervisor ? "true" : "false", (long long)c.l1d_bytes, (long long)c.l2_bytes,
+        (long long)c.l3_bytes);
     for (size_t i = 0; i < c.flags.size(); ++i) {
       std::printf("%s\"%s\"", i ? ", " : "", c.flags[i].c_str());
     }

@@ -9,8 +9,8 @@
 namespace tritune::cli {
 
 struct Command {
-  std::string path;     // words, e.g. "bench kernels"
-  std::string summary;  // one line for the parent's --help
+  std::string path;                                              // words, e.g. "bench kernels"
+  std::string summary;                                           // one line for the parent's --help
   std::function<int(const std::vector<std::string>& args)> run;  // args after the path
 };
 

@@ -65,8 +65,12 @@ void print_group_help(const std::vector<std::string>& prefix) {
 }
 }  // namespace
 
-void register_command(Command c) { registry().push_back(std::move(c)); }
-const std::vector<Command>& commands() { return registry(); }
+void register_command(Command c) {
+  registry().push_back(std::move(c));
+}
+const std::vector<Command>& commands() {
+  return registry();
+}
 
 }  // namespace tritune::cli
 

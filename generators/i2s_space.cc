@@ -1,5 +1,135 @@
-// Search space of the I2_S family (i2s_generator.cpp).
+// Search spaces of the I2_S family (i2s_generator.cpp): domains of every GeneratorParam and the
+// constraints that prune illegal or pointless points. The tuner enumerates/samples these; the
+// AOT defaults (generators/CMakeLists.txt) are defaults_for(isa) of each space (a test checks).
+#include <string>
+
 #include "generators/space.h"
+#include "kernels/cpu_features.h"
+
 namespace tritune {
-std::vector<SearchSpace> i2s_spaces() { return {}; }
+
+namespace {
+
+int vector_bits(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512Vnni:
+      return 512;
+    case Isa::kAvx2:
+      return 256;
+    default:
+      return 128;
+  }
+}
+int vector_regs(Isa isa) {
+  return isa == Isa::kAvx512Vnni ? 32 : 16;
+}
+
+std::vector<Constraint> i2s_constraints() {
+  std::vector<Constraint> c;
+  c.push_back({"vbits <= the ISA's vector width", [](const Params& p, const Shape*, Isa isa) {
+                 const int v = std::stoi(p.at("vbits"));
+                 return v <= vector_bits(isa)
+                            ? std::string()
+                            : std::to_string(v) + " > " + std::to_string(vector_bits(isa));
+               }});
+  // Accumulators (rows*tokens vectors per 16-lane tile) + decoded weights (rows) + the
+  // broadcast activation must fit the register file, else every K step spills.
+  c.push_back({"rows*tokens*(512/vbits) + rows*(512/vbits) + 1 <= vector registers",
+               [](const Params& p, const Shape*, Isa isa) {
+                 const int per_tile = 512 / std::stoi(p.at("vbits"));
+                 const int rows = std::stoi(p.at("rows")), tokens = std::stoi(p.at("tokens"));
+                 const int need = rows * tokens * per_tile + rows * per_tile + 1;
+                 return need <= vector_regs(isa) ? std::string()
+                                                 : std::to_string(need) + " registers > " +
+                                                       std::to_string(vector_regs(isa));
+               }});
+  c.push_back({"K % kblock == 0", [](const Params& p, const Shape* s, Isa) {
+                 const int kb = std::stoi(p.at("kblock"));
+                 if (kb == 0 || s == nullptr) return std::string();
+                 return s->k % kb == 0
+                            ? std::string()
+                            : "K=" + std::to_string(s->k) + " % " + std::to_string(kb) + " != 0";
+               }});
+  c.push_back({"kblock < K", [](const Params& p, const Shape* s, Isa) {
+                 const int kb = std::stoi(p.at("kblock"));
+                 if (kb == 0 || s == nullptr) return std::string();
+                 return kb < s->k ? std::string() : std::string("block not smaller than K");
+               }});
+  return c;
+}
+
+}  // namespace
+
+std::vector<SearchSpace> i2s_spaces() {
+  SearchSpace gemv;
+  gemv.family = "i2s";
+  gemv.op = "gemv";
+  gemv.format = "i2_s";
+  gemv.generator = "i2s_gemv";
+  gemv.params = {
+      {"rows",
+       "r",
+       {"1", "2", "4", "6", "8"},
+       "4",
+       {{"avx2", "2"}, {"x86_64", "1"}},
+       "16-row tiles per register block (independent accumulator chains hide dot latency)"},
+      {"tokens", "t", {"1"}, "1", {}, "tokens per block (GEMV: one)"},
+      {"kunroll", "u", {"1", "2", "4"}, "1", {}, "unroll of the K loop in 16-column tiles"},
+      {"vbits",
+       "v",
+       {"128", "256", "512"},
+       "512",
+       {{"avx2", "256"}, {"x86_64", "128"}},
+       "accumulator vector width in bits"},
+      {"grain",
+       "g",
+       {"0", "1", "2", "4", "8", "16"},
+       "4",
+       {},
+       "register blocks per parallel task (0: one task per row block)"},
+      {"kblock", "k", {"0"}, "0", {}, "K block (GEMV streams K once: none)"},
+      {"accum",
+       "a",
+       {"vnni", "pmaddwd"},
+       "vnni",
+       {},
+       "accumulation: vnni = 4-way u8*s8 dot (vpdpbusd), pmaddwd = i16 widening pairs"},
+  };
+  gemv.constraints = i2s_constraints();
+
+  SearchSpace gemm = gemv;
+  gemm.op = "gemm";
+  gemm.generator = "i2s_gemm";
+  gemm.params = {
+      {"rows",
+       "r",
+       {"1", "2", "3", "4"},
+       "2",
+       {{"avx2", "1"}, {"x86_64", "1"}},
+       "16-row tiles per register block"},
+      {"tokens",
+       "t",
+       {"2", "4", "6", "8", "12"},
+       "8",
+       {{"avx2", "6"}, {"x86_64", "2"}},
+       "tokens per register block: each decoded weight vector is reused this often"},
+      {"kunroll", "u", {"1", "2"}, "1", {}, "unroll of the K loop in 16-column tiles"},
+      {"vbits",
+       "v",
+       {"128", "256", "512"},
+       "512",
+       {{"avx2", "256"}, {"x86_64", "128"}},
+       "accumulator vector width in bits"},
+      {"grain", "g", {"0", "1", "2", "4"}, "1", {}, "register blocks per parallel task"},
+      {"kblock",
+       "k",
+       {"0", "512", "1280"},
+       "0",
+       {},
+       "K block: activations of a token block stay in L1 across a row block"},
+      {"accum", "a", {"vnni", "pmaddwd"}, "vnni", {}, "accumulation strategy"},
+  };
+  return {gemv, gemm};
+}
+
 }  // namespace tritune

@@ -14,6 +14,15 @@ Params SearchSpace::defaults() const {
   return p;
 }
 
+Params SearchSpace::defaults_for(Isa isa) const {
+  Params p;
+  for (const auto& d : params) {
+    auto it = d.isa_defaults.find(isa_name(isa));
+    p[d.name] = it == d.isa_defaults.end() ? d.default_value : it->second;
+  }
+  return p;
+}
+
 int64_t SearchSpace::param_int(const Params& p, const std::string& name) const {
   auto it = p.find(name);
   if (it == p.end()) throw Error(generator + ": parameter '" + name + "' missing");

@@ -30,12 +30,14 @@ struct ParamDomain {
   std::string key;                  // one-letter key in variant names ("r")
   std::vector<std::string> values;  // the domain
   std::string default_value;        // the shipped default
-  std::string doc;                  // what the knob does and why it matters
+  // Per-ISA defaults where the shipped default does not fit (isa name -> value).
+  std::map<std::string, std::string> isa_defaults;
+  std::string doc;  // what the knob does and why it matters
 };
 
 // A constraint returns an empty string when satisfied, else why not (for the record).
 struct Constraint {
-  std::string text;  // e.g. "K % kblock == 0"
+  std::string text;                                                    // e.g. "K % kblock == 0"
   std::function<std::string(const Params&, const Shape*, Isa)> check;  // shape may be null
 };
 
@@ -47,7 +49,8 @@ struct SearchSpace {
   std::vector<ParamDomain> params;
   std::vector<Constraint> constraints;
 
-  Params defaults() const;
+  Params defaults() const;             // ISA-independent defaults
+  Params defaults_for(Isa isa) const;  // the AOT default variant's params on that ISA
   // Empty if legal, else the first violated constraint's reason. shape may be null (ISA-only).
   std::string check(const Params& p, const Shape* shape, Isa isa) const;
   // Every legal point (cartesian product filtered by the constraints).

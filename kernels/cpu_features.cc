@@ -56,9 +56,9 @@ int read_cache_level(int index, std::string* type) {
 // byte shifts on those CPUs.
 const std::vector<std::string> kAvx2Needs = {"avx", "avx2", "fma", "f16c", "sse4_1", "os_avx"};
 const std::vector<std::string> kAvx512Needs = {
-    "avx512f",    "avx512cd",   "avx512bw",     "avx512dq",        "avx512vl", "avx512ifma",
-    "avx512vbmi", "avx512vnni", "avx512_bf16",  "avx512_vbmi2",    "avx512_bitalg",
-    "avx512_vpopcntdq", "gfni", "os_avx512"};
+    "avx512f",       "avx512cd",         "avx512bw",   "avx512dq",    "avx512vl",
+    "avx512ifma",    "avx512vbmi",       "avx512vnni", "avx512_bf16", "avx512_vbmi2",
+    "avx512_bitalg", "avx512_vpopcntdq", "gfni",       "os_avx512"};
 
 CpuInfo detect() {
   CpuInfo info;
@@ -76,8 +76,8 @@ CpuInfo detect() {
   const int base_model = (r1.a >> 4) & 0xf;
   const int ext_model = (r1.a >> 16) & 0xf;
   info.family = base_family == 0xf ? base_family + ext_family : base_family;
-  info.model = (base_family == 0x6 || base_family == 0xf) ? (ext_model << 4) + base_model
-                                                          : base_model;
+  info.model =
+      (base_family == 0x6 || base_family == 0xf) ? (ext_model << 4) + base_model : base_model;
   info.stepping = r1.a & 0xf;
   info.hypervisor = (r1.c >> 31) & 1;
 
@@ -159,8 +159,9 @@ CpuInfo detect() {
   const std::string miss512 = missing(kAvx512Needs), miss2 = missing(kAvx2Needs);
   if (miss512.empty()) {
     info.best_isa = Isa::kAvx512Vnni;
-    info.isa_reason = "CPU and OS support AVX-512 F/BW/DQ/VL with VNNI, BF16, VBMI2, BITALG and "
-                      "GFNI: 4-way u8 x s8 dot products (vpdpbusd) on 512-bit vectors";
+    info.isa_reason =
+        "CPU and OS support AVX-512 F/BW/DQ/VL with VNNI, BF16, VBMI2, BITALG and "
+        "GFNI: 4-way u8 x s8 dot products (vpdpbusd) on 512-bit vectors";
   } else if (miss2.empty()) {
     info.best_isa = Isa::kAvx2;
     info.isa_reason = "AVX2+FMA+F16C present; avx512vnni level needs " + miss512;
@@ -179,10 +180,14 @@ bool CpuInfo::has(const std::string& flag) const {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kX86_64: return "x86_64";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512Vnni: return "avx512vnni";
-    default: return "?";
+    case Isa::kX86_64:
+      return "x86_64";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512Vnni:
+      return "avx512vnni";
+    default:
+      return "?";
   }
 }
 
@@ -195,12 +200,15 @@ Isa parse_isa(const std::string& name) {
 
 const char* isa_halide_target(Isa isa) {
   switch (isa) {
-    case Isa::kX86_64: return "x86-64-linux";
-    case Isa::kAvx2: return "x86-64-linux-avx-avx2-f16c-fma-sse41";
+    case Isa::kX86_64:
+      return "x86-64-linux";
+    case Isa::kAvx2:
+      return "x86-64-linux-avx-avx2-f16c-fma-sse41";
     case Isa::kAvx512Vnni:
       return "x86-64-linux-avx-avx2-avx512-avx512_cannonlake-avx512_skylake-avx512_zen4-f16c-fma-"
              "sse41";
-    default: return "";
+    default:
+      return "";
   }
 }
 
@@ -209,7 +217,9 @@ const CpuInfo& cpu_info() {
   return info;
 }
 
-bool cpu_supports(Isa isa) { return (int)isa <= (int)cpu_info().best_isa; }
+bool cpu_supports(Isa isa) {
+  return (int)isa <= (int)cpu_info().best_isa;
+}
 
 Isa selected_isa() {
   const char* env = std::getenv("TRITUNE_ISA");
@@ -225,8 +235,8 @@ Isa selected_isa() {
 std::string selected_isa_reason() {
   const char* env = std::getenv("TRITUNE_ISA");
   if (env != nullptr && *env != 0) {
-    return std::string("forced by TRITUNE_ISA=") + env + " (CPU best: " +
-           isa_name(cpu_info().best_isa) + ")";
+    return std::string("forced by TRITUNE_ISA=") + env +
+           " (CPU best: " + isa_name(cpu_info().best_isa) + ")";
   }
   return cpu_info().isa_reason;
 }

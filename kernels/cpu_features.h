@@ -9,27 +9,27 @@ namespace tritune {
 
 // ISA levels the kernels are built for, lowest first. Each is a Halide target.
 enum class Isa : int {
-  kX86_64 = 0,   // baseline x86-64 (SSE2): the plain fallback
-  kAvx2,         // AVX2 + FMA + F16C (Haswell .. Zen 3, AVX-512-less Intel)
-  kAvx512Vnni,   // AVX-512 with VNNI/BF16/VBMI2 (Zen 4/5, Sapphire Rapids and later)
+  kX86_64 = 0,  // baseline x86-64 (SSE2): the plain fallback
+  kAvx2,        // AVX2 + FMA + F16C (Haswell .. Zen 3, AVX-512-less Intel)
+  kAvx512Vnni,  // AVX-512 with VNNI/BF16/VBMI2 (Zen 4/5, Sapphire Rapids and later)
   kCount
 };
 
-const char* isa_name(Isa isa);            // "x86_64", "avx2", "avx512vnni"
-Isa parse_isa(const std::string& name);   // throws Error with the known names
-const char* isa_halide_target(Isa isa);   // the Halide target string the variants are built for
+const char* isa_name(Isa isa);           // "x86_64", "avx2", "avx512vnni"
+Isa parse_isa(const std::string& name);  // throws Error with the known names
+const char* isa_halide_target(Isa isa);  // the Halide target string the variants are built for
 
 struct CpuInfo {
-  std::string vendor;   // "AuthenticAMD", "GenuineIntel"
-  std::string brand;    // brand string
+  std::string vendor;  // "AuthenticAMD", "GenuineIntel"
+  std::string brand;   // brand string
   int family = 0, model = 0, stepping = 0;
   int logical_cpus = 0;
   int64_t l1d_bytes = 0, l2_bytes = 0, l3_bytes = 0;  // per instance, from sysfs when present
   bool hypervisor = false;
   std::vector<std::string> flags;  // detected ISA features, sorted
   bool has(const std::string& flag) const;
-  Isa best_isa = Isa::kX86_64;     // highest level the CPU (and OS) support
-  std::string isa_reason;          // why that level (which flags decided)
+  Isa best_isa = Isa::kX86_64;  // highest level the CPU (and OS) support
+  std::string isa_reason;       // why that level (which flags decided)
 };
 
 const CpuInfo& cpu_info();

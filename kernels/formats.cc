@@ -12,8 +12,10 @@ namespace tritune {
 
 const char* act_type_name(ActType a) {
   switch (a) {
-    case ActType::kInt8PerToken: return "int8_per_token";
-    case ActType::kF32: return "f32";
+    case ActType::kInt8PerToken:
+      return "int8_per_token";
+    case ActType::kF32:
+      return "f32";
   }
   return "?";
 }
@@ -104,7 +106,9 @@ PackedWeights f32_pack(const float* w, int64_t n, int64_t k) {
   return p;
 }
 
-void f32_unpack(const PackedWeights& p, float* w) { std::memcpy(w, p.data.data(), p.data.size()); }
+void f32_unpack(const PackedWeights& p, float* w) {
+  std::memcpy(w, p.data.data(), p.data.size());
+}
 
 PackedWeights f16_pack(const float* w, int64_t n, int64_t k) {
   check_shape("f16", n, k);
@@ -140,14 +144,14 @@ void fp_ref_gemm(const PackedWeights& p, const float* x, int64_t tokens, float* 
 
 const std::vector<FormatTraits> kFormats = {
     {Format::kI2S, "i2_s", 2.0, kI2SBlock, kI2SBlockBytes, true, ActType::kInt8PerToken, "i2s",
-     "bitnet.cpp I2_S: codes w+1, 128 weights per 32-byte block, f32 per-tensor scale",
-     i2s_pack, i2s_unpack, i2s_ref_gemm, i2s_ref_gemm_int},
+     "bitnet.cpp I2_S: codes w+1, 128 weights per 32-byte block, f32 per-tensor scale", i2s_pack,
+     i2s_unpack, i2s_ref_gemm, i2s_ref_gemm_int},
     {Format::kF32, "f32", 32.0, 1, 4, false, ActType::kF32, "fp",
      "full-precision baseline (f32 weights and activations)", f32_pack, f32_unpack,
      fp_ref_gemm<f32_unpack>, nullptr},
     {Format::kF16, "f16", 16.0, 1, 2, false, ActType::kF32, "fp",
-     "half-precision weights, f32 activations and accumulation (llama.cpp F16 baseline)",
-     f16_pack, f16_unpack, fp_ref_gemm<f16_unpack>, nullptr},
+     "half-precision weights, f32 activations and accumulation (llama.cpp F16 baseline)", f16_pack,
+     f16_unpack, fp_ref_gemm<f16_unpack>, nullptr},
 };
 
 }  // namespace

@@ -28,20 +28,20 @@ const char* act_type_name(ActType a);
 // Weights of one linear layer (N output rows x K inputs) stored in a format's own layout.
 struct PackedWeights {
   Format format = Format::kF32;
-  int64_t n = 0;  // output features (rows)
-  int64_t k = 0;  // input features (columns; contiguous)
+  int64_t n = 0;              // output features (rows)
+  int64_t k = 0;              // input features (columns; contiguous)
   std::vector<uint8_t> data;  // the format's storage, exactly as it would be in a GGUF tensor
   float scale = 1.0f;         // ternary formats: W ~= t * scale (absmean); float formats: 1
 };
 
 struct FormatTraits {
   Format id;
-  const char* name;          // "i2_s", "f32", "f16"
-  double bits_per_weight;    // storage cost, block overhead included
-  int64_t block_size;        // weights per block (along K)
-  int64_t bytes_per_block;   // storage bytes of one block
-  bool ternary;              // weights are {-1,0,+1} x scale
-  ActType act;               // what its kernels take as activations
+  const char* name;              // "i2_s", "f32", "f16"
+  double bits_per_weight;        // storage cost, block overhead included
+  int64_t block_size;            // weights per block (along K)
+  int64_t bytes_per_block;       // storage bytes of one block
+  bool ternary;                  // weights are {-1,0,+1} x scale
+  ActType act;                   // what its kernels take as activations
   const char* generator_family;  // the Halide generator family ("i2s", "fp")
   const char* doc;
 

@@ -41,8 +41,8 @@ inline uint16_t float_to_half(float f) {
     return (uint16_t)(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0));
   }
   if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  // overflow -> inf
-  if (absx < 0x38800000u) {                                      // subnormal or zero in half
-    if (absx < 0x33000000u) return (uint16_t)sign;               // underflow to zero
+  if (absx < 0x38800000u) {                                    // subnormal or zero in half
+    if (absx < 0x33000000u) return (uint16_t)sign;             // underflow to zero
     const uint32_t e = absx >> 23;
     uint32_t mant = (absx & 0x7fffffu) | 0x800000u;
     const uint32_t shift = 126 - e;  // 14 - (e - 127) + 13 ... bring to half subnormal

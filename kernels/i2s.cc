@@ -133,8 +133,8 @@ std::vector<int8_t> i2s_untile(const I2SKernelWeights& w) {
 void i2s_ref_gemm_tiled(const I2SKernelWeights& w, const QuantizedActs& a, int32_t* raw,
                         int64_t ldy) {
   if (a.k != w.k) {
-    throw Error("i2_s: activations have K=" + std::to_string(a.k) + " but weights K=" +
-                std::to_string(w.k));
+    throw Error("i2_s: activations have K=" + std::to_string(a.k) +
+                " but weights K=" + std::to_string(w.k));
   }
   for (int64_t tok = 0; tok < a.tokens; ++tok) {
     const int8_t* x = a.row(tok);

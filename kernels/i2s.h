@@ -33,8 +33,8 @@ float i2s_tail_scale(const uint8_t* data, int64_t n, int64_t k);
 
 // The kernel layout.
 struct I2SKernelWeights {
-  int64_t n = 0, k = 0;     // logical shape
-  int64_t n16 = 0, k16 = 0; // tiles: rows/16, columns/16 (rounded up)
+  int64_t n = 0, k = 0;        // logical shape
+  int64_t n16 = 0, k16 = 0;    // tiles: rows/16, columns/16 (rounded up)
   std::vector<uint8_t> tiles;  // n16 * k16 * 64 bytes, tile (rt, kc) at (rt*k16 + kc)*64
   float scale = 1.0f;
   int64_t k_pad() const { return k16 * 16; }

@@ -11,11 +11,11 @@ namespace tritune {
 
 struct QuantizedActs {
   int64_t tokens = 0;
-  int64_t k = 0;         // logical length of a token
-  int64_t k_stride = 0;  // row stride of q (>= k; the tail k..k_stride is zero)
-  std::vector<int8_t> q;        // tokens * k_stride
-  std::vector<float> scale;     // s per token (127 / absmax)
-  std::vector<int32_t> sum;     // sum of x_q per token
+  int64_t k = 0;             // logical length of a token
+  int64_t k_stride = 0;      // row stride of q (>= k; the tail k..k_stride is zero)
+  std::vector<int8_t> q;     // tokens * k_stride
+  std::vector<float> scale;  // s per token (127 / absmax)
+  std::vector<int32_t> sum;  // sum of x_q per token
 
   const int8_t* row(int64_t t) const { return q.data() + t * k_stride; }
 };

@@ -26,11 +26,11 @@ using HalideFn3 = int (*)(halide_buffer_t*, halide_buffer_t*, halide_buffer_t*);
 using HalideFn4 = int (*)(halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*);
 
 struct Variant {
-  std::string name;   // <family>_<op>_<schedule>__<isa>
-  VariantName spec;   // parsed name
+  std::string name;  // <family>_<op>_<schedule>__<isa>
+  VariantName spec;  // parsed name
   const SearchSpace* space = nullptr;
-  void* fn = nullptr; // HalideFn4 (i2s) or HalideFn3 (fp)
-  bool jit = false;   // compiled at run time
+  void* fn = nullptr;  // HalideFn4 (i2s) or HalideFn3 (fp)
+  bool jit = false;    // compiled at run time
 };
 
 // All AOT-built variants (the defaults of every family, for every ISA level).

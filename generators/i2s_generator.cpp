@@ -1,0 +1,149 @@
+// I2_S ternary GEMV / GEMM generators (family "i2s").
+//
+// Computes raw(n, t) = sum_k x_q(k, t) * w(n, k) exactly in int32, the way bitnet.cpp's MAD
+// kernel does: codes c = w + 1 in {0,1,2} are u8, activations s8, so sum_k c*x is a u8 x s8 dot
+// product (VNNI vpdpbusd: 4 products per int32 lane) and sum_k w*x = sum_k c*x - sum_k x.
+//
+// Weights arrive in the r16k16 kernel layout (kernels/i2s.h): 64-byte tiles of 16 rows x 16
+// columns; decoding group g of a tile (one shift + one mask) yields 16 rows x 4 consecutive
+// columns, which is one vpdpbusd operand. Accumulators therefore hold 16 output rows in 16 int32
+// lanes: no horizontal reduction at the end, and the activation operand is a 4-byte broadcast.
+#include "Halide.h"
+
+namespace {
+
+using namespace Halide;
+
+enum class Accum { Vnni, Pmaddwd };
+
+template <bool kGemm>
+class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
+ public:
+  template <typename T>
+  using GP = GeneratorParam<T>;
+  template <typename T>
+  using In = GeneratorInput<T>;
+  template <typename T>
+  using Out = GeneratorOutput<T>;
+  // ---- schedule knobs (the search space is declared in i2s_space.cc) -------------------------
+  // 16-row tiles per register block. Accumulators = rows * (16 lanes / vector lanes) * tokens;
+  // with 32 zmm registers, rows * tokens <= ~24 keeps decode temporaries in registers too.
+  GP<int> rows{"rows", kGemm ? 2 : 4};
+  // Tokens per register block (GEMM): each decoded weight vector is reused this many times.
+  GP<int> tokens{"tokens", kGemm ? 8 : 1};
+  // Unroll of the K loop (in 16-column tiles).
+  GP<int> kunroll{"kunroll", 1};
+  // Vector width in bits of the int32 accumulators (512 = 16 lanes = one 16-row tile per zmm).
+  GP<int> vbits{"vbits", 512};
+  // Register blocks per parallel task (parallel grain); 0 = one task per thread (static split).
+  GP<int> grain{"grain", kGemm ? 1 : 4};
+  // K block (columns) for GEMM: the reduction is split so a token block's activations stay in
+  // L1 while a row block's weights stay in L2. 0 = whole K.
+  GP<int> kblock{"kblock", 0};
+  // Accumulation strategy: vnni = 4-way u8 x s8 dot (vpdpbusd on AVX512-VNNI, emulated with
+  // pmaddubsw/pmaddwd sequences elsewhere); pmaddwd = widen to i16, 2-way i16 dot products.
+  GP<Accum> accum{"accum", Accum::Vnni, {{"vnni", Accum::Vnni}, {"pmaddwd", Accum::Pmaddwd}}};
+
+  In<Buffer<uint8_t, 3>> w{"w"};        // [64, k16, n16]
+  In<Buffer<int8_t, 2>> x{"x"};         // [k16*16, T]
+  In<Buffer<int32_t, 1>> xsum{"xsum"};  // [T]
+  Out<Buffer<int32_t, 2>> y{"y"};       // [n16*16, T]
+
+  Var n{"n"}, t{"t"}, lane{"lane"}, rt{"rt"}, b{"b"}, g{"g"}, kc{"kc"};
+  Func code{"code"}, acc{"acc"};
+
+  void generate() {
+    /* THE ALGORITHM */
+    Expr k16 = w.dim(1).extent();
+    // Decoded codes, u8 in {0,1,2}. Kept as its own Func so the u8 type survives into the dot
+    // product (inlined, Halide would prove the value < 128 and narrow it to s8, losing vpdpbusd).
+    code(b, g, kc, rt) = (w(b, kc, rt) >> cast<uint8_t>(2 * g)) & cast<uint8_t>(3);
+    RDom r(0, 4, 0, 4, 0, k16, "r");  // r.x: column within a group of 4, r.y: group, r.z: tile
+    Expr c = code(4 * lane + r.x, r.y, r.z, rt);
+    Expr a = x(r.x + 4 * r.y + 16 * r.z, t);
+    acc(lane, rt, t) = 0;
+    if (accum == Accum::Vnni) {
+      acc(lane, rt, t) += cast<int32_t>(c) * cast<int32_t>(a);
+    } else {
+      acc(lane, rt, t) += cast<int32_t>(cast<int16_t>(c) * cast<int16_t>(a));
+    }
+    y(n, t) = acc(n % 16, n / 16, t) - xsum(t);
+
+    /* THE SCHEDULE */
+    const int vl = vbits / 32;  // int32 lanes per vector
+    // Layout contract: tiles are dense 64-byte blocks; output rows come in whole tiles.
+    w.dim(0).set_bounds(0, 64);
+    w.dim(1).set_stride(64);
+    w.dim(2).set_stride(64 * w.dim(1).extent());
+    x.dim(0).set_min(0).set_stride(1);
+    y.dim(0).set_min(0).set_stride(1);
+    y.dim(1).set_min(0);
+    y.dim(0).set_extent((y.dim(0).extent() / 16) * 16);
+
+    Var nt{"nt"}, nto{"nto"}, nti{"nti"}, to{"to"}, ti{"ti"}, par{"par"};
+    RVar rzo{"rzo"}, rzi{"rzi"}, rzb{"rzb"}, rzk{"rzk"};
+    const int R = rows, T = tokens;
+    // Blocks of R tiles x T tokens. Large problems use them; problems smaller than one block
+    // fall back to 1 x 1 blocks (ShiftInwards needs extent >= factor).
+    Expr n_tiles = y.dim(0).extent() / 16;
+    Expr big = n_tiles >= R && y.dim(1).extent() >= T;
+    auto block_schedule = [&](Stage s, int rb, int tb) {
+      s.split(n, nt, lane, 16, TailStrategy::RoundUp)
+          .split(nt, nto, nti, rb, TailStrategy::ShiftInwards)
+          .split(t, to, ti, tb, TailStrategy::ShiftInwards)
+          .reorder(lane, nti, ti, to, nto)
+          .vectorize(lane, vl)
+          .unroll(nti)
+          .unroll(ti);
+    };
+    Stage main_stage = y.specialize(big);
+    block_schedule(main_stage, R, T);
+    block_schedule(y, 1, 1);
+    // Parallel over row blocks. grain = blocks per task.
+    if (grain > 0) {
+      main_stage.split(nto, par, nto, grain, TailStrategy::GuardWithIf).parallel(par);
+      y.split(nto, par, nto, grain, TailStrategy::GuardWithIf).parallel(par);
+    } else {
+      main_stage.parallel(nto);
+      y.parallel(nto);
+    }
+
+    const bool kblocked = kGemm && kblock > 0;
+    // Accumulators live in registers for one R x T block; with K blocking they live for all
+    // tokens of a row block (R*16*T int32, in L1/L2) while K advances in blocks.
+    acc.compute_at(y, kblocked ? nto : to).vectorize(lane, vl).unroll(rt);
+    if (!kblocked) acc.unroll(t);
+    if (vl < 16) acc.unroll(lane);
+    Stage upd = acc.update();
+    if (kblocked) {
+      upd.split(r.z, rzb, rzk, kblock / 16, TailStrategy::GuardWithIf)
+          .split(t, to, ti, T, TailStrategy::GuardWithIf)
+          .reorder(r.x, lane, ti, rt, r.y, rzk, to, rzb);
+      upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(ti).unroll(rt).unroll(r.y);
+      code.compute_at(acc, rzk);
+    } else if (kunroll > 1) {
+      upd.split(r.z, rzo, rzi, kunroll, TailStrategy::GuardWithIf)
+          .reorder(r.x, lane, t, rt, r.y, rzi, rzo);
+      upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt).unroll(r.y).unroll(rzi);
+      code.compute_at(acc, rzo);
+    } else {
+      upd.reorder(r.x, lane, t, rt, r.y, r.z);
+      upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt).unroll(r.y);
+      code.compute_at(acc, r.z);
+    }
+    if (vl < 16) upd.unroll(lane);
+    code.vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt).unroll(kc);
+    if (vl * 4 < 64) code.unroll(b);
+  }
+};
+
+}  // namespace
+
+HALIDE_REGISTER_GENERATOR(I2SMatmul<false>, i2s_gemv)
+HALIDE_REGISTER_GENERATOR(I2SMatmul<true>, i2s_gemm)
+
+// Referenced by the JIT path (kernels/variant.cc) so this file's registrations are linked into
+// the runtime library.
+namespace tritune {
+void link_i2s_generators() {}
+}  // namespace tritune

@@ -1,0 +1,225 @@
+// Differential tests of every kernel variant against the always-compiled scalar references:
+// i2s variants bit-exact in int32, f32/f16 variants within the f32 summation error bound
+// 4 * K * 2^-24 * sum_k |w_k x_k|. Every AOT variant of every ISA level the CPU can run (so the
+// AVX2 and plain x86-64 builds are exercised on an AVX-512 machine too), on random and edge
+// shapes, with 1 and 2 threads. Variants for a level the CPU lacks are skipped with a reason.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "kernels/dispatch.h"
+#include "kernels/error.h"
+#include "kernels/variant.h"
+#include "tests/kernels/test_util.h"
+
+namespace tritune {
+namespace {
+
+struct Shape3 {
+  int64_t n, k, t;
+};
+
+std::vector<Shape3> edge_shapes() {
+  std::vector<Shape3> s;
+  for (int64_t n : {1, 15, 16, 17, 48, 100}) {
+    for (int64_t k : {1, 4, 15, 16, 17, 128, 300}) {
+      for (int64_t t : {1, 2, 7, 8, 9, 17}) s.push_back({n, k, t});
+    }
+  }
+  // Larger, model-like shapes.
+  s.push_back({256, 2560, 1});
+  s.push_back({160, 2560, 13});
+  s.push_back({64, 6912, 3});
+  return s;
+}
+
+void check_i2s(const Variant& v, const Shape3& s, std::mt19937& rng) {
+  const auto t = testing::random_ternary(s.n * s.k, rng);
+  const auto x = testing::random_floats(s.t * s.k, rng, 2.0f);
+  const I2SKernelWeights w = i2s_tile_ternary(t.data(), s.n, s.k, 0.5f);
+  const QuantizedActs a = quantize_acts(x.data(), s.t, s.k, s.k, 16);
+  std::vector<int32_t> want((size_t)(s.t * w.n_pad()), 0), got((size_t)(s.t * w.n_pad()), -7);
+  i2s_ref_gemm_tiled(w, a, want.data(), w.n_pad());
+  run_i2s(v, w, a, got.data(), w.n_pad());
+  for (int64_t tok = 0; tok < s.t; ++tok) {
+    for (int64_t r = 0; r < s.n; ++r) {
+      ASSERT_EQ(got[tok * w.n_pad() + r], want[tok * w.n_pad() + r])
+          << v.name << " N=" << s.n << " K=" << s.k << " T=" << s.t << " row " << r << " token "
+          << tok;
+    }
+  }
+}
+
+void check_fp(const Variant& v, const Shape3& s, std::mt19937& rng) {
+  const auto wf = testing::random_floats(s.n * s.k, rng);
+  const auto x = testing::random_floats(s.t * s.k, rng);
+  const Format f = v.spec.family == "f16" ? Format::kF16 : Format::kF32;
+  const PackedWeights p = format_traits(f).pack(wf.data(), s.n, s.k);
+  std::vector<float> wd((size_t)(s.n * s.k));
+  format_traits(f).unpack(p, wd.data());
+  std::vector<float> want((size_t)(s.t * s.n)), got((size_t)(s.t * s.n), NAN);
+  format_traits(f).ref_gemm(p, x.data(), s.t, want.data());
+  run_fp(v, p, x.data(), s.t, got.data(), s.n);
+  for (int64_t tok = 0; tok < s.t; ++tok) {
+    for (int64_t r = 0; r < s.n; ++r) {
+      double mag = 0;
+      for (int64_t c = 0; c < s.k; ++c)
+        mag += std::fabs((double)wd[r * s.k + c] * x[tok * s.k + c]);
+      const double tol = 4.0 * (double)s.k * std::ldexp(1.0, -24) * mag + 1e-30;
+      ASSERT_NEAR(got[tok * s.n + r], want[tok * s.n + r], tol)
+          << v.name << " N=" << s.n << " K=" << s.k << " T=" << s.t << " row " << r;
+    }
+  }
+}
+
+void check_variant(const Variant& v, std::mt19937& rng) {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const Shape3& s : edge_shapes()) {
+      if (v.spec.family == "i2s") {
+        check_i2s(v, s, rng);
+      } else {
+        check_fp(v, s, rng);
+      }
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
+
+class AotVariant : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AotVariant, MatchesScalarReference) {
+  const Variant& v = get_variant(GetParam());
+  if (!cpu_supports(v.spec.isa)) {
+    GTEST_SKIP() << "CPU lacks ISA level " << isa_name(v.spec.isa);
+  }
+  std::mt19937 rng(1234);
+  check_variant(v, rng);
+}
+
+std::vector<std::string> aot_names() {
+  std::vector<std::string> n;
+  for (const auto& v : aot_variants()) n.push_back(v.name);
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(All, AotVariant, ::testing::ValuesIn(aot_names()),
+                         [](const auto& info) { return info.param; });
+
+TEST(Variants, EveryDefaultOfEverySpaceIsBuiltForEveryIsa) {
+  for (const SearchSpace& s : all_spaces()) {
+    for (int i = 0; i < (int)Isa::kCount; ++i) {
+      const Isa isa = (Isa)i;
+      EXPECT_EQ(s.check(s.defaults_for(isa), nullptr, isa), "")
+          << s.generator << " on " << isa_name(isa);
+      EXPECT_NO_THROW(default_variant(s.family, s.op, isa)) << s.generator << isa_name(isa);
+    }
+  }
+  EXPECT_EQ(aot_variants().size(), all_spaces().size() * (size_t)Isa::kCount);
+}
+
+TEST(Variants, HostileActivationsDoNotOverflowOrSaturate) {
+  // Extreme int8 inputs (-128 is never produced by the quantizer but must still be exact) with
+  // all-(+1) and all-(-1) weights at a long K.
+  const int64_t n = 32, k = 8192, T = 3;
+  for (const Variant& v : aot_variants()) {
+    if (v.spec.family != "i2s" || !cpu_supports(v.spec.isa)) continue;
+    for (int sign : {1, -1}) {
+      std::vector<int8_t> t((size_t)(n * k), (int8_t)sign);
+      const I2SKernelWeights w = i2s_tile_ternary(t.data(), n, k, 1.0f);
+      QuantizedActs a;
+      a.tokens = T;
+      a.k = k;
+      a.k_stride = k;
+      a.q.resize((size_t)(T * k));
+      a.scale.assign(T, 1.0f);
+      a.sum.assign(T, 0);
+      for (int64_t tok = 0; tok < T; ++tok) {
+        for (int64_t c = 0; c < k; ++c) {
+          const int8_t q = tok == 0 ? -128 : (tok == 1 ? 127 : (int8_t)((c % 2) ? -128 : 127));
+          a.q[tok * k + c] = q;
+          a.sum[tok] += q;
+        }
+      }
+      std::vector<int32_t> want(T * n), got(T * n);
+      i2s_ref_gemm_tiled(w, a, want.data(), n);
+      run_i2s(v, w, a, got.data(), n);
+      EXPECT_EQ(got, want) << v.name << " sign " << sign;
+      EXPECT_EQ(want[0], -128 * k * sign);
+    }
+  }
+}
+
+TEST(Variants, ShapeMismatchIsAnErrorNotAWrongAnswer) {
+  const Variant& v = default_variant("i2s", "gemv", selected_isa());
+  std::vector<int8_t> t(32 * 64, 1);
+  const I2SKernelWeights w = i2s_tile_ternary(t.data(), 32, 64, 1.0f);
+  std::vector<float> x(64, 1.0f);
+  const QuantizedActs unaligned = quantize_acts(x.data(), 1, 64, 64, 1);
+  std::vector<int32_t> y(64);
+  // K stride 64 == k_pad here, so this one is fine ...
+  EXPECT_NO_THROW(run_i2s(v, w, unaligned, y.data(), 32));
+  // ... but activations of another K, or a too-small output, are refused.
+  const QuantizedActs other = quantize_acts(x.data(), 1, 48, 48, 16);
+  EXPECT_THROW(run_i2s(v, w, other, y.data(), 32), Error);
+  EXPECT_THROW(run_i2s(v, w, unaligned, y.data(), 16), Error);
+  EXPECT_THROW(run_i2s(default_variant("f16", "gemv", selected_isa()), w, unaligned, y.data(), 32),
+               Error);
+}
+
+// JIT: a non-default point of each i2s space compiles in-process, lands in the on-disk cache,
+// is bit-exact, and is not recompiled on the second request.
+TEST(Variants, JitCompilesAnyPointAndCachesIt) {
+  const char* tmp = std::getenv("TRITUNE_TEST_TMP");
+  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/jit-cache";
+  setenv("TRITUNE_CACHE_DIR", dir.c_str(), 1);
+  const Isa isa = selected_isa();
+  const std::string vb = isa == Isa::kAvx512Vnni ? "512" : isa == Isa::kAvx2 ? "256" : "128";
+  const std::vector<std::string> names = {
+      "i2s_gemv_r1_t1_u2_v" + vb + "_g2_k0_apmaddwd__" + isa_name(isa),
+      "i2s_gemm_r1_t4_u1_v" + vb + "_g0_k512_avnni__" + isa_name(isa),
+  };
+  std::mt19937 rng(99);
+  for (const auto& name : names) {
+    const Variant& v = get_variant(name);
+    EXPECT_TRUE(v.jit);
+    EXPECT_EQ(&get_variant(name), &v);
+    for (const Shape3& s : {Shape3{48, 1024, 5}, Shape3{33, 1280, 9}, Shape3{17, 100, 2}}) {
+      check_i2s(v, s, rng);
+    }
+  }
+  EXPECT_THROW(get_variant("i2s_gemv_r3_t1_u1_v512_g4_k0_avnni__avx512vnni"), Error);  // r3
+  EXPECT_THROW(get_variant("i2s_gemv_r4_t1_u1_v512_g4_k0_avnni"), Error);              // no ISA
+}
+
+TEST(Dispatch, TunedEntriesWinAndUntunedFallBack) {
+  const Isa isa = selected_isa();
+  const std::string def = default_variant("i2s", "gemv", isa).name;
+  set_dispatch_table({});
+  EXPECT_EQ(lookup_variant("i2s", 256, 2560, 1, 2), def);
+  const std::string tuned = "i2s_gemv_r1_t1_u2_v128_g2_k0_apmaddwd__x86_64";
+  const std::string tuned_gemm = "i2s_gemm_r1_t2_u1_v128_g1_k0_avnni__x86_64";
+  set_dispatch_table(
+      {{"i2s", "gemv", 256, 2560, 1, 2, tuned}, {"i2s", "gemm", 256, 2560, 128, 2, tuned_gemm}});
+  std::string why;
+  EXPECT_EQ(lookup_variant("i2s", 256, 2560, 1, 2, &why), tuned);
+  EXPECT_NE(why.find("tuned"), std::string::npos);
+  EXPECT_EQ(lookup_variant("i2s", 256, 2560, 100, 2), tuned_gemm);  // nearest bucket
+  EXPECT_EQ(lookup_variant("i2s", 256, 2560, 1, 1), def);           // other thread count
+  EXPECT_EQ(lookup_variant("i2s", 256, 2561, 1, 2), def);           // other shape
+  setenv("TRITUNE_VARIANT", "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni__x86_64", 1);
+  EXPECT_EQ(lookup_variant("i2s", 256, 2560, 1, 2, &why),
+            "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni__x86_64");
+  EXPECT_NE(why.find("TRITUNE_VARIANT"), std::string::npos);
+  unsetenv("TRITUNE_VARIANT");
+  set_dispatch_table({});
+  EXPECT_EQ(token_bucket(1), 1);
+  EXPECT_EQ(token_bucket(3), 4);
+  EXPECT_EQ(token_bucket(128), 128);
+  EXPECT_EQ(token_bucket(100000), 512);
+}
+
+}  // namespace
+}  // namespace tritune
