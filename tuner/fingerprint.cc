@@ -1,0 +1,106 @@
+#include "tuner/fingerprint.h"
+
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "kernels/cpu_features.h"
+#include "kernels/error.h"
+
+#ifndef TRITUNE_HALIDE_VERSION
+#define TRITUNE_HALIDE_VERSION "unknown"
+#endif
+#ifndef TRITUNE_KERNEL_SOURCE_HASH
+#define TRITUNE_KERNEL_SOURCE_HASH "unknown"
+#endif
+
+namespace tritune {
+
+namespace {
+uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+}  // namespace
+
+const char* halide_version() { return TRITUNE_HALIDE_VERSION; }
+const char* kernel_source_hash() { return TRITUNE_KERNEL_SOURCE_HASH; }
+
+std::string Fingerprint::id() const {
+  // Separators keep ("ab","c") and ("a","bc") apart.
+  const uint64_t h = fnv1a(cpu + "\x1f" + halide_version + "\x1f" + kernel_hash);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+  return buf;
+}
+
+std::string Fingerprint::file_stem() const {
+  // The brand is the second '|' field of cpu_fingerprint_text().
+  std::string brand;
+  const size_t a = cpu.find('|');
+  if (a != std::string::npos) brand = cpu.substr(a + 1, cpu.find('|', a + 1) - a - 1);
+  std::string slug;
+  for (char c : brand) {
+    if (std::isalnum((unsigned char)c)) {
+      slug += (char)std::tolower((unsigned char)c);
+    } else if (!slug.empty() && slug.back() != '-') {
+      slug += '-';
+    }
+    if (slug.size() >= 40) break;
+  }
+  while (!slug.empty() && slug.back() == '-') slug.pop_back();
+  return (slug.empty() ? std::string("cpu") : slug) + "-" + id();
+}
+
+Json Fingerprint::to_json() const {
+  Json j = Json::object();
+  j.set("cpu", cpu).set("halide_version", halide_version).set("kernel_hash", kernel_hash);
+  j.set("id", id());
+  return j;
+}
+
+Fingerprint Fingerprint::from_json(const Json& j) {
+  Fingerprint f;
+  try {
+    f.cpu = j.at("cpu").as_string();
+    f.halide_version = j.at("halide_version").as_string();
+    f.kernel_hash = j.at("kernel_hash").as_string();
+  } catch (const Error& e) {
+    throw Error(std::string("fingerprint: ") + e.what());
+  }
+  return f;
+}
+
+std::string Fingerprint::diff(const Fingerprint& o) const {
+  std::string out;
+  auto cmp = [&](const char* name, const std::string& a, const std::string& b) {
+    if (a != b) out += std::string(out.empty() ? "" : "; ") + name + ": '" + a + "' here, '" + b +
+                       "' there";
+  };
+  cmp("cpu", cpu, o.cpu);
+  cmp("halide_version", halide_version, o.halide_version);
+  cmp("kernel_hash", kernel_hash, o.kernel_hash);
+  return out;
+}
+
+Fingerprint current_fingerprint() {
+  Fingerprint f;
+  f.cpu = cpu_fingerprint_text();
+  f.halide_version = halide_version();
+  f.kernel_hash = kernel_source_hash();
+  return f;
+}
+
+std::string default_cache_dir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg) return std::string(xdg) + "/tritune";
+  const char* home = std::getenv("HOME");
+  if (home && *home) return std::string(home) + "/.cache/tritune";
+  throw Error("no cache directory: neither XDG_CACHE_HOME nor HOME is set (pass --db-dir DIR)");
+}
+
+}  // namespace tritune

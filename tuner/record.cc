@@ -1,0 +1,114 @@
+#include "tuner/record.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/error.h"
+
+namespace tritune {
+
+const char* objective_name(Objective o) {
+  switch (o) {
+    case Objective::kTime: return "time";
+    case Objective::kEnergy: return "energy";
+    case Objective::kEdp: return "edp";
+  }
+  return "?";
+}
+
+Objective parse_objective(const std::string& s) {
+  if (s == "time") return Objective::kTime;
+  if (s == "energy") return Objective::kEnergy;
+  if (s == "edp") return Objective::kEdp;
+  throw Error("unknown objective '" + s + "' (known: time, energy, edp)");
+}
+
+std::string TaskKey::str() const {
+  return format + " " + op + " " + std::to_string(n) + "x" + std::to_string(k) + " t" +
+         std::to_string(tokens) + " x" + std::to_string(threads) + " " + cache;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return std::numeric_limits<double>::infinity();
+  std::sort(v.begin(), v.end());
+  const size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+double objective_value(Objective o, const std::vector<double>& time_s,
+                       const std::vector<double>& energy_j) {
+  switch (o) {
+    case Objective::kTime: return median(time_s);
+    case Objective::kEnergy: return median(energy_j);
+    case Objective::kEdp: return median(energy_j) * median(time_s);
+  }
+  return std::numeric_limits<double>::infinity();
+}
+
+double Record::score() const {
+  if (!m.ok() || !std::isfinite(value) || !std::isfinite(baseline_value) || baseline_value <= 0) {
+    return std::numeric_limits<double>::infinity();
+  }
+  return value / baseline_value;
+}
+
+Json Record::to_json() const {
+  Json j = Json::object();
+  j.set("variant", variant).set("format", task.format).set("family", task.family);
+  j.set("op", task.op).set("n", task.n).set("k", task.k).set("tokens", task.tokens);
+  j.set("threads", task.threads).set("cache", task.cache);
+  Json p = Json::object();
+  for (const auto& kv : params) p.set(kv.first, kv.second);
+  j.set("params", p);
+  j.set("status", m.status).set("reason", m.reason);
+  j.set("objective", objective).set("value", value).set("baseline_value", baseline_value);
+  j.set("time_s", Json::numbers(m.time_s));
+  j.set("baseline", m.baseline_variant).set("baseline_time_s", Json::numbers(m.baseline_time_s));
+  j.set("energy_j", Json::numbers(m.energy_j));
+  j.set("baseline_energy_j", Json::numbers(m.baseline_energy_j));
+  j.set("energy_source", m.energy_source).set("compile_s", m.compile_s);
+  j.set("strategy", strategy).set("unix_time", unix_time);
+  return j;
+}
+
+Record Record::from_json(const Json& j) {
+  Record r;
+  auto num_or_inf = [&](const char* key) {
+    const Json& v = j.at(key);
+    return v.is_null() ? std::numeric_limits<double>::infinity() : v.as_number();
+  };
+  try {
+    r.variant = j.at("variant").as_string();
+    r.task.format = j.at("format").as_string();
+    r.task.family = j.at("family").as_string();
+    r.task.op = j.at("op").as_string();
+    r.task.n = j.at("n").as_int();
+    r.task.k = j.at("k").as_int();
+    r.task.tokens = j.at("tokens").as_int();
+    r.task.threads = (int)j.at("threads").as_int();
+    r.task.cache = j.at("cache").as_string();
+    for (const auto& kv : j.at("params").members()) r.params[kv.first] = kv.second.as_string();
+    r.m.status = j.at("status").as_string();
+    r.m.reason = j.at("reason").as_string();
+    r.objective = j.at("objective").as_string();
+    r.value = num_or_inf("value");
+    r.baseline_value = num_or_inf("baseline_value");
+    r.m.time_s = j.at("time_s").as_numbers();
+    r.m.baseline_variant = j.at("baseline").as_string();
+    r.m.baseline_time_s = j.at("baseline_time_s").as_numbers();
+    r.m.energy_j = j.at("energy_j").as_numbers();
+    r.m.baseline_energy_j = j.at("baseline_energy_j").as_numbers();
+    r.m.energy_source = j.at("energy_source").as_string();
+    r.m.compile_s = j.at("compile_s").as_number();
+    r.strategy = j.at("strategy").as_string();
+    r.unix_time = j.at("unix_time").as_number();
+  } catch (const Error& e) {
+    throw Error(std::string("tuning record: ") + e.what());
+  }
+  if (r.task.n <= 0 || r.task.k <= 0 || r.task.tokens <= 0 || r.task.threads <= 0) {
+    throw Error("tuning record: non-positive n, k, tokens or threads");
+  }
+  return r;
+}
+
+}  // namespace tritune
