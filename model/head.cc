@@ -1,0 +1,545 @@
+#include "model/head.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu_features.h"
+#include "kernels/error.h"
+#include "kernels/half.h"
+#include "kernels/quantize.h"
+
+namespace tritune {
+namespace {
+
+constexpr int64_t kActBlock = 32;  // head activation quantization block
+
+struct TypeInfo {
+  uint32_t id;
+  const char* name;
+  int64_t block, block_bytes;
+};
+constexpr TypeInfo kTypes[] = {{kGgmlF32, "f32", 1, 4},
+                               {kGgmlF16, "f16", 1, 2},
+                               {kGgmlQ8_0, "q8_0", 32, 34},
+                               {kGgmlQ6_K, "q6_k", 256, 210},
+                               {kGgmlBF16, "bf16", 1, 2}};
+
+const TypeInfo* find_type(uint32_t t) {
+  for (const auto& i : kTypes) {
+    if (i.id == t) return &i;
+  }
+  return nullptr;
+}
+
+float bf16_to_float(uint16_t h) {
+  const uint32_t bits = (uint32_t)h << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// One Q6_K super-block (256 weights, 210 bytes) -> 256 int8 in [-32, 31] and 16 scales (one
+// per 16 consecutive weights) d * sc, exact in f32 (11-bit d times an 8-bit sc).
+void decode_q6_k(const uint8_t* blk, int8_t* q, float* scales) {
+  const uint8_t* ql = blk;
+  const uint8_t* qh = blk + 128;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+  const float d = half_to_float(load_u16(blk + 208));
+  for (int half = 0; half < 2; ++half) {
+    for (int l = 0; l < 32; ++l) {
+      q[l + 0] = (int8_t)(((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+      q[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+      q[l + 64] = (int8_t)(((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+      q[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+    }
+    for (int j = 0; j < 8; ++j) scales[j] = d * (float)sc[j];
+    q += 128;
+    ql += 64;
+    qh += 32;
+    sc += 8;
+    scales += 8;
+  }
+}
+
+// Dequantizes `n` weights of one row (llama.cpp's dequantize_row_* arithmetic).
+void dequantize_row(uint32_t type, const uint8_t* src, int64_t n, float* y) {
+  switch (type) {
+    case kGgmlF32:
+      std::memcpy(y, src, (size_t)n * 4);
+      return;
+    case kGgmlF16:
+      for (int64_t i = 0; i < n; ++i) y[i] = half_to_float(load_u16(src + 2 * i));
+      return;
+    case kGgmlBF16:
+      for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_float(load_u16(src + 2 * i));
+      return;
+    case kGgmlQ8_0:
+      for (int64_t b = 0; b < n / 32; ++b) {
+        const uint8_t* blk = src + b * 34;
+        const float d = half_to_float(load_u16(blk));
+        for (int i = 0; i < 32; ++i) y[b * 32 + i] = (float)(int8_t)blk[2 + i] * d;
+      }
+      return;
+    case kGgmlQ6_K: {
+      int8_t q[256];
+      float sc[16];
+      for (int64_t b = 0; b < n / 256; ++b) {
+        decode_q6_k(src + b * 210, q, sc);
+        for (int i = 0; i < 256; ++i) y[b * 256 + i] = sc[i / 16] * (float)q[i];
+      }
+      return;
+    }
+    default:
+      throw Error("dequantize_row: unsupported type " + std::to_string(type));
+  }
+}
+
+// Head activations: blocks of 32 quantized with the project's quantizer; dx[b] = 1 / s_b.
+struct HeadActs {
+  std::vector<int8_t> q;
+  std::vector<float> s;   // 127 / absmax per block
+  std::vector<float> dx;  // 1 / s
+};
+
+HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t k) {
+  HeadActs a;
+  const int64_t nb = k / kActBlock;
+  a.q.resize((size_t)(tokens * k));
+  a.s.resize((size_t)(tokens * nb));
+  a.dx.resize(a.s.size());
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t b = 0; b < nb; ++b) {
+      int32_t sum;
+      const float s = quantize_row(x + t * ldx + b * kActBlock, kActBlock,
+                                   a.q.data() + t * k + b * kActBlock, &sum);
+      a.s[(size_t)(t * nb + b)] = s;
+      a.dx[(size_t)(t * nb + b)] = 1.0f / s;
+    }
+  }
+  return a;
+}
+
+// ---- kernel-path dot products ----------------------------------------------------------------
+// Converted Q6_K block: two f32 scales (weights 0-15, 16-31) then 32 int8.
+constexpr int64_t kQ8S16Bytes = 40;
+
+// Scalar versions (always compiled: the fallback on any CPU).
+float dot_q8_0_scalar(const uint8_t* w, const int8_t* x, const float* dx, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + b * 34;
+    int32_t raw = 0;
+    for (int i = 0; i < 32; ++i) raw += (int32_t)(int8_t)blk[2 + i] * x[b * 32 + i];
+    acc += (float)raw * (half_to_float(load_u16(blk)) * dx[b]);
+  }
+  return acc;
+}
+
+float dot_q8s16_scalar(const uint8_t* w, const int8_t* x, const float* dx, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + b * kQ8S16Bytes;
+    float d[2];
+    std::memcpy(d, blk, 8);
+    for (int h = 0; h < 2; ++h) {
+      int32_t raw = 0;
+      for (int i = 0; i < 16; ++i) {
+        raw += (int32_t)(int8_t)blk[8 + 16 * h + i] * x[b * 32 + 16 * h + i];
+      }
+      acc += (float)raw * (d[h] * dx[b]);
+    }
+  }
+  return acc;
+}
+
+template <uint32_t kType>
+float dot_float_scalar(const uint8_t* w, const float* x, int64_t k) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    for (int j = 0; j < 8; ++j) {
+      float wv;
+      if (kType == kGgmlF32) {
+        std::memcpy(&wv, w + 4 * (i + j), 4);
+      } else if (kType == kGgmlF16) {
+        wv = half_to_float(load_u16(w + 2 * (i + j)));
+      } else {
+        wv = bf16_to_float(load_u16(w + 2 * (i + j)));
+      }
+      acc[j] += wv * x[i + j];
+    }
+  }
+  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < k; ++i) {
+    float wv;
+    if (kType == kGgmlF32) {
+      std::memcpy(&wv, w + 4 * i, 4);
+    } else if (kType == kGgmlF16) {
+      wv = half_to_float(load_u16(w + 2 * i));
+    } else {
+      wv = bf16_to_float(load_u16(w + 2 * i));
+    }
+    s += wv * x[i];
+  }
+  return s;
+}
+
+#define TRITUNE_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define TRITUNE_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+
+TRITUNE_AVX2 inline float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// int8 x int8 -> 8 int32 lanes (lane i = sum of bytes 4i..4i+3). |w| as u8 times x*sign(w) as
+// s8 is exact for every int8 w (|-128| = 128 as u8) because |x| <= 127 by the quantizer.
+TRITUNE_AVX2 inline __m256i dot_i8_avx2(__m256i w, __m256i x) {
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+TRITUNE_VNNI inline __m256i dot_i8_vnni(__m256i w, __m256i x) {
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
+                             _mm256_sign_epi8(x, w));
+}
+
+// The int8 kernels exist twice, differing only in the dot-product instruction; a macro keeps
+// one body (a template without a target attribute could not inline the intrinsics).
+#define TRITUNE_DEFINE_Q8_DOTS(SUFFIX, TARGET, DOT)                                            \
+  TARGET inline float dot_q8_0_##SUFFIX(const uint8_t* w, const int8_t* x, const float* dx,    \
+                                        int64_t nb) {                                          \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
+    int64_t b = 0;                                                                             \
+    for (; b + 2 <= nb; b += 2) {                                                              \
+      const uint8_t* b0 = w + b * 34;                                                          \
+      const uint8_t* b1 = b0 + 34;                                                             \
+      const __m256i r0 = DOT(_mm256_loadu_si256((const __m256i*)(b0 + 2)),                     \
+                             _mm256_loadu_si256((const __m256i*)(x + b * 32)));                \
+      const __m256i r1 = DOT(_mm256_loadu_si256((const __m256i*)(b1 + 2)),                     \
+                             _mm256_loadu_si256((const __m256i*)(x + b * 32 + 32)));           \
+      const float d0 = _cvtsh_ss(load_u16(b0)) * dx[b];                                        \
+      const float d1 = _cvtsh_ss(load_u16(b1)) * dx[b + 1];                                    \
+      acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r0), _mm256_set1_ps(d0), acc0);                \
+      acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r1), _mm256_set1_ps(d1), acc1);                \
+    }                                                                                          \
+    for (; b < nb; ++b) {                                                                      \
+      const uint8_t* b0 = w + b * 34;                                                          \
+      const __m256i r0 = DOT(_mm256_loadu_si256((const __m256i*)(b0 + 2)),                     \
+                             _mm256_loadu_si256((const __m256i*)(x + b * 32)));                \
+      const float d0 = _cvtsh_ss(load_u16(b0)) * dx[b];                                        \
+      acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r0), _mm256_set1_ps(d0), acc0);                \
+    }                                                                                          \
+    return hsum256(_mm256_add_ps(acc0, acc1));                                                 \
+  }                                                                                            \
+  /* Lanes 0-3 hold weights 0-15 (scale d[0]), lanes 4-7 weights 16-31 (scale d[1]). */        \
+  TARGET inline float dot_q8s16_##SUFFIX(const uint8_t* w, const int8_t* x, const float* dx,   \
+                                         int64_t nb) {                                         \
+    __m256 acc = _mm256_setzero_ps();                                                          \
+    for (int64_t b = 0; b < nb; ++b) {                                                         \
+      const uint8_t* blk = w + b * kQ8S16Bytes;                                                \
+      const __m256i r = DOT(_mm256_loadu_si256((const __m256i*)(blk + 8)),                     \
+                            _mm256_loadu_si256((const __m256i*)(x + b * 32)));                 \
+      float d[2];                                                                              \
+      std::memcpy(d, blk, 8);                                                                  \
+      const __m256 sc = _mm256_set_m128(_mm_set1_ps(d[1] * dx[b]), _mm_set1_ps(d[0] * dx[b])); \
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r), sc, acc);                                   \
+    }                                                                                          \
+    return hsum256(acc);                                                                       \
+  }
+
+TRITUNE_DEFINE_Q8_DOTS(avx2, TRITUNE_AVX2, dot_i8_avx2)
+TRITUNE_DEFINE_Q8_DOTS(vnni, TRITUNE_VNNI, dot_i8_vnni)
+
+template <uint32_t kType>
+TRITUNE_AVX2 inline __m256 load8_as_float(const uint8_t* w) {
+  if (kType == kGgmlF32) return _mm256_loadu_ps((const float*)w);
+  const __m128i h = _mm_loadu_si128((const __m128i*)w);
+  if (kType == kGgmlF16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+template <uint32_t kType>
+TRITUNE_AVX2 float dot_float_avx2(const uint8_t* w, const float* x, int64_t k) {
+  constexpr int64_t es = kType == kGgmlF32 ? 4 : 2;
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
+         a3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= k; i += 32) {
+    a0 = _mm256_fmadd_ps(load8_as_float<kType>(w + es * i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(load8_as_float<kType>(w + es * (i + 8)), _mm256_loadu_ps(x + i + 8), a1);
+    a2 = _mm256_fmadd_ps(load8_as_float<kType>(w + es * (i + 16)), _mm256_loadu_ps(x + i + 16), a2);
+    a3 = _mm256_fmadd_ps(load8_as_float<kType>(w + es * (i + 24)), _mm256_loadu_ps(x + i + 24), a3);
+  }
+  for (; i + 8 <= k; i += 8) {
+    a0 = _mm256_fmadd_ps(load8_as_float<kType>(w + es * i), _mm256_loadu_ps(x + i), a0);
+  }
+  float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (; i < k; ++i) {
+    float wv;
+    if (kType == kGgmlF32) {
+      std::memcpy(&wv, w + 4 * i, 4);
+    } else if (kType == kGgmlF16) {
+      wv = half_to_float(load_u16(w + 2 * i));
+    } else {
+      wv = bf16_to_float(load_u16(w + 2 * i));
+    }
+    s += wv * x[i];
+  }
+  return s;
+}
+
+// Row-range drivers: rows [r0, r1), every token; each row is read once and stays in L1 while
+// the tokens pass over it.
+TRITUNE_VNNI void q8_rows_vnni(bool s16, const uint8_t* data, int64_t row_bytes, int64_t k,
+                               const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
+                               int64_t r0, int64_t r1) {
+  const int64_t nb = k / 32;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* w = data + r * row_bytes;
+    for (int64_t t = 0; t < tokens; ++t) {
+      const int8_t* x = a.q.data() + t * k;
+      const float* dx = a.dx.data() + t * nb;
+      logits[t * ldl + r] = s16 ? dot_q8s16_vnni(w, x, dx, nb) : dot_q8_0_vnni(w, x, dx, nb);
+    }
+  }
+}
+
+TRITUNE_AVX2 void q8_rows_avx2(bool s16, const uint8_t* data, int64_t row_bytes, int64_t k,
+                               const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
+                               int64_t r0, int64_t r1) {
+  const int64_t nb = k / 32;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* w = data + r * row_bytes;
+    for (int64_t t = 0; t < tokens; ++t) {
+      const int8_t* x = a.q.data() + t * k;
+      const float* dx = a.dx.data() + t * nb;
+      logits[t * ldl + r] = s16 ? dot_q8s16_avx2(w, x, dx, nb) : dot_q8_0_avx2(w, x, dx, nb);
+    }
+  }
+}
+
+void q8_rows_scalar(bool s16, const uint8_t* data, int64_t row_bytes, int64_t k, const HeadActs& a,
+                    int64_t tokens, float* logits, int64_t ldl, int64_t r0, int64_t r1) {
+  const int64_t nb = k / 32;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* w = data + r * row_bytes;
+    for (int64_t t = 0; t < tokens; ++t) {
+      const int8_t* x = a.q.data() + t * k;
+      const float* dx = a.dx.data() + t * nb;
+      logits[t * ldl + r] = s16 ? dot_q8s16_scalar(w, x, dx, nb) : dot_q8_0_scalar(w, x, dx, nb);
+    }
+  }
+}
+
+template <uint32_t kType, bool kSimd>
+void float_rows(const uint8_t* data, int64_t row_bytes, int64_t k, const float* x, int64_t ldx,
+                int64_t tokens, float* logits, int64_t ldl, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* w = data + r * row_bytes;
+    for (int64_t t = 0; t < tokens; ++t) {
+      logits[t * ldl + r] = kSimd ? dot_float_avx2<kType>(w, x + t * ldx, k)
+                                  : dot_float_scalar<kType>(w, x + t * ldx, k);
+    }
+  }
+}
+
+}  // namespace
+
+std::string head_type_name(uint32_t ggml_type) {
+  const TypeInfo* t = find_type(ggml_type);
+  return t ? t->name : "type " + std::to_string(ggml_type);
+}
+
+bool head_type_is_int8(uint32_t t) {
+  return t == kGgmlQ8_0 || t == kGgmlQ6_K;
+}
+
+void check_raw_matrix(const RawMatrix& m, int64_t rows, int64_t cols) {
+  const TypeInfo* t = find_type(m.ggml_type);
+  if (!t) {
+    throw Error("tensor '" + m.name + "': type " + std::to_string(m.ggml_type) +
+                " is not supported for the embedding/output head (supported: f32, f16, bf16, "
+                "q8_0, q6_k); re-quantize the file's token_embd/output to one of them");
+  }
+  if (m.rows != rows || m.cols != cols) {
+    throw Error("tensor '" + m.name + "': shape " + std::to_string(m.rows) + "x" +
+                std::to_string(m.cols) + ", expected " + std::to_string(rows) + "x" +
+                std::to_string(cols) + " (vocab x hidden)");
+  }
+  if (cols % t->block != 0) {
+    throw Error("tensor '" + m.name + "': " + t->name + " needs the row length " +
+                std::to_string(cols) + " to be a multiple of " + std::to_string(t->block));
+  }
+  const int64_t need = rows * (cols / t->block) * t->block_bytes;
+  if (m.data == nullptr || m.bytes < need) {
+    throw Error("tensor '" + m.name + "': holds " + std::to_string(m.bytes) + " bytes, " +
+                head_type_name(m.ggml_type) + " " + std::to_string(rows) + "x" +
+                std::to_string(cols) + " needs " + std::to_string(need) + " (truncated file?)");
+  }
+}
+
+static int64_t row_bytes_of(const RawMatrix& m) {
+  const TypeInfo* t = find_type(m.ggml_type);
+  return (m.cols / t->block) * t->block_bytes;
+}
+
+void embed_row(const RawMatrix& m, int64_t row, float* out) {
+  if (row < 0 || row >= m.rows) {
+    throw Error("token id " + std::to_string(row) + " is outside the vocabulary of '" + m.name +
+                "' (" + std::to_string(m.rows) + " rows)");
+  }
+  check_raw_matrix(m, m.rows, m.cols);
+  dequantize_row(m.ggml_type, m.data + row * row_bytes_of(m), m.cols, out);
+}
+
+void head_reference(const RawMatrix& m, const float* x, int64_t tokens, int64_t ldx, float* logits,
+                    int64_t ldl, ThreadPool* pool) {
+  check_raw_matrix(m, m.rows, m.cols);
+  const int64_t k = m.cols;
+  const bool int8_acts = head_type_is_int8(m.ggml_type);
+  HeadActs a;
+  if (int8_acts) a = quantize_head_acts(x, tokens, ldx, k);
+  const int64_t rb = row_bytes_of(m);
+  auto rows = [&](int64_t r0, int64_t r1, int) {
+    std::vector<float> w((size_t)k);
+    for (int64_t r = r0; r < r1; ++r) {
+      dequantize_row(m.ggml_type, m.data + r * rb, k, w.data());
+      for (int64_t t = 0; t < tokens; ++t) {
+        double y = 0.0;
+        if (int8_acts) {
+          for (int64_t b = 0; b < k / kActBlock; ++b) {
+            double blk = 0.0;
+            for (int64_t i = b * kActBlock; i < (b + 1) * kActBlock; ++i) {
+              blk += (double)w[(size_t)i] * a.q[(size_t)(t * k + i)];
+            }
+            y += blk / a.s[(size_t)(t * (k / kActBlock) + b)];
+          }
+        } else {
+          for (int64_t i = 0; i < k; ++i) y += (double)w[(size_t)i] * x[t * ldx + i];
+        }
+        logits[t * ldl + r] = (float)y;
+      }
+    }
+  };
+  if (pool) {
+    pool->parallel_for(m.rows, rows);
+  } else {
+    rows(0, m.rows, 0);
+  }
+}
+
+OutputHead::OutputHead(const RawMatrix& m) {
+  check_raw_matrix(m, m.rows, m.cols);
+  rows_ = m.rows;
+  cols_ = m.cols;
+  const Isa isa = selected_isa();
+  impl_ = isa >= Isa::kAvx512Vnni ? Impl::kAvx512Vnni
+          : isa >= Isa::kAvx2     ? Impl::kAvx2
+                                  : Impl::kScalar;
+  switch (m.ggml_type) {
+    case kGgmlF32:
+      kind_ = Kind::kF32;
+      break;
+    case kGgmlF16:
+      kind_ = Kind::kF16;
+      break;
+    case kGgmlBF16:
+      kind_ = Kind::kBF16;
+      break;
+    case kGgmlQ8_0:
+      kind_ = Kind::kQ8_0;
+      break;
+    default:
+      kind_ = Kind::kQ8S16;
+      break;  // Q6_K (check_raw_matrix refused the rest)
+  }
+  if (kind_ == Kind::kQ8S16) {
+    row_bytes_ = cols_ / 32 * kQ8S16Bytes;
+    owned_.resize((size_t)(rows_ * row_bytes_));
+    const int64_t src_rb = row_bytes_of(m);
+    int8_t q[256];
+    float sc[16];
+    for (int64_t r = 0; r < rows_; ++r) {
+      for (int64_t sb = 0; sb < cols_ / 256; ++sb) {
+        decode_q6_k(m.data + r * src_rb + sb * 210, q, sc);
+        for (int b = 0; b < 8; ++b) {
+          uint8_t* dst = owned_.data() + r * row_bytes_ + (sb * 8 + b) * kQ8S16Bytes;
+          std::memcpy(dst, &sc[2 * b], 8);
+          std::memcpy(dst + 8, q + 32 * b, 32);
+        }
+      }
+    }
+    data_ = owned_.data();
+  } else {
+    row_bytes_ = row_bytes_of(m);
+    data_ = m.data;
+  }
+  weight_bytes_ = rows_ * row_bytes_;
+  static const char* kKindNames[] = {"f32", "f16", "bf16", "q8_0", "q6_k->int8/16"};
+  static const char* kImplNames[] = {"scalar", "avx2", "avx512vnni"};
+  const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ8S16;
+  if (!int8 && impl_ == Impl::kAvx512Vnni) impl_ = Impl::kAvx2;  // float dots: AVX2+FMA+F16C
+  describe_ = std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
+              kImplNames[(int)impl_];
+}
+
+void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* logits, int64_t ldl,
+                         ThreadPool& pool) const {
+  if (tokens <= 0) return;
+  const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ8S16;
+  HeadActs a;
+  if (int8) a = quantize_head_acts(x, tokens, ldx, cols_);
+  const bool s16 = kind_ == Kind::kQ8S16;
+  // Rows in chunks of 64 (a multiple of the cache line for every type): dynamic claiming keeps
+  // both cores streaming to the end even when one is interrupted.
+  const int64_t grain = std::max<int64_t>(64, rows_ / (pool.size() * 16));
+  pool.parallel_for(
+      rows_,
+      [&](int64_t r0, int64_t r1, int) {
+        if (int8) {
+          if (impl_ == Impl::kAvx512Vnni) {
+            q8_rows_vnni(s16, data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
+          } else if (impl_ == Impl::kAvx2) {
+            q8_rows_avx2(s16, data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
+          } else {
+            q8_rows_scalar(s16, data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
+          }
+          return;
+        }
+        const bool simd = impl_ != Impl::kScalar;
+        switch (kind_) {
+          case Kind::kF32:
+            simd ? float_rows<kGgmlF32, true>(data_, row_bytes_, cols_, x, ldx, tokens, logits, ldl,
+                                              r0, r1)
+                 : float_rows<kGgmlF32, false>(data_, row_bytes_, cols_, x, ldx, tokens, logits,
+                                               ldl, r0, r1);
+            break;
+          case Kind::kF16:
+            simd ? float_rows<kGgmlF16, true>(data_, row_bytes_, cols_, x, ldx, tokens, logits, ldl,
+                                              r0, r1)
+                 : float_rows<kGgmlF16, false>(data_, row_bytes_, cols_, x, ldx, tokens, logits,
+                                               ldl, r0, r1);
+            break;
+          default:
+            simd ? float_rows<kGgmlBF16, true>(data_, row_bytes_, cols_, x, ldx, tokens, logits,
+                                               ldl, r0, r1)
+                 : float_rows<kGgmlBF16, false>(data_, row_bytes_, cols_, x, ldx, tokens, logits,
+                                                ldl, r0, r1);
+            break;
+        }
+      },
+      grain);
+}
+
+}  // namespace tritune

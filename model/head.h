@@ -1,0 +1,74 @@
+// Token embedding lookup and the output head (logits = h . E^T) over RawMatrix tensors.
+//
+// Math contract of the head, the same in both paths:
+//  * float types (F32, F16, BF16): logits[v] = sum_k W[v][k] * x[k], float activations.
+//  * int8-block types (Q8_0, Q6_K): the activations are quantized in blocks of 32 with the
+//    project's quantizer (quantize_row: s_b = 127 / absmax_b, round half to even), as llama.cpp
+//    and bitnet.cpp quantize the head's input for Q8_0 x Q8_0 dot products, and
+//    logits[v] = sum_b (sum_{i in b} W[v][i] * x_q[i]) / s_b, with W the dequantized weights.
+// The reference path computes this from dequantized rows in double; the kernel path computes
+// the per-block integer sums with int8 x int8 dot products (AVX-512 VNNI / AVX2, chosen at run
+// time, scalar otherwise), so the two differ only in float summation order.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/parallel.h"
+#include "model/weights.h"
+
+namespace tritune {
+
+// GGUF tensor type ids the head and the embedding accept.
+constexpr uint32_t kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ8_0 = 8, kGgmlQ6_K = 14, kGgmlBF16 = 30;
+
+// "f32", "q8_0", ... or "type N".
+std::string head_type_name(uint32_t ggml_type);
+// True for the types whose head activations are quantized in blocks of 32.
+bool head_type_is_int8(uint32_t ggml_type);
+
+// Throws Error naming the tensor if its type is not supported, its shape is not
+// rows x cols (as expected), or `bytes` / `data` do not hold the whole tensor.
+void check_raw_matrix(const RawMatrix& m, int64_t rows, int64_t cols);
+
+// Dequantizes row `row` of m into out[m.cols].
+void embed_row(const RawMatrix& m, int64_t row, float* out);
+
+// Reference head: logits[t*ldl + v] for t < tokens, v < m.rows (dequantized rows, double sums).
+void head_reference(const RawMatrix& m, const float* x, int64_t tokens, int64_t ldx, float* logits,
+                    int64_t ldl, ThreadPool* pool);
+
+// The kernel-path head. F32/F16/BF16/Q8_0 run zero-copy on the tensor's bytes (the RawMatrix
+// must outlive the head); Q6_K is converted once to int8 with one f32 scale per 16 weights
+// (40 bytes per 32 weights, 1.25 B/weight vs Q6_K's 0.82: +52% memory for the head, but an
+// exact conversion and the same int8 kernel as Q8_0).
+class OutputHead {
+ public:
+  explicit OutputHead(const RawMatrix& m);
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  // Weight bytes one call streams (bytes-per-token accounting).
+  int64_t weight_bytes() const { return weight_bytes_; }
+  // Extra memory the head allocated (the Q6_K conversion), 0 when zero-copy.
+  int64_t owned_bytes() const { return (int64_t)owned_.size(); }
+  // e.g. "q8_0 int8 dot avx512vnni".
+  const std::string& describe() const { return describe_; }
+
+  // logits[t*ldl + v] for t < tokens and v < rows(); x rows have stride ldx.
+  void forward(const float* x, int64_t tokens, int64_t ldx, float* logits, int64_t ldl,
+               ThreadPool& pool) const;
+
+ private:
+  enum class Kind { kF32, kF16, kBF16, kQ8_0, kQ8S16 };
+  enum class Impl { kScalar, kAvx2, kAvx512Vnni };
+  Kind kind_;
+  Impl impl_;
+  int64_t rows_ = 0, cols_ = 0;
+  const uint8_t* data_ = nullptr;
+  int64_t row_bytes_ = 0;
+  int64_t weight_bytes_ = 0;
+  std::vector<uint8_t> owned_;
+  std::string describe_;
+};
+
+}  // namespace tritune

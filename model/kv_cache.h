@@ -1,0 +1,43 @@
+// The key/value cache of the transformer: per layer and kv head, `capacity` positions of
+// head_dim values, stored as f32 or f16 ([layer][kv_head][pos][dim], so one head's keys are
+// contiguous for the attention loop).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tritune {
+
+enum class KvType { kF32, kF16 };
+const char* kv_type_name(KvType t);
+KvType parse_kv_type(const std::string& name);  // "f32" | "f16"; throws Error otherwise
+
+class KvCache {
+ public:
+  KvCache() = default;
+  // Throws Error if the cache would be absurdly large (> 64 GiB) or a dimension is not positive.
+  KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, int64_t capacity, KvType type);
+
+  KvType type() const { return type_; }
+  int64_t capacity() const { return capacity_; }
+  int64_t bytes() const { return (int64_t)(f32_.size() * 4 + f16_.size() * 2); }
+  int64_t elem_bytes() const { return type_ == KvType::kF32 ? 4 : 2; }
+
+  // Stores the k and v vectors of all kv heads (kv_heads * head_dim floats each) at `pos`.
+  void store(int64_t layer, int64_t pos, const float* k, const float* v);
+  // Row pointers (head_dim elements) of one kv head at one position: float* or uint16_t* (f16).
+  const void* key(int64_t layer, int64_t head, int64_t pos) const;
+  const void* value(int64_t layer, int64_t head, int64_t pos) const;
+  // Reads one row as floats.
+  void read_key(int64_t layer, int64_t head, int64_t pos, float* out) const;
+  void read_value(int64_t layer, int64_t head, int64_t pos, float* out) const;
+
+ private:
+  int64_t offset(int64_t layer, int64_t head, int64_t pos, bool v) const;
+  int64_t layers_ = 0, kv_heads_ = 0, head_dim_ = 0, capacity_ = 0;
+  KvType type_ = KvType::kF32;
+  std::vector<float> f32_;
+  std::vector<uint16_t> f16_;
+};
+
+}  // namespace tritune

@@ -1,0 +1,366 @@
+#include "model/transformer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/error.h"
+#include "kernels/i2s.h"
+
+namespace tritune {
+
+const char* path_name(Path p) {
+  return p == Path::kReference ? "reference" : "kernel";
+}
+
+const char* linear_name(LinearId id) {
+  static const char* kNames[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                 "ffn_gate", "ffn_up", "ffn_down"};
+  const int i = (int)id;
+  return i >= 0 && i < (int)LinearId::kCount ? kNames[i] : "?";
+}
+
+const char* quant_site_name(QuantSite s) {
+  static const char* kNames[] = {"qkv_in", "o_in", "gate_up_in", "down_in"};
+  const int i = (int)s;
+  return i >= 0 && i < (int)QuantSite::kCount ? kNames[i] : "?";
+}
+
+void check_tokens(const HParams& hp, const int32_t* tokens, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= hp.vocab) {
+      throw Error("token " + std::to_string(i) + " has id " + std::to_string(tokens[i]) +
+                  ", outside the vocabulary of " + std::to_string(hp.vocab));
+    }
+  }
+}
+
+namespace {
+
+constexpr int kLinears = (int)LinearId::kCount;
+
+int64_t head_dim_of(const HParams& hp) {
+  return hp.head_dim > 0 ? hp.head_dim : (hp.heads > 0 ? hp.hidden / hp.heads : 0);
+}
+
+void check_vec(const std::vector<float>& v, int64_t n, const std::string& name) {
+  if ((int64_t)v.size() != n) {
+    throw Error("tensor '" + name + "' has " + std::to_string(v.size()) + " values, expected " +
+                std::to_string(n));
+  }
+}
+
+void check_packed(const PackedWeights& p, int64_t n, int64_t k, const std::string& name) {
+  if (p.n != n || p.k != k) {
+    throw Error("tensor '" + name + "' is " + std::to_string(p.n) + "x" + std::to_string(p.k) +
+                ", expected " + std::to_string(n) + "x" + std::to_string(k) +
+                " (out x in) from the hyper-parameters");
+  }
+  const int64_t need = format_bytes(p.format, n, k);
+  if ((int64_t)p.data.size() < need) {
+    throw Error("tensor '" + name + "' holds " + std::to_string(p.data.size()) + " bytes, " +
+                format_traits(p.format).name + " needs " + std::to_string(need));
+  }
+}
+
+void check_model(const ModelWeights& w) {
+  const HParams& hp = w.hp;
+  const int64_t D = head_dim_of(hp);
+  if (hp.vocab <= 0 || hp.hidden <= 0 || hp.ffn <= 0 || hp.layers <= 0 || hp.heads <= 0 ||
+      hp.kv_heads <= 0 || D <= 0) {
+    throw Error("model '" + w.path + "': hyper-parameters must be positive (vocab " +
+                std::to_string(hp.vocab) + ", hidden " + std::to_string(hp.hidden) + ", ffn " +
+                std::to_string(hp.ffn) + ", layers " + std::to_string(hp.layers) + ", heads " +
+                std::to_string(hp.heads) + ", kv_heads " + std::to_string(hp.kv_heads) + ")");
+  }
+  if (hp.heads % hp.kv_heads != 0) {
+    throw Error("model '" + w.path + "': head_count " + std::to_string(hp.heads) +
+                " is not a multiple of head_count_kv " + std::to_string(hp.kv_heads));
+  }
+  if (D % 2 != 0) throw Error("model '" + w.path + "': head_dim must be even for RoPE");
+  if (hp.activation != "relu2") {
+    throw Error("model '" + w.path + "': activation '" + hp.activation +
+                "' is not supported (BitNet b1.58 uses relu2)");
+  }
+  if ((int64_t)w.layers.size() != hp.layers) {
+    throw Error("model '" + w.path + "': " + std::to_string(w.layers.size()) +
+                " layers present, block_count says " + std::to_string(hp.layers));
+  }
+  check_raw_matrix(w.tok_embd, hp.vocab, hp.hidden);
+  if (w.output.rows > 0) check_raw_matrix(w.output, hp.vocab, hp.hidden);
+  check_vec(w.output_norm, hp.hidden, "output_norm.weight");
+  const int64_t q = hp.heads * D, kv = hp.kv_heads * D;
+  for (int64_t l = 0; l < hp.layers; ++l) {
+    const LayerWeights& L = w.layers[(size_t)l];
+    const std::string b = "blk." + std::to_string(l) + ".";
+    check_vec(L.attn_norm, hp.hidden, b + "attn_norm.weight");
+    check_vec(L.attn_sub_norm, q, b + "attn_sub_norm.weight");
+    check_vec(L.ffn_norm, hp.hidden, b + "ffn_norm.weight");
+    check_vec(L.ffn_sub_norm, hp.ffn, b + "ffn_sub_norm.weight");
+    check_packed(L.wq, q, hp.hidden, b + "attn_q.weight");
+    check_packed(L.wk, kv, hp.hidden, b + "attn_k.weight");
+    check_packed(L.wv, kv, hp.hidden, b + "attn_v.weight");
+    check_packed(L.wo, hp.hidden, q, b + "attn_output.weight");
+    check_packed(L.w_gate, hp.ffn, hp.hidden, b + "ffn_gate.weight");
+    check_packed(L.w_up, hp.ffn, hp.hidden, b + "ffn_up.weight");
+    check_packed(L.w_down, hp.hidden, hp.ffn, b + "ffn_down.weight");
+  }
+}
+
+}  // namespace
+
+Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const TransformerOptions& opt)
+    : w_(std::move(weights)), opt_(opt), pool_(opt.threads) {
+  if (!w_) throw Error("Transformer: no weights");
+  check_model(*w_);
+  const HParams& hp = w_->hp;
+  const int64_t ctx = opt.context > 0 ? opt.context : std::max<int64_t>(hp.context, 1);
+  cache_ = KvCache(hp.layers, hp.kv_heads, head_dim_of(hp), ctx, opt.kv);
+  rope_ = RopeTable(head_dim_of(hp), ctx, hp.rope_theta);
+  if (opt.path == Path::kKernel) {
+    for (int64_t l = 0; l < hp.layers; ++l) {
+      for (int i = 0; i < kLinears; ++i) {
+        const std::string name = "blk." + std::to_string(l) + "." + linear_name((LinearId)i);
+        lin_.push_back(Linear::create(packed(l, (LinearId)i), name));
+      }
+    }
+    head_ = std::make_unique<OutputHead>(head_matrix());
+  }
+}
+
+Transformer::~Transformer() = default;
+
+const RawMatrix& Transformer::head_matrix() const {
+  return w_->output.rows > 0 ? w_->output : w_->tok_embd;
+}
+
+const PackedWeights& Transformer::packed(int64_t layer, LinearId id) const {
+  const LayerWeights& L = w_->layers[(size_t)layer];
+  switch (id) {
+    case LinearId::kQ:
+      return L.wq;
+    case LinearId::kK:
+      return L.wk;
+    case LinearId::kV:
+      return L.wv;
+    case LinearId::kO:
+      return L.wo;
+    case LinearId::kGate:
+      return L.w_gate;
+    case LinearId::kUp:
+      return L.w_up;
+    default:
+      return L.w_down;
+  }
+}
+
+const Linear* Transformer::kernel_linear(int64_t layer, LinearId id) const {
+  if (lin_.empty() || layer < 0 || layer >= hp().layers) return nullptr;
+  return lin_[(size_t)(layer * kLinears + (int)id)].get();
+}
+
+bool Transformer::int8_acts(int64_t layer, LinearId id) const {
+  return format_traits(packed(layer, id).format).act == ActType::kInt8PerToken;
+}
+
+QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, LinearId first, const float* x,
+                                    int64_t tokens, int64_t k) {
+  int64_t align = 1;
+  if (opt_.path == Path::kKernel) {
+    static const int kSiteSize[] = {3, 1, 2, 1};
+    for (int i = 0; i < kSiteSize[(int)site]; ++i) {
+      align = std::max(align, kernel_linear(layer, (LinearId)((int)first + i))->act_align());
+    }
+  }
+  QuantizedActs a = quantize_acts(x, tokens, k, k, align);
+  if (hooks_.on_quant) {
+    hooks_.on_quant(layer, site, a);
+    if (a.tokens != tokens || a.k != k || a.k_stride % align != 0) {
+      throw Error("forward hook changed the shape of the " + std::string(quant_site_name(site)) +
+                  " activations of layer " + std::to_string(layer));
+    }
+  }
+  return a;
+}
+
+void Transformer::linear(int64_t layer, LinearId id, const float* x, const QuantizedActs* a,
+                         int64_t tokens, float* y) {
+  const PackedWeights& p = packed(layer, id);
+  if (opt_.path == Path::kKernel) {
+    const Linear* L = kernel_linear(layer, id);
+    if (a) {
+      L->forward_q(*a, y, p.n);
+    } else {
+      L->forward(x, tokens, y, p.n);
+    }
+    return;
+  }
+  const FormatTraits& f = format_traits(p.format);
+  // Reference: the format's scalar reference, split over tokens across the pool.
+  const int64_t grain = std::max<int64_t>(1, (tokens + pool_.size() - 1) / pool_.size());
+  if (a) {
+    std::vector<int32_t> raw((size_t)(tokens * p.n));
+    pool_.parallel_for(
+        tokens,
+        [&](int64_t t0, int64_t t1, int) {
+          QuantizedActs sub;
+          sub.tokens = t1 - t0;
+          sub.k = a->k;
+          sub.k_stride = a->k_stride;
+          sub.q.assign(a->q.begin() + t0 * a->k_stride, a->q.begin() + t1 * a->k_stride);
+          sub.scale.assign(a->scale.begin() + t0, a->scale.begin() + t1);
+          sub.sum.assign(a->sum.begin() + t0, a->sum.begin() + t1);
+          f.ref_gemm_int(p, sub, raw.data() + t0 * p.n);
+        },
+        grain);
+    if (hooks_.on_raw) hooks_.on_raw(layer, id, *a, raw.data());
+    for (int64_t t = 0; t < tokens; ++t) {
+      for (int64_t j = 0; j < p.n; ++j) {
+        y[t * p.n + j] = i2s_dequant(raw[(size_t)(t * p.n + j)], a->scale[(size_t)t], p.scale);
+      }
+    }
+  } else {
+    pool_.parallel_for(
+        tokens,
+        [&](int64_t t0, int64_t t1, int) { f.ref_gemm(p, x + t0 * p.k, t1 - t0, y + t0 * p.n); },
+        grain);
+  }
+}
+
+void Transformer::rmsnorm_rows(const float* x, const std::vector<float>& w, int64_t tokens,
+                               int64_t n, float* y) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    if (opt_.path == Path::kKernel) {
+      rmsnorm_fast(x + t * n, w.data(), n, hp().rms_eps, y + t * n);
+    } else {
+      rmsnorm_ref(x + t * n, w.data(), n, hp().rms_eps, y + t * n);
+    }
+  }
+}
+
+void Transformer::forward(const int32_t* tokens, int64_t n, int64_t logits_from, float* logits) {
+  const HParams& hp = w_->hp;
+  if (n <= 0) throw Error("forward: no tokens");
+  if (logits_from < 0 || logits_from > n) {
+    throw Error("forward: logits_from " + std::to_string(logits_from) + " outside [0, " +
+                std::to_string(n) + "]");
+  }
+  if (pos_ + n > context()) {
+    throw Error("forward: " + std::to_string(pos_) + " + " + std::to_string(n) +
+                " tokens exceed the context of " + std::to_string(context()) +
+                " (raise --ctx or reset)");
+  }
+  check_tokens(hp, tokens, n);
+  const int64_t H = hp.hidden, F = hp.ffn, D = head_dim_of(hp);
+  const int64_t Q = hp.heads * D, KV = hp.kv_heads * D;
+  const bool kernel = opt_.path == Path::kKernel;
+
+  std::vector<float> x((size_t)(n * H)), h((size_t)(n * H)), tmp((size_t)(n * H));
+  std::vector<float> q((size_t)(n * Q)), k((size_t)(n * KV)), v((size_t)(n * KV));
+  std::vector<float> att((size_t)(n * Q)), g((size_t)(n * F)), u((size_t)(n * F));
+  for (int64_t t = 0; t < n; ++t) embed_row(w_->tok_embd, tokens[t], x.data() + t * H);
+
+  const AttentionShape shape{hp.heads, hp.kv_heads, D};
+  for (int64_t l = 0; l < hp.layers; ++l) {
+    const LayerWeights& L = w_->layers[(size_t)l];
+    // Attention block.
+    rmsnorm_rows(x.data(), L.attn_norm, n, H, h.data());
+    {
+      QuantizedActs a;
+      const bool i8 = int8_acts(l, LinearId::kQ);
+      if (i8) a = quantize(l, QuantSite::kQKV, LinearId::kQ, h.data(), n, H);
+      linear(l, LinearId::kQ, h.data(), i8 ? &a : nullptr, n, q.data());
+      linear(l, LinearId::kK, h.data(), i8 ? &a : nullptr, n, k.data());
+      linear(l, LinearId::kV, h.data(), i8 ? &a : nullptr, n, v.data());
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      apply_rope(q.data() + t * Q, hp.heads, pos_ + t, rope_);
+      apply_rope(k.data() + t * KV, hp.kv_heads, pos_ + t, rope_);
+      cache_.store(l, pos_ + t, k.data() + t * KV, v.data() + t * KV);
+    }
+    if (kernel) {
+      attention_fast(q.data(), n, pos_, shape, cache_, l, att.data(), pool_);
+    } else {
+      attention_ref(q.data(), n, pos_, shape, cache_, l, att.data(), &pool_);
+    }
+    rmsnorm_rows(att.data(), L.attn_sub_norm, n, Q, att.data());
+    {
+      QuantizedActs a;
+      const bool i8 = int8_acts(l, LinearId::kO);
+      if (i8) a = quantize(l, QuantSite::kO, LinearId::kO, att.data(), n, Q);
+      linear(l, LinearId::kO, att.data(), i8 ? &a : nullptr, n, tmp.data());
+    }
+    for (int64_t i = 0; i < n * H; ++i) x[(size_t)i] += tmp[(size_t)i];
+    // Feed-forward block.
+    rmsnorm_rows(x.data(), L.ffn_norm, n, H, h.data());
+    {
+      QuantizedActs a;
+      const bool i8 = int8_acts(l, LinearId::kGate);
+      if (i8) a = quantize(l, QuantSite::kGateUp, LinearId::kGate, h.data(), n, H);
+      linear(l, LinearId::kGate, h.data(), i8 ? &a : nullptr, n, g.data());
+      linear(l, LinearId::kUp, h.data(), i8 ? &a : nullptr, n, u.data());
+    }
+    relu2_gate(g.data(), u.data(), n * F, g.data());
+    rmsnorm_rows(g.data(), L.ffn_sub_norm, n, F, g.data());
+    {
+      QuantizedActs a;
+      const bool i8 = int8_acts(l, LinearId::kDown);
+      if (i8) a = quantize(l, QuantSite::kDown, LinearId::kDown, g.data(), n, F);
+      linear(l, LinearId::kDown, g.data(), i8 ? &a : nullptr, n, tmp.data());
+    }
+    for (int64_t i = 0; i < n * H; ++i) x[(size_t)i] += tmp[(size_t)i];
+  }
+  pos_ += n;
+
+  const int64_t m = n - logits_from;
+  if (m == 0) return;
+  rmsnorm_rows(x.data() + logits_from * H, w_->output_norm, m, H, h.data());
+  if (kernel) {
+    head_->forward(h.data(), m, H, logits, hp.vocab, pool_);
+  } else {
+    head_reference(head_matrix(), h.data(), m, H, logits, hp.vocab, &pool_);
+  }
+}
+
+std::vector<float> Transformer::forward_last(const std::vector<int32_t>& tokens) {
+  std::vector<float> logits((size_t)hp().vocab);
+  forward(tokens.data(), (int64_t)tokens.size(), (int64_t)tokens.size() - 1, logits.data());
+  return logits;
+}
+
+int64_t Transformer::bytes_per_token(int64_t ctx) const {
+  const HParams& hp = w_->hp;
+  int64_t b = 0;
+  for (int64_t l = 0; l < hp.layers; ++l) {
+    for (int i = 0; i < kLinears; ++i) {
+      const Linear* L = kernel_linear(l, (LinearId)i);
+      b += L ? L->weight_bytes() : (int64_t)packed(l, (LinearId)i).data.size();
+    }
+  }
+  const RawMatrix& hm = head_matrix();
+  b += head_ ? head_->weight_bytes() : hm.bytes;
+  b += w_->tok_embd.bytes / std::max<int64_t>(1, w_->tok_embd.rows);
+  b += 2 * hp.layers * hp.kv_heads * head_dim_of(hp) * ctx * cache_.elem_bytes();
+  return b;
+}
+
+int64_t Transformer::extra_bytes() const {
+  int64_t b = cache_.bytes();
+  for (const auto& L : lin_) b += L->weight_bytes();
+  if (head_) b += head_->owned_bytes();
+  return b;
+}
+
+std::string Transformer::describe() const {
+  std::string s;
+  if (lin_.empty()) return "reference path (scalar format references, double accumulation)";
+  for (int i = 0; i < kLinears; ++i) {
+    const Linear* L = kernel_linear(0, (LinearId)i);
+    s += std::string(linear_name((LinearId)i)) + " " + format_traits(L->format()).name + " " +
+         std::to_string(L->n()) + "x" + std::to_string(L->k()) + ": tg " + L->variant_for(1) +
+         ", pp " + L->variant_for(512) + "\n";
+  }
+  s += "head: " + head_->describe() + "\n";
+  return s;
+}
+
+}  // namespace tritune

@@ -1,0 +1,119 @@
+// The BitNet b1.58 transformer (peers.md §3.4) over ModelWeights, in two paths:
+//  * kReference: scalar float math of the training-time fake quantization. Every BitLinear
+//    quantizes its input per token (quantize_acts) and computes y = raw / s_x * w_scale from
+//    the format's scalar integer reference (format_traits(f).ref_gemm_int); float formats use
+//    ref_gemm. Norms, attention and the head accumulate in double.
+//  * kKernel: each linear layer through Linear (the dispatched kernel for its format, shape and
+//    token count), attention / norms / head vectorized and threaded.
+// Both run batched: forward() takes any number of tokens (prefill = one GEMM per layer) and
+// appends them to the KV cache.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/formats.h"
+#include "kernels/linear.h"
+#include "kernels/quantize.h"
+#include "model/head.h"
+#include "model/kv_cache.h"
+#include "model/ops.h"
+#include "model/parallel.h"
+#include "model/weights.h"
+
+namespace tritune {
+
+enum class Path { kReference, kKernel };
+const char* path_name(Path p);
+
+// The seven linear layers of a decoder layer.
+enum class LinearId : int { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kCount };
+const char* linear_name(LinearId id);
+// The four BitLinear inputs of a layer (q/k/v share one quantization, gate/up another).
+enum class QuantSite : int { kQKV = 0, kO, kGateUp, kDown, kCount };
+const char* quant_site_name(QuantSite s);
+
+// Observation points for validation. Called only for int8-activation formats.
+struct ForwardHooks {
+  // Every quantized BitLinear input (all tokens of the call). The hook may replace the
+  // contents of `a` (same tokens and k): validation forces one path's quantization onto the
+  // other to separate rounding-tie flips from real differences.
+  std::function<void(int64_t layer, QuantSite site, QuantizedActs& a)> on_quant;
+  // Reference path: the exact integer sums raw[t * n + j] of one linear layer for `a`.
+  std::function<void(int64_t layer, LinearId id, const QuantizedActs& a, const int32_t* raw)>
+      on_raw;
+};
+
+struct TransformerOptions {
+  Path path = Path::kKernel;
+  int threads = 1;
+  KvType kv = KvType::kF32;
+  int64_t context = 0;  // KV cache positions; 0: the model's context length
+};
+
+class Transformer {
+ public:
+  // Checks every tensor's shape against the hyper-parameters (Error names the tensor). The
+  // kernel path prepares a Linear per layer from a copy of the packed weights.
+  Transformer(std::shared_ptr<const ModelWeights> weights, const TransformerOptions& opt);
+  ~Transformer();
+
+  const HParams& hp() const { return w_->hp; }
+  const ModelWeights& weights() const { return *w_; }
+  Path path() const { return opt_.path; }
+  int threads() const { return pool_.size(); }
+  int64_t pos() const { return pos_; }
+  int64_t context() const { return cache_.capacity(); }
+  void reset() { pos_ = 0; }
+
+  // Evaluates tokens[0..n) at positions pos()..pos()+n-1, appending them to the KV cache.
+  // Logits of batch rows [logits_from, n) go to logits[(i - logits_from) * vocab + v]
+  // (logits_from == n: none, n - 1: the last token only). Throws Error on a token id outside
+  // the vocabulary or when the context is full.
+  void forward(const int32_t* tokens, int64_t n, int64_t logits_from, float* logits);
+  // Convenience: the last token's logits.
+  std::vector<float> forward_last(const std::vector<int32_t>& tokens);
+
+  void set_hooks(ForwardHooks h) { hooks_ = std::move(h); }
+  // Kernel path: the prepared linear layer (nullptr on the reference path).
+  const Linear* kernel_linear(int64_t layer, LinearId id) const;
+  const OutputHead* kernel_head() const { return head_.get(); }
+
+  // Bytes one decoded token reads at context length `ctx`: linear weights, the head, one
+  // embedding row and the KV cache rows attention reads.
+  int64_t bytes_per_token(int64_t ctx) const;
+  // Bytes the path holds besides the ModelWeights (repacked linears, converted head, cache).
+  int64_t extra_bytes() const;
+  // Human-readable list of the kernel variants in use (per linear format/shape and the head).
+  std::string describe() const;
+
+ private:
+  const PackedWeights& packed(int64_t layer, LinearId id) const;
+  // y[t * n + j] = linear(layer, id) over `tokens` rows of x (stride k), quantized input `a`
+  // for int8 formats (shared by the layers of a site).
+  void linear(int64_t layer, LinearId id, const float* x, const QuantizedActs* a, int64_t tokens,
+              float* y);
+  QuantizedActs quantize(int64_t layer, QuantSite site, LinearId first, const float* x,
+                         int64_t tokens, int64_t k);
+  bool int8_acts(int64_t layer, LinearId id) const;
+  void rmsnorm_rows(const float* x, const std::vector<float>& w, int64_t tokens, int64_t n,
+                    float* y);
+  const RawMatrix& head_matrix() const;
+
+  std::shared_ptr<const ModelWeights> w_;
+  TransformerOptions opt_;
+  ThreadPool pool_;
+  KvCache cache_;
+  RopeTable rope_;
+  int64_t pos_ = 0;
+  ForwardHooks hooks_;
+  std::vector<std::unique_ptr<Linear>> lin_;  // kernel path: layer * 7 + id
+  std::unique_ptr<OutputHead> head_;
+};
+
+// Loads weights for both paths from the same ModelWeights and checks a token list is in range.
+void check_tokens(const HParams& hp, const int32_t* tokens, int64_t n);
+
+}  // namespace tritune

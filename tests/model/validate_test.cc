@@ -1,0 +1,127 @@
+// tritune validate's accounting on tiny models: a clean model passes with float-noise
+// differences only; a simulated tie flip is counted and explained (the forced run agrees); a
+// simulated kernel bug fails loudly even though top-1 and perplexity barely move.
+#include "model/validate.h"
+
+#include <gtest/gtest.h>
+
+#include "kernels/error.h"
+#include "model/transformer.h"
+#include "tests/model/tiny_model.h"
+
+namespace tritune {
+namespace {
+
+using testing::make_tiny_model;
+using testing::tiny_tokens;
+
+TEST(Validate, CleanModelPasses) {
+  auto w = make_tiny_model();
+  const auto toks = tiny_tokens(20, w->hp.vocab);
+  ValidateOptions opt;
+  opt.threads = 2;
+  const ValidateReport r = validate_model(w, toks, opt);
+  EXPECT_TRUE(r.pass()) << r.to_text();
+  const HParams& hp = w->hp;
+  // Every quantized input of every layer and token was compared: qkv, o, gate/up, down.
+  EXPECT_EQ(r.acts_compared,
+            20 * hp.layers * (hp.hidden + hp.heads * hp.head_dim + hp.hidden + hp.ffn));
+  EXPECT_EQ(r.linear_checks, hp.layers * 7);
+  EXPECT_EQ(r.linear_mismatches, 0);
+  EXPECT_EQ(r.forced_beyond_one, 0);
+  EXPECT_GT(r.max_abs_logit, 1.0);
+  EXPECT_LE(r.forced_max_abs_diff, 1e-4 * r.max_abs_logit);
+  EXPECT_NEAR(r.ppl_kernel, r.ppl_reference, 1e-3 * r.ppl_reference);
+  EXPECT_NE(r.to_json().find("\"pass\": true"), std::string::npos);
+}
+
+// Moves one activation of layer 0's down_proj input by one step before the kernel run records
+// it, as a float rounding difference flipping a tie would.
+void flip_one(int64_t layer, int site, QuantizedActs& a) {
+  if (layer == 0 && site == (int)QuantSite::kDown) {
+    int8_t& q = a.q[(size_t)(3 * a.k_stride + 5)];
+    const int step = q < 127 ? 1 : -1;
+    q = (int8_t)(q + step);
+    a.sum[3] += step;  // kernels use the per-token sum: keep it consistent
+  }
+}
+
+TEST(Validate, TieFlipIsCountedAndExplained) {
+  auto w = make_tiny_model();
+  const auto toks = tiny_tokens(20, w->hp.vocab);
+  ValidateOptions opt;
+  opt.tamper_before_record = flip_one;
+  const ValidateReport r = validate_model(w, toks, opt);
+  // The free reference run saw the flip (and what it propagated into later inputs of token 3).
+  EXPECT_GE(r.acts_flipped, 1);
+  EXPECT_GT(r.max_abs_diff, 1e-5 * r.max_abs_logit);
+  // Forced onto the kernel's inputs the reference agrees again and counts the flipped element
+  // as a one-step difference of its own quantization.
+  EXPECT_GE(r.forced_flips, 1);
+  EXPECT_EQ(r.forced_beyond_one, 0);
+  EXPECT_LE(r.forced_max_abs_diff, 1e-4 * r.max_abs_logit);
+  EXPECT_TRUE(r.pass()) << r.to_text();
+}
+
+TEST(Validate, KernelBugFailsLoudly) {
+  auto w = make_tiny_model();
+  const auto toks = tiny_tokens(20, w->hp.vocab);
+  ValidateOptions opt;
+  // The kernel computes with a slightly wrong scale that the recording does not show.
+  opt.tamper_after_record = [](int64_t layer, int site, QuantizedActs& a) {
+    if (layer == 1 && site == (int)QuantSite::kO) {
+      for (auto& s : a.scale) s *= 1.002f;
+    }
+  };
+  const ValidateReport r = validate_model(w, toks, opt);
+  EXPECT_FALSE(r.pass()) << r.to_text();
+  EXPECT_GT(r.forced_max_abs_diff, 1e-4 * r.max_abs_logit);
+  EXPECT_NE(r.to_text().find("FAIL"), std::string::npos);
+  EXPECT_NE(r.to_json().find("\"pass\": false"), std::string::npos);
+}
+
+TEST(Validate, LargeQuantizationDifferenceIsNotATie) {
+  auto w = make_tiny_model();
+  const auto toks = tiny_tokens(12, w->hp.vocab);
+  ValidateOptions opt;
+  opt.tamper_before_record = [](int64_t layer, int site, QuantizedActs& a) {
+    if (layer == 0 && site == (int)QuantSite::kQKV) {
+      const int8_t to = (int8_t)(a.q[0] > 0 ? -100 : 100);
+      a.sum[0] += to - a.q[0];
+      a.q[0] = to;
+    }
+  };
+  const ValidateReport r = validate_model(w, toks, opt);
+  EXPECT_EQ(r.forced_beyond_one, 1);
+  EXPECT_FALSE(r.pass());
+}
+
+TEST(Validate, CountFlips) {
+  QuantizedActs a = quantize_acts(std::vector<float>{1, -2, 3, 0.5f, 7, 8}.data(), 2, 3, 3, 4);
+  QuantizedActs b = a;
+  b.q[1] += 1;  // token 0, element 1: one step
+  b.q[4] -= 3;  // token 1, element 0: three steps
+  b.q[3] = 99;  // token 0 padding: not compared
+  FlipCount c;
+  count_flips(a, b, &c);
+  EXPECT_EQ(c.compared, 6);
+  EXPECT_EQ(c.flipped, 2);
+  EXPECT_EQ(c.beyond_one, 1);
+  QuantizedActs other = quantize_acts(std::vector<float>{1, 2}.data(), 1, 2, 2);
+  EXPECT_THROW(count_flips(a, other, &c), Error);
+}
+
+TEST(Validate, PerplexityFromLogits) {
+  // Uniform logits over 4 tokens: perplexity 4 whatever the targets.
+  std::vector<float> logits(3 * 4, 0.5f);
+  EXPECT_NEAR(perplexity_from_logits(logits.data(), 4, {0, 1, 2}), 4.0, 1e-9);
+  // Certain predictions: perplexity ~1.
+  std::vector<float> sure(2 * 3, -100.0f);
+  sure[0 * 3 + 2] = 100.0f;
+  sure[1 * 3 + 1] = 100.0f;
+  EXPECT_NEAR(perplexity_from_logits(sure.data(), 3, {0, 2, 1}), 1.0, 1e-9);
+  EXPECT_THROW(perplexity_from_logits(sure.data(), 3, {0}), Error);
+}
+
+}  // namespace
+}  // namespace tritune
