@@ -1,32 +1,27 @@
 #include "tuner/dispatch_db.h"
 
-#include <cmath>
-#include <cstdlib>
-#include <map>
-#include <sstream>
 #include <sys/stat.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
 #include <tuple>
 
+#include "kernels/error.h"
 #include "tuner/database.h"
 #include "tuner/fingerprint.h"
 #include "tuner/tune.h"
 
 namespace tritune {
 
-int64_t token_bucket(int64_t tokens) {
-  if (tokens <= 1) return 1;
-  int64_t b = 2;
-  while (b < tokens && b < 512) b *= 2;
-  return b;
-}
-
-std::vector<DispatchEntry> select_winners(const std::vector<Record>& records, Objective objective,
-                                          const std::string& prefer_cache) {
+std::vector<Winner> select_winners(const std::vector<Record>& records, Objective objective,
+                                   const std::string& prefer_cache, bool drop_no_gain) {
   using Key = std::tuple<std::string, std::string, int64_t, int64_t, int64_t, int>;
   struct Best {
     const Record* r = nullptr;
     double score = 0;
     bool preferred = false;
+    size_t valid = 0;
   };
   std::map<Key, Best> best;
   std::vector<Key> order;
@@ -38,62 +33,68 @@ std::vector<DispatchEntry> select_winners(const std::vector<Record>& records, Ob
     const bool pref = r.task.cache == prefer_cache;
     auto it = best.find(key);
     if (it == best.end()) {
-      best[key] = {&r, s, pref};
+      best[key] = {&r, s, pref, 1};
       order.push_back(key);
       continue;
     }
     Best& b = it->second;
-    if ((pref && !b.preferred) || (pref == b.preferred && s < b.score)) b = {&r, s, pref};
+    ++b.valid;
+    if ((pref && !b.preferred) || (pref == b.preferred && s < b.score)) {
+      b.r = &r;
+      b.score = s;
+      b.preferred = pref;
+    }
   }
-  std::vector<DispatchEntry> out;
+  std::vector<Winner> out;
   for (const Key& key : order) {
     const Best& b = best[key];
-    if (b.score >= 1.0) continue;  // the default is as good: keep dispatching it
-    DispatchEntry e;
-    std::tie(e.family, e.op, e.n, e.k, e.token_bucket, e.threads) = key;
-    e.variant = b.r->variant;
-    e.speedup = 1.0 / b.score;
-    e.cache = b.r->task.cache;
-    out.push_back(e);
+    if (drop_no_gain && b.score >= 1.0) continue;  // the default is as good: keep it
+    Winner w;
+    std::tie(w.entry.family, w.entry.op, w.entry.n, w.entry.k, w.entry.tokens, w.entry.threads) =
+        key;
+    w.entry.variant = b.r->variant;
+    w.speedup = 1.0 / b.score;
+    w.value = objective_value(objective, b.r->m.time_s, b.r->m.energy_j);
+    w.baseline_value = objective_value(objective, b.r->m.baseline_time_s, b.r->m.baseline_energy_j);
+    w.baseline = b.r->m.baseline_variant;
+    w.cache = b.r->task.cache;
+    w.evaluated = b.valid;
+    out.push_back(w);
   }
+  return out;
+}
+
+std::vector<DispatchEntry> entries_of(const std::vector<Winner>& winners) {
+  std::vector<DispatchEntry> out;
+  for (const auto& w : winners) out.push_back(w.entry);
   return out;
 }
 
 std::vector<DispatchEntry> load_dispatch_entries(const std::string& dir, Objective objective,
                                                  std::vector<std::string>* warnings) {
-  const std::string d = dir.empty() ? default_cache_dir() : dir;
+  const std::string d = dir.empty() ? default_db_dir() : dir;
   const Fingerprint fp = current_fingerprint();
   const std::string path = TuningDb::path_in(d, fp);
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return {};  // untuned: every call runs the default
   const DbLoad load = TuningDb::open_file(path, fp).load();
   if (warnings) *warnings = load.warnings;
-  return select_winners(load.records, objective);
+  return entries_of(select_winners(load.records, objective));
 }
 
-std::string pick_variant(const std::vector<DispatchEntry>& table, const std::string& family,
-                         const std::string& op, int64_t n, int64_t k, int64_t tokens, int threads,
-                         const std::string& fallback) {
-  const std::string prefix = family + "_" + op + "_";
-  if (const char* ov = std::getenv("TRITUNE_VARIANT")) {
-    std::stringstream ss(ov);
-    std::string name;
-    while (std::getline(ss, name, ',')) {
-      if (name.compare(0, prefix.size(), prefix) == 0) return name;
+void install_tuned_dispatch(const std::string& dir, Objective objective) {
+  set_dispatch_loader([dir, objective]() -> std::vector<DispatchEntry> {
+    try {
+      std::vector<std::string> warnings;
+      auto entries = load_dispatch_entries(dir, objective, &warnings);
+      for (const auto& w : warnings) std::fprintf(stderr, "tritune: %s\n", w.c_str());
+      return entries;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tritune: tuned dispatch disabled, default variants run: %s\n",
+                   e.what());
+      return {};
     }
-  }
-  const int64_t bucket = token_bucket(tokens);
-  const DispatchEntry* best = nullptr;
-  for (const DispatchEntry& e : table) {
-    if (e.family != family || e.op != op || e.n != n || e.k != k) continue;
-    if (e.token_bucket > bucket || e.threads > threads) continue;
-    // Closest bucket first, then closest thread count (both from below).
-    if (!best || std::make_pair(e.token_bucket, e.threads) >
-                     std::make_pair(best->token_bucket, best->threads)) {
-      best = &e;
-    }
-  }
-  return best ? best->variant : fallback;
+  });
 }
 
 }  // namespace tritune

@@ -5,15 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "kernels/cache_dir.h"
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
-
-#ifndef TRITUNE_HALIDE_VERSION
-#define TRITUNE_HALIDE_VERSION "unknown"
-#endif
-#ifndef TRITUNE_KERNEL_SOURCE_HASH
-#define TRITUNE_KERNEL_SOURCE_HASH "unknown"
-#endif
 
 namespace tritune {
 
@@ -26,9 +20,6 @@ uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
   return h;
 }
 }  // namespace
-
-const char* halide_version() { return TRITUNE_HALIDE_VERSION; }
-const char* kernel_source_hash() { return TRITUNE_KERNEL_SOURCE_HASH; }
 
 std::string Fingerprint::id() const {
   // Separators keep ("ab","c") and ("a","bc") apart.
@@ -90,17 +81,11 @@ std::string Fingerprint::diff(const Fingerprint& o) const {
 Fingerprint current_fingerprint() {
   Fingerprint f;
   f.cpu = cpu_fingerprint_text();
-  f.halide_version = halide_version();
+  f.halide_version = halide_version_string();
   f.kernel_hash = kernel_source_hash();
   return f;
 }
 
-std::string default_cache_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg) return std::string(xdg) + "/tritune";
-  const char* home = std::getenv("HOME");
-  if (home && *home) return std::string(home) + "/.cache/tritune";
-  throw Error("no cache directory: neither XDG_CACHE_HOME nor HOME is set (pass --db-dir DIR)");
-}
+std::string default_db_dir() { return cache_root(); }
 
 }  // namespace tritune

@@ -24,14 +24,12 @@ struct Fingerprint {
   bool operator==(const Fingerprint& o) const { return diff(o).empty(); }
 };
 
-// This process: cpu_info() of this machine, the linked Halide, the built generator sources.
+// This process: cpu_info() of this machine, the linked Halide, the built generator sources
+// (kernels/cache_dir.h: the same key the JIT kernel cache uses).
 Fingerprint current_fingerprint();
 
-// The Halide version and generator source hash this binary was built with.
-const char* halide_version();
-const char* kernel_source_hash();
-
-// $XDG_CACHE_HOME/tritune, else $HOME/.cache/tritune (throws if neither is set).
-std::string default_cache_dir();
+// Where tuning databases live by default: kernels/cache_dir.h cache_root() ($TRITUNE_CACHE_DIR,
+// else $XDG_CACHE_HOME/tritune, else ~/.cache/tritune).
+std::string default_db_dir();
 
 }  // namespace tritune
