@@ -1,0 +1,66 @@
+// Strided-window perplexity: one window equals the all-position logits; with overlap every
+// token after the first is scored exactly once; bad options are refused.
+#include "model/perplexity.h"
+
+#include <gtest/gtest.h>
+
+#include "kernels/error.h"
+#include "model/validate.h"
+#include "tests/model/tiny_model.h"
+
+namespace tritune {
+namespace {
+
+TEST(Perplexity, OneWindowEqualsFullForward) {
+  auto w = testing::make_tiny_model();
+  Transformer tf(w, {Path::kKernel, 2, KvType::kF32, 0});
+  const auto toks = testing::tiny_tokens(30, w->hp.vocab);
+  std::vector<float> logits(toks.size() * (size_t)w->hp.vocab);
+  tf.forward(toks.data(), 30, 0, logits.data());
+  const double want = perplexity_from_logits(logits.data(), w->hp.vocab, toks);
+  PerplexityOptions opt;
+  opt.ctx = 40;
+  const PerplexityResult r = perplexity(tf, toks, opt);
+  EXPECT_EQ(r.windows, 1);
+  EXPECT_EQ(r.scored, 29);
+  EXPECT_NEAR(r.ppl, want, 1e-9 * want);
+  EXPECT_GT(r.ppl, 1.0);
+}
+
+TEST(Perplexity, StridedWindowsScoreEveryTokenOnce) {
+  auto w = testing::make_tiny_model();
+  Transformer tf(w, {Path::kKernel, 1, KvType::kF32, 0});
+  const auto toks = testing::tiny_tokens(50, w->hp.vocab, 4);
+  PerplexityOptions opt;
+  opt.ctx = 16;
+  opt.stride = 6;
+  int64_t rows = 0;
+  opt.on_logits = [&](const float*, int64_t n) { rows += n; };
+  const PerplexityResult r = perplexity(tf, toks, opt);
+  EXPECT_EQ(r.scored, 49);
+  EXPECT_EQ(rows, 49);
+  EXPECT_EQ(r.windows, 7);  // windows start at 0, 6, ..., 36 (the one at 36 reaches 50)
+  // Less context than one full window, so not the same number, but the same ballpark.
+  opt.ctx = 50;
+  opt.on_logits = nullptr;
+  const PerplexityResult full = perplexity(tf, toks, opt);
+  EXPECT_NE(r.ppl, full.ppl);
+  EXPECT_NEAR(std::log(r.ppl), std::log(full.ppl), 0.5);
+}
+
+TEST(Perplexity, RejectsBadOptions) {
+  auto w = testing::make_tiny_model();
+  Transformer tf(w, {Path::kKernel, 1, KvType::kF32, 32});
+  const auto toks = testing::tiny_tokens(40, w->hp.vocab);
+  PerplexityOptions opt;
+  opt.ctx = 64;  // beyond the context of 32
+  EXPECT_THROW(perplexity(tf, toks, opt), Error);
+  opt.ctx = 16;
+  opt.stride = 17;
+  EXPECT_THROW(perplexity(tf, toks, opt), Error);
+  opt.stride = 0;
+  EXPECT_THROW(perplexity(tf, {1}, opt), Error);
+}
+
+}  // namespace
+}  // namespace tritune
