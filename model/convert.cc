@@ -1,0 +1,140 @@
+#include "model/convert.h"
+
+#include <cstring>
+
+#include "kernels/error.h"
+#include "model/ggml_types.h"
+#include "model/loader.h"
+
+namespace tritune {
+
+namespace {
+
+class WeightsSource : public ModelSource {
+ public:
+  WeightsSource(const ModelWeights& w, bool ternarize_float) : w_(w), ternarize_(ternarize_float) {
+    if (!w.tok_tokens.empty()) {
+      tok_.tokens = w.tok_tokens;
+      tok_.token_types = w.tok_types;
+      tok_.merges = w.tok_merges;
+      tok_.bos = w.bos;
+      tok_.eos = w.eos;
+      tok_.eot = w.eot;
+      tok_.pre = w.tok_pre.empty() ? "llama-bpe" : w.tok_pre;
+      tok_.add_bos = w.add_bos;
+      tok_.chat_template = w.chat_template;
+      has_tok_ = true;
+    }
+  }
+
+  const HParams& hparams() const override { return w_.hp; }
+  const TokenizerData* tokenizer() const override { return has_tok_ ? &tok_ : nullptr; }
+  bool has_output() const override { return w_.output.rows > 0; }
+
+  const RawMatrix* raw_matrix(bool output) const override {
+    return output ? &w_.output : &w_.tok_embd;
+  }
+
+  void matrix_rows(bool output, int64_t row0, int64_t count, float* out) const override {
+    const RawMatrix& m = output ? w_.output : w_.tok_embd;
+    ggml::dequantize_rows(m.ggml_type, m.data, m.cols, m.rows, row0, count, out);
+  }
+
+  std::vector<float> norm(int64_t layer, NormId id) const override {
+    if (layer < 0) return w_.output_norm;
+    const LayerWeights& L = w_.layers[(size_t)layer];
+    switch (id) {
+      case NormId::kAttn:
+        return L.attn_norm;
+      case NormId::kAttnSub:
+        return L.attn_sub_norm;
+      case NormId::kFfn:
+        return L.ffn_norm;
+      default:
+        return L.ffn_sub_norm;
+    }
+  }
+
+  bool is_ternary(int64_t layer, Proj p) const override {
+    return ternarize_ || format_traits(packed(layer, p).format).ternary;
+  }
+
+  float scale(int64_t layer, Proj p) const override {
+    const PackedWeights& w = packed(layer, p);
+    if (w.format == Format::kI2S) return w.scale;
+    return ternary(layer, p).scale;
+  }
+
+  void ternary_rows(int64_t layer, Proj p, int64_t row0, int64_t count,
+                    int8_t* out) const override {
+    const TernaryMatrix& m = ternary(layer, p);
+    std::memcpy(out, m.t.data() + row0 * m.k, (size_t)(count * m.k));
+  }
+
+  void float_rows(int64_t layer, Proj p, int64_t row0, int64_t count, float* out) const override {
+    const PackedWeights& w = packed(layer, p);
+    if (cached_float_ != std::make_pair(layer, (int)p)) {
+      floats_.resize((size_t)(w.n * w.k));
+      format_traits(w.format).unpack(w, floats_.data());
+      cached_float_ = {layer, (int)p};
+    }
+    std::memcpy(out, floats_.data() + row0 * w.k, (size_t)(count * w.k) * sizeof(float));
+  }
+
+ private:
+  const PackedWeights& packed(int64_t layer, Proj p) const {
+    const LayerWeights& L = w_.layers[(size_t)layer];
+    switch (p) {
+      case Proj::kQ:
+        return L.wq;
+      case Proj::kK:
+        return L.wk;
+      case Proj::kV:
+        return L.wv;
+      case Proj::kO:
+        return L.wo;
+      case Proj::kGate:
+        return L.w_gate;
+      case Proj::kUp:
+        return L.w_up;
+      default:
+        return L.w_down;
+    }
+  }
+
+  // One tensor's ternary values, cached (the writer asks for its rows chunk by chunk).
+  const TernaryMatrix& ternary(int64_t layer, Proj p) const {
+    if (cached_ != std::make_pair(layer, (int)p)) {
+      tern_ = ternary_of(packed(layer, p));
+      cached_ = {layer, (int)p};
+    }
+    return tern_;
+  }
+
+  const ModelWeights& w_;
+  bool ternarize_;
+  TokenizerData tok_;
+  bool has_tok_ = false;
+  mutable std::pair<int64_t, int> cached_{-1, -1}, cached_float_{-1, -1};
+  mutable TernaryMatrix tern_;
+  mutable std::vector<float> floats_;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelSource> weights_source(const ModelWeights& w, bool ternarize_float) {
+  return std::make_unique<WeightsSource>(w, ternarize_float);
+}
+
+WriteSummary convert_to_gguf(const ModelWeights& w, const std::string& out,
+                             const ConvertOptions& opt) {
+  GgufModelOptions g;
+  g.linear = parse_linear_format(opt.format);
+  g.embd_type = opt.embd_type;
+  g.name = opt.name.empty() ? "converted from " + w.path : opt.name;
+  const bool ternary_target = g.linear != LinearFormat::kF16 && g.linear != LinearFormat::kF32;
+  const auto src = weights_source(w, ternary_target);
+  return write_gguf_model(*src, out, g);
+}
+
+}  // namespace tritune

@@ -1,0 +1,71 @@
+#include "model/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "kernels/error.h"
+
+namespace tritune {
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    throw Error(path + ": cannot stat: " + std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(path + ": not a regular file");
+  }
+  std::shared_ptr<MappedFile> m(new MappedFile());
+  m->path_ = path;
+  m->size_ = (size_t)st.st_size;
+  if (m->size_ > 0) {
+    void* p = mmap(nullptr, m->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      const int e = errno;
+      ::close(fd);
+      throw Error(path + ": cannot map " + std::to_string(m->size_) +
+                  " bytes: " + std::strerror(e));
+    }
+    m->data_ = static_cast<const uint8_t*>(p);
+    m->mapped_ = true;
+  }
+  ::close(fd);  // the mapping keeps the file referenced
+  return m;
+}
+
+std::shared_ptr<MappedFile> MappedFile::from_bytes(std::vector<uint8_t> bytes,
+                                                   const std::string& name) {
+  std::shared_ptr<MappedFile> m(new MappedFile());
+  m->owned_ = std::move(bytes);
+  m->data_ = m->owned_.data();
+  m->size_ = m->owned_.size();
+  m->path_ = name;
+  return m;
+}
+
+MappedFile::~MappedFile() {
+  if (mapped_) munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+void MappedFile::release(size_t offset, size_t bytes) const {
+  if (!mapped_ || bytes == 0 || offset >= size_) return;
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  // Only whole pages inside the range: neighbouring tensors may share the edge pages.
+  size_t begin = (offset + page - 1) / page * page;
+  size_t end = std::min(offset + bytes, size_) / page * page;
+  if (end <= begin) return;
+  madvise(const_cast<uint8_t*>(data_) + begin, end - begin, MADV_DONTNEED);
+}
+
+}  // namespace tritune
