@@ -123,9 +123,9 @@ TRITUNE_ISA_CLONES(void, attn_k,
                     float* scores, float* row),
                    (q, ldq, p, s, cache, layer, kh, out, ldo, scores, row), attn_task)
 
+// Read per call (a getenv), so TRITUNE_ISA switches levels for A/B runs and tests.
 int isa_level() {
-  static const int level = (int)selected_isa();
-  return level;
+  return (int)selected_isa();
 }
 
 }  // namespace

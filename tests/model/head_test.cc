@@ -1,0 +1,157 @@
+// Embedding rows and the output head: hand-decoded Q8_0 / Q6_K blocks, the kernel head (every
+// ISA level this CPU has) against the reference for every supported type, hostile values.
+#include "model/head.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "kernels/cpu_features.h"
+#include "kernels/error.h"
+#include "tests/model/tiny_model.h"
+
+namespace tritune {
+namespace {
+
+TEST(Head, Q8_0RowHandDecoded) {
+  RawMatrix m;
+  m.name = "token_embd.weight";
+  m.rows = 2;
+  m.cols = 32;
+  m.ggml_type = kGgmlQ8_0;
+  m.owned.assign(68, 0);
+  const uint16_t half_0_5 = 0x3800;
+  std::memcpy(&m.owned[34], &half_0_5, 2);
+  for (int i = 0; i < 32; ++i) m.owned[36 + i] = (uint8_t)(int8_t)(i - 16);
+  m.data = m.owned.data();
+  m.bytes = 68;
+  float row[32];
+  embed_row(m, 1, row);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(row[i], 0.5f * (i - 16));
+  EXPECT_THROW(embed_row(m, 2, row), Error);
+  EXPECT_THROW(embed_row(m, -1, row), Error);
+}
+
+TEST(Head, Q6_KBlockHandDecoded) {
+  // ql = 0x21 (low nibble 1, high 2), qh = 0xE4 (2-bit fields 0,1,2,3), scales j+1, d = 1:
+  // weights in each 32-group of a 128-half are (1|0<<4)-32, (1|1<<4)-32, (2|2<<4)-32,
+  // (2|3<<4)-32 = -31, -15, 2, 18, and weight i has scale i/16 + 1.
+  RawMatrix m;
+  m.name = "output.weight";
+  m.rows = 1;
+  m.cols = 256;
+  m.ggml_type = kGgmlQ6_K;
+  m.owned.assign(210, 0);
+  std::fill(m.owned.begin(), m.owned.begin() + 128, 0x21);
+  std::fill(m.owned.begin() + 128, m.owned.begin() + 192, 0xE4);
+  for (int j = 0; j < 16; ++j) m.owned[192 + j] = (uint8_t)(j + 1);
+  const uint16_t one = 0x3C00;
+  std::memcpy(&m.owned[208], &one, 2);
+  m.data = m.owned.data();
+  m.bytes = 210;
+  float row[256];
+  embed_row(m, 0, row);
+  const int q[4] = {-31, -15, 2, 18};
+  for (int i = 0; i < 256; ++i) {
+    ASSERT_EQ(row[i], (float)((i / 16 + 1) * q[(i % 128) / 32])) << i;
+  }
+}
+
+template <typename Fn>
+void for_each_isa(Fn fn) {
+  for (int i = 0; i < (int)Isa::kCount; ++i) {
+    if (!cpu_supports((Isa)i)) continue;
+    setenv("TRITUNE_ISA", isa_name((Isa)i), 1);
+    SCOPED_TRACE(isa_name((Isa)i));
+    fn();
+  }
+  unsetenv("TRITUNE_ISA");
+}
+
+class HeadTypes : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(HeadTypes, KernelMatchesReference) {
+  std::mt19937_64 rng(17);
+  // 300 rows: not a multiple of the 64-row chunks; 512 columns: two Q6_K super-blocks.
+  RawMatrix m = testing::make_raw(rng, "output.weight", 300, 512, GetParam(), 0.5f);
+  if (GetParam() == kGgmlQ8_0) {
+    m.owned[2] = 0x80;  // a -128 weight (no quantizer writes it; a hostile file may)
+    m.owned[3] = 0x80;
+  }
+  for (int64_t tokens : {1, 3}) {
+    const std::vector<float> x = testing::random_floats(rng, tokens * 512, 1.0f);
+    std::vector<float> want((size_t)(tokens * 300)), got(want.size());
+    ThreadPool pool(2);
+    head_reference(m, x.data(), tokens, 512, want.data(), 300, &pool);
+    double scale = 0;
+    for (float v : want) scale = std::max(scale, (double)std::fabs(v));
+    ASSERT_GT(scale, 0.1);
+    for_each_isa([&] {
+      OutputHead head(m);
+      EXPECT_EQ(head.weight_bytes(), GetParam() == kGgmlQ6_K ? 300 * 512 / 32 * 40 : m.bytes);
+      std::fill(got.begin(), got.end(), NAN);
+      head.forward(x.data(), tokens, 512, got.data(), 300, pool);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], 2e-6 * scale) << head.describe() << " at " << i;
+      }
+    });
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, HeadTypes,
+                         ::testing::Values(kGgmlF32, kGgmlF16, kGgmlBF16, kGgmlQ8_0, kGgmlQ6_K),
+                         [](const auto& info) { return head_type_name(info.param); });
+
+TEST(Head, Int8HeadQuantizesActivationsInBlocksOf32) {
+  // One Q8_0 row of ones (d = 1): the logit is sum_b (sum_i x_q[i]) / s_b, not sum x.
+  RawMatrix m;
+  m.name = "output.weight";
+  m.rows = 1;
+  m.cols = 64;
+  m.ggml_type = kGgmlQ8_0;
+  m.owned.assign(68, 1);
+  const uint16_t one = 0x3C00;
+  std::memcpy(&m.owned[0], &one, 2);
+  std::memcpy(&m.owned[34], &one, 2);
+  m.data = m.owned.data();
+  m.bytes = 68;
+  std::vector<float> x(64, 0.0f);
+  x[0] = 1.0f;
+  x[1] = 0.3f;    // 0.3 * 127 = 38.1 -> 38
+  x[32] = 0.01f;  // alone in block 1: exactly 127 / s
+  float want = (127 + 38) / 127.0f + 0.01f, got = 0, ref = 0;
+  ThreadPool pool(1);
+  head_reference(m, x.data(), 1, 64, &ref, 1, &pool);
+  OutputHead(m).forward(x.data(), 1, 64, &got, 1, pool);
+  EXPECT_NEAR(ref, want, 1e-6);
+  EXPECT_NEAR(got, want, 1e-6);
+  EXPECT_NE(ref, 1.31f);  // the float dot would give 1.31
+}
+
+TEST(Head, RejectsUnsupportedAndTruncated) {
+  std::mt19937_64 rng(1);
+  RawMatrix m = testing::make_raw(rng, "output.weight", 4, 256, kGgmlQ8_0, 1.0f);
+  EXPECT_NO_THROW(check_raw_matrix(m, 4, 256));
+  try {
+    check_raw_matrix(m, 5, 256);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("output.weight"), std::string::npos);
+  }
+  RawMatrix t = m;
+  t.data = t.owned.data();
+  t.bytes -= 34;
+  EXPECT_THROW(OutputHead h(t), Error);
+  t.bytes = m.bytes;
+  t.ggml_type = 2;  // Q4_0
+  EXPECT_THROW(OutputHead h(t), Error);
+  t.ggml_type = kGgmlQ6_K;
+  t.cols = 100;  // not a multiple of 256
+  EXPECT_THROW(check_raw_matrix(t, 4, 100), Error);
+  t.data = nullptr;
+  t.cols = 256;
+  EXPECT_THROW(check_raw_matrix(t, 4, 256), Error);
+}
+
+}  // namespace
+}  // namespace tritune

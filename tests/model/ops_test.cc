@@ -1,0 +1,176 @@
+// RMSNorm, RoPE and attention against hand-computed values, and the vectorized kernel-path
+// versions (every ISA level this CPU has) against the references.
+#include "model/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+#include "kernels/cpu_features.h"
+#include "kernels/error.h"
+
+namespace tritune {
+namespace {
+
+// Runs fn once per ISA level the CPU supports, with TRITUNE_ISA forcing it.
+template <typename Fn>
+void for_each_isa(Fn fn) {
+  for (int i = 0; i < (int)Isa::kCount; ++i) {
+    if (!cpu_supports((Isa)i)) continue;
+    setenv("TRITUNE_ISA", isa_name((Isa)i), 1);
+    SCOPED_TRACE(isa_name((Isa)i));
+    fn();
+  }
+  unsetenv("TRITUNE_ISA");
+}
+
+TEST(Ops, RmsNormHandComputed) {
+  const float x[4] = {1, 2, 3, 4}, w[4] = {1, 2, 1, 0.5f};
+  const double r = 1.0 / std::sqrt((1 + 4 + 9 + 16) / 4.0 + 1e-5);
+  float y[4];
+  rmsnorm_ref(x, w, 4, 1e-5f, y);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(y[i], w[i] * x[i] * r, 1e-6);
+  for_each_isa([&] {
+    float z[4];
+    rmsnorm_fast(x, w, 4, 1e-5f, z);
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(z[i], w[i] * x[i] * r, 1e-6);
+  });
+}
+
+TEST(Ops, RmsNormFastMatchesReferenceOnOddLengths) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d(0, 3);
+  for (int n : {1, 15, 16, 37, 2560, 6912}) {
+    std::vector<float> x((size_t)n), w((size_t)n), a((size_t)n), b((size_t)n);
+    for (auto& v : x) v = d(rng);
+    for (auto& v : w) v = 1 + d(rng) / 10;
+    rmsnorm_ref(x.data(), w.data(), n, 1e-5f, a.data());
+    for_each_isa([&] {
+      rmsnorm_fast(x.data(), w.data(), n, 1e-5f, b.data());
+      for (int i = 0; i < n; ++i) ASSERT_NEAR(a[i], b[i], 1e-5f * std::fabs(a[i]) + 1e-7f);
+    });
+  }
+}
+
+TEST(Ops, RopeRotatesHalvesNeoxStyle) {
+  RopeTable rope(4, 8, 10000.0);
+  float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};  // two heads
+  apply_rope(v, 2, 1, rope);
+  // inv_freq = [1, 10000^(-1/2)]; pairs are (v[i], v[i + 2]) (rotate_half), not adjacent.
+  const double f0 = 1.0, f1 = 0.01;
+  EXPECT_NEAR(v[0], 1 * std::cos(f0) - 3 * std::sin(f0), 1e-6);
+  EXPECT_NEAR(v[1], 2 * std::cos(f1) - 4 * std::sin(f1), 1e-6);
+  EXPECT_NEAR(v[2], 3 * std::cos(f0) + 1 * std::sin(f0), 1e-6);
+  EXPECT_NEAR(v[3], 4 * std::cos(f1) + 2 * std::sin(f1), 1e-6);
+  EXPECT_NEAR(v[4], 5 * std::cos(f0) - 7 * std::sin(f0), 1e-6);
+  EXPECT_NEAR(v[7], 8 * std::cos(f1) + 6 * std::sin(f1), 1e-6);
+  float z[4] = {1, 2, 3, 4};
+  apply_rope(z, 1, 0, rope);  // position 0 is the identity
+  EXPECT_EQ(z[0], 1);
+  EXPECT_EQ(z[3], 4);
+  EXPECT_THROW(apply_rope(z, 1, 8, rope), Error);
+  EXPECT_THROW(RopeTable(3, 8, 10000.0), Error);
+}
+
+KvCache cache_2pos(KvType t) {
+  // One layer, one kv head, D = 2: k0 = [1,0], k1 = [0,1], v0 = [1,2], v1 = [3,4].
+  KvCache c(1, 1, 2, 4, t);
+  const float k0[2] = {1, 0}, v0[2] = {1, 2}, k1[2] = {0, 1}, v1[2] = {3, 4};
+  c.store(0, 0, k0, v0);
+  c.store(0, 1, k1, v1);
+  return c;
+}
+
+TEST(Ops, AttentionHandComputedAndCausal) {
+  for (KvType t : {KvType::kF32, KvType::kF16}) {
+    const KvCache c = cache_2pos(t);
+    const AttentionShape s{1, 1, 2};
+    // Two tokens at positions 0 and 1, both with q = [2, 0].
+    const float q[4] = {2, 0, 2, 0};
+    const double e = std::exp(2 / std::sqrt(2.0));
+    const double p0 = e / (e + 1), p1 = 1 / (e + 1);
+    const double want1[2] = {p0 * 1 + p1 * 3, p0 * 2 + p1 * 4};
+    float out[4];
+    attention_ref(q, 2, 0, s, c, 0, out, nullptr);
+    EXPECT_NEAR(out[0], 1, 1e-6);  // position 0 sees only itself
+    EXPECT_NEAR(out[1], 2, 1e-6);
+    EXPECT_NEAR(out[2], want1[0], 1e-6);
+    EXPECT_NEAR(out[3], want1[1], 1e-6);
+    ThreadPool pool(2);
+    for_each_isa([&] {
+      float o[4];
+      attention_fast(q, 2, 0, s, c, 0, o, pool);
+      EXPECT_NEAR(o[0], 1, 1e-6);
+      EXPECT_NEAR(o[1], 2, 1e-6);
+      EXPECT_NEAR(o[2], want1[0], 1e-6);
+      EXPECT_NEAR(o[3], want1[1], 1e-6);
+    });
+  }
+}
+
+TEST(Ops, GroupedQueryHeadsShareKvHeadByDivision) {
+  // 4 q heads, 2 kv heads: q heads 0,1 read kv head 0 and 2,3 read kv head 1 (h / 2, not h % 2).
+  KvCache c(1, 2, 2, 1, KvType::kF32);
+  const float k[4] = {1, 0, 0, 1}, v[4] = {1, 1, 2, 2};
+  c.store(0, 0, k, v);
+  const AttentionShape s{4, 2, 2};
+  const float q[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  float out[8];
+  attention_ref(q, 1, 0, s, c, 0, out, nullptr);
+  const float want[8] = {1, 1, 1, 1, 2, 2, 2, 2};
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(out[i], want[i]) << i;
+  ThreadPool pool(1);
+  for_each_isa([&] {
+    float o[8];
+    attention_fast(q, 1, 0, s, c, 0, o, pool);
+    for (int i = 0; i < 8; ++i) EXPECT_NEAR(o[i], want[i], 1e-6) << i;
+  });
+}
+
+TEST(Ops, FastAttentionMatchesReference) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d(0, 1);
+  const AttentionShape s{8, 2, 32};
+  for (KvType t : {KvType::kF32, KvType::kF16}) {
+    KvCache c(2, 2, 32, 40, t);
+    std::vector<float> kv(64);
+    for (int p = 0; p < 37; ++p) {
+      for (auto& x : kv) x = d(rng);
+      c.store(1, p, kv.data(), kv.data() + 0);
+    }
+    // 5 tokens at positions 32..36.
+    std::vector<float> q(5 * 8 * 32), a(q.size()), b(q.size());
+    for (auto& x : q) x = d(rng);
+    ThreadPool pool(2);
+    attention_ref(q.data(), 5, 32, s, c, 1, a.data(), &pool);
+    for_each_isa([&] {
+      attention_fast(q.data(), 5, 32, s, c, 1, b.data(), pool);
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << i;
+    });
+  }
+}
+
+TEST(Ops, AttentionRefusesBadShapes) {
+  KvCache c(1, 2, 2, 4, KvType::kF32);
+  const float q[6] = {0};
+  float out[6];
+  EXPECT_THROW(attention_ref(q, 1, 0, {3, 2, 2}, c, 0, out, nullptr), Error);  // 3 % 2
+  EXPECT_THROW(attention_ref(q, 1, 4, {2, 2, 2}, c, 0, out, nullptr), Error);  // beyond cache
+  EXPECT_THROW(KvCache(1, 1, 1, 0, KvType::kF32), Error);
+  EXPECT_THROW(KvCache(100, 100, 128, 1 << 20, KvType::kF32), Error);  // absurd size
+  EXPECT_THROW(parse_kv_type("q8"), Error);
+}
+
+TEST(Ops, Relu2Gate) {
+  const float g[3] = {-1, 2, 0.5f}, u[3] = {5, 3, -2};
+  float o[3];
+  relu2_gate(g, u, 3, o);
+  EXPECT_EQ(o[0], 0);
+  EXPECT_EQ(o[1], 12);
+  EXPECT_EQ(o[2], -0.5f);
+}
+
+}  // namespace
+}  // namespace tritune
