@@ -9,6 +9,7 @@
 #include "kernels/error.h"
 #include "kernels/half.h"
 #include "kernels/quantize.h"
+#include "model/ggml_types.h"
 
 namespace tritune {
 namespace {
@@ -69,37 +70,10 @@ void decode_q6_k(const uint8_t* blk, int8_t* q, float* scales) {
   }
 }
 
-// Dequantizes `n` weights of one row (llama.cpp's dequantize_row_* arithmetic).
-void dequantize_row(uint32_t type, const uint8_t* src, int64_t n, float* y) {
-  switch (type) {
-    case kGgmlF32:
-      std::memcpy(y, src, (size_t)n * 4);
-      return;
-    case kGgmlF16:
-      for (int64_t i = 0; i < n; ++i) y[i] = half_to_float(load_u16(src + 2 * i));
-      return;
-    case kGgmlBF16:
-      for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_float(load_u16(src + 2 * i));
-      return;
-    case kGgmlQ8_0:
-      for (int64_t b = 0; b < n / 32; ++b) {
-        const uint8_t* blk = src + b * 34;
-        const float d = half_to_float(load_u16(blk));
-        for (int i = 0; i < 32; ++i) y[b * 32 + i] = (float)(int8_t)blk[2 + i] * d;
-      }
-      return;
-    case kGgmlQ6_K: {
-      int8_t q[256];
-      float sc[16];
-      for (int64_t b = 0; b < n / 256; ++b) {
-        decode_q6_k(src + b * 210, q, sc);
-        for (int i = 0; i < 256; ++i) y[b * 256 + i] = sc[i / 16] * (float)q[i];
-      }
-      return;
-    }
-    default:
-      throw Error("dequantize_row: unsupported type " + std::to_string(type));
-  }
+// Dequantizes one row with the loaders' ggml type table (the same dequantizers the loaders and
+// converters use), so the reference path shares no decoding code with the kernel path.
+void dequantize_row(const RawMatrix& m, int64_t row, float* y) {
+  ggml::dequantize_rows(m.ggml_type, m.data, m.cols, m.rows, row, 1, y);
 }
 
 // Head activations: blocks of 32 quantized with the project's quantizer; dx[b] = 1 / s_b.
@@ -400,7 +374,7 @@ void embed_row(const RawMatrix& m, int64_t row, float* out) {
                 "' (" + std::to_string(m.rows) + " rows)");
   }
   check_raw_matrix(m, m.rows, m.cols);
-  dequantize_row(m.ggml_type, m.data + row * row_bytes_of(m), m.cols, out);
+  dequantize_row(m, row, out);
 }
 
 void head_reference(const RawMatrix& m, const float* x, int64_t tokens, int64_t ldx, float* logits,
@@ -410,11 +384,10 @@ void head_reference(const RawMatrix& m, const float* x, int64_t tokens, int64_t 
   const bool int8_acts = head_type_is_int8(m.ggml_type);
   HeadActs a;
   if (int8_acts) a = quantize_head_acts(x, tokens, ldx, k);
-  const int64_t rb = row_bytes_of(m);
   auto rows = [&](int64_t r0, int64_t r1, int) {
     std::vector<float> w((size_t)k);
     for (int64_t r = r0; r < r1; ++r) {
-      dequantize_row(m.ggml_type, m.data + r * rb, k, w.data());
+      dequantize_row(m, r, w.data());
       for (int64_t t = 0; t < tokens; ++t) {
         double y = 0.0;
         if (int8_acts) {
