@@ -1,0 +1,241 @@
+// The probe as a whole: order, selection, the plain "no counter here" verdict on a VM, the
+// text/JSON reports, forcing a backend, likwid's CPU check, and the measurement helpers.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <fstream>
+#include <thread>
+
+#include "energy/backend.h"
+#include "energy/energy_model.h"
+#include "energy/measure.h"
+#include "kernels/error.h"
+#include "tests/energy/fake_tree.h"
+
+namespace tritune {
+namespace {
+
+using testing::FakeTree;
+
+const CpuIdentity kZen5Vm{"AuthenticAMD", 0x1A, 0x02, true};
+
+ProbeOptions vm_opts(const FakeTree& t) {
+  ProbeOptions o;
+  o.root = t.root();
+  o.cpu = kZen5Vm;
+  o.try_likwid = false;
+  o.sample_period_s = 0;
+  return o;
+}
+
+// What this development VM looks like: /dev/cpu/N/cpuid but no msr, no powercap, a perf
+// event_source without a power PMU.
+void make_vm_tree(const FakeTree& t) {
+  t.write("/dev/cpu/0/cpuid", "");
+  t.mkdir("/sys/bus/event_source/devices/cpu");
+  t.mkdir("/sys/bus/event_source/devices/msr");
+  t.write("/proc/sys/kernel/perf_event_paranoid", "2\n");
+}
+
+TEST(Probe, VmWithoutCountersFallsBackToTheModelAndSaysSo) {
+  FakeTree t;
+  make_vm_tree(t);
+  ProbeOutcome out;
+  auto m = make_best_meter(vm_opts(t), &out);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(out.selected, "model");
+  EXPECT_EQ(m->source(), "model");
+  EXPECT_TRUE(m->estimated());
+  ASSERT_EQ(out.backends.size(), 5u);
+  const std::vector<std::string> order = {"powercap", "perf", "msr", "likwid", "model"};
+  for (size_t i = 0; i < order.size(); ++i) {
+    EXPECT_EQ(out.backends[i].backend, order[i]);
+    EXPECT_FALSE(out.backends[i].reason.empty()) << order[i];
+    EXPECT_EQ(out.backends[i].usable, order[i] == "model") << out.backends[i].reason;
+  }
+  EXPECT_NE(out.backends[0].reason.find("/sys/class/powercap does not exist"), std::string::npos);
+  EXPECT_NE(out.backends[1].reason.find("no 'power' PMU"), std::string::npos);
+  EXPECT_NE(out.backends[2].reason.find("msr driver is not loaded"), std::string::npos);
+  // likwid: either the build lacks it or 5.2 does not know Zen 5; both are said plainly.
+  const std::string& lk = out.backends[3].reason;
+  EXPECT_TRUE(lk.find("not built with likwid") != std::string::npos ||
+              lk.find("does not know AuthenticAMD family 0x1a model 0x2") != std::string::npos)
+      << lk;
+  EXPECT_TRUE(out.virtual_machine);
+  EXPECT_NE(out.summary.find("No energy counter is usable on this machine (a virtual machine)"),
+            std::string::npos)
+      << out.summary;
+  EXPECT_NE(out.summary.find("estimated"), std::string::npos);
+
+  const std::string text = probe_text(out);
+  for (const auto& n : order) EXPECT_NE(text.find("  " + n + " "), std::string::npos) << text;
+  EXPECT_NE(text.find("unusable"), std::string::npos);
+  EXPECT_NE(text.find("selected: model"), std::string::npos);
+  const std::string json = probe_json(out);
+  EXPECT_NE(json.find("\"selected\": \"model\""), std::string::npos) << json;
+  EXPECT_NE(
+      json.find("\"backend\": \"powercap\", \"source\": \"rapl-powercap\", \"usable\": false"),
+      std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"estimated\": true"), std::string::npos);
+  EXPECT_NE(json.find("\"virtual_machine\": true"), std::string::npos);
+}
+
+TEST(Probe, FirstUsableCounterWins) {
+  FakeTree t;
+  make_vm_tree(t);
+  t.powercap_zone("intel-rapl:0", "package-0", 5, 1000000);
+  ProbeOutcome out;
+  auto m = make_best_meter(vm_opts(t), &out);
+  EXPECT_EQ(out.selected, "powercap");
+  EXPECT_EQ(m->source(), "rapl-powercap");
+  EXPECT_FALSE(m->estimated());
+  EXPECT_NE(out.summary.find("measured, not estimated"), std::string::npos);
+  EXPECT_NE(probe_text(out).find("source rapl-powercap"), std::string::npos);
+}
+
+TEST(Probe, ForcingABackend) {
+  FakeTree t;
+  make_vm_tree(t);
+  t.powercap_zone("intel-rapl:0", "package-0", 5, 1000000);
+  ProbeOptions o = vm_opts(t);
+  o.force = "model";
+  ProbeOutcome out;
+  auto m = make_best_meter(o, &out);
+  EXPECT_EQ(m->source(), "model");
+  EXPECT_NE(out.summary.find("as asked"), std::string::npos);
+  o.force = "msr";
+  try {
+    make_best_meter(o);
+    FAIL() << "msr is not usable in this tree";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'msr' is not usable: "), std::string::npos) << e.what();
+  }
+  o.force = "rapl";
+  EXPECT_THROW(make_best_meter(o), Error);
+  o.force = "";
+  o.model_table = "5nm";
+  EXPECT_THROW(make_best_meter(o), Error);
+  EXPECT_EQ(energy_backend_names().size(), 5u);
+}
+
+TEST(Probe, LikwidKnowsOnlyOlderCpus) {
+  std::string why;
+  EXPECT_FALSE(likwid_supports_cpu(kZen5Vm, &why));
+  EXPECT_NE(why.find("family 0x1a model 0x2"), std::string::npos) << why;
+  EXPECT_FALSE(likwid_supports_cpu({"AuthenticAMD", 0x19, 0x61, false}, &why));    // Zen 4
+  EXPECT_TRUE(likwid_supports_cpu({"AuthenticAMD", 0x19, 0x01, false}, nullptr));  // Zen 3
+  EXPECT_TRUE(likwid_supports_cpu({"AuthenticAMD", 0x17, 0x31, false}, nullptr));  // Zen 2
+  EXPECT_TRUE(likwid_supports_cpu({"GenuineIntel", 6, 0x55, false}, nullptr));     // SKX
+  EXPECT_FALSE(likwid_supports_cpu({"GenuineIntel", 6, 0xAD, false}, nullptr));    // GNR
+}
+
+TEST(Probe, ThisMachine) {
+  // The real probe of the machine the tests run on. On a VM without counters (the development
+  // machine) it must say so and fall back to the model; elsewhere it must give a reason for every
+  // backend and select a usable one.
+  ProbeOutcome out;
+  auto m = make_best_meter(ProbeOptions{}, &out);
+  ASSERT_NE(m, nullptr);
+  ASSERT_EQ(out.backends.size(), 5u);
+  for (const auto& b : out.backends) EXPECT_FALSE(b.reason.empty()) << b.backend;
+  bool any_counter = false;
+  for (const auto& b : out.backends) any_counter |= b.usable && b.backend != "model";
+  if (!any_counter) {
+    EXPECT_EQ(out.selected, "model");
+    EXPECT_TRUE(m->estimated());
+    EXPECT_NE(out.summary.find("No energy counter is usable on this machine"), std::string::npos);
+  } else {
+    EXPECT_NE(out.selected, "model");
+    EXPECT_FALSE(m->estimated());
+  }
+  std::printf("%s", probe_text(out).c_str());
+}
+
+// An in-memory counter the test's "kernel" advances: exactly 1 mJ per call.
+class CallCounter : public CounterSource {
+ public:
+  uint64_t ticks = 0;
+  std::string source() const override { return "fake-counter"; }
+  std::vector<CounterDomain> domains() const override {
+    return {{EnergyDomain::kPackage, "pkg", 1e-6, 0}};
+  }
+  double resolution_joules() const override { return 1e-6; }
+  void read(std::vector<uint64_t>* raw) override { raw->assign(1, ticks); }
+};
+
+TEST(Measure, LoopsUntilTheWindowAndDivides) {
+  auto src = std::make_unique<CallCounter>();
+  CallCounter* c = src.get();
+  CounterMeter m(std::move(src), CounterMeterOptions{0, 1000});
+  int64_t calls = 0;
+  auto fn = [&] {
+    c->ticks += 1000;  // 1 mJ
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  };
+  MeasureOptions o;
+  o.min_window_s = 0.05;
+  const CallEnergy ce = measure_per_call(m, fn, o);
+  EXPECT_GE(ce.window_s, 0.045);
+  EXPECT_GT(ce.calls, 20);
+  EXPECT_GE(calls, ce.calls + 1);  // a warm-up call (and possibly a rescaled retry) first
+  EXPECT_NEAR(ce.joules_per_call, 1e-3, 1e-12);
+  EXPECT_EQ(ce.source, "fake-counter");
+  EXPECT_FALSE(ce.estimated);
+  EXPECT_NEAR(ce.edp(), ce.joules_per_call * ce.seconds_per_call, 1e-18);
+
+  // Idle subtraction: 2 W over the window is removed from the total before dividing.
+  o.subtract_idle = true;
+  o.idle_watts = 2.0;
+  const CallEnergy ci = measure_per_call(m, fn, o);
+  EXPECT_NEAR(ci.joules_per_call,
+              (ci.reading.primary_joules() - 2.0 * ci.reading.seconds) / ci.calls, 1e-12);
+  EXPECT_LT(ci.joules_per_call, 1e-3);
+  EXPECT_DOUBLE_EQ(ci.idle_watts, 2.0);
+}
+
+TEST(Measure, ModelMeterCountsTheReportedWork) {
+  ModelMeter m(find_energy_table("7nm"));
+  MeasureOptions o;
+  o.min_window_s = 0.01;
+  o.work_per_call = op_counts(Format::kI2S, 2560, 2560, 1);
+  const CallEnergy ce = measure_per_call(
+      m, [] {}, o);
+  EXPECT_TRUE(ce.estimated);
+  EXPECT_EQ(ce.source, "model");
+  EXPECT_NEAR(ce.joules_per_call, model_energy(o.work_per_call, find_energy_table("7nm")).total_j(),
+              1e-15);
+  EXPECT_EQ(measure_idle_watts(m), 0.0);  // no static power in the model
+  EXPECT_NE(joules_per_token_line(ce.reading, ce.calls).find("(model, model, estimated)"),
+            std::string::npos)
+      << joules_per_token_line(ce.reading, ce.calls);
+}
+
+TEST(Measure, IdlePowerOfACounter) {
+  // A counter that a background thread advances at 10 W (10 uJ per ms).
+  auto src = std::make_unique<CallCounter>();
+  CallCounter* c = src.get();
+  CounterMeter m(std::move(src), CounterMeterOptions{0, 1000});
+  std::atomic<bool> quit{false};
+  const double t0 = monotonic_seconds();
+  std::thread bg([&] {
+    while (!quit) {
+      c->ticks = (uint64_t)((monotonic_seconds() - t0) * 10e6);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  const double w = measure_idle_watts(m, 0.1);
+  quit = true;
+  bg.join();
+  EXPECT_NEAR(w, 10.0, 1.5);
+  EXPECT_THROW(measure_idle_watts(m, -1), Error);
+  MeasureOptions bad;
+  bad.min_window_s = 0;
+  EXPECT_THROW(measure_per_call(
+                   m, [] {}, bad),
+               Error);
+}
+
+}  // namespace
+}  // namespace tritune
