@@ -1,0 +1,214 @@
+#include "kernels/roofline.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "kernels/cpu_features.h"
+#include "kernels/error.h"
+
+namespace tritune {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runs fn(thread_index) on `threads` threads started together; returns seconds of the slowest.
+template <typename Fn>
+double run_parallel(int threads, Fn fn) {
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<double> secs((size_t)threads);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&, i] {
+      ready++;
+      while (!go.load(std::memory_order_acquire)) {
+      }
+      const auto t0 = Clock::now();
+      fn(i);
+      secs[(size_t)i] = std::chrono::duration<double>(Clock::now() - t0).count();
+    });
+  }
+  while (ready.load() < threads) {
+  }
+  go.store(true, std::memory_order_release);
+  for (auto& t : pool) t.join();
+  return *std::max_element(secs.begin(), secs.end());
+}
+
+__attribute__((target("avx512f"))) uint64_t read_avx512(const uint8_t* p, int64_t bytes) {
+  __m512i a0 = _mm512_set1_epi32(0), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i + 256 <= bytes; i += 256) {
+    a0 = _mm512_xor_si512(a0, _mm512_load_si512(p + i));
+    a1 = _mm512_xor_si512(a1, _mm512_load_si512(p + i + 64));
+    a2 = _mm512_xor_si512(a2, _mm512_load_si512(p + i + 128));
+    a3 = _mm512_xor_si512(a3, _mm512_load_si512(p + i + 192));
+  }
+  a0 = _mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3));
+  return (uint64_t)_mm512_reduce_add_epi64(a0);
+}
+
+__attribute__((target("avx2"))) uint64_t read_avx2(const uint8_t* p, int64_t bytes) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i + 128 <= bytes; i += 128) {
+    a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i*)(p + i)));
+    a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i*)(p + i + 32)));
+    a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i*)(p + i + 64)));
+    a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i*)(p + i + 96)));
+  }
+  a0 = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+  return (uint64_t)_mm256_extract_epi64(a0, 0) ^ (uint64_t)_mm256_extract_epi64(a0, 3);
+}
+
+uint64_t read_sse2(const uint8_t* p, int64_t bytes) {
+  __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i + 64 <= bytes; i += 64) {
+    a0 = _mm_xor_si128(a0, _mm_load_si128((const __m128i*)(p + i)));
+    a1 = _mm_xor_si128(a1, _mm_load_si128((const __m128i*)(p + i + 16)));
+    a2 = _mm_xor_si128(a2, _mm_load_si128((const __m128i*)(p + i + 32)));
+    a3 = _mm_xor_si128(a3, _mm_load_si128((const __m128i*)(p + i + 48)));
+  }
+  a0 = _mm_xor_si128(_mm_xor_si128(a0, a1), _mm_xor_si128(a2, a3));
+  return (uint64_t)_mm_cvtsi128_si64(a0);
+}
+
+// 24 independent vpdpbusd chains: enough to cover latency x throughput on current cores.
+#define TT_D(i) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+__attribute__((target("avx512f,avx512vnni"))) void peak_vnni(int64_t iters) {
+  __asm__ volatile(
+      "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
+      "vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
+      "1:\n\t" TT_D(0) TT_D(1) TT_D(2) TT_D(3) TT_D(4) TT_D(5) TT_D(6) TT_D(7) TT_D(8) TT_D(9)
+          TT_D(10) TT_D(11) TT_D(12) TT_D(13) TT_D(14) TT_D(15) TT_D(16) TT_D(17) TT_D(18)
+              TT_D(19) TT_D(20) TT_D(21) TT_D(22) TT_D(23) "dec %0\n\t"
+                                                          "jnz 1b\n\t"
+      : "+r"(iters)
+      :
+      : "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+        "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
+        "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm30", "xmm31");
+}
+#undef TT_D
+constexpr double kVnniOpsPerIter = 24 * 64 * 2;
+
+// AVX2: u8 x s8 pairs (vpmaddubsw) then pairs to int32 (vpmaddwd with ones) and an add: the
+// sequence a kernel without VNNI needs per 32 multiply-adds. 4 independent chains of 3.
+#define TT_A(i)                           \
+  "vpmaddubsw %%ymm14, %%ymm15, %%ymm" #i \
+  "\n\t"                                  \
+  "vpmaddwd %%ymm13, %%ymm" #i ", %%ymm" #i "\n\t"
+__attribute__((target("avx2"))) void peak_avx2(int64_t iters) {
+  __asm__ volatile(
+      "vpxor %%ymm13, %%ymm13, %%ymm13\n\t"
+      "vpxor %%ymm14, %%ymm14, %%ymm14\n\t"
+      "vpxor %%ymm15, %%ymm15, %%ymm15\n\t"
+      "1:\n\t" TT_A(0) TT_A(1) TT_A(2) TT_A(3) TT_A(4) TT_A(5) TT_A(6) TT_A(7)
+          "vpaddd %%ymm0, %%ymm8, %%ymm8\n\t"
+          "vpaddd %%ymm1, %%ymm9, %%ymm9\n\t"
+          "vpaddd %%ymm2, %%ymm10, %%ymm10\n\t"
+          "vpaddd %%ymm3, %%ymm11, %%ymm11\n\t"
+          "vpaddd %%ymm4, %%ymm8, %%ymm8\n\t"
+          "vpaddd %%ymm5, %%ymm9, %%ymm9\n\t"
+          "vpaddd %%ymm6, %%ymm10, %%ymm10\n\t"
+          "vpaddd %%ymm7, %%ymm11, %%ymm11\n\t"
+          "dec %0\n\t"
+          "jnz 1b\n\t"
+      : "+r"(iters)
+      :
+      : "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+        "xmm9", "xmm10", "xmm11", "xmm13", "xmm14", "xmm15");
+}
+#undef TT_A
+constexpr double kAvx2OpsPerIter = 8 * 32 * 2;
+
+// SSE2: widen to i16 and pmaddwd: 8 multiply-adds per instruction.
+void peak_sse2(int64_t iters) {
+  __asm__ volatile(
+      "pxor %%xmm15, %%xmm15\n\t"
+      "1:\n\t"
+      "pmaddwd %%xmm15, %%xmm0\n\t pmaddwd %%xmm15, %%xmm1\n\t pmaddwd %%xmm15, %%xmm2\n\t"
+      "pmaddwd %%xmm15, %%xmm3\n\t pmaddwd %%xmm15, %%xmm4\n\t pmaddwd %%xmm15, %%xmm5\n\t"
+      "pmaddwd %%xmm15, %%xmm6\n\t pmaddwd %%xmm15, %%xmm7\n\t"
+      "dec %0\n\t jnz 1b\n\t"
+      : "+r"(iters)
+      :
+      : "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm15");
+}
+constexpr double kSse2OpsPerIter = 8 * 8 * 2;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+RooflineSample measure_stream_bandwidth(int threads, int64_t bytes, int reps) {
+  if (threads < 1 || bytes < (1 << 20)) throw Error("stream bandwidth: bad arguments");
+  const int64_t per = (bytes / threads) & ~int64_t(4095);
+  uint8_t* buf = static_cast<uint8_t*>(std::aligned_alloc(4096, (size_t)(per * threads)));
+  if (buf == nullptr) throw Error("stream bandwidth: cannot allocate " + std::to_string(bytes));
+  // First touch from each thread (pages land where they are read) and make them non-zero.
+  run_parallel(threads, [&](int i) { std::memset(buf + i * per, 1 + i, (size_t)per); });
+  const Isa isa = cpu_info().best_isa;
+  std::vector<double> rates;
+  std::atomic<uint64_t> sink{0};
+  for (int r = 0; r < reps; ++r) {
+    const double s = run_parallel(threads, [&](int i) {
+      const uint8_t* p = buf + i * per;
+      uint64_t v = isa == Isa::kAvx512Vnni ? read_avx512(p, per)
+                   : isa == Isa::kAvx2     ? read_avx2(p, per)
+                                           : read_sse2(p, per);
+      sink += v;
+    });
+    rates.push_back((double)(per * threads) / s / 1e9);
+  }
+  std::free(buf);
+  RooflineSample out;
+  out.value = median(rates);
+  out.best = *std::max_element(rates.begin(), rates.end());
+  out.method = std::string(isa == Isa::kAvx512Vnni ? "512-bit"
+                           : isa == Isa::kAvx2     ? "256-bit"
+                                                   : "128-bit") +
+               " loads over " + std::to_string(bytes >> 20) + " MiB, " + std::to_string(threads) +
+               " thread(s), median of " + std::to_string(reps);
+  return out;
+}
+
+RooflineSample measure_int8_peak(int threads, int reps) {
+  const Isa isa = cpu_info().best_isa;
+  const int64_t iters = 2000000;
+  std::vector<double> rates;
+  double ops = isa == Isa::kAvx512Vnni ? kVnniOpsPerIter
+               : isa == Isa::kAvx2     ? kAvx2OpsPerIter
+                                       : kSse2OpsPerIter;
+  for (int r = 0; r < reps; ++r) {
+    const double s = run_parallel(threads, [&](int) {
+      if (isa == Isa::kAvx512Vnni) {
+        peak_vnni(iters);
+      } else if (isa == Isa::kAvx2) {
+        peak_avx2(iters);
+      } else {
+        peak_sse2(iters);
+      }
+    });
+    rates.push_back(ops * (double)iters * threads / s / 1e9);
+  }
+  RooflineSample out;
+  out.value = median(rates);
+  out.best = *std::max_element(rates.begin(), rates.end());
+  out.method = std::string(isa == Isa::kAvx512Vnni ? "24 independent zmm vpdpbusd chains"
+                           : isa == Isa::kAvx2     ? "8 vpmaddubsw+vpmaddwd chains (ymm)"
+                                                   : "8 pmaddwd chains (xmm)") +
+               ", " + std::to_string(threads) + " thread(s), median of " + std::to_string(reps);
+  return out;
+}
+
+}  // namespace tritune

@@ -1,0 +1,23 @@
+// The roofline this machine offers, measured by tritune itself in the same run as the kernels
+// it is compared with: streaming-read bandwidth (DRAM: a buffer far larger than the last-level
+// cache) and the int8 dot-product peak (a register-only loop of independent dot products at the
+// widest ISA level: vpdpbusd on AVX512-VNNI, vpmaddubsw+vpmaddwd on AVX2, pmaddwd otherwise).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace tritune {
+
+struct RooflineSample {
+  double value = 0;    // GB/s or GOP/s (median over repetitions)
+  double best = 0;     // best repetition
+  std::string method;  // what was run
+};
+
+// Reads `bytes` (default 512 MiB) with `threads` threads, `reps` times.
+RooflineSample measure_stream_bandwidth(int threads, int64_t bytes = int64_t(512) << 20,
+                                        int reps = 5);
+// Int8 dot-product peak in GOP/s (2 ops per multiply-add), `threads` threads.
+RooflineSample measure_int8_peak(int threads, int reps = 5);
+
+}  // namespace tritune
