@@ -1,0 +1,290 @@
+// `tritune bench e2e`: end-to-end prompt processing (ppN) and generation (tgN) speed of the
+// transformer, reported like llama-bench (mean +- sample stddev of per-repetition t/s), next to
+// the roofline measured in the same run (streaming bandwidth -> expected time per generated
+// token from the bytes it reads; int8 dot-product peak -> achieved fraction in prefill),
+// resident memory, joules per token (with the meter's source) and, optionally, the same model
+// with F16 weights.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "cli/run_common.h"
+#include "energy/measure.h"
+#include "energy/probe.h"
+#include "kernels/cpu_features.h"
+#include "kernels/error.h"
+#include "kernels/op_counts.h"
+#include "kernels/roofline.h"
+#include "model/float_model.h"
+#include "model/transformer.h"
+
+namespace tritune::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Stat {
+  double mean = 0, sd = 0;
+  std::vector<double> samples;
+};
+
+Stat stat_of(const std::vector<double>& v) {
+  Stat s;
+  s.samples = v;
+  for (double x : v) s.mean += x;
+  s.mean /= (double)v.size();
+  if (v.size() > 1) {
+    double ss = 0;
+    for (double x : v) ss += (x - s.mean) * (x - s.mean);
+    s.sd = std::sqrt(ss / (double)(v.size() - 1));
+  }
+  return s;
+}
+
+struct BenchResult {
+  Stat pp, tg;  // tokens per second
+  double tg_joules_per_token = 0, pp_joules_per_token = 0;
+  std::string energy_source;
+  bool energy_estimated = false;
+  int64_t bytes_per_token = 0;      // tg, at the mean context
+  double linear_ops_per_token = 0;  // 2 * sum(n * k)
+  std::string kernels;
+};
+
+OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
+  OpCounts c;
+  for (const auto& L : w.layers) {
+    for (const PackedWeights* p : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      c += op_counts(p->format, p->n, p->k, tokens);
+    }
+  }
+  return c;
+}
+
+BenchResult bench_model(std::shared_ptr<const ModelWeights> w, int threads, KvType kv, int64_t pp,
+                        int64_t tg, int reps, EnergyMeter* meter) {
+  TransformerOptions o;
+  o.path = Path::kKernel;
+  o.threads = threads;
+  o.kv = kv;
+  o.context = std::max<int64_t>(pp, tg) + 1;
+  Transformer tf(w, o);
+  const int64_t V = w->hp.vocab;
+  std::vector<float> logits((size_t)V);
+  BenchResult r;
+  r.kernels = tf.describe();
+  r.bytes_per_token = tf.bytes_per_token(tg / 2);
+  for (const auto& L : w->layers) {
+    for (const PackedWeights* p : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      r.linear_ops_per_token += 2.0 * (double)p->n * (double)p->k;
+    }
+  }
+  // Warm-up (llama-bench runs one too): page in the weights, spin up both pools.
+  {
+    const auto toks = random_tokens(std::min<int64_t>(pp, 16), V, 99);
+    tf.reset();
+    if (pp > 0)
+      tf.forward(toks.data(), (int64_t)toks.size(), (int64_t)toks.size() - 1, logits.data());
+    tf.reset();
+    for (int i = 0; i < std::min<int64_t>(tg, 4); ++i) tf.forward(&toks[0], 1, 0, logits.data());
+  }
+  std::vector<double> pp_rates, tg_rates;
+  double pp_j = 0, tg_j = 0, pp_tok = 0, tg_tok = 0;
+  for (int rep = 0; rep < reps; ++rep) {
+    if (pp > 0) {
+      const auto toks = random_tokens(pp, V, (uint64_t)rep + 1);
+      tf.reset();
+      if (meter) meter->start();
+      const auto t0 = Clock::now();
+      tf.forward(toks.data(), pp, pp - 1, logits.data());
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (meter) {
+        meter->add_work(linear_work(*w, pp));
+        meter->stop();
+        pp_j += meter->results().primary_joules();
+      }
+      pp_tok += (double)pp;
+      pp_rates.push_back((double)pp / s);
+    }
+    if (tg > 0) {
+      tf.reset();
+      int32_t tok = random_tokens(1, V, (uint64_t)rep + 100)[0];
+      double s = 0;
+      if (meter) meter->start();
+      for (int64_t i = 0; i < tg; ++i) {
+        const auto t0 = Clock::now();
+        tf.forward(&tok, 1, 0, logits.data());
+        s += std::chrono::duration<double>(Clock::now() - t0).count();
+        // Next token: argmax, not timed (llama-bench excludes sampling).
+        tok = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      }
+      if (meter) {
+        meter->add_work(linear_work(*w, 1) * (double)tg);
+        meter->stop();
+        tg_j += meter->results().primary_joules();
+        r.energy_source = meter->source();
+        r.energy_estimated = meter->estimated();
+      }
+      tg_tok += (double)tg;
+      tg_rates.push_back((double)tg / s);
+    }
+  }
+  if (!pp_rates.empty()) r.pp = stat_of(pp_rates);
+  if (!tg_rates.empty()) r.tg = stat_of(tg_rates);
+  if (pp_tok > 0) r.pp_joules_per_token = pp_j / pp_tok;
+  if (tg_tok > 0) r.tg_joules_per_token = tg_j / tg_tok;
+  return r;
+}
+
+void print_row(const std::string& model, double size_gib, double params_b, int threads,
+               const std::string& test, const Stat& s) {
+  char ts[64];
+  std::snprintf(ts, sizeof ts, "%.2f ± %.2f", s.mean, s.sd);
+  std::printf("| %-24s | %9.2f GiB | %8.2f B | %-12s | %7d | %12s | %20s |\n", model.c_str(),
+              size_gib, params_b, "CPU tritune", threads, test.c_str(), ts);
+}
+
+int run_bench_e2e(const std::vector<std::string>& argv) {
+  Args a("bench e2e",
+         "End-to-end speed like llama-bench: ppP (one prompt of P tokens, last logits only) and\n"
+         "tgN (N tokens one at a time from a fresh context, sampling not timed), R repetitions,\n"
+         "mean ± sample stddev of per-repetition t/s; plus the roofline measured in the same\n"
+         "run, resident memory, joules per token, and optionally the same model in F16.");
+  a.option("-m", "FILE", "model file");
+  a.option("-p", "N", "prompt tokens (0: skip pp)", "512");
+  a.option("-n", "N", "generated tokens (0: skip tg)", "128");
+  a.option("-r", "N", "repetitions", "5");
+  a.option("-t", "N", "threads", "2");
+  a.option("--kv", "TYPE", "KV cache type: f32 or f16", "f32");
+  a.flag("--compare-f16", "also run the same weights as F16 (linear layers and head)");
+  a.flag("--no-roofline", "skip the bandwidth / int8 peak measurements");
+  a.flag("--no-energy", "skip the energy meter");
+  a.flag("--json", "print the results as one JSON object");
+  if (!a.parse(argv)) return 0;
+  const int threads = apply_threads(a.get_int("-t"));
+  const int64_t pp = a.get_int("-p"), tg = a.get_int("-n");
+  const int reps = (int)a.get_int("-r");
+  if (pp < 0 || tg < 0 || (pp == 0 && tg == 0))
+    throw Error(
+        "bench e2e: -p and -n must be >= 0, "
+        "not both 0");
+  if (reps < 1 || reps > 1000) throw Error("bench e2e: -r must be in 1..1000");
+  const KvType kv = parse_kv_type(a.get("--kv"));
+  const LoadedModel m = load_for_run(a.get("-m"));
+  const int64_t rss_loaded = resident_bytes();
+
+  std::unique_ptr<EnergyMeter> meter;
+  std::string energy_note;
+  if (!a.has("--no-energy")) {
+    ProbeOutcome po;
+    meter = make_best_meter(ProbeOptions(), &po);
+    energy_note = po.summary;
+  }
+  const BenchResult r = bench_model(m.weights, threads, kv, pp, tg, reps, meter.get());
+  const int64_t rss_run = resident_bytes();
+
+  RooflineSample bw, peak;
+  if (!a.has("--no-roofline")) {
+    bw = measure_stream_bandwidth(threads);
+    peak = measure_int8_peak(threads);
+  }
+  BenchResult f16;
+  std::shared_ptr<ModelWeights> fm;
+  if (a.has("--compare-f16")) {
+    fm = to_float_model(*m.weights, Format::kF16);
+    f16 = bench_model(fm, threads, kv, pp, tg, reps, meter.get());
+  }
+
+  const double params_b = (double)parameter_count(*m.weights) / 1e9;
+  const double gib = (double)m.file_bytes / (1u << 30);
+  const std::string label = model_label(*m.weights);
+  // Roofline figures.
+  const double tg_s = r.tg.mean > 0 ? 1.0 / r.tg.mean : 0;
+  const double tg_bound_s = bw.value > 0 ? (double)r.bytes_per_token / (bw.value * 1e9) : 0;
+  const double pp_gops = r.pp.mean * r.linear_ops_per_token / 1e9;
+
+  if (a.has("--json")) {
+    std::printf(
+        "{\"model\": \"%s\", \"file\": \"%s\", \"file_bytes\": %lld, \"params\": %lld, "
+        "\"threads\": %d, \"isa\": \"%s\", \"pp\": %lld, \"tg\": %lld, \"reps\": %d, "
+        "\"pp_tps_mean\": %.4f, \"pp_tps_sd\": %.4f, \"tg_tps_mean\": %.4f, \"tg_tps_sd\": %.4f, "
+        "\"bytes_per_token\": %lld, \"stream_gbs\": %.3f, \"tg_bound_s\": %.6f, "
+        "\"tg_s_per_token\": %.6f, \"int8_peak_gops\": %.2f, \"pp_linear_gops\": %.2f, "
+        "\"rss_loaded\": %lld, \"rss_run\": %lld, \"tg_j_per_token\": %.6f, "
+        "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s",
+        label.c_str(), m.weights->path.c_str(), (long long)m.file_bytes,
+        (long long)parameter_count(*m.weights), threads, isa_name(selected_isa()), (long long)pp,
+        (long long)tg, reps, r.pp.mean, r.pp.sd, r.tg.mean, r.tg.sd, (long long)r.bytes_per_token,
+        bw.value, tg_bound_s, tg_s, peak.value, pp_gops, (long long)rss_loaded, (long long)rss_run,
+        r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
+        r.energy_estimated ? "true" : "false");
+    if (fm) {
+      std::printf(
+          ", \"f16_pp_tps_mean\": %.4f, \"f16_pp_tps_sd\": %.4f, "
+          "\"f16_tg_tps_mean\": %.4f, \"f16_tg_tps_sd\": %.4f",
+          f16.pp.mean, f16.pp.sd, f16.tg.mean, f16.tg.sd);
+    }
+    std::printf("}\n");
+    return 0;
+  }
+  std::printf("| %-24s | %13s | %10s | %-12s | %7s | %12s | %20s |\n", "model", "size", "params",
+              "backend", "threads", "test", "t/s");
+  std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(24, '-').c_str(),
+              std::string(13, '-').c_str(), std::string(10, '-').c_str(),
+              std::string(12, '-').c_str(), std::string(7, '-').c_str(),
+              std::string(12, '-').c_str(), std::string(20, '-').c_str());
+  const std::string pps = "pp" + std::to_string(pp), tgs = "tg" + std::to_string(tg);
+  if (pp > 0) print_row(label, gib, params_b, threads, pps, r.pp);
+  if (tg > 0) print_row(label, gib, params_b, threads, tgs, r.tg);
+  if (fm) {
+    const std::string fl = label + " (as f16)";
+    const double fgib = (double)parameter_count(*fm) * 2 / (1u << 30);
+    if (pp > 0) print_row(fl, fgib, params_b, threads, pps, f16.pp);
+    if (tg > 0) print_row(fl, fgib, params_b, threads, tgs, f16.tg);
+  }
+  std::printf("\nkernels (%s):\n%s", isa_name(selected_isa()), r.kernels.c_str());
+  std::printf(
+      "\nbytes read per generated token   %.1f MB (weights, head, one embedding row, KV "
+      "at context %lld)\n",
+      r.bytes_per_token / 1e6, (long long)(tg / 2));
+  if (bw.value > 0 && tg > 0) {
+    std::printf("streaming bandwidth (same run)    %.2f GB/s (%s)\n", bw.value, bw.method.c_str());
+    std::printf(
+        "tg time per token                 %.2f ms measured vs %.2f ms at bandwidth: "
+        "%.2fx the bound\n",
+        tg_s * 1e3, tg_bound_s * 1e3, tg_bound_s > 0 ? tg_s / tg_bound_s : 0);
+  }
+  if (peak.value > 0 && pp > 0) {
+    std::printf("int8 dot-product peak (same run)  %.1f GOP/s (%s)\n", peak.value,
+                peak.method.c_str());
+    std::printf("pp linear-layer throughput        %.1f GOP/s = %.1f%% of the peak\n", pp_gops,
+                100 * pp_gops / peak.value);
+  }
+  std::printf(
+      "resident memory                   %.1f MB after load, %.1f MB after the run; "
+      "file %.1f MB\n",
+      rss_loaded / 1e6, rss_run / 1e6, m.file_bytes / 1e6);
+  if (meter) {
+    std::printf("energy                            tg %.4f J/token, pp %.4f J/token (%s%s)\n",
+                r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
+                r.energy_estimated ? ", estimated" : ", measured");
+    if (!energy_note.empty())
+      std::printf("                                  %s\n", energy_note.c_str());
+  }
+  if (fm) {
+    std::printf("vs f16 (same run)                 tg %.2fx, pp %.2fx\n",
+                f16.tg.mean > 0 ? r.tg.mean / f16.tg.mean : 0,
+                f16.pp.mean > 0 ? r.pp.mean / f16.pp.mean : 0);
+  }
+  return 0;
+}
+
+CommandRegistrar reg({"bench e2e",
+                      "end-to-end pp/tg tokens/s like llama-bench, roofline, memory, J/token",
+                      run_bench_e2e});
+
+}  // namespace
+}  // namespace tritune::cli

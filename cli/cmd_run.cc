@@ -1,0 +1,284 @@
+// `tritune run`, `tritune ppl`, `tritune validate`: the reference BitNet b1.58 transformer from
+// the command line (generation, perplexity, kernel-vs-reference accuracy).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "cli/run_common.h"
+#include "kernels/error.h"
+#include "model/perplexity.h"
+#include "model/sampling.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+#include "model/validate.h"
+
+namespace tritune::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+Tokenizer model_tokenizer(const ModelWeights& w) {
+  if (w.tok_tokens.empty()) {
+    throw Error("model '" + w.path + "' carries no tokenizer (tokenizer.ggml.* metadata); " +
+                "use a GGUF with a vocabulary or pass token ids with --tokens");
+  }
+  TokenizerData d;
+  d.tokens = w.tok_tokens;
+  d.token_types = w.tok_types;
+  d.merges = w.tok_merges;
+  d.bos = w.bos;
+  d.eos = w.eos;
+  d.eot = w.eot;
+  if (!w.tok_pre.empty()) d.pre = w.tok_pre;
+  d.add_bos = w.add_bos;
+  d.chat_template = w.chat_template;
+  return Tokenizer::from_vocab(std::move(d));
+}
+
+std::vector<int32_t> parse_token_ids(const std::string& s) {
+  std::vector<int32_t> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != 0 || v < 0 || v > INT32_MAX) {
+      throw Error("--tokens: '" + item + "' is not a token id (comma-separated integers)");
+    }
+    out.push_back((int32_t)v);
+  }
+  return out;
+}
+
+void add_common(Args& a) {
+  a.option("-m", "FILE", "model file (GGUF, .safetensors or HF directory)");
+  a.option("-t", "N", "threads", std::to_string(default_threads()));
+  a.option("--path", "PATH", "kernel (dispatched kernels) or reference (scalar fake-quant math)",
+           "kernel");
+  a.option("--kv", "TYPE", "KV cache type: f32 or f16", "f32");
+  a.option("--ctx", "N", "context (KV cache positions); 0: the model's", "0");
+  a.option("--logits-out", "FILE", "write raw float32 logits of every evaluated position");
+}
+
+// ---- run --------------------------------------------------------------------------------------
+int run_run(const std::vector<std::string>& argv) {
+  Args a("run",
+         "Generate text: prefill the prompt (one batch), then decode token by token.\n"
+         "Prints tokens/s for prompt processing (pp) and generation (tg) like\n"
+         "llama-bench (tokenization and sampling are not timed).");
+  add_common(a);
+  a.option("-p", "TEXT", "prompt", "Once upon a time");
+  a.option("--tokens", "IDS", "prompt as comma-separated token ids instead of -p");
+  a.flag("--chat", "treat -p as a user message in the model's chat template");
+  a.option("-n", "N", "tokens to generate", "64");
+  a.option("--temp", "T", "temperature (0: greedy)", "0.8");
+  a.option("--top-k", "K", "keep the K most likely tokens (0: off)", "40");
+  a.option("--top-p", "P", "nucleus: smallest set with probability >= P (1: off)", "0.95");
+  a.option("--seed", "S", "sampling seed", "0");
+  a.flag("--no-stop", "do not stop at end-of-generation tokens");
+  if (!a.parse(argv)) return 0;
+  const int threads = apply_threads(a.get_int("-t"));
+  const LoadedModel m = load_for_run(a.get("-m"));
+  Transformer tf(m.weights,
+                 transformer_options(a.get("--path"), a.get("--kv"), a.get_int("--ctx"), threads));
+  std::unique_ptr<Tokenizer> tok;
+  std::vector<int32_t> prompt;
+  if (a.has("--tokens")) {
+    prompt = parse_token_ids(a.get("--tokens"));
+  } else {
+    tok = std::make_unique<Tokenizer>(model_tokenizer(*m.weights));
+    prompt = a.has("--chat") ? tok->encode_chat({{"user", a.get("-p")}}, true)
+                             : tok->encode(a.get("-p"), true);
+  }
+  if (prompt.empty()) throw Error("the prompt is empty");
+  const int64_t n_gen = a.get_int("-n");
+  if (n_gen < 0) throw Error("-n must be >= 0");
+  if ((int64_t)prompt.size() + n_gen > tf.context()) {
+    throw Error("prompt (" + std::to_string(prompt.size()) + ") + -n " + std::to_string(n_gen) +
+                " exceed the context of " + std::to_string(tf.context()) + " (raise --ctx)");
+  }
+  SamplerOptions so;
+  so.temperature = (float)a.get_double("--temp");
+  so.top_k = a.get_int("--top-k");
+  so.top_p = (float)a.get_double("--top-p");
+  so.seed = (uint64_t)a.get_int("--seed");
+  Sampler sampler(so);
+  LogitsWriter lw(a.get("--logits-out"));
+  const int64_t V = tf.hp().vocab;
+
+  if (tok) std::printf("%s", tok->decode(prompt).c_str());
+  std::fflush(stdout);
+  // Prefill: all positions' logits only when they are written out.
+  const int64_t np = (int64_t)prompt.size();
+  const int64_t from = lw.enabled() ? 0 : np - 1;
+  std::vector<float> logits((size_t)((np - from) * V));
+  auto t0 = Clock::now();
+  tf.forward(prompt.data(), np, from, logits.data());
+  const double pp_s = seconds_since(t0);
+  lw.write(logits.data(), (int64_t)logits.size());
+  std::vector<float> last(logits.end() - V, logits.end());
+  double tg_s = 0;
+  int64_t generated = 0;
+  std::vector<int32_t> out;
+  for (int64_t i = 0; i < n_gen; ++i) {
+    const int32_t next = sampler.sample(last.data(), V);
+    out.push_back(next);
+    ++generated;
+    if (tok) {
+      std::printf("%s", tok->token_to_piece(next).c_str());
+    } else {
+      std::printf("%s%d", i ? "," : "", next);
+    }
+    std::fflush(stdout);
+    if (tok && !a.has("--no-stop") && tok->is_eog(next)) break;
+    if (i + 1 == n_gen) break;  // the last token needs no logits
+    t0 = Clock::now();
+    tf.forward(&next, 1, 0, last.data());
+    tg_s += seconds_since(t0);
+    lw.write(last.data(), V);
+  }
+  std::printf("\n");
+  const int64_t tg_tokens = std::max<int64_t>(0, generated - 1);
+  std::fprintf(stderr, "\nmodel      %s (%s path, %d threads, KV %s)\n",
+               model_label(*m.weights).c_str(), path_name(tf.path()), threads,
+               kv_type_name(a.get("--kv") == "f16" ? KvType::kF16 : KvType::kF32));
+  std::fprintf(stderr, "pp%-7lld %10.2f t/s  (%lld tokens in %.3f s)\n", (long long)np, np / pp_s,
+               (long long)np, pp_s);
+  if (tg_tokens > 0) {
+    std::fprintf(stderr, "tg%-7lld %10.2f t/s  (%lld tokens in %.3f s)\n", (long long)tg_tokens,
+                 tg_tokens / tg_s, (long long)tg_tokens, tg_s);
+  }
+  if (lw.enabled()) {
+    std::fprintf(stderr, "logits     %lld positions x %lld floats -> %s\n",
+                 (long long)lw.rows_written(V), (long long)V, a.get("--logits-out").c_str());
+  }
+  return 0;
+}
+
+// ---- ppl --------------------------------------------------------------------------------------
+int run_ppl(const std::vector<std::string>& argv) {
+  Args a("ppl",
+         "Perplexity of a text file with strided windows (each token scored once, with\n"
+         "at least ctx - stride tokens of context after the first window).");
+  add_common(a);
+  a.option("-f", "TEXTFILE", "text to score");
+  a.option("--stride", "N", "window start spacing (0: ctx / 2)", "0");
+  a.option("--max-tokens", "N", "score only the first N tokens (0: all)", "0");
+  a.flag("--json", "print the result as JSON");
+  if (!a.parse(argv)) return 0;
+  if (!a.has("-f")) throw Error("ppl: pass the text with -f TEXTFILE");
+  const int threads = apply_threads(a.get_int("-t"));
+  std::ifstream f(a.get("-f"), std::ios::binary);
+  if (!f) throw Error("ppl: cannot read '" + a.get("-f") + "'");
+  std::stringstream text;
+  text << f.rdbuf();
+  const LoadedModel m = load_for_run(a.get("-m"));
+  const Tokenizer tok = model_tokenizer(*m.weights);
+  std::vector<int32_t> tokens = tok.encode(text.str(), true);
+  const int64_t cap = a.get_int("--max-tokens");
+  if (cap > 0 && (int64_t)tokens.size() > cap) tokens.resize((size_t)cap);
+  int64_t ctx = a.get_int("--ctx");
+  if (ctx == 0) ctx = std::min<int64_t>(512, m.weights->hp.context);
+  Transformer tf(m.weights, transformer_options(a.get("--path"), a.get("--kv"), ctx, threads));
+  LogitsWriter lw(a.get("--logits-out"));
+  PerplexityOptions po;
+  po.ctx = ctx;
+  po.stride = a.get_int("--stride");
+  po.on_logits = [&](const float* l, int64_t rows) { lw.write(l, rows * tf.hp().vocab); };
+  po.on_window = [&](int64_t done, int64_t total) {
+    if (!a.has("--json"))
+      std::fprintf(stderr, "\rwindow %lld/%lld", (long long)done, (long long)total);
+  };
+  const PerplexityResult r = perplexity(tf, tokens, po);
+  if (a.has("--json")) {
+    std::printf(
+        "{\"ppl\": %.9g, \"mean_nll\": %.9g, \"tokens\": %zu, \"scored\": %lld, "
+        "\"windows\": %lld, \"ctx\": %lld, \"path\": \"%s\", \"seconds\": %.3f}\n",
+        r.ppl, r.mean_nll, tokens.size(), (long long)r.scored, (long long)r.windows, (long long)ctx,
+        path_name(tf.path()), r.seconds);
+  } else {
+    std::fprintf(stderr, "\n");
+    std::printf(
+        "perplexity %.4f  (%lld tokens scored of %zu, %lld windows of %lld, %s path, "
+        "%.1f s)\n",
+        r.ppl, (long long)r.scored, tokens.size(), (long long)r.windows, (long long)ctx,
+        path_name(tf.path()), r.seconds);
+  }
+  return 0;
+}
+
+// ---- validate ---------------------------------------------------------------------------------
+int run_validate(const std::vector<std::string>& argv) {
+  Args a("validate",
+         "Kernel path vs reference path on the same weights and tokens: max/mean absolute\n"
+         "logit difference, top-1 agreement, perplexity of each, and how many activations\n"
+         "quantized differently (rounding-tie flips). A second reference run forced onto the\n"
+         "kernel's quantized inputs must agree to float summation order, and every linear\n"
+         "layer must match its integer reference bit for bit. Exits 1 beyond tolerance.");
+  a.option("-m", "FILE", "model file");
+  a.option("-t", "N", "threads", std::to_string(default_threads()));
+  a.option("-n", "TOKENS", "tokens to evaluate", "256");
+  a.option("-p", "TEXT", "text to evaluate (default: pseudo-random tokens, --seed)");
+  a.option("--seed", "S", "seed of the pseudo-random tokens", "1");
+  a.option("--kv", "TYPE", "KV cache type: f32 or f16", "f32");
+  a.option("--min-top1", "F", "minimum top-1 agreement", "0.99");
+  a.option("--max-ppl-diff", "F", "maximum relative perplexity difference", "0.005");
+  a.option("--tol", "F", "forced-run tolerance, relative to the largest logit", "1e-4");
+  a.flag("--no-forced", "skip the forced run and the per-layer bit-exact check");
+  a.option("--logits-out", "FILE", "write the kernel path's logits (raw float32)");
+  a.flag("--json", "print the report as JSON");
+  if (!a.parse(argv)) return 0;
+  const int threads = apply_threads(a.get_int("-t"));
+  const LoadedModel m = load_for_run(a.get("-m"));
+  const int64_t n = a.get_int("-n");
+  if (n < 2) throw Error("validate: -n must be >= 2");
+  std::vector<int32_t> tokens;
+  if (a.has("-p")) {
+    tokens = model_tokenizer(*m.weights).encode(a.get("-p"), true);
+    if ((int64_t)tokens.size() > n) tokens.resize((size_t)n);
+    if (tokens.size() < 2) throw Error("validate: the text gives fewer than 2 tokens");
+  } else {
+    tokens = random_tokens(n, m.weights->hp.vocab, (uint64_t)a.get_int("--seed"));
+  }
+  ValidateOptions vo;
+  vo.threads = threads;
+  vo.kv = parse_kv_type(a.get("--kv"));
+  vo.forced = !a.has("--no-forced");
+  vo.min_top1 = a.get_double("--min-top1");
+  vo.max_ppl_rel = a.get_double("--max-ppl-diff");
+  vo.forced_rel_tol = a.get_double("--tol");
+  vo.logits_out = a.get("--logits-out");
+  const auto t0 = Clock::now();
+  const ValidateReport r = validate_model(m.weights, tokens, vo);
+  if (a.has("--json")) {
+    std::printf("%s\n", r.to_json().c_str());
+  } else {
+    std::printf("model             %s (%s)\n%s", model_label(*m.weights).c_str(),
+                m.weights->path.c_str(), r.to_text().c_str());
+    std::printf("time              %.1f s\n", seconds_since(t0));
+  }
+  if (!r.pass()) {
+    std::fprintf(stderr, "validate: FAILED (%zu checks beyond tolerance)\n", r.failures.size());
+    return 1;
+  }
+  return 0;
+}
+
+CommandRegistrar reg_run({"run", "generate text with the BitNet transformer (pp/tg tokens/s)",
+                          run_run});
+CommandRegistrar reg_ppl({"ppl", "perplexity of a text file (strided windows)", run_ppl});
+CommandRegistrar reg_validate({"validate",
+                               "kernel path vs reference path: logits, top-1, perplexity, "
+                               "tie flips, bit-exact linear layers",
+                               run_validate});
+
+}  // namespace
+}  // namespace tritune::cli

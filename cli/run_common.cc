@@ -1,0 +1,117 @@
+#include "cli/run_common.h"
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "kernels/error.h"
+#include "kernels/variant.h"
+#include "model/loader.h"
+
+namespace tritune::cli {
+
+LoadedModel load_for_run(const std::string& path) {
+  if (path.empty()) throw Error("no model given: pass -m FILE (GGUF, .safetensors or HF dir)");
+  const auto t0 = std::chrono::steady_clock::now();
+  LoadReport report;
+  LoadedModel m;
+  m.weights = std::make_shared<const ModelWeights>(load_model(path, LoadOptions(), &report));
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& n : report.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  m.file_bytes = f ? (int64_t)f.tellg() : 0;
+  return m;
+}
+
+int default_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : (int)n;
+}
+
+int apply_threads(int64_t n) {
+  if (n < 1 || n > 1024) {
+    throw Error("-t " + std::to_string(n) + ": threads must be in 1..1024");
+  }
+  set_num_threads((int)n);
+  return (int)n;
+}
+
+TransformerOptions transformer_options(const std::string& path, const std::string& kv, int64_t ctx,
+                                       int threads) {
+  TransformerOptions o;
+  if (path == "kernel") {
+    o.path = Path::kKernel;
+  } else if (path == "reference") {
+    o.path = Path::kReference;
+  } else {
+    throw Error("--path " + path + ": use kernel or reference");
+  }
+  o.kv = parse_kv_type(kv);
+  if (ctx < 0) throw Error("--ctx must be >= 0 (0: the model's context length)");
+  o.context = ctx;
+  o.threads = threads;
+  return o;
+}
+
+LogitsWriter::LogitsWriter(const std::string& path) : path_(path) {
+  if (path.empty()) return;
+  f_ = std::fopen(path.c_str(), "wb");
+  if (!f_) throw Error("--logits-out: cannot create '" + path + "'");
+}
+
+LogitsWriter::~LogitsWriter() {
+  if (f_) std::fclose(f_);
+}
+
+void LogitsWriter::write(const float* logits, int64_t count) {
+  if (!f_ || count <= 0) return;
+  if (std::fwrite(logits, 4, (size_t)count, f_) != (size_t)count) {
+    throw Error("--logits-out: write to '" + path_ + "' failed (disk full?)");
+  }
+  written_ += count;
+}
+
+int64_t resident_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // kB
+  }
+  return 0;
+}
+
+int64_t parameter_count(const ModelWeights& w) {
+  int64_t p = w.tok_embd.rows * w.tok_embd.cols + w.output.rows * w.output.cols;
+  for (const auto& L : w.layers) {
+    for (const PackedWeights* x : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      p += x->n * x->k;
+    }
+  }
+  return p;
+}
+
+std::string model_label(const ModelWeights& w) {
+  const double b = (double)parameter_count(w);
+  char size[32];
+  if (b >= 1e9) {
+    std::snprintf(size, sizeof size, "%.1fB", b / 1e9);
+  } else {
+    std::snprintf(size, sizeof size, "%.0fM", b / 1e6);
+  }
+  const char* fmt = w.layers.empty() ? "?" : format_traits(w.layers[0].wq.format).name;
+  return "bitnet " + std::string(size) + " " + fmt;
+}
+
+std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
+  std::vector<int32_t> t((size_t)n);
+  uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+  for (auto& v : t) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    v = (int32_t)(x % (uint64_t)vocab);
+  }
+  return t;
+}
+
+}  // namespace tritune::cli

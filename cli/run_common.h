@@ -1,0 +1,60 @@
+// Shared pieces of the model subcommands (run, ppl, validate, bench e2e): loading, the
+// tokenizer, threads, --logits-out, resident memory.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "model/transformer.h"
+#include "model/weights.h"
+
+namespace tritune::cli {
+
+struct LoadedModel {
+  std::shared_ptr<const ModelWeights> weights;
+  int64_t file_bytes = 0;
+  double seconds = 0;
+};
+
+// Loads any model file tritune reads (GGUF, safetensors, HF directory); prints the loader's
+// notes to stderr.
+LoadedModel load_for_run(const std::string& path);
+
+// -t default: the logical CPUs (the machine's own answer, at least 1).
+int default_threads();
+// Sizes Halide's pool (the linear kernels) and returns n after checking 1 <= n <= 1024.
+int apply_threads(int64_t n);
+
+// Transformer options from the common flags (--path, --kv, --ctx).
+TransformerOptions transformer_options(const std::string& path, const std::string& kv, int64_t ctx,
+                                       int threads);
+
+// Writes raw little-endian float32 rows to FILE (opened once, appended per call).
+class LogitsWriter {
+ public:
+  explicit LogitsWriter(const std::string& path);  // "" = disabled
+  ~LogitsWriter();
+  void write(const float* logits, int64_t count);
+  bool enabled() const { return f_ != nullptr; }
+  int64_t rows_written(int64_t vocab) const { return written_ / vocab; }
+
+ private:
+  std::string path_;
+  FILE* f_ = nullptr;
+  int64_t written_ = 0;
+};
+
+// VmRSS of this process in bytes (0 if /proc is not there).
+int64_t resident_bytes();
+
+// "bitnet 2B i2_s" style label from the hyper-parameters and the linear format.
+std::string model_label(const ModelWeights& w);
+int64_t parameter_count(const ModelWeights& w);
+
+// Deterministic pseudo-random tokens in [0, vocab) (benchmarks and validate without text).
+std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed);
+
+}  // namespace tritune::cli
