@@ -552,5 +552,57 @@ TEST(BuiltinVocab, SmallSizesAndDeterminism) {
   EXPECT_THROW(make_builtin_vocab(-1), Error);
 }
 
+// Ids produced by the reference implementation, Hugging Face `tokenizers` 0.23.3, from the
+// tokenizer.json equivalent of make_builtin_vocab(2000) (ignore_merges true, added tokens
+// special, no post-processor) with encode(text, add_special_tokens=False). A change to the
+// built-in training text changes these ids: regenerate them the same way. (The same comparison
+// over 30,000 random strings, with and without ignore_merges, found no difference.)
+struct Golden {
+  const char* text;
+  Ids ids;
+};
+const Golden kHfGolden[] = {
+    {"Hello world! How are you today? I'm fine, thank you.",
+     {417, 286, 78,  303, 297, 0,   220, 39, 389, 399, 371, 268, 67,
+      327, 30,  336, 6,   76,  266, 439, 11, 285, 278, 74,  371, 13}},
+    {"THEY'RE here; we'll see. She'd've said 'no'.",
+     {51, 39, 36,  56,  6, 49, 36, 220, 257, 269, 26, 368, 6,  286, 262, 68,
+      68, 13, 220, 419, 6, 67, 6,  463, 411, 220, 6,  77,  78, 6,   13}},
+    {"Numbers: 1234567, 3.14159 and 2024-11-22T08:30.",
+     {45, 462, 377, 25, 220, 16, 17, 18, 19, 20, 21, 22, 11, 220, 18, 13, 16, 19, 16, 20,
+      24, 267, 220, 17, 15,  17, 19, 12, 16, 16, 12, 17, 17, 51,  15, 23, 25, 18, 15, 13}},
+    {"  leading spaces\tand\ttabs\n\n\ntrailing   \n",
+     {220, 281, 68,  345, 315, 262, 79, 64, 66, 279, 197, 64,  263, 197, 83, 64,
+      65,  82,  198, 198, 198, 83,  81, 64, 72, 75,  315, 220, 220, 220, 198}},
+    {"caf\xC3\xA9 na\xC3\xAFve \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E "
+     "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 \xCE\xB1\xCE\xB2\xCE\xB3 e\xCC\x81",
+     {66,  64,  69,  127, 102, 308, 64,  127, 107, 463, 220, 162, 245, 98,  162,
+      250, 105, 164, 103, 252, 220, 140, 253, 141, 222, 140, 116, 140, 110, 140,
+      113, 141, 224, 220, 138, 109, 138, 110, 138, 111, 316, 136, 223}},
+    {"emoji \xF0\x9F\x98\x80\xF0\x9F\x91\x8D! "
+     "\xC2\xA0nbsp\xE3\x80\x80ideo\xE2\x80\xA8line\xC2\x85nel",
+     {68, 76, 78, 73,  72,  220, 172, 253, 246, 222, 172, 253, 239, 235, 0,   220, 126, 254, 77,
+      65, 82, 79, 159, 222, 222, 382, 374, 158, 222, 101, 75,  439, 126, 227, 77,  68,  75}},
+    {"<|begin_of_text|>System: be brief.<|eot_id|>User: hi<|eot_id|>Assistant: ",
+     {1744, 50, 88, 298, 68, 76,  25, 310,  284, 81, 383, 69, 13,
+      1753, 52, 82, 264, 25, 324, 72, 1753, 32,  82, 459, 25, 220}},
+    {"x\r\n\r\ny  \r\n  z!!!\n\n?",
+     {87, 201, 198, 201, 198, 88, 220, 220, 201, 198, 220, 220, 89, 0, 0, 0, 198, 198, 30}},
+    {"\xD9\xA3\xD9\xA4\xD9\xA5\xD9\xA6 \xC2\xB2\xC2\xBD \xE2\x85\xAB \xEF\xBC\x95\xEF\xBC\x96",
+     {149, 96,  149, 97,  149, 98,  149, 99,  220, 126, 110, 126,
+      121, 220, 158, 227, 104, 220, 171, 120, 243, 171, 120, 244}},
+    {"The user asked the assistant a question about the weather in the morning.",
+     {311, 397, 264, 299, 386, 259, 473, 258, 409, 258, 65,  289,
+      83,  259, 368, 271, 318, 290, 259, 273, 265, 77,  315, 13}},
+};
+
+TEST(BuiltinVocab, MatchesHuggingFaceTokenizers) {
+  Tokenizer t = Tokenizer::from_vocab(make_builtin_vocab(2000));
+  for (const Golden& g : kHfGolden) {
+    EXPECT_EQ(t.encode(g.text, false, true), g.ids) << g.text;
+    EXPECT_EQ(t.decode(g.ids), g.text);
+  }
+}
+
 }  // namespace
 }  // namespace tritune
