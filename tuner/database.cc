@@ -19,7 +19,9 @@ namespace {
 
 constexpr const char* kMagic = "tritune_tuning_db";
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 // Owns an fd and the flock on it.
 class LockedFile {
@@ -183,8 +185,8 @@ DbLoad TuningDb::load() const {
       out.records.push_back(Record::from_json(parse_json(line)));
     } catch (const Error& e) {
       out.warnings.push_back(path_ + ":" + std::to_string(line_no) + ": " +
-                             (complete ? "corrupt line" : "truncated last line") + " (" +
-                             e.what() + "), skipped");
+                             (complete ? "corrupt line" : "truncated last line") + " (" + e.what() +
+                             "), skipped");
     }
   }
   return out;

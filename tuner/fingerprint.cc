@@ -69,8 +69,8 @@ Fingerprint Fingerprint::from_json(const Json& j) {
 std::string Fingerprint::diff(const Fingerprint& o) const {
   std::string out;
   auto cmp = [&](const char* name, const std::string& a, const std::string& b) {
-    if (a != b) out += std::string(out.empty() ? "" : "; ") + name + ": '" + a + "' here, '" + b +
-                       "' there";
+    if (a != b)
+      out += std::string(out.empty() ? "" : "; ") + name + ": '" + a + "' here, '" + b + "' there";
   };
   cmp("cpu", cpu, o.cpu);
   cmp("halide_version", halide_version, o.halide_version);
@@ -86,6 +86,8 @@ Fingerprint current_fingerprint() {
   return f;
 }
 
-std::string default_db_dir() { return cache_root(); }
+std::string default_db_dir() {
+  return cache_root();
+}
 
 }  // namespace tritune

@@ -13,12 +13,18 @@ namespace {
 
 const char* type_name(Json::Type t) {
   switch (t) {
-    case Json::Type::kNull: return "null";
-    case Json::Type::kBool: return "bool";
-    case Json::Type::kNumber: return "number";
-    case Json::Type::kString: return "string";
-    case Json::Type::kArray: return "array";
-    case Json::Type::kObject: return "object";
+    case Json::Type::kNull:
+      return "null";
+    case Json::Type::kBool:
+      return "bool";
+    case Json::Type::kNumber:
+      return "number";
+    case Json::Type::kString:
+      return "string";
+    case Json::Type::kArray:
+      return "array";
+    case Json::Type::kObject:
+      return "object";
   }
   return "?";
 }
@@ -33,11 +39,21 @@ void dump_string(const std::string& s, std::string& out) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -81,7 +97,8 @@ class Parser {
     throw Error("JSON at offset " + std::to_string(i_) + ": " + why);
   }
   void ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) {
+    while (i_ < s_.size() &&
+           (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) {
       ++i_;
     }
   }
@@ -102,9 +119,18 @@ class Parser {
     if (c == '{') return object(depth);
     if (c == '[') return array(depth);
     if (c == '"') return Json(string());
-    if (c == 't') { literal("true"); return Json(true); }
-    if (c == 'f') { literal("false"); return Json(false); }
-    if (c == 'n') { literal("null"); return Json(); }
+    if (c == 't') {
+      literal("true");
+      return Json(true);
+    }
+    if (c == 'f') {
+      literal("false");
+      return Json(false);
+    }
+    if (c == 'n') {
+      literal("null");
+      return Json();
+    }
     if (c == '-' || (c >= '0' && c <= '9')) return number();
     fail(std::string("unexpected character '") + c + "'");
   }
@@ -118,7 +144,10 @@ class Parser {
       if (i_ == d) fail("malformed number");
     };
     digits();
-    if (i_ < s_.size() && s_[i_] == '.') { ++i_; digits(); }
+    if (i_ < s_.size() && s_[i_] == '.') {
+      ++i_;
+      digits();
+    }
     if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
       ++i_;
       if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
@@ -151,10 +180,14 @@ class Parser {
     for (int n = 0; n < 4; ++n) {
       const char h = s_[i_++];
       v <<= 4;
-      if (h >= '0' && h <= '9') v |= h - '0';
-      else if (h >= 'a' && h <= 'f') v |= h - 'a' + 10;
-      else if (h >= 'A' && h <= 'F') v |= h - 'A' + 10;
-      else fail("bad hex digit in \\u escape");
+      if (h >= '0' && h <= '9')
+        v |= h - '0';
+      else if (h >= 'a' && h <= 'f')
+        v |= h - 'a' + 10;
+      else if (h >= 'A' && h <= 'F')
+        v |= h - 'A' + 10;
+      else
+        fail("bad hex digit in \\u escape");
     }
     return v;
   }
@@ -174,14 +207,30 @@ class Parser {
       if (i_ >= s_.size()) fail("unterminated escape");
       const char e = s_[i_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           uint32_t cp = hex4();
           if (cp >= 0xD800 && cp < 0xDC00 && i_ + 1 < s_.size() && s_[i_] == '\\' &&
@@ -194,7 +243,8 @@ class Parser {
           utf8(cp, out);
           break;
         }
-        default: fail(std::string("bad escape '\\") + e + "'");
+        default:
+          fail(std::string("bad escape '\\") + e + "'");
       }
     }
   }
@@ -202,20 +252,29 @@ class Parser {
   Json array(int depth) {
     ++i_;
     Json a = Json::array();
-    if (peek() == ']') { ++i_; return a; }
+    if (peek() == ']') {
+      ++i_;
+      return a;
+    }
     while (true) {
       a.push(value(depth + 1));
       const char c = peek();
       ++i_;
       if (c == ']') return a;
-      if (c != ',') { --i_; fail("expected ',' or ']' in array"); }
+      if (c != ',') {
+        --i_;
+        fail("expected ',' or ']' in array");
+      }
     }
   }
 
   Json object(int depth) {
     ++i_;
     Json o = Json::object();
-    if (peek() == '}') { ++i_; return o; }
+    if (peek() == '}') {
+      ++i_;
+      return o;
+    }
     while (true) {
       if (peek() != '"') fail("expected a string key in object");
       std::string key = string();
@@ -225,7 +284,10 @@ class Parser {
       const char c = peek();
       ++i_;
       if (c == '}') return o;
-      if (c != ',') { --i_; fail("expected ',' or '}' in object"); }
+      if (c != ',') {
+        --i_;
+        fail("expected ',' or '}' in object");
+      }
     }
   }
 
@@ -242,8 +304,14 @@ Json Json::numbers(const std::vector<double>& v) {
   return a;
 }
 
-bool Json::as_bool() const { expect(*this, Type::kBool); return b_; }
-double Json::as_number() const { expect(*this, Type::kNumber); return num_; }
+bool Json::as_bool() const {
+  expect(*this, Type::kBool);
+  return b_;
+}
+double Json::as_number() const {
+  expect(*this, Type::kNumber);
+  return num_;
+}
 int64_t Json::as_int() const {
   expect(*this, Type::kNumber);
   if (num_ != std::floor(num_) || std::fabs(num_) > 9.007199254740992e15) {
@@ -251,8 +319,14 @@ int64_t Json::as_int() const {
   }
   return (int64_t)num_;
 }
-const std::string& Json::as_string() const { expect(*this, Type::kString); return str_; }
-const std::vector<Json>& Json::items() const { expect(*this, Type::kArray); return arr_; }
+const std::string& Json::as_string() const {
+  expect(*this, Type::kString);
+  return str_;
+}
+const std::vector<Json>& Json::items() const {
+  expect(*this, Type::kArray);
+  return arr_;
+}
 const std::vector<std::pair<std::string, Json>>& Json::members() const {
   expect(*this, Type::kObject);
   return obj_;
@@ -303,10 +377,18 @@ Json& Json::push(Json v) {
 namespace {
 void dump_to(const Json& j, std::string& out) {
   switch (j.type()) {
-    case Json::Type::kNull: out += "null"; break;
-    case Json::Type::kBool: out += j.as_bool() ? "true" : "false"; break;
-    case Json::Type::kNumber: dump_number(j.as_number(), out); break;
-    case Json::Type::kString: dump_string(j.as_string(), out); break;
+    case Json::Type::kNull:
+      out += "null";
+      break;
+    case Json::Type::kBool:
+      out += j.as_bool() ? "true" : "false";
+      break;
+    case Json::Type::kNumber:
+      dump_number(j.as_number(), out);
+      break;
+    case Json::Type::kString:
+      dump_string(j.as_string(), out);
+      break;
     case Json::Type::kArray: {
       out += '[';
       bool first = true;
@@ -341,6 +423,8 @@ std::string Json::dump() const {
   return out;
 }
 
-Json parse_json(const std::string& text) { return Parser(text).document(); }
+Json parse_json(const std::string& text) {
+  return Parser(text).document();
+}
 
 }  // namespace tritune

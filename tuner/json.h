@@ -23,8 +23,16 @@ class Json {
   Json(double v) : type_(Type::kNumber), num_(v) {}
   Json(const char* s) : type_(Type::kString), str_(s) {}
   Json(std::string s) : type_(Type::kString), str_(std::move(s)) {}
-  static Json array() { Json j; j.type_ = Type::kArray; return j; }
-  static Json object() { Json j; j.type_ = Type::kObject; return j; }
+  static Json array() {
+    Json j;
+    j.type_ = Type::kArray;
+    return j;
+  }
+  static Json object() {
+    Json j;
+    j.type_ = Type::kObject;
+    return j;
+  }
   static Json numbers(const std::vector<double>& v);
 
   Type type() const { return type_; }
@@ -39,7 +47,7 @@ class Json {
   double as_number() const;
   int64_t as_int() const;  // throws if not an integral number
   const std::string& as_string() const;
-  const std::vector<Json>& items() const;  // array elements
+  const std::vector<Json>& items() const;                            // array elements
   const std::vector<std::pair<std::string, Json>>& members() const;  // object members
   std::vector<double> as_numbers() const;  // array of numbers (null -> +inf)
 

@@ -9,9 +9,12 @@ namespace tritune {
 
 const char* objective_name(Objective o) {
   switch (o) {
-    case Objective::kTime: return "time";
-    case Objective::kEnergy: return "energy";
-    case Objective::kEdp: return "edp";
+    case Objective::kTime:
+      return "time";
+    case Objective::kEnergy:
+      return "energy";
+    case Objective::kEdp:
+      return "edp";
   }
   return "?";
 }
@@ -38,9 +41,12 @@ double median(std::vector<double> v) {
 double objective_value(Objective o, const std::vector<double>& time_s,
                        const std::vector<double>& energy_j) {
   switch (o) {
-    case Objective::kTime: return median(time_s);
-    case Objective::kEnergy: return median(energy_j);
-    case Objective::kEdp: return median(energy_j) * median(time_s);
+    case Objective::kTime:
+      return median(time_s);
+    case Objective::kEnergy:
+      return median(energy_j);
+    case Objective::kEdp:
+      return median(energy_j) * median(time_s);
   }
   return std::numeric_limits<double>::infinity();
 }

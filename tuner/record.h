@@ -45,10 +45,10 @@ struct Measurement {
   std::vector<double> time_s;           // seconds per call, one per repetition
   std::vector<double> baseline_time_s;  // the baseline, measured interleaved with time_s
   std::string baseline_variant;
-  std::vector<double> energy_j;         // joules per call (may be empty)
+  std::vector<double> energy_j;  // joules per call (may be empty)
   std::vector<double> baseline_energy_j;
-  std::string energy_source;            // "rapl-powercap", "model" (estimated), ...
-  double compile_s = 0;                 // compile (or cache load) time
+  std::string energy_source;  // "rapl-powercap", "model" (estimated), ...
+  double compile_s = 0;       // compile (or cache load) time
   bool ok() const { return status == status::kOk; }
 };
 
@@ -57,7 +57,7 @@ struct Record {
   std::string variant;
   Params params;
   Measurement m;
-  std::string objective = "time";  // objective the run optimized
+  std::string objective = "time";                                   // objective the run optimized
   double value = std::numeric_limits<double>::infinity();           // objective of the variant
   double baseline_value = std::numeric_limits<double>::infinity();  // of the baseline
   std::string strategy;

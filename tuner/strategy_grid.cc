@@ -31,6 +31,8 @@ class GridStrategy : public Strategy {
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_grid_strategy() { return std::make_unique<GridStrategy>(); }
+std::unique_ptr<Strategy> make_grid_strategy() {
+  return std::make_unique<GridStrategy>();
+}
 
 }  // namespace tritune

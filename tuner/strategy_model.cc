@@ -102,9 +102,8 @@ class ModelStrategy : public Strategy {
       for (double t : v) s2 -= t * t;
       const double sigma = std::sqrt(std::max(s2, 1e-12));
       const double z = (best - mu) / sigma;
-      const double ei =
-          (best - mu) * 0.5 * std::erfc(-z / std::sqrt(2.0)) +
-          sigma * std::exp(-0.5 * z * z) / std::sqrt(2 * M_PI);
+      const double ei = (best - mu) * 0.5 * std::erfc(-z / std::sqrt(2.0)) +
+                        sigma * std::exp(-0.5 * z * z) / std::sqrt(2 * M_PI);
       if (ei > best_ei) {
         best_ei = ei;
         best_i = c;
@@ -177,6 +176,8 @@ class ModelStrategy : public Strategy {
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_model_strategy() { return std::make_unique<ModelStrategy>(); }
+std::unique_ptr<Strategy> make_model_strategy() {
+  return std::make_unique<ModelStrategy>();
+}
 
 }  // namespace tritune

@@ -36,6 +36,8 @@ class RandomStrategy : public Strategy {
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_random_strategy() { return std::make_unique<RandomStrategy>(); }
+std::unique_ptr<Strategy> make_random_strategy() {
+  return std::make_unique<RandomStrategy>();
+}
 
 }  // namespace tritune

@@ -49,12 +49,12 @@ using ProgressFn = std::function<void(const Progress&)>;
 
 struct TaskResult {
   TaskKey key;
-  size_t candidates = 0;  // legal points
-  size_t evaluated = 0;   // points with a record after this run
-  size_t measured = 0;    // new measurements in this run
-  size_t failed = 0;      // of evaluated, invalid
-  std::string best_variant;  // empty if nothing valid
-  double best_score = 0;     // objective ratio to the baseline
+  size_t candidates = 0;                      // legal points
+  size_t evaluated = 0;                       // points with a record after this run
+  size_t measured = 0;                        // new measurements in this run
+  size_t failed = 0;                          // of evaluated, invalid
+  std::string best_variant;                   // empty if nothing valid
+  double best_score = 0;                      // objective ratio to the baseline
   double best_value = 0, baseline_value = 0;  // objective of winner and baseline (same run)
   double elapsed_s = 0;
   std::vector<double> trace;  // best score after each evaluation (convergence)

@@ -92,7 +92,7 @@ TEST(TuningDb, CorruptAndTruncatedLinesAreReportedWithLineNumbersAndSkipped) {
   {
     std::ofstream out(db.path(), std::ios::app);
     out << "{\"variant\": \"garbage\", this is not json}\n";  // line 3
-    out << "{\"variant\": \"x\"}\n";                         // line 4: valid JSON, no fields
+    out << "{\"variant\": \"x\"}\n";                          // line 4: valid JSON, no fields
   }
   db.append(sample_record(2));  // line 5
   {

@@ -78,7 +78,7 @@ TEST(Strategy, GridVisitsEveryLegalPointOnceBaselineFirst) {
 TEST(Strategy, RandomIsASeededPermutation) {
   const size_t n = synthetic_space().enumerate(nullptr, Isa::kX86_64).size();
   const SearchRun a = drive("random", 100000, 1), b = drive("random", 100000, 1),
-            c = drive("random", 100000, 2);
+                  c = drive("random", 100000, 2);
   ASSERT_EQ(a.history.size(), n);
   std::vector<size_t> ia, ib, ic;
   for (size_t i = 0; i < n; ++i) {

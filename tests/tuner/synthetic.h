@@ -1,11 +1,12 @@
 // A synthetic search space with a known optimum and a deterministic fake cost, so strategies, the
 // driver and the database are tested without kernels or timing.
 #pragma once
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
-#include <unistd.h>
 
 #include "generators/space.h"
 #include "kernels/cpu_features.h"
@@ -28,8 +29,8 @@ inline SearchSpace synthetic_space() {
       {"accum", "a", {"x", "y"}, "x", {}, "accumulation"},
   };
   s.constraints.push_back({"rows*vbits/128 <= 32", [](const Params& p, const Shape*, Isa) {
-                             const int need = std::stoi(p.at("rows")) * std::stoi(p.at("vbits")) /
-                                              128;
+                             const int need =
+                                 std::stoi(p.at("rows")) * std::stoi(p.at("vbits")) / 128;
                              return need <= 32 ? std::string() : std::string("too many regs");
                            }});
   return s;

@@ -60,7 +60,8 @@ TEST(Tune, GridFindsTheKnownOptimumAndRecordsEveryCandidate) {
         ++calls;
         return f.fake(v);
       },
-      &db, {}, [&](const Progress& p) {
+      &db, {},
+      [&](const Progress& p) {
         ++progress_calls;
         last = p;
       });
@@ -68,8 +69,8 @@ TEST(Tune, GridFindsTheKnownOptimumAndRecordsEveryCandidate) {
   EXPECT_EQ(r.measured, r.candidates);
   EXPECT_EQ(calls, r.candidates);
   EXPECT_EQ(r.best_variant, f.optimum());
-  EXPECT_NEAR(r.best_score, synthetic_cost(synthetic_optimum()) /
-                                synthetic_cost(f.space.defaults()), 1e-9);
+  EXPECT_NEAR(r.best_score,
+              synthetic_cost(synthetic_optimum()) / synthetic_cost(f.space.defaults()), 1e-9);
   EXPECT_EQ(progress_calls, r.candidates);
   EXPECT_EQ(last.done, r.candidates);
   EXPECT_EQ(last.best_variant, f.optimum());
@@ -87,24 +88,24 @@ TEST(Tune, FailuresScoreInfinityWithTheirReasonAndNeverStopTheSearch) {
   opt.strategy = "grid";
   // The true optimum returns a wrong result: it must never be chosen.
   const std::string wrong = f.optimum();
-  const TaskResult r = tune_task(
-      f.task, opt,
-      [&](const TaskKey&, const std::string& v) {
-        const Params& p = f.by_name.at(v);
-        if (p.at("unroll") == "8") throw Error("compile failed: out of registers");
-        Measurement m = f.fake(v);
-        if (p.at("rows") == "16") {
-          m = Measurement();
-          m.status = status::kCrash;
-          m.reason = "child killed by signal 11 (Segmentation fault)";
-        }
-        if (v == wrong) {
-          m.status = status::kCorrectness;
-          m.reason = "raw[3] = 7, reference 8";
-        }
-        return m;
-      },
-      &db, {});
+  const TaskResult r = tune_task(f.task, opt,
+                                 [&](const TaskKey&, const std::string& v) {
+                                   const Params& p = f.by_name.at(v);
+                                   if (p.at("unroll") == "8")
+                                     throw Error("compile failed: out of registers");
+                                   Measurement m = f.fake(v);
+                                   if (p.at("rows") == "16") {
+                                     m = Measurement();
+                                     m.status = status::kCrash;
+                                     m.reason = "child killed by signal 11 (Segmentation fault)";
+                                   }
+                                   if (v == wrong) {
+                                     m.status = status::kCorrectness;
+                                     m.reason = "raw[3] = 7, reference 8";
+                                   }
+                                   return m;
+                                 },
+                                 &db, {});
   EXPECT_EQ(r.measured, r.candidates) << "the search went on past every failure";
   EXPECT_NE(r.best_variant, wrong);
   EXPECT_FALSE(r.best_variant.empty());
@@ -133,16 +134,17 @@ TEST(Tune, BudgetsLimitTheEvaluations) {
   TuneOptions opt;
   opt.strategy = "random";
   opt.max_evals = 20;
-  TaskResult r = tune_task(f.task, opt, [&](const TaskKey&, const std::string& v) {
-    return f.fake(v);
-  }, nullptr, {});
+  TaskResult r = tune_task(
+      f.task, opt, [&](const TaskKey&, const std::string& v) { return f.fake(v); }, nullptr, {});
   EXPECT_EQ(r.measured, 20u);
   opt.max_evals = 0;
   opt.time_budget_s = 0.05;
-  r = tune_task(f.task, opt, [&](const TaskKey&, const std::string& v) {
-    usleep(5000);
-    return f.fake(v);
-  }, nullptr, {});
+  r = tune_task(f.task, opt,
+                [&](const TaskKey&, const std::string& v) {
+                  usleep(5000);
+                  return f.fake(v);
+                },
+                nullptr, {});
   EXPECT_GE(r.measured, 1u);
   EXPECT_LT(r.measured, r.candidates);
 }
@@ -154,16 +156,22 @@ TEST(Tune, ResumeNeverMeasuresAFinishedCandidateAgain) {
   opt.strategy = "model";
   opt.max_evals = 30;
   std::set<std::string> first, second;
-  tune_task(f.task, opt, [&](const TaskKey&, const std::string& v) {
-    first.insert(v);
-    return f.fake(v);
-  }, &db, db.load().records);
+  tune_task(
+      f.task, opt,
+      [&](const TaskKey&, const std::string& v) {
+        first.insert(v);
+        return f.fake(v);
+      },
+      &db, db.load().records);
   opt.max_evals = 60;
-  const TaskResult r = tune_task(f.task, opt, [&](const TaskKey&, const std::string& v) {
-    EXPECT_EQ(first.count(v), 0u) << v << " measured twice";
-    second.insert(v);
-    return f.fake(v);
-  }, &db, db.load().records);
+  const TaskResult r = tune_task(
+      f.task, opt,
+      [&](const TaskKey&, const std::string& v) {
+        EXPECT_EQ(first.count(v), 0u) << v << " measured twice";
+        second.insert(v);
+        return f.fake(v);
+      },
+      &db, db.load().records);
   EXPECT_EQ(first.size(), 30u);
   EXPECT_EQ(second.size(), 30u);
   EXPECT_EQ(r.evaluated, 60u);
@@ -172,9 +180,9 @@ TEST(Tune, ResumeNeverMeasuresAFinishedCandidateAgain) {
   // Records of another task (other threads) are not taken for this one.
   Fixture g;
   g.task.key.threads = 2;
-  const TaskResult other = tune_task(g.task, opt, [&](const TaskKey&, const std::string& v) {
-    return g.fake(v);
-  }, nullptr, db.load().records);
+  const TaskResult other = tune_task(
+      g.task, opt, [&](const TaskKey&, const std::string& v) { return g.fake(v); }, nullptr,
+      db.load().records);
   EXPECT_EQ(other.measured, 60u);
 }
 
@@ -187,17 +195,19 @@ TEST(Tune, ResumesAfterTheTunerIsKilledMidRun) {
   const pid_t kid = fork();
   ASSERT_GE(kid, 0);
   if (kid == 0) {
-    tune_task(f.task, opt, [&](const TaskKey&, const std::string& v) {
-      usleep(2000);
-      return f.fake(v);
-    }, &db, {});
+    tune_task(f.task, opt,
+              [&](const TaskKey&, const std::string& v) {
+                usleep(2000);
+                return f.fake(v);
+              },
+              &db, {});
     _exit(0);
   }
   // Kill it once a few dozen records are in, mid-run.
   for (int i = 0; i < 2000; ++i) {
     std::ifstream in(db.path());
-    const auto lines = std::count(std::istreambuf_iterator<char>(in),
-                                  std::istreambuf_iterator<char>(), '\n');
+    const auto lines =
+        std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
     if (lines > 30) break;
     usleep(2000);
   }
@@ -213,11 +223,14 @@ TEST(Tune, ResumesAfterTheTunerIsKilledMidRun) {
   ASSERT_GE(done.size(), 30u);
   ASSERT_LT(done.size(), f.by_name.size());
   size_t measured = 0;
-  const TaskResult r = tune_task(f.task, opt, [&](const TaskKey&, const std::string& v) {
-    EXPECT_EQ(done.count(v), 0u) << v << " was finished before the kill";
-    ++measured;
-    return f.fake(v);
-  }, &db, before.records);
+  const TaskResult r = tune_task(
+      f.task, opt,
+      [&](const TaskKey&, const std::string& v) {
+        EXPECT_EQ(done.count(v), 0u) << v << " was finished before the kill";
+        ++measured;
+        return f.fake(v);
+      },
+      &db, before.records);
   EXPECT_EQ(measured, f.by_name.size() - done.size());
   EXPECT_EQ(r.evaluated, f.by_name.size());
   EXPECT_EQ(r.best_variant, f.optimum());

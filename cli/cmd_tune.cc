@@ -1,0 +1,430 @@
+// `tritune tune`: search the generators' schedule spaces on this CPU, record every measurement in
+// the per-CPU tuning database, print the winners; `--show` prints what the database holds;
+// `tritune tune simulate` replays strategies against recorded measurements (convergence study).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "kernels/cpu_features.h"
+#include "kernels/dispatch.h"
+#include "kernels/error.h"
+#include "kernels/formats.h"
+#include "tuner/database.h"
+#include "tuner/dispatch_db.h"
+#include "tuner/energy_hook.h"
+#include "tuner/harness.h"
+#include "tuner/shapes.h"
+#include "tuner/strategy.h"
+#include "tuner/tune.h"
+
+namespace tritune::cli {
+namespace {
+
+std::string strategy_help() {
+  std::string s = "search strategy:";
+  for (const auto& i : strategy_infos()) s += std::string("\n  ") + i.name + ": " + i.summary;
+  return s;
+}
+
+// "40" -> 40 candidates per task; "10m", "90s", "1h" -> total wall time.
+void parse_budget(const std::string& b, int64_t* evals, double* seconds) {
+  *evals = 0;
+  *seconds = 0;
+  if (b.empty()) return;
+  char* end = nullptr;
+  const double v = std::strtod(b.c_str(), &end);
+  if (end == b.c_str() || v <= 0) throw Error("--budget '" + b + "': expected N, Ns, Nm or Nh");
+  const std::string unit(end);
+  if (unit.empty())
+    *evals = (int64_t)v;
+  else if (unit == "s")
+    *seconds = v;
+  else if (unit == "m")
+    *seconds = v * 60;
+  else if (unit == "h")
+    *seconds = v * 3600;
+  else
+    throw Error("--budget '" + b + "': unknown unit '" + unit + "' (use s, m or h)");
+}
+
+std::string fmt_time(double s) {
+  char buf[32];
+  if (!std::isfinite(s)) return "-";
+  if (s < 1e-3)
+    std::snprintf(buf, sizeof buf, "%.1f us", s * 1e6);
+  else if (s < 1)
+    std::snprintf(buf, sizeof buf, "%.2f ms", s * 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f s", s);
+  return buf;
+}
+
+std::string fmt_dur(double s) {
+  char buf[32];
+  if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", (int)s / 60, (int)s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
+  return buf;
+}
+
+std::string db_dir_of(const Args& a) {
+  return a.has("--db-dir") ? a.get("--db-dir") : default_db_dir();
+}
+
+Json winners_json(const std::vector<Winner>& ws, Objective obj) {
+  Json arr = Json::array();
+  for (const auto& w : ws) {
+    Json j = Json::object();
+    j.set("family", w.entry.family).set("op", w.entry.op).set("n", w.entry.n).set("k", w.entry.k);
+    j.set("token_bucket", w.entry.tokens).set("threads", w.entry.threads);
+    j.set("variant", w.entry.variant).set("baseline", w.baseline).set("cache", w.cache);
+    j.set("objective", objective_name(obj)).set("value", w.value);
+    j.set("baseline_value", w.baseline_value).set("speedup", w.speedup);
+    j.set("valid_candidates", (int64_t)w.evaluated);
+    arr.push(j);
+  }
+  return arr;
+}
+
+void print_winners(const std::vector<Winner>& ws, Objective obj) {
+  std::printf("%-6s %-4s %-11s %6s %3s %-5s %10s %10s %8s %5s  %s\n", "family", "op", "shape",
+              "tokens", "thr", "cache", "default", "tuned", "speedup", "evals", "variant");
+  for (const auto& w : ws) {
+    char shape[32];
+    std::snprintf(shape, sizeof shape, "%lldx%lld", (long long)w.entry.n, (long long)w.entry.k);
+    const bool t = obj == Objective::kTime;
+    std::printf("%-6s %-4s %-11s %6lld %3d %-5s %10s %10s %7.3fx %5zu  %s\n",
+                w.entry.family.c_str(), w.entry.op.c_str(), shape, (long long)w.entry.tokens,
+                w.entry.threads, w.cache.c_str(),
+                t ? fmt_time(w.baseline_value).c_str() : std::to_string(w.baseline_value).c_str(),
+                t ? fmt_time(w.value).c_str() : std::to_string(w.value).c_str(), w.speedup,
+                w.evaluated, w.entry.variant.c_str());
+  }
+}
+
+int show(const Args& a, Objective obj) {
+  const std::string dir = db_dir_of(a);
+  const Fingerprint fp = current_fingerprint();
+  const std::string path = TuningDb::path_in(dir, fp);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    std::printf(
+        "no tuning database for this CPU and kernel build in %s (expected %s): every "
+        "call runs the default variant. Run 'tritune tune' to create it.\n",
+        dir.c_str(), path.c_str());
+    return 0;
+  }
+  const DbLoad load = TuningDb::open_file(path, fp).load();
+  for (const auto& w : load.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  const auto ws = select_winners(load.records, obj, a.get("--cache") == "warm" ? "warm" : "cold",
+                                 /*drop_no_gain=*/false);
+  if (a.has("--export")) {
+    Json j = Json::object();
+    j.set("database", path).set("fingerprint", fp.to_json());
+    j.set("records", (int64_t)load.records.size()).set("winners", winners_json(ws, obj));
+    Json recs = Json::array();
+    if (a.has("--export-records")) {
+      for (const auto& r : load.records) recs.push(r.to_json());
+      j.set("all_records", recs);
+    }
+    std::ofstream out(a.get("--export"));
+    if (!out) throw Error("--export " + a.get("--export") + ": cannot write");
+    out << j.dump() << "\n";
+    std::printf("wrote %s\n", a.get("--export").c_str());
+  }
+  std::printf("database %s: %zu records (%zu corrupt lines skipped)\n", path.c_str(),
+              load.records.size(), load.warnings.size());
+  print_winners(ws, obj);
+  std::printf("(speedup < 1: the default stays in the dispatch table for that key)\n");
+  return 0;
+}
+
+struct TaskSpec {
+  TuneTask task;
+  std::string space_family;
+};
+
+int run_tune(const std::vector<std::string>& argv) {
+  Args a("tune",
+         "Search the generators' schedule spaces on this CPU and record every measurement in the\n"
+         "tuning database of this CPU fingerprint (one JSON-lines file; an interrupted run\n"
+         "resumes). Later runs dispatch the winners automatically; TRITUNE_VARIANT=<name> forces\n"
+         "a variant for A/B runs.\n\n" +
+             strategy_help());
+  a.option("--formats", "F[,F..]", "weight formats (registry names)", "i2_s");
+  a.option("--shapes", "NxK[,..]|JSON|FILE.json", "problem shapes (N outputs x K inputs)");
+  a.option("--model-shapes", "SET[,..]", "named shape sets: 2b4t, 700m, 3b");
+  a.option("--tokens", "T[,T..]", "token counts (1 = decode GEMV, more = prefill GEMM)", "1,128");
+  a.option("--threads", "N[,N..]", "thread counts", "1");
+  a.option("--strategy", "NAME", "grid, random, evolution or model", "model");
+  a.option("--objective", "NAME",
+           "time, energy or edp (energy without counters: the model, "
+           "labelled estimated)",
+           "time");
+  a.option("--budget", "N|Ns|Nm|Nh",
+           "candidates per task, or total wall time (default: the "
+           "whole space)");
+  a.option("--cache", "MODE", "cold (weights streamed from memory), warm or both", "cold");
+  a.option("--db-dir", "DIR", "tuning database directory (default: the user cache dir)");
+  a.option("--seed", "N", "strategy seed", "1");
+  a.option("--reps", "N", "timing samples per candidate (each interleaved with the baseline)",
+           "15");
+  a.option("--min-sample-ms", "MS", "a timing sample loops calls for at least this long", "1");
+  a.option("--timeout", "S", "per-candidate limit (compile included)", "180");
+  a.option("--export", "FILE", "with --show: write the winners as JSON");
+  a.flag("--export-records", "with --export: include every record");
+  a.flag("--show", "print the winners recorded in this CPU's database and exit");
+  a.flag("--no-isolate", "measure in-process (faster; a crashing candidate kills the tuner)");
+  a.flag("--quiet", "no per-candidate progress lines");
+  if (!a.parse(argv)) return 0;
+  const Objective obj = parse_objective(a.get("--objective"));
+  if (a.has("--show")) return show(a, obj);
+
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  if (a.has("--shapes")) shapes = parse_shapes(a.get("--shapes"));
+  if (a.has("--model-shapes")) {
+    for (const auto& name : a.get_list("--model-shapes")) {
+      for (const auto& s : find_model_shapes(name).shapes) shapes.emplace_back(s.n, s.k);
+    }
+  }
+  if (shapes.empty()) throw Error("tritune tune: give --shapes NxK[,..] or --model-shapes 2b4t");
+  {
+    std::set<std::pair<int64_t, int64_t>> seen;
+    std::vector<std::pair<int64_t, int64_t>> uniq;
+    for (const auto& s : shapes) {
+      if (seen.insert(s).second) uniq.push_back(s);
+    }
+    shapes = uniq;
+  }
+  const auto tokens = a.get_int_list("--tokens");
+  const auto threads = a.get_int_list("--threads");
+  for (int64_t t : tokens) {
+    if (t < 1 || t > 4096) throw Error("--tokens: " + std::to_string(t) + " not in 1..4096");
+  }
+  for (int64_t t : threads) {
+    if (t < 1 || t > 1024) throw Error("--threads: " + std::to_string(t) + " not in 1..1024");
+  }
+  std::vector<std::string> caches;
+  if (a.get("--cache") == "both")
+    caches = {"cold", "warm"};
+  else if (a.get("--cache") == "cold" || a.get("--cache") == "warm")
+    caches = {a.get("--cache")};
+  else
+    throw Error("--cache: expected cold, warm or both");
+  int64_t max_evals = 0;
+  double budget_s = 0;
+  parse_budget(a.get("--budget"), &max_evals, &budget_s);
+  make_strategy(a.get("--strategy"));  // validates the name before any work
+
+  const Isa isa = selected_isa();
+  std::vector<TuneTask> tasks;
+  for (const auto& fmt : a.get_list("--formats")) {
+    const FormatTraits& f = find_format(fmt);
+    for (int64_t t : tokens) {
+      const SearchSpace& space = space_for(f.name, t);
+      for (const auto& nk : shapes) {
+        for (int64_t th : threads) {
+          for (const auto& c : caches) {
+            TuneTask task;
+            task.key = {f.name, space.family, space.op, nk.first, nk.second, t, (int)th, c};
+            task.space = &space;
+            task.isa = isa;
+            task.baseline_variant = baseline_variant(space, isa);
+            tasks.push_back(task);
+          }
+        }
+      }
+    }
+  }
+
+  const std::string dir = db_dir_of(a);
+  const TuningDb db = TuningDb::open_dir(dir, current_fingerprint());
+  DbLoad existing = db.load();
+  for (const auto& w : existing.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+
+  HarnessOptions ho;
+  ho.reps = (int)a.get_int("--reps");
+  ho.min_sample_s = a.get_double("--min-sample-ms") * 1e-3;
+  ho.timeout_s = a.get_double("--timeout");
+  ho.isolate = !a.has("--no-isolate");
+  ho.objective = obj;
+  if (obj != Objective::kTime) {
+    std::string note;
+    ho.energy = make_energy_fn(&note);
+    std::printf("energy: %s\n", note.c_str());
+  }
+  KernelHarness harness(ho);
+
+  std::printf("tuning %zu tasks on %s (ISA %s), strategy %s, objective %s, database %s\n",
+              tasks.size(), cpu_info().brand.c_str(), isa_name(isa), a.get("--strategy").c_str(),
+              objective_name(obj), db.path().c_str());
+  const bool quiet = a.has("--quiet");
+  const double t0 =
+      std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+               .count() -
+           t0;
+  };
+  std::vector<TaskResult> results;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    TuneOptions opt;
+    opt.strategy = a.get("--strategy");
+    opt.objective = obj;
+    opt.max_evals = max_evals;
+    opt.seed = (uint64_t)a.get_int("--seed");
+    if (budget_s > 0) {
+      const double left = budget_s - elapsed();
+      if (left <= 0) {
+        std::printf("time budget spent: %zu of %zu tasks not tuned\n", tasks.size() - i,
+                    tasks.size());
+        break;
+      }
+      opt.time_budget_s = left / (double)(tasks.size() - i);
+    }
+    const std::string label = "[" + std::to_string(i + 1) + "/" + std::to_string(tasks.size()) +
+                              "] " + tasks[i].key.str();
+    auto progress = [&](const Progress& p) {
+      if (quiet) return;
+      const double task_left = opt.time_budget_s > 0
+                                   ? std::max(0.0, opt.time_budget_s - p.elapsed_s)
+                                   : p.elapsed_s / (double)std::max<size_t>(1, p.done - p.resumed) *
+                                         (double)(p.total - p.done);
+      std::printf("%s  %zu/%zu%s  last %s %s  best %.3fx  %s  task left ~%s\n", label.c_str(),
+                  p.done, p.total,
+                  p.resumed ? (" (" + std::to_string(p.resumed) + " resumed)").c_str() : "",
+                  p.last_variant.c_str(),
+                  std::isfinite(p.last_score)
+                      ? (std::to_string(1.0 / p.last_score).substr(0, 5) + "x").c_str()
+                      : "failed",
+                  std::isfinite(p.best_score) ? 1.0 / p.best_score : 0.0,
+                  fmt_dur(elapsed()).c_str(), fmt_dur(task_left).c_str());
+      std::fflush(stdout);
+    };
+    TaskResult r = tune_task(tasks[i], opt, harness.fn(), &db, existing.records, progress);
+    std::printf("%s  done: %zu evaluated (%zu new, %zu failed) of %zu; best %s %.3fx\n",
+                label.c_str(), r.evaluated, r.measured, r.failed, r.candidates,
+                r.best_variant.c_str(), std::isfinite(r.best_score) ? 1.0 / r.best_score : 0.0);
+    results.push_back(r);
+  }
+
+  // Summary: per task, default vs tuned (objective medians of the winner's own run).
+  std::printf("\nsummary (%s, %s total)\n", objective_name(obj), fmt_dur(elapsed()).c_str());
+  std::printf("%-40s %10s %10s %8s %9s\n", "task", "default", "tuned", "speedup", "evaluated");
+  for (const auto& r : results) {
+    const bool t = obj == Objective::kTime;
+    std::printf("%-40s %10s %10s %7.3fx %4zu/%-4zu %s\n", r.key.str().c_str(),
+                t ? fmt_time(r.baseline_value).c_str() : std::to_string(r.baseline_value).c_str(),
+                t ? fmt_time(r.best_value).c_str() : std::to_string(r.best_value).c_str(),
+                std::isfinite(r.best_score) && r.best_score > 0 ? 1.0 / r.best_score : 0.0,
+                r.evaluated, r.candidates, r.best_variant.c_str());
+  }
+  return 0;
+}
+
+// Replays strategies on tasks whose whole space is recorded: each evaluation looks the recorded
+// measurement up instead of running the kernel, so many seeds cost nothing and every strategy
+// sees the same numbers. Writes the best-so-far traces as JSON.
+int run_simulate(const std::vector<std::string>& argv) {
+  Args a("tune simulate",
+         "Replay search strategies against measurements recorded by a grid run (every legal\n"
+         "point of a task recorded) and write their convergence traces as JSON for\n"
+         "experiments/tuner_convergence.py.");
+  a.option("--db-dir", "DIR", "tuning database directory (default: the user cache dir)");
+  a.option("--strategies", "S[,S..]", "strategies to replay", "grid,random,evolution,model");
+  a.option("--seeds", "N", "seeds per strategy", "20");
+  a.option("--budget-fraction", "F", "evaluations per replay as a fraction of the grid", "0.25");
+  a.option("--objective", "NAME", "time, energy or edp", "time");
+  a.option("--output", "FILE", "JSON output", "tuner_convergence.json");
+  if (!a.parse(argv)) return 0;
+  const Objective obj = parse_objective(a.get("--objective"));
+  const TuningDb db = TuningDb::open_dir(db_dir_of(a), current_fingerprint());
+  const DbLoad load = db.load();
+  for (const auto& w : load.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  std::map<std::string, std::vector<const Record*>> by_task;
+  std::map<std::string, TaskKey> keys;
+  for (const auto& r : load.records) {
+    by_task[r.task.str()].push_back(&r);
+    keys[r.task.str()] = r.task;
+  }
+  const Isa isa = selected_isa();
+  Json out = Json::object();
+  out.set("fingerprint", db.fingerprint().to_json()).set("objective", objective_name(obj));
+  out.set("budget_fraction", a.get_double("--budget-fraction"));
+  Json tasks = Json::array();
+  for (const auto& kv : by_task) {
+    const TaskKey& key = keys[kv.first];
+    const SearchSpace& space = space_for(key.format, key.tokens);
+    TuneTask task;
+    task.key = key;
+    task.space = &space;
+    task.isa = isa;
+    task.baseline_variant = baseline_variant(space, isa);
+    const auto points = task_candidates(task);
+    std::map<std::string, const Record*> rec;
+    for (const Record* r : kv.second) rec[r->variant] = r;
+    size_t covered = 0;
+    for (const auto& p : points) covered += rec.count(variant_name(space, p, isa));
+    if (covered < points.size()) {
+      std::printf("%s: %zu of %zu points recorded, skipped (needs a full grid)\n", kv.first.c_str(),
+                  covered, points.size());
+      continue;
+    }
+    double opt_score = INFINITY;
+    for (const auto& r : rec) opt_score = std::min(opt_score, record_score(*r.second, obj));
+    Json tj = Json::object();
+    tj.set("task", kv.first).set("candidates", (int64_t)points.size());
+    tj.set("grid_best_score", opt_score).set("threads", key.threads).set("tokens", key.tokens);
+    tj.set("n", key.n).set("k", key.k).set("op", key.op);
+    Json runs = Json::array();
+    const int64_t budget = std::max<int64_t>(
+        1, (int64_t)std::floor(a.get_double("--budget-fraction") * (double)points.size()));
+    for (const auto& sname : a.get_list("--strategies")) {
+      const int seeds = sname == "grid" ? 1 : (int)a.get_int("--seeds");
+      for (int s = 1; s <= seeds; ++s) {
+        TuneOptions opt;
+        opt.strategy = sname;
+        opt.objective = obj;
+        opt.seed = (uint64_t)s;
+        opt.max_evals = sname == "grid" ? 0 : budget;
+        const TaskResult r =
+            tune_task(task, opt, [&](const TaskKey&, const std::string& v) { return rec.at(v)->m; },
+                      nullptr, {});
+        Json run = Json::object();
+        run.set("strategy", sname).set("seed", s).set("trace", Json::numbers(r.trace));
+        runs.push(run);
+      }
+    }
+    tj.set("runs", runs);
+    tasks.push(tj);
+    std::printf("%s: replayed (%zu points, grid best %.3fx)\n", kv.first.c_str(), points.size(),
+                1.0 / opt_score);
+  }
+  out.set("tasks", tasks);
+  std::ofstream f(a.get("--output"));
+  if (!f) throw Error("--output " + a.get("--output") + ": cannot write");
+  f << out.dump() << "\n";
+  std::printf("wrote %s\n", a.get("--output").c_str());
+  return 0;
+}
+
+CommandRegistrar reg_tune({"tune",
+                           "tune kernel variants for this CPU (grid, random, evolution, "
+                           "model); --show prints the winners",
+                           run_tune});
+CommandRegistrar reg_sim({"tune simulate",
+                          "replay strategies on recorded grid measurements (convergence study)",
+                          run_simulate});
+
+}  // namespace
+}  // namespace tritune::cli

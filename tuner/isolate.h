@@ -1,0 +1,21 @@
+// Runs a measurement in a forked child so a candidate that crashes (a JIT kernel that
+// segfaults), hangs or aborts cannot take the tuner down: the child sends its Measurement back
+// as one JSON line through a pipe; a child that dies scores `crash` with the signal or exit
+// code, one that outlives the timeout is killed (SIGKILL) and scores `timeout`.
+//
+// The parent must not have started Halide's thread pool (a forked child gets only the calling
+// thread): the harness runs every kernel, baseline included, inside the children.
+#pragma once
+#include <functional>
+
+#include "tuner/json.h"
+#include "tuner/record.h"
+
+namespace tritune {
+
+Measurement run_isolated(const std::function<Measurement()>& fn, double timeout_s);
+
+Json measurement_to_json(const Measurement& m);
+Measurement measurement_from_json(const Json& j);  // throws Error naming the field
+
+}  // namespace tritune
