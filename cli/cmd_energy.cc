@@ -23,7 +23,11 @@ void print_tables(bool json) {
           {"fp16_mul", &t.fp16_mul},  {"fp32_add", &t.fp32_add}, {"fp32_mul", &t.fp32_mul},
           {"dram_byte", &t.dram_byte}};
       std::printf("%s{\"name\": \"%s\"", i ? ", " : "", t.name);
-      for (const auto& r : rows) std::printf(", \"%s_pj\": %g", r.first, r.second->pj);
+      for (const auto& r : rows) {
+        std::printf(", \"%s\": {\"pj\": %g, \"source\": %s, \"checked\": %s}", r.first,
+                    r.second->pj, json_string(r.second->source).c_str(),
+                    json_string(r.second->checked).c_str());
+      }
       std::printf("}");
     }
     std::printf("]}\n");

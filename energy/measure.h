@@ -40,7 +40,8 @@ struct CallEnergy {
   std::string to_string() const;
 };
 
-// Runs fn once to warm up and time it, then enough times in one window to reach min_window_s.
+// Runs fn once to warm up and time it, then enough times in one window to reach min_window_s
+// (for a meter that does not sample, i.e. the model, 1 ms is enough and is used instead).
 // Throws Error if the meter fails or fn throws.
 CallEnergy measure_per_call(EnergyMeter& m, const std::function<void()>& fn,
                             const MeasureOptions& o = {});

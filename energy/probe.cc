@@ -154,8 +154,7 @@ std::string probe_text(const ProbeOutcome& p) {
   return s;
 }
 
-namespace {
-std::string js(const std::string& v) {
+std::string json_string(const std::string& v) {
   std::string r = "\"";
   for (unsigned char c : v) {
     switch (c) {
@@ -186,7 +185,6 @@ std::string js(const std::string& v) {
   }
   return r + "\"";
 }
-}  // namespace
 
 std::string probe_json(const ProbeOutcome& p) {
   std::string s = "{\"backends\": [";
@@ -194,16 +192,17 @@ std::string probe_json(const ProbeOutcome& p) {
     const auto& b = p.backends[i];
     char res[48];
     std::snprintf(res, sizeof res, "%.6g", b.resolution_j);
-    s += (i ? ", " : "") + std::string("{\"backend\": ") + js(b.backend) +
-         ", \"source\": " + js(b.source) + ", \"usable\": " + (b.usable ? "true" : "false") +
+    s += (i ? ", " : "") + std::string("{\"backend\": ") + json_string(b.backend) +
+         ", \"source\": " + json_string(b.source) +
+         ", \"usable\": " + (b.usable ? "true" : "false") +
          ", \"estimated\": " + (b.backend == "model" ? "true" : "false") +
-         ", \"reason\": " + js(b.reason) + ", \"domains\": [";
-    for (size_t j = 0; j < b.domains.size(); ++j) s += (j ? ", " : "") + js(b.domains[j]);
+         ", \"reason\": " + json_string(b.reason) + ", \"domains\": [";
+    for (size_t j = 0; j < b.domains.size(); ++j) s += (j ? ", " : "") + json_string(b.domains[j]);
     s += std::string("], \"resolution_j\": ") + res + "}";
   }
-  s += "], \"selected\": " + js(p.selected) +
+  s += "], \"selected\": " + json_string(p.selected) +
        ", \"virtual_machine\": " + (p.virtual_machine ? "true" : "false") +
-       ", \"summary\": " + js(p.summary) + "}\n";
+       ", \"summary\": " + json_string(p.summary) + "}\n";
   return s;
 }
 

@@ -79,5 +79,7 @@ const std::vector<std::string>& energy_backend_names();
 // Human and JSON renderings of a probe (the `tritune energy --probe` output).
 std::string probe_text(const ProbeOutcome& p);
 std::string probe_json(const ProbeOutcome& p);
+// A JSON string literal (quoted, escaped).
+std::string json_string(const std::string& s);
 
 }  // namespace tritune
