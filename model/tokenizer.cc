@@ -366,4 +366,18 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
   return out;
 }
 
+std::string StreamDecoder::push(int32_t id) {
+  pending_ += tok_.token_to_piece(id, skip_special_);
+  size_t n = unicode::utf8_complete_prefix(pending_);
+  std::string out = pending_.substr(0, n);
+  pending_.erase(0, n);
+  return out;
+}
+
+std::string StreamDecoder::flush() {
+  std::string out;
+  out.swap(pending_);
+  return out;
+}
+
 }  // namespace tritune

@@ -139,6 +139,23 @@ class Tokenizer {
   std::unordered_map<std::string, int32_t> special_to_id_;
 };
 
+// Turns generated ids into printable text one token at a time: bytes of a UTF-8 character that
+// is split across tokens are held back until the character completes (or can never complete),
+// so a terminal never sees half a character. Concatenating every push() and the final flush()
+// gives exactly decode(ids, skip_special).
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tok, bool skip_special = true)
+      : tok_(tok), skip_special_(skip_special) {}
+  std::string push(int32_t id);  // text ready to print now (possibly empty)
+  std::string flush();           // the held-back bytes, if any
+
+ private:
+  const Tokenizer& tok_;
+  bool skip_special_;
+  std::string pending_;
+};
+
 // Reads a Hugging Face tokenizer.json (+ optional tokenizer_config.json) into TokenizerData:
 // model.vocab, model.merges ("a b" strings or ["a", "b"] pairs), model.ignore_merges,
 // added_tokens (special -> control, otherwise user-defined), the pre-tokenizer (must be the

@@ -273,6 +273,30 @@ TEST(Tokenizer, RandomBytesRoundTrip) {
   }
 }
 
+TEST(Tokenizer, StreamDecoderHoldsBackSplitCharacters) {
+  Tokenizer t = Tokenizer::from_vocab(test_data(true));
+  // The emoji is four byte tokens: nothing prints until its last byte arrives.
+  Ids ids = t.encode("hi \xF0\x9F\x98\x80!<|eot_id|>\xE6", true, true);
+  StreamDecoder sd(t);
+  std::vector<std::string> outs;
+  std::string all;
+  for (int32_t id : ids) {
+    outs.push_back(sd.push(id));
+    all += outs.back();
+  }
+  all += sd.flush();
+  EXPECT_EQ(all, t.decode(ids, /*skip_special=*/true));
+  EXPECT_EQ(all, "hi \xF0\x9F\x98\x80!\xE6");
+  // ids: BOS, h, i, space, F0, 9F, 98, 80, !, EOT, E6
+  ASSERT_EQ(ids.size(), 11u);
+  EXPECT_EQ(outs[0], "");  // BOS skipped
+  EXPECT_EQ(outs[3], " ");
+  EXPECT_EQ(outs[4], "");
+  EXPECT_EQ(outs[6], "");
+  EXPECT_EQ(outs[7], "\xF0\x9F\x98\x80");
+  EXPECT_EQ(outs[10], "");  // a lone lead byte waits for flush()
+}
+
 TEST(Tokenizer, ByteFallbackTokens) {
   // A vocabulary whose byte 0xFF is an <0xFF> byte token instead of its byte-level character.
   TokenizerData d = test_data(true);
