@@ -151,7 +151,8 @@ BackendProbe probe_likwid(const ProbeOptions& o) {
     return {st, nullptr};
   }
   st.reason =
-      "likwid " + std::to_string(doms.size()) + " RAPL domain(s) on cpu 0 (direct MSR access).";
+      "likwid " + std::to_string(doms.size()) +
+      " RAPL domain(s) of the package of cpu 0 (direct MSR access; other sockets are not read).";
   return usable_counter(st, std::make_unique<LikwidSource>(0, types, doms, res), o);
 #endif
 }

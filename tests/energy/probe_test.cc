@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <fstream>
 #include <thread>
@@ -132,6 +131,19 @@ TEST(Probe, LikwidKnowsOnlyOlderCpus) {
   EXPECT_FALSE(likwid_supports_cpu({"GenuineIntel", 6, 0xAD, false}, nullptr));    // GNR
 }
 
+TEST(Probe, LikwidIsNotCalledUnderAFakeRoot) {
+  FakeTree t;
+  ProbeOptions o;
+  o.root = t.root();
+  o.cpu = CpuIdentity{"GenuineIntel", 6, 0x55, false};  // a CPU likwid 5.2 knows
+  const BackendProbe p = probe_likwid(o);
+  EXPECT_FALSE(p.status.usable);
+  EXPECT_TRUE(p.status.reason.find("not tried: likwid reads the real /dev/cpu") !=
+                  std::string::npos ||
+              p.status.reason.find("not built with likwid") != std::string::npos)
+      << p.status.reason;
+}
+
 TEST(Probe, ThisMachine) {
   // The real probe of the machine the tests run on. On a VM without counters (the development
   // machine) it must say so and fall back to the model; elsewhere it must give a reason for every
@@ -215,29 +227,39 @@ TEST(Measure, ModelMeterCountsTheReportedWork) {
       << joules_per_token_line(ce.reading, ce.calls);
 }
 
+// A counter at a constant 10 W: 10 uJ ticks per ms of wall time since construction.
+class TenWatts : public CounterSource {
+ public:
+  std::string source() const override { return "fake-10w"; }
+  std::vector<CounterDomain> domains() const override {
+    return {{EnergyDomain::kPackage, "pkg", 1e-6, 0}};
+  }
+  double resolution_joules() const override { return 1e-6; }
+  void read(std::vector<uint64_t>* raw) override {
+    raw->assign(1, (uint64_t)((monotonic_seconds() - t0_) * 10e6));
+  }
+
+ private:
+  double t0_ = monotonic_seconds();
+};
+
 TEST(Measure, IdlePowerOfACounter) {
-  // A counter that a background thread advances at 10 W (10 uJ per ms).
-  auto src = std::make_unique<CallCounter>();
-  CallCounter* c = src.get();
-  CounterMeter m(std::move(src), CounterMeterOptions{0, 1000});
-  std::atomic<bool> quit{false};
-  const double t0 = monotonic_seconds();
-  std::thread bg([&] {
-    while (!quit) {
-      c->ticks = (uint64_t)((monotonic_seconds() - t0) * 10e6);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  });
-  const double w = measure_idle_watts(m, 0.1);
-  quit = true;
-  bg.join();
-  EXPECT_NEAR(w, 10.0, 1.5);
+  CounterMeter m(std::make_unique<TenWatts>(), CounterMeterOptions{0, 1000});
+  EXPECT_NEAR(measure_idle_watts(m, 0.1), 10.0, 0.1);
   EXPECT_THROW(measure_idle_watts(m, -1), Error);
   MeasureOptions bad;
   bad.min_window_s = 0;
   EXPECT_THROW(measure_per_call(
                    m, [] {}, bad),
                Error);
+  // Measured idle subtraction: a call that adds nothing above idle costs ~0 J.
+  MeasureOptions o;
+  o.min_window_s = 0.05;
+  o.subtract_idle = true;
+  const CallEnergy ce = measure_per_call(
+      m, [] {}, o);
+  EXPECT_NEAR(ce.idle_watts, 10.0, 0.1);
+  EXPECT_LT(ce.joules_per_call * (double)ce.calls, 0.05 * 10.0 * ce.window_s);
 }
 
 TEST(Measure, TwoRunsOfTheSameKernelAgreeWhereACounterExists) {
