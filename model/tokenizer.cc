@@ -100,13 +100,18 @@ void Tokenizer::build() {
     throw Error("tokenizer: add_bos is set but there is no BOS id (tokenizer.ggml.bos_token_id)");
   }
 
-  if (d.token_types.empty()) {
-    d.token_types.assign(n, kTokenNormal);
-    for (int32_t id : {d.bos, d.eos, d.eot, d.pad}) {
-      if (id >= 0) d.token_types[id] = kTokenControl;
+  // The official 2B4T GGUF has no tokenizer.ggml.eot_token_id, yet its chat turns end with
+  // <|eot_id|>: without this, generation would not stop there (llama.cpp looks the token up by
+  // text the same way).
+  if (d.eot < 0) {
+    for (size_t i = 0; i < n; ++i) {
+      if (d.tokens[i] == "<|eot_id|>") {
+        d.eot = static_cast<int32_t>(i);
+        break;
+      }
     }
-    if (d.unk >= 0) d.token_types[d.unk] = kTokenUnknown;
   }
+  if (d.token_types.empty()) d.token_types.assign(n, kTokenNormal);
   if (d.token_types.size() != n) {
     throw Error("tokenizer: " + std::to_string(d.token_types.size()) + " token types for " +
                 std::to_string(n) + " tokens (tokenizer.ggml.token_type must match tokens)");
@@ -117,6 +122,14 @@ void Tokenizer::build() {
                   id_str(d.token_types[i]) + " (valid: 0..6)");
     }
   }
+  // BOS/EOS/EOT/PAD are control tokens whatever the file says (a vocabulary that types them
+  // normal would otherwise never split them out of chat prompts nor skip them when decoding).
+  for (int32_t id : {d.bos, d.eos, d.eot, d.pad}) {
+    if (id >= 0 && (d.token_types[id] == kTokenNormal || d.token_types[id] == kTokenUndefined)) {
+      d.token_types[id] = kTokenControl;
+    }
+  }
+  if (d.unk >= 0 && d.token_types[d.unk] != kTokenControl) d.token_types[d.unk] = kTokenUnknown;
 
   token_to_id_.clear();
   token_to_id_.reserve(n);

@@ -359,6 +359,26 @@ TEST(Tokenizer, RejectsBadData) {
   EXPECT_EQ(enc(t, "hello"), (Ids{kHello}));
 }
 
+TEST(Tokenizer, MissingEotIdIsFoundByTextAndSpecialsAreControl) {
+  // Like the official 2B4T GGUF: no eot_token_id; here also <|eot_id|> typed normal.
+  TokenizerData d = test_data(true);
+  d.eot = -1;
+  d.token_types[kEot] = kTokenNormal;
+  d.token_types[kBos] = kTokenUndefined;
+  Tokenizer t = Tokenizer::from_vocab(d);
+  EXPECT_EQ(t.eot(), kEot);
+  EXPECT_TRUE(t.is_eog(kEot));
+  EXPECT_TRUE(t.is_control(kEot));
+  EXPECT_TRUE(t.is_control(kBos));
+  EXPECT_EQ(enc(t, "a<|eot_id|>", true), (Ids{'a', kEot}));
+  EXPECT_EQ(t.decode({kBos, 'a', kEot}, true), "a");
+  // Without such a token EOT stays unset.
+  d = test_data(true);
+  d.eot = -1;
+  d.tokens[kEot] = "<|not_eot|>";
+  EXPECT_EQ(Tokenizer::from_vocab(d).eot(), -1);
+}
+
 TEST(Tokenizer, EmptyTokenTypesMeanNormalWithControlSpecials) {
   TokenizerData d = test_data(true);
   d.token_types.clear();
