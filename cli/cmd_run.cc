@@ -87,8 +87,9 @@ int run_run(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
   const LoadedModel m = load_for_run(a.get("-m"));
-  Transformer tf(m.weights,
-                 transformer_options(a.get("--path"), a.get("--kv"), a.get_int("--ctx"), threads));
+  auto tfp = make_transformer(
+      m, transformer_options(a.get("--path"), a.get("--kv"), a.get_int("--ctx"), threads));
+  Transformer& tf = *tfp;
   std::unique_ptr<Tokenizer> tok;
   std::vector<int32_t> prompt;
   if (a.has("--tokens")) {
@@ -187,7 +188,8 @@ int run_ppl(const std::vector<std::string>& argv) {
   if (cap > 0 && (int64_t)tokens.size() > cap) tokens.resize((size_t)cap);
   int64_t ctx = a.get_int("--ctx");
   if (ctx == 0) ctx = std::min<int64_t>(512, m.weights->hp.context);
-  Transformer tf(m.weights, transformer_options(a.get("--path"), a.get("--kv"), ctx, threads));
+  auto tfp = make_transformer(m, transformer_options(a.get("--path"), a.get("--kv"), ctx, threads));
+  Transformer& tf = *tfp;
   LogitsWriter lw(a.get("--logits-out"));
   PerplexityOptions po;
   po.ctx = ctx;

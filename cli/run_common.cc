@@ -15,7 +15,7 @@ LoadedModel load_for_run(const std::string& path) {
   const auto t0 = std::chrono::steady_clock::now();
   LoadReport report;
   LoadedModel m;
-  m.weights = std::make_shared<const ModelWeights>(load_model(path, LoadOptions(), &report));
+  m.weights = std::make_shared<ModelWeights>(load_model(path, LoadOptions(), &report));
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& n : report.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
   std::ifstream f(path, std::ios::binary | std::ios::ate);
@@ -34,6 +34,11 @@ int apply_threads(int64_t n) {
   }
   set_num_threads((int)n);
   return (int)n;
+}
+
+std::unique_ptr<Transformer> make_transformer(const LoadedModel& m, const TransformerOptions& o) {
+  if (o.path == Path::kKernel) return Transformer::consume(m.weights, o);
+  return std::make_unique<Transformer>(m.weights, o);
 }
 
 TransformerOptions transformer_options(const std::string& path, const std::string& kv, int64_t ctx,

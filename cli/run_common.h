@@ -14,7 +14,7 @@
 namespace tritune::cli {
 
 struct LoadedModel {
-  std::shared_ptr<const ModelWeights> weights;
+  std::shared_ptr<ModelWeights> weights;
   int64_t file_bytes = 0;
   double seconds = 0;
 };
@@ -27,6 +27,9 @@ LoadedModel load_for_run(const std::string& path);
 int default_threads();
 // Sizes Halide's pool (the linear kernels) and returns n after checking 1 <= n <= 1024.
 int apply_threads(int64_t n);
+
+// The kernel path takes the linear weights over (resident once); the reference path shares.
+std::unique_ptr<Transformer> make_transformer(const LoadedModel& m, const TransformerOptions& o);
 
 // Transformer options from the common flags (--path, --kv, --ctx).
 TransformerOptions transformer_options(const std::string& path, const std::string& kv, int64_t ctx,

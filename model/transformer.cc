@@ -55,6 +55,10 @@ void check_packed(const PackedWeights& p, int64_t n, int64_t k, const std::strin
                 ", expected " + std::to_string(n) + "x" + std::to_string(k) +
                 " (out x in) from the hyper-parameters");
   }
+  if (p.data.empty()) {
+    throw Error("tensor '" + name + "' has no data (its bytes were moved into a kernel-path " +
+                "Transformer by Transformer::consume)");
+  }
   const int64_t need = format_bytes(p.format, n, k);
   if ((int64_t)p.data.size() < need) {
     throw Error("tensor '" + name + "' holds " + std::to_string(p.data.size()) + " bytes, " +
@@ -109,6 +113,19 @@ void check_model(const ModelWeights& w) {
 }  // namespace
 
 Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const TransformerOptions& opt)
+    : Transformer(std::const_pointer_cast<ModelWeights>(weights), opt, false) {}
+
+std::unique_ptr<Transformer> Transformer::consume(std::shared_ptr<ModelWeights> weights,
+                                                  const TransformerOptions& opt) {
+  if (opt.path != Path::kKernel) {
+    throw Error("Transformer::consume: only the kernel path can take the weights over");
+  }
+  return std::unique_ptr<Transformer>(new Transformer(std::move(weights), opt, true));
+}
+
+// The const_cast above is safe: with take_over == false nothing is modified.
+Transformer::Transformer(std::shared_ptr<ModelWeights> weights, const TransformerOptions& opt,
+                         bool take_over)
     : w_(std::move(weights)), opt_(opt), pool_(opt.threads) {
   if (!w_) throw Error("Transformer: no weights");
   check_model(*w_);
@@ -120,7 +137,18 @@ Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const Tran
     for (int64_t l = 0; l < hp.layers; ++l) {
       for (int i = 0; i < kLinears; ++i) {
         const std::string name = "blk." + std::to_string(l) + "." + linear_name((LinearId)i);
-        lin_.push_back(Linear::create(packed(l, (LinearId)i), name));
+        if (take_over) {
+          PackedWeights& p = const_cast<PackedWeights&>(packed(l, (LinearId)i));
+          PackedWeights meta;
+          meta.format = p.format;
+          meta.n = p.n;
+          meta.k = p.k;
+          meta.scale = p.scale;
+          lin_.push_back(Linear::create(std::move(p), name));
+          p = std::move(meta);
+        } else {
+          lin_.push_back(Linear::create(packed(l, (LinearId)i), name));
+        }
       }
     }
     head_ = std::make_unique<OutputHead>(head_matrix());
@@ -171,7 +199,26 @@ QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, LinearId firs
       align = std::max(align, kernel_linear(layer, (LinearId)((int)first + i))->act_align());
     }
   }
-  QuantizedActs a = quantize_acts(x, tokens, k, k, align);
+  QuantizedActs a;
+  if (opt_.path == Path::kKernel && tokens > 1) {
+    // quantize_acts row by row across the pool: quantize_row per token, as quantize_acts does,
+    // so the result is bit-identical.
+    if (k <= 0) throw Error("quantize: k must be positive");
+    a.tokens = tokens;
+    a.k = k;
+    a.k_stride = (k + align - 1) / align * align;
+    a.q.assign((size_t)(tokens * a.k_stride), 0);
+    a.scale.resize((size_t)tokens);
+    a.sum.resize((size_t)tokens);
+    pool_.parallel_for(tokens, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        a.scale[(size_t)t] =
+            quantize_row(x + t * k, k, a.q.data() + t * a.k_stride, &a.sum[(size_t)t]);
+      }
+    });
+  } else {
+    a = quantize_acts(x, tokens, k, k, align);
+  }
   if (hooks_.on_quant) {
     hooks_.on_quant(layer, site, a);
     if (a.tokens != tokens || a.k != k || a.k_stride % align != 0) {
@@ -195,6 +242,10 @@ void Transformer::linear(int64_t layer, LinearId id, const float* x, const Quant
     return;
   }
   const FormatTraits& f = format_traits(p.format);
+  if (p.data.empty()) {
+    throw Error("reference path: blk." + std::to_string(layer) + "." + linear_name(id) +
+                " has no data (a kernel-path Transformer consumed these weights)");
+  }
   // Reference: the format's scalar reference, split over tokens across the pool.
   const int64_t grain = std::max<int64_t>(1, (tokens + pool_.size() - 1) / pool_.size());
   if (a) {
@@ -228,13 +279,15 @@ void Transformer::linear(int64_t layer, LinearId id, const float* x, const Quant
 
 void Transformer::rmsnorm_rows(const float* x, const std::vector<float>& w, int64_t tokens,
                                int64_t n, float* y) {
-  for (int64_t t = 0; t < tokens; ++t) {
-    if (opt_.path == Path::kKernel) {
-      rmsnorm_fast(x + t * n, w.data(), n, hp().rms_eps, y + t * n);
-    } else {
-      rmsnorm_ref(x + t * n, w.data(), n, hp().rms_eps, y + t * n);
-    }
+  if (opt_.path == Path::kKernel) {
+    pool_.parallel_for(tokens, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        rmsnorm_fast(x + t * n, w.data(), n, hp().rms_eps, y + t * n);
+      }
+    });
+    return;
   }
+  for (int64_t t = 0; t < tokens; ++t) rmsnorm_ref(x + t * n, w.data(), n, hp().rms_eps, y + t * n);
 }
 
 void Transformer::forward(const int32_t* tokens, int64_t n, int64_t logits_from, float* logits) {

@@ -58,6 +58,12 @@ class Transformer {
   // Checks every tensor's shape against the hyper-parameters (Error names the tensor). The
   // kernel path prepares a Linear per layer from a copy of the packed weights.
   Transformer(std::shared_ptr<const ModelWeights> weights, const TransformerOptions& opt);
+  // Kernel path only: moves each layer's packed bytes into its Linear instead of copying them
+  // (the ModelWeights keep every layer's format and shape, without data), so the linear
+  // weights are resident once, not twice. `weights` must not be used by a reference-path
+  // Transformer afterwards (it refuses layers without data).
+  static std::unique_ptr<Transformer> consume(std::shared_ptr<ModelWeights> weights,
+                                              const TransformerOptions& opt);
   ~Transformer();
 
   const HParams& hp() const { return w_->hp; }
@@ -90,6 +96,7 @@ class Transformer {
   std::string describe() const;
 
  private:
+  Transformer(std::shared_ptr<ModelWeights> weights, const TransformerOptions& opt, bool take_over);
   const PackedWeights& packed(int64_t layer, LinearId id) const;
   // y[t * n + j] = linear(layer, id) over `tokens` rows of x (stride k), quantized input `a`
   // for int8 formats (shared by the layers of a site).

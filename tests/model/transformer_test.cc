@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "kernels/error.h"
+#include "model/float_model.h"
 #include "model/validate.h"
 #include "tests/model/tiny_model.h"
 
@@ -217,6 +218,46 @@ TEST(Transformer, RejectsBadInput) {
   auto truncated = make_tiny_model();
   truncated->tok_embd.bytes -= 1;
   EXPECT_THROW(Transformer(truncated, {Path::kKernel, 1, KvType::kF32, 0}), Error);
+}
+
+TEST(Transformer, ConsumingKernelPathGivesTheSameLogits) {
+  auto shared = make_tiny_model();
+  auto owned = make_tiny_model();  // same seed: same weights
+  Transformer ref(shared, {Path::kKernel, 1, KvType::kF32, 0});
+  auto tf = Transformer::consume(owned, {Path::kKernel, 1, KvType::kF32, 0});
+  EXPECT_TRUE(owned->layers[0].wq.data.empty());  // moved into the Linear
+  EXPECT_EQ(owned->layers[0].wq.n, shared->layers[0].wq.n);
+  const auto toks = tiny_tokens(6, shared->hp.vocab);
+  const auto a = all_logits(ref, toks), b = all_logits(*tf, toks);
+  EXPECT_EQ(a, b);
+  // The consumed weights cannot feed the reference path, and say why.
+  try {
+    Transformer r2(owned, {Path::kReference, 1, KvType::kF32, 0});
+    FAIL() << "reference path accepted consumed weights";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("consume"), std::string::npos);
+  }
+  EXPECT_THROW(Transformer::consume(make_tiny_model(), {Path::kReference, 1, KvType::kF32, 0}),
+               Error);
+}
+
+TEST(Transformer, FloatModelCopyHoldsTheSameWeights) {
+  auto w = make_tiny_model();
+  auto f = to_float_model(*w, Format::kF16);
+  EXPECT_EQ(f->layers[1].w_down.format, Format::kF16);
+  EXPECT_EQ(f->tok_embd.ggml_type, kGgmlF16);
+  const PackedWeights& a = w->layers[1].w_down;
+  const PackedWeights& b = f->layers[1].w_down;
+  std::vector<float> wa((size_t)(a.n * a.k)), wb(wa.size());
+  format_traits(a.format).unpack(a, wa.data());
+  format_traits(b.format).unpack(b, wb.data());
+  for (size_t i = 0; i < wa.size(); ++i) ASSERT_NEAR(wa[i], wb[i], 1e-3 * std::fabs(wa[i]));
+  Transformer ker(f, {Path::kKernel, 2, KvType::kF32, 0});
+  Transformer ref(f, {Path::kReference, 2, KvType::kF32, 0});
+  const auto toks = tiny_tokens(8, w->hp.vocab);
+  const auto lk = all_logits(ker, toks), lr = all_logits(ref, toks);
+  EXPECT_LE(max_diff(lk.data(), lr.data(), (int64_t)lk.size()), 5e-4 * max_abs(lr));
+  EXPECT_THROW(to_float_model(*w, Format::kI2S), Error);
 }
 
 TEST(Transformer, BytesPerTokenCountsWeightsHeadAndCache) {
