@@ -287,22 +287,65 @@ class HfLoader {
                   " (must be positive and finite: it divides the weights)");
     }
     const int64_t R = n / 4;
-    std::vector<int8_t> tv((size_t)(n * k));
+    // Code 3 is never written by the packer: scan 8 bytes at a time, name the first bad byte.
+    const int64_t total = R * k;
+    int64_t first_bad = -1;
+    for (int64_t i = 0; i + 8 <= total && first_bad < 0; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, t.data + i, 8);
+      if ((w & (w >> 1) & 0x5555555555555555ull) != 0) first_bad = i;
+    }
+    for (int64_t i = first_bad < 0 ? total / 8 * 8 : first_bad; i < total; ++i) {
+      if ((t.data[i] & (t.data[i] >> 1) & 0x55) != 0) {
+        throw Error(what + ": byte [" + std::to_string(i / k) + ", " + std::to_string(i % k) +
+                    "] holds the unused code 3: the packed weights are corrupt");
+      }
+    }
+    const float scale = 1.0f / ws;
+    if (!std::isfinite(scale)) {
+      throw Error(where(st) + " is " + std::to_string(ws) + ": its inverse is not finite");
+    }
+    if (k % 128 == 0) return transcode_to_i2s(t.data, n, k, scale);
+    std::vector<int8_t> tv((size_t)(n * k));  // K does not fit I2_S: go through the values
     for (int64_t r = 0; r < R; ++r) {
       const uint8_t* row = t.data + r * k;
       for (int64_t c = 0; c < k; ++c) {
-        const uint8_t b = row[c];
         for (int i = 0; i < 4; ++i) {
-          const int code = (b >> (2 * i)) & 3;
-          if (code == 3) {
-            throw Error(what + ": byte [" + std::to_string(r) + ", " + std::to_string(c) +
-                        "] holds the unused code 3: the packed weights are corrupt");
-          }
-          tv[(size_t)((i * R + r) * k + c)] = (int8_t)(code - 1);
+          tv[(size_t)((i * R + r) * k + c)] = (int8_t)(((row[c] >> (2 * i)) & 3) - 1);
         }
       }
     }
-    return loader_detail::ternary_layer(tv, n, k, 1.0f / ws, what, r_);
+    return loader_detail::ternary_layer(tv, n, k, scale, what, r_);
+  }
+
+  // HF packed -> I2_S without unpacking: both store code w + 1 in 2 bits, so each I2_S byte
+  // (values p, 32+p, 64+p, 96+p of a 128-block of one row, bits 7:6 .. 1:0) gathers the 2-bit
+  // field of row block i from four packed bytes of row r (output row i*R + r).
+  static PackedWeights transcode_to_i2s(const uint8_t* packed, int64_t n, int64_t k, float scale) {
+    PackedWeights p;
+    p.format = Format::kI2S;
+    p.n = n;
+    p.k = k;
+    p.scale = scale;
+    p.data.assign((size_t)(n * k / 4 + 32), 0);
+    const int64_t R = n / 4;
+    for (int64_t r = 0; r < R; ++r) {
+      const uint8_t* in = packed + r * k;
+      for (int i = 0; i < 4; ++i) {
+        uint8_t* out = p.data.data() + (i * R + r) * (k / 4);
+        const int sh = 2 * i;
+        for (int64_t blk = 0; blk < k / 128; ++blk) {
+          const uint8_t* s = in + blk * 128;
+          uint8_t* d = out + blk * 32;
+          for (int q = 0; q < 32; ++q) {
+            d[q] = (uint8_t)((((s[q] >> sh) & 3) << 6) | (((s[32 + q] >> sh) & 3) << 4) |
+                             (((s[64 + q] >> sh) & 3) << 2) | ((s[96 + q] >> sh) & 3));
+          }
+        }
+      }
+    }
+    std::memcpy(p.data.data() + n * k / 4, &scale, 4);
+    return p;
   }
 
   const std::vector<std::shared_ptr<const safetensors::File>>& shards_;

@@ -103,6 +103,9 @@ class SyntheticSource : public ModelSource {
   bool has_output() const override { return untied_; }
 
   void matrix_rows(bool output, int64_t row0, int64_t count, float* out) const override {
+    // Sum of four 16-bit uniforms, centred: variance 4 * 65536^2 / 12, so this factor gives a
+    // standard deviation of 24 (quantized to integers, clamped to +-127).
+    constexpr double kNormal = 24.0 * 1.7320508075688772 / 65536.0;
     const uint64_t key = tensor_key(output ? kOutput : kEmbd, 0, 0);
     for (int64_t r = 0; r < count; ++r) {
       Rng rng(mix(key ^ mix((uint64_t)(row0 + r))));
@@ -110,9 +113,9 @@ class SyntheticSource : public ModelSource {
       for (int64_t c = 0; c < hp_.hidden; ++c) {
         // Sum of four uniforms ~ normal; small integer x power of two is exact in f16/bf16.
         const uint64_t v = rng.next();
-        double s = 0.0;
-        for (int i = 0; i < 4; ++i) s += (double)((v >> (16 * i)) & 0xffff) / 65536.0;
-        long q = std::lround((s - 2.0) * std::sqrt(3.0) * 24.0);
+        const int64_t s = (int64_t)(v & 0xffff) + (int64_t)((v >> 16) & 0xffff) +
+                          (int64_t)((v >> 32) & 0xffff) + (int64_t)(v >> 48);
+        long q = std::lround((double)(s - 131070) * kNormal);
         q = q < -127 ? -127 : (q > 127 ? 127 : q);
         y[c] = (float)q * embd_step_;
       }

@@ -1,0 +1,279 @@
+// `tritune make-model`, `tritune convert` and `tritune inspect`: model files in and out.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "kernels/error.h"
+#include "model/convert.h"
+#include "model/ggml_types.h"
+#include "model/gguf.h"
+#include "model/loader.h"
+#include "model/safetensors.h"
+#include "model/synthetic.h"
+
+namespace tritune::cli {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024.0 && u < 4) {
+    b /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
+  return buf;
+}
+
+// Resident set size of this process (Linux), or -1.
+int64_t resident_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return -1;
+}
+
+uint32_t parse_embd_type(const std::string& s) {
+  if (s == "f32") return ggml::kF32;
+  if (s == "f16") return ggml::kF16;
+  if (s == "bf16") return ggml::kBF16;
+  if (s == "q8_0") return ggml::kQ8_0;
+  if (s == "q6_k") return ggml::kQ6_K;
+  throw Error("unknown embedding type '" + s + "' (known: f16, q8_0, q6_k, f32, bf16)");
+}
+
+int64_t param_count(const HParams& hp, bool untied) {
+  int64_t n = hp.vocab * hp.hidden * (untied ? 2 : 1) + hp.hidden;
+  for (int p = 0; p < (int)Proj::kCount; ++p) {
+    const auto [rows, cols] = proj_shape(hp, (Proj)p);
+    n += hp.layers * rows * cols;
+  }
+  for (int i = 0; i < (int)NormId::kCount; ++i) n += hp.layers * norm_size(hp, (NormId)i);
+  return n;
+}
+
+void print_hparams(const HParams& hp) {
+  std::printf("architecture  %s\n", hp.arch.c_str());
+  std::printf(
+      "shape         hidden %lld, ffn %lld, layers %lld, heads %lld (kv %lld, dim %lld), "
+      "vocab %lld, context %lld\n",
+      (long long)hp.hidden, (long long)hp.ffn, (long long)hp.layers, (long long)hp.heads,
+      (long long)hp.kv_heads, (long long)hp.head_dim, (long long)hp.vocab, (long long)hp.context);
+  std::printf("rope / norm   theta %g, rms eps %g, activation %s\n", hp.rope_theta, hp.rms_eps,
+              hp.activation.c_str());
+}
+
+// ---- make-model ------------------------------------------------------------------------------
+int run_make_model(const std::vector<std::string>& argv) {
+  std::string shapes;
+  for (const auto& s : model_shapes()) shapes += (shapes.empty() ? "" : "|") + s.name;
+  Args args(
+      "make-model",
+      "Write a random-weight BitNet b1.58 model of a named shape: ternary linear layers with\n"
+      "a power-of-two scale per tensor, norms near 1, small embeddings and the built-in\n"
+      "tokenizer. The same --shape and --seed give the same weights in every format.\n"
+      "Written tensor by tensor, so any size fits in memory.");
+  args.option("--shape", "NAME", shapes)
+      .option("--format", "FMT", "i2_s | tq2_0 | tq1_0 | f16 | f32 | safetensors (a directory)",
+              "i2_s")
+      .option("--embd-type", "T", "embedding type: f16 | q8_0 | q6_k | f32 | bf16", "f16")
+      .option("--seed", "N", "random seed", "1")
+      .option("--layers", "N", "override the shape's layer count")
+      .flag("--untied-output", "write a separate output matrix (default: tied to the embedding)")
+      .flag("--list-shapes", "list the shapes and exit")
+      .option("-o", "PATH", "output file (a directory for --format safetensors)");
+  if (!args.parse(argv)) return 0;
+  if (args.has("--list-shapes")) {
+    std::printf("%-6s %7s %7s %6s %6s %4s %7s  %s\n", "shape", "hidden", "ffn", "layers", "heads",
+                "kv", "vocab", "params");
+    for (const auto& s : model_shapes()) {
+      const HParams hp = shape_hparams(s);
+      std::printf("%-6s %7lld %7lld %6lld %6lld %4lld %7lld  %6.2fB  %s\n", s.name.c_str(),
+                  (long long)s.hidden, (long long)s.ffn, (long long)s.layers, (long long)s.heads,
+                  (long long)s.kv_heads, (long long)s.vocab, param_count(hp, false) / 1e9,
+                  s.doc.c_str());
+    }
+    return 0;
+  }
+  if (!args.has("--shape")) throw Error("tritune make-model: --shape is required (" + shapes + ")");
+  if (!args.has("-o")) throw Error("tritune make-model: -o PATH is required");
+  SyntheticOptions o;
+  o.shape = find_shape(args.get("--shape"));
+  o.format = args.get("--format");
+  if (o.format != "safetensors") parse_linear_format(o.format);  // validate early
+  o.embd_type = args.has("--embd-type") ? parse_embd_type(args.get("--embd-type")) : UINT32_MAX;
+  o.seed = (uint64_t)args.get_int("--seed");
+  o.layers = args.has("--layers") ? args.get_int("--layers") : 0;
+  if (args.has("--layers") && (o.layers < 1 || o.layers > 4096)) {
+    throw Error("tritune make-model: --layers must be 1..4096");
+  }
+  o.untied_output = args.has("--untied-output");
+  HParams hp = shape_hparams(o.shape);
+  if (o.layers > 0) hp.layers = o.layers;
+  const std::string out = args.get("-o");
+  std::printf("writing %s (%s, %.3fB parameters, %lld layers) as %s to %s\n", o.shape.name.c_str(),
+              o.shape.doc.c_str(), param_count(hp, o.untied_output) / 1e9, (long long)hp.layers,
+              o.format.c_str(), out.c_str());
+  const auto t0 = std::chrono::steady_clock::now();
+  const WriteSummary s = write_synthetic_model(o, out);
+  for (const auto& n : s.notes) std::printf("note: %s\n", n.c_str());
+  const double secs = seconds_since(t0);
+  std::printf("wrote %lld tensors, %s in %.1f s (%s/s)\n", (long long)s.tensors,
+              human_bytes((double)s.bytes).c_str(), secs,
+              human_bytes((double)s.bytes / std::max(secs, 1e-9)).c_str());
+  return 0;
+}
+
+// ---- convert ---------------------------------------------------------------------------------
+int run_convert(const std::vector<std::string>& argv) {
+  Args args("convert",
+            "Convert a BitNet model (GGUF, HF packed or BF16 safetensors) to GGUF. Ternary layers\n"
+            "keep their exact values and scale (tq2_0/tq1_0 store it as f16 per 256-block); float\n"
+            "layers are ternarized with absmean for ternary formats.");
+  args.option("-i", "PATH", "input model (GGUF file, .safetensors file or HF directory)")
+      .option("-o", "FILE", "output GGUF file")
+      .option("--format", "FMT", "linear layers: i2_s | tq2_0 | tq1_0 | f16 | f32", "i2_s")
+      .option("--embd-type", "T",
+              "embedding type: f16 | q8_0 | q6_k | f32 | bf16 (default: as "
+              "stored)");
+  if (!args.parse(argv)) return 0;
+  if (!args.has("-i") || !args.has("-o")) {
+    throw Error("tritune convert: -i IN and -o OUT.gguf are required");
+  }
+  ConvertOptions c;
+  c.format = args.get("--format");
+  parse_linear_format(c.format);
+  if (args.has("--embd-type")) c.embd_type = parse_embd_type(args.get("--embd-type"));
+  const auto t0 = std::chrono::steady_clock::now();
+  LoadReport r;
+  const ModelWeights w = load_model(args.get("-i"), {}, &r);
+  std::printf("loaded %s (%s) in %.1f s\n", args.get("-i").c_str(), r.source.c_str(),
+              seconds_since(t0));
+  for (const auto& n : r.notes) std::printf("note: %s\n", n.c_str());
+  const auto t1 = std::chrono::steady_clock::now();
+  const WriteSummary s = convert_to_gguf(w, args.get("-o"), c);
+  for (const auto& n : s.notes) std::printf("note: %s\n", n.c_str());
+  std::printf("wrote %s: %lld tensors, %s in %.1f s\n", args.get("-o").c_str(),
+              (long long)s.tensors, human_bytes((double)s.bytes).c_str(), seconds_since(t1));
+  return 0;
+}
+
+// ---- inspect ---------------------------------------------------------------------------------
+void print_gguf(const gguf::File& f, bool all) {
+  std::printf("GGUF v%u, %s, alignment %llu, data at offset %llu\n", f.version(),
+              human_bytes((double)f.bytes()->size()).c_str(), (unsigned long long)f.alignment(),
+              (unsigned long long)f.data_offset());
+  std::printf("\nmetadata (%zu keys):\n", f.metadata().size());
+  for (const auto& [k, v] : f.metadata()) {
+    std::printf("  %-44s %s\n", k.c_str(), v.summary(all ? SIZE_MAX : 6).c_str());
+  }
+  std::printf("\ntensors (%zu):\n", f.tensors().size());
+  std::printf("  %-34s %-6s %-16s %12s %12s\n", "name", "type", "shape", "offset", "bytes");
+  size_t shown = 0;
+  for (const auto& t : f.tensors()) {
+    if (!all && shown++ >= 40 && f.tensors().size() > 48) {
+      std::printf("  ... %zu more (--all shows every tensor)\n", f.tensors().size() - 40);
+      break;
+    }
+    std::printf("  %-34s %-6s %-16s %12llu %12lld\n", t.name.c_str(),
+                ggml::type_name(t.type).c_str(), t.shape_str().c_str(),
+                (unsigned long long)t.file_offset, (long long)t.bytes);
+  }
+}
+
+void print_safetensors(const safetensors::File& f, bool all) {
+  std::printf("safetensors %s, %s, header %llu bytes\n", f.path().c_str(),
+              human_bytes((double)f.bytes()->size()).c_str(),
+              (unsigned long long)f.data_offset() - 8);
+  for (const auto& [k, v] : f.metadata())
+    std::printf("  __metadata__ %s = %s\n", k.c_str(), v.c_str());
+  std::printf("\ntensors (%zu):\n", f.tensors().size());
+  size_t shown = 0;
+  for (const auto& t : f.tensors()) {
+    if (!all && shown++ >= 40 && f.tensors().size() > 48) {
+      std::printf("  ... %zu more (--all shows every tensor)\n", f.tensors().size() - 40);
+      break;
+    }
+    std::printf("  %-52s %-5s %-16s %12llu %12lld\n", t.name.c_str(), t.dtype.c_str(),
+                t.shape_str().c_str(), (unsigned long long)t.begin, (long long)t.bytes);
+  }
+}
+
+int run_inspect(const std::vector<std::string>& argv) {
+  Args args("inspect",
+            "Print a model file's metadata and tensor table, then load it as a BitNet model and\n"
+            "report hyper-parameters, what each layer type became, and resident memory.");
+  args.option("-m", "PATH", "GGUF file, .safetensors file or HF model directory")
+      .flag("--all", "print every array element and every tensor")
+      .flag("--no-load", "only print the file's tables");
+  if (!args.parse(argv)) return 0;
+  if (!args.has("-m")) throw Error("tritune inspect: -m PATH is required");
+  const std::string path = args.get("-m");
+  const bool all = args.has("--all");
+  const int64_t rss0 = resident_bytes();
+  int64_t file_bytes = 0;
+  if (is_gguf(path)) {
+    const auto f = gguf::File::open(path);
+    file_bytes = (int64_t)f->bytes()->size();
+    print_gguf(*f, all);
+  } else {
+    const std::string st =
+        path.size() > 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0
+            ? path
+            : path + "/model.safetensors";
+    std::ifstream probe(st);
+    if (probe) {
+      const auto f = safetensors::File::open(st);
+      file_bytes = (int64_t)f->bytes()->size();
+      print_safetensors(*f, all);
+    }
+  }
+  if (args.has("--no-load")) return 0;
+  std::printf("\nloading as a BitNet model:\n");
+  const auto t0 = std::chrono::steady_clock::now();
+  LoadReport r;
+  const ModelWeights w = load_model(path, {}, &r);
+  const double secs = seconds_since(t0);
+  const int64_t rss1 = resident_bytes();
+  std::printf("source        %s, loaded in %.2f s\n", r.source.c_str(), secs);
+  print_hparams(w.hp);
+  std::printf("parameters    %.3fB\n", param_count(w.hp, w.output.rows > 0) / 1e9);
+  std::printf("embedding     %s%s\n", ggml::type_name(w.tok_embd.ggml_type).c_str(),
+              w.tok_embd.owned.empty() ? " (in the mapping)" : " (converted copy)");
+  std::printf("output        %s\n", w.output.rows ? ggml::type_name(w.output.ggml_type).c_str()
+                                                  : "tied to the embedding");
+  for (const auto& [conv, n] : r.conversions) {
+    std::printf("linear        %lld x %s\n", (long long)n, conv.c_str());
+  }
+  if (!w.tok_tokens.empty()) {
+    std::printf("tokenizer     %zu tokens, %zu merges, pre '%s', bos %d eos %d eot %d\n",
+                w.tok_tokens.size(), w.tok_merges.size(), w.tok_pre.c_str(), w.bos, w.eos, w.eot);
+  }
+  for (const auto& n : r.notes) std::printf("note          %s\n", n.c_str());
+  if (rss0 >= 0 && rss1 >= 0) {
+    std::printf("resident      +%s after load", human_bytes((double)(rss1 - rss0)).c_str());
+    if (file_bytes > 0) std::printf(" (%.2fx the file)", (double)(rss1 - rss0) / file_bytes);
+    std::printf("\n");
+  }
+  return 0;
+}
+
+CommandRegistrar reg_make({"make-model", "write a random-weight BitNet model of a named shape",
+                           run_make_model});
+CommandRegistrar reg_convert({"convert", "convert a BitNet model (GGUF / safetensors) to GGUF",
+                              run_convert});
+CommandRegistrar reg_inspect({"inspect", "print a model file's metadata and tensors, then load it",
+                              run_inspect});
+
+}  // namespace
+}  // namespace tritune::cli
