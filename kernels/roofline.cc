@@ -52,7 +52,11 @@ __attribute__((target("avx512f"))) uint64_t read_avx512(const uint8_t* p, int64_
     a3 = _mm512_xor_si512(a3, _mm512_load_si512(p + i + 192));
   }
   a0 = _mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3));
-  return (uint64_t)_mm512_reduce_add_epi64(a0);
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, a0);
+  uint64_t r = 0;
+  for (uint64_t v : lanes) r ^= v;
+  return r;
 }
 
 __attribute__((target("avx2"))) uint64_t read_avx2(const uint8_t* p, int64_t bytes) {
