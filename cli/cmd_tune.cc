@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "cli/args.h"
 #include "cli/command.h"
@@ -35,25 +36,30 @@ std::string strategy_help() {
   return s;
 }
 
-// "40" -> 40 candidates per task; "10m", "90s", "1h" -> total wall time.
+// "40" -> 40 candidates per task; "10m", "90s", "1h" -> total wall time; "40,10m" -> both.
 void parse_budget(const std::string& b, int64_t* evals, double* seconds) {
   *evals = 0;
   *seconds = 0;
-  if (b.empty()) return;
-  char* end = nullptr;
-  const double v = std::strtod(b.c_str(), &end);
-  if (end == b.c_str() || v <= 0) throw Error("--budget '" + b + "': expected N, Ns, Nm or Nh");
-  const std::string unit(end);
-  if (unit.empty())
-    *evals = (int64_t)v;
-  else if (unit == "s")
-    *seconds = v;
-  else if (unit == "m")
-    *seconds = v * 60;
-  else if (unit == "h")
-    *seconds = v * 3600;
-  else
-    throw Error("--budget '" + b + "': unknown unit '" + unit + "' (use s, m or h)");
+  std::stringstream ss(b);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (end == item.c_str() || v <= 0) {
+      throw Error("--budget '" + b + "': expected N, Ns, Nm, Nh or N,Nm");
+    }
+    const std::string unit(end);
+    if (unit.empty())
+      *evals = (int64_t)v;
+    else if (unit == "s")
+      *seconds = v;
+    else if (unit == "m")
+      *seconds = v * 60;
+    else if (unit == "h")
+      *seconds = v * 3600;
+    else
+      throw Error("--budget '" + b + "': unknown unit '" + unit + "' (use s, m or h)");
+  }
 }
 
 std::string fmt_time(double s) {
@@ -171,9 +177,8 @@ int run_tune(const std::vector<std::string>& argv) {
            "time, energy or edp (energy without counters: the model, "
            "labelled estimated)",
            "time");
-  a.option("--budget", "N|Ns|Nm|Nh",
-           "candidates per task, or total wall time (default: the "
-           "whole space)");
+  a.option("--budget", "N|Ns|Nm|Nh|N,Nm",
+           "candidates per task and/or total wall time (default: the whole space)");
   a.option("--cache", "MODE", "cold (weights streamed from memory), warm or both", "cold");
   a.option("--db-dir", "DIR", "tuning database directory (default: the user cache dir)");
   a.option("--seed", "N", "strategy seed", "1");
@@ -418,6 +423,100 @@ int run_simulate(const std::vector<std::string>& argv) {
   return 0;
 }
 
+// Re-measures the recorded winners against the defaults with many interleaved repetitions in one
+// run (the benchmark figures), optionally together with a second database's winners for the
+// same keys (e.g. model-guided vs grid), so every ratio comes from the same run.
+int run_verify(const std::vector<std::string>& argv) {
+  Args a("tune verify",
+         "Re-measure the winners of this CPU's tuning database against the default variants\n"
+         "(baseline interleaved ABBA in the same run, medians) and optionally the winners of a\n"
+         "second database for the same keys. Writes JSON for the reports.");
+  a.option("--db-dir", "DIR", "tuning database directory (default: the user cache dir)");
+  a.option("--compare-db-dir", "DIR", "a second database whose winners are measured too");
+  a.option("--compare-label", "NAME", "label of the second database's winners", "compare");
+  a.option("--label", "NAME", "label of the first database's winners", "tuned");
+  a.option("--reps", "N", "interleaved samples per variant", "41");
+  a.option("--min-sample-ms", "MS", "a timing sample loops calls for at least this long", "1");
+  a.option("--cache", "MODE", "cold or warm", "cold");
+  a.option("--json", "FILE", "write the figures as JSON");
+  if (!a.parse(argv)) return 0;
+  const Fingerprint fp = current_fingerprint();
+  auto winners_in = [&](const std::string& dir) {
+    const TuningDb db = TuningDb::open_dir(dir, fp);
+    const DbLoad load = db.load();
+    for (const auto& w : load.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    return select_winners(load.records, Objective::kTime, a.get("--cache"), false);
+  };
+  const auto mine = winners_in(db_dir_of(a));
+  std::vector<Winner> other;
+  if (a.has("--compare-db-dir")) other = winners_in(a.get("--compare-db-dir"));
+  HarnessOptions ho;
+  ho.reps = (int)a.get_int("--reps");
+  ho.min_sample_s = a.get_double("--min-sample-ms") * 1e-3;
+  KernelHarness harness(ho);
+  Json rows = Json::array();
+  std::printf("%-34s %10s %10s %8s", "key", "default", a.get("--label").c_str(), "speedup");
+  if (!other.empty()) std::printf(" %10s %8s", a.get("--compare-label").c_str(), "speedup");
+  std::printf("\n");
+  for (const Winner& w : mine) {
+    const int64_t tokens = w.entry.tokens;
+    const SearchSpace& space = space_for(w.entry.family == "i2s" ? "i2_s" : w.entry.family, tokens);
+    const TaskKey key{space.format, space.family, space.op,        w.entry.n,
+                      w.entry.k,    tokens,       w.entry.threads, a.get("--cache")};
+    const Measurement m = harness.measure(key, w.entry.variant);
+    Json row = Json::object();
+    row.set("task", key.str()).set("n", key.n).set("k", key.k).set("tokens", tokens);
+    row.set("threads", key.threads).set("op", key.op).set("baseline", m.baseline_variant);
+    row.set("variant", w.entry.variant).set("status", m.status).set("reason", m.reason);
+    row.set("time_s", Json::numbers(m.time_s));
+    row.set("baseline_time_s", Json::numbers(m.baseline_time_s));
+    const double sp = 1.0 / paired_ratio(m.time_s, m.baseline_time_s);
+    row.set("speedup", sp).set("speedup_of_medians", median(m.baseline_time_s) / median(m.time_s));
+    std::printf("%-34s %10s %10s %7.3fx", key.str().c_str(),
+                fmt_time(median(m.baseline_time_s)).c_str(), fmt_time(median(m.time_s)).c_str(),
+                sp);
+    for (const Winner& o : other) {
+      if (!(o.entry.family == w.entry.family && o.entry.op == w.entry.op &&
+            o.entry.n == w.entry.n && o.entry.k == w.entry.k && o.entry.tokens == tokens &&
+            o.entry.threads == w.entry.threads)) {
+        continue;
+      }
+      const Measurement mo = harness.measure(key, o.entry.variant);
+      const double so = 1.0 / paired_ratio(mo.time_s, mo.baseline_time_s);
+      row.set("compare_variant", o.entry.variant).set("compare_status", mo.status);
+      row.set("compare_time_s", Json::numbers(mo.time_s));
+      row.set("compare_baseline_time_s", Json::numbers(mo.baseline_time_s));
+      row.set("compare_speedup", so);
+      std::printf(" %10s %7.3fx", fmt_time(median(mo.time_s)).c_str(), so);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+    rows.push(row);
+  }
+  if (a.has("--json")) {
+    Json out = Json::object();
+    out.set("fingerprint", fp.to_json())
+        .set("cpu", cpu_info().brand)
+        .set("cache", a.get("--cache"));
+    out.set("reps", a.get_int("--reps")).set("label", a.get("--label"));
+    out.set("compare_label", a.get("--compare-label")).set("rows", rows);
+    std::ofstream f(a.get("--json"));
+    if (!f) throw Error("--json " + a.get("--json") + ": cannot write");
+    f << out.dump() << "\n";
+    std::printf("wrote %s\n", a.get("--json").c_str());
+  }
+  return 0;
+}
+
+// Every tritune command dispatches this CPU's tuned winners (read lazily on the first kernel
+// lookup, from default_db_dir()).
+struct InstallTunedDispatch {
+  InstallTunedDispatch() { install_tuned_dispatch(); }
+} install_tuned_dispatch_at_startup;
+
+CommandRegistrar reg_verify({"tune verify",
+                             "re-measure recorded winners against the defaults (benchmark)",
+                             run_verify});
 CommandRegistrar reg_tune({"tune",
                            "tune kernel variants for this CPU (grid, random, evolution, "
                            "model); --show prints the winners",

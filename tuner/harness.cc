@@ -203,7 +203,10 @@ Measurement KernelHarness::measure_here(const TaskKey& t, const std::string& nam
       copy = (copy + 1) % w.fw.size();
     }
   };
-  for (int i = 0; i < o_.warmup; ++i) {
+  // Warm-up: one pass over every weight copy per variant (a fresh child's first touch of each
+  // copy is slow: page-table and TLB fills), then `warmup` calls more.
+  const int64_t copies = (int64_t)(w.format == Format::kI2S ? w.iw.size() : w.fw.size());
+  for (int64_t i = 0; i < copies + o_.warmup; ++i) {
     call(base);
     call(*cand);
   }

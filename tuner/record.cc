@@ -38,6 +38,17 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
 }
 
+double paired_ratio(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.empty() || b.empty()) return std::numeric_limits<double>::infinity();
+  if (a.size() != b.size()) return median(a) / median(b);
+  std::vector<double> r;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(b[i] > 0) || !std::isfinite(a[i])) return std::numeric_limits<double>::infinity();
+    r.push_back(a[i] / b[i]);
+  }
+  return median(r);
+}
+
 double objective_value(Objective o, const std::vector<double>& time_s,
                        const std::vector<double>& energy_j) {
   switch (o) {
@@ -52,10 +63,8 @@ double objective_value(Objective o, const std::vector<double>& time_s,
 }
 
 double Record::score() const {
-  if (!m.ok() || !std::isfinite(value) || !std::isfinite(baseline_value) || baseline_value <= 0) {
-    return std::numeric_limits<double>::infinity();
-  }
-  return value / baseline_value;
+  if (!m.ok()) return std::numeric_limits<double>::infinity();
+  return paired_ratio(m.time_s, m.baseline_time_s);
 }
 
 Json Record::to_json() const {

@@ -63,7 +63,7 @@ struct Record {
   std::string strategy;
   double unix_time = 0;
 
-  // Lower is better: value / baseline_value (drift cancels), +inf when invalid.
+  // Lower is better: the time ratio to the baseline (paired_ratio), +inf when invalid.
   double score() const;
   // Identity for resume: a record with this key means the candidate is finished.
   std::string key() const { return task.str() + " " + variant; }
@@ -72,6 +72,10 @@ struct Record {
 };
 
 double median(std::vector<double> v);  // +inf for an empty vector
+// Objective of a candidate relative to its baseline from interleaved samples: the median of the
+// per-pair ratios a_i / b_i (pairs measured back to back, so drift and a preempted pair cancel)
+// when both have the same count, else median(a) / median(b). +inf if either is missing.
+double paired_ratio(const std::vector<double>& a, const std::vector<double>& b);
 // Objective of median time/energy; +inf if the objective needs samples that are missing.
 double objective_value(Objective o, const std::vector<double>& time_s,
                        const std::vector<double>& energy_j);

@@ -20,12 +20,16 @@ double now_s() {
 
 double record_score(const Record& r, Objective o) {
   if (!r.m.ok()) return std::numeric_limits<double>::infinity();
-  const double v = objective_value(o, r.m.time_s, r.m.energy_j);
-  const double b = objective_value(o, r.m.baseline_time_s, r.m.baseline_energy_j);
-  if (!std::isfinite(v) || !std::isfinite(b) || b <= 0) {
-    return std::numeric_limits<double>::infinity();
+  const double t = paired_ratio(r.m.time_s, r.m.baseline_time_s);
+  switch (o) {
+    case Objective::kTime:
+      return t;
+    case Objective::kEnergy:
+      return paired_ratio(r.m.energy_j, r.m.baseline_energy_j);
+    case Objective::kEdp:
+      return t * paired_ratio(r.m.energy_j, r.m.baseline_energy_j);
   }
-  return v / b;
+  return std::numeric_limits<double>::infinity();
 }
 
 std::vector<Params> task_candidates(const TuneTask& t) {

@@ -75,7 +75,7 @@ TEST(TuningDb, RoundTripsEveryField) {
   EXPECT_EQ(x.m.energy_j, a.m.energy_j);
   EXPECT_EQ(x.m.energy_source, "model");
   EXPECT_EQ(x.m.baseline_variant, a.m.baseline_variant);
-  EXPECT_DOUBLE_EQ(x.score(), 0.5);
+  EXPECT_NEAR(x.score(), 0.51, 1e-12);  // median of the pair ratios 0.50 .. 0.52
   EXPECT_EQ(x.task.threads, 2);
   EXPECT_EQ(x.task.cache, "cold");
   const Record& y = load.records[1];
@@ -83,6 +83,17 @@ TEST(TuningDb, RoundTripsEveryField) {
   EXPECT_EQ(y.m.reason, b.m.reason);
   EXPECT_TRUE(std::isinf(y.value));
   EXPECT_TRUE(std::isinf(y.score()));
+}
+
+TEST(TuningDb, ScoresArePairedRatiosSoDriftAndPreemptionCancel) {
+  // Candidate 2x faster; the machine slows 5x for three pairs (both members of the pair see it)
+  // and one baseline sample is preempted. The ratio of medians is off, the paired median is not.
+  const std::vector<double> base = {10, 50, 50, 50, 10, 900, 10};
+  const std::vector<double> cand = {5, 25, 25, 25, 5, 5, 5};
+  EXPECT_DOUBLE_EQ(paired_ratio(cand, base), 0.5);
+  EXPECT_NE(median(cand) / median(base), 0.5);
+  EXPECT_TRUE(std::isinf(paired_ratio({}, base)));
+  EXPECT_DOUBLE_EQ(paired_ratio({1, 2, 3}, {2, 4}), 2.0 / 3.0);  // unpaired: ratio of medians
 }
 
 TEST(TuningDb, CorruptAndTruncatedLinesAreReportedWithLineNumbersAndSkipped) {
