@@ -105,8 +105,8 @@ int run_make_model(const std::vector<std::string>& argv) {
     }
     return 0;
   }
-  if (!args.has("--shape")) throw Error("tritune make-model: --shape is required (" + shapes + ")");
-  if (!args.has("-o")) throw Error("tritune make-model: -o PATH is required");
+  if (!args.has("--shape")) throw Error("--shape is required (" + shapes + ")");
+  if (!args.has("-o")) throw Error("-o PATH is required");
   SyntheticOptions o;
   o.shape = find_shape(args.get("--shape"));
   o.format = args.get("--format");
@@ -115,7 +115,10 @@ int run_make_model(const std::vector<std::string>& argv) {
   o.seed = (uint64_t)args.get_int("--seed");
   o.layers = args.has("--layers") ? args.get_int("--layers") : 0;
   if (args.has("--layers") && (o.layers < 1 || o.layers > 4096)) {
-    throw Error("tritune make-model: --layers must be 1..4096");
+    throw Error("--layers must be 1..4096");
+  }
+  if (o.format == "safetensors" && o.embd_type != UINT32_MAX && o.embd_type != ggml::kBF16) {
+    throw Error("the safetensors (HF) layout stores embeddings as BF16; drop --embd-type");
   }
   o.untied_output = args.has("--untied-output");
   HParams hp = shape_hparams(o.shape);
@@ -148,7 +151,7 @@ int run_convert(const std::vector<std::string>& argv) {
               "stored)");
   if (!args.parse(argv)) return 0;
   if (!args.has("-i") || !args.has("-o")) {
-    throw Error("tritune convert: -i IN and -o OUT.gguf are required");
+    throw Error("-i IN and -o OUT.gguf are required");
   }
   ConvertOptions c;
   c.format = args.get("--format");
@@ -217,7 +220,7 @@ int run_inspect(const std::vector<std::string>& argv) {
       .flag("--all", "print every array element and every tensor")
       .flag("--no-load", "only print the file's tables");
   if (!args.parse(argv)) return 0;
-  if (!args.has("-m")) throw Error("tritune inspect: -m PATH is required");
+  if (!args.has("-m")) throw Error("-m PATH is required");
   const std::string path = args.get("-m");
   const bool all = args.has("--all");
   const int64_t rss0 = resident_bytes();

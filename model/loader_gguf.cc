@@ -39,9 +39,9 @@ class GgufLoader {
     read_hparams(m.hp);
     if (opt_.load_tokenizer) read_tokenizer(m);
 
-    m.tok_embd = raw_matrix("token_embd.weight", m.hp.vocab, m.hp.hidden, true);
+    m.tok_embd = raw_matrix("token_embd.weight", m.hp.vocab, m.hp.hidden);
     if (f_->tensor("output.weight")) {
-      m.output = raw_matrix("output.weight", m.hp.vocab, m.hp.hidden, true);
+      m.output = raw_matrix("output.weight", m.hp.vocab, m.hp.hidden);
     }
     m.output_norm = norm("output_norm.weight", m.hp.hidden);
 
@@ -231,7 +231,7 @@ class GgufLoader {
     return v;
   }
 
-  RawMatrix raw_matrix(const std::string& name, int64_t rows, int64_t cols, bool) {
+  RawMatrix raw_matrix(const std::string& name, int64_t rows, int64_t cols) {
     const gguf::TensorInfo& t = need(name, {cols, rows});
     RawMatrix m;
     m.name = name;
