@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <random>
 #include <string>
 
 #include "kernels/error.h"
@@ -159,6 +160,38 @@ TEST(Json, Builders) {
   EXPECT_THROW(Value(uint64_t{1} << 63), Error);
   EXPECT_THROW(a.set("x", 1), Error);
   EXPECT_THROW(o.push_back(1), Error);
+}
+
+TEST(Json, MutatedInputEitherParsesOrThrowsError) {
+  const std::string base =
+      R"({"model": {"vocab": {"a": 0, "\u00e9": 1}, "merges": ["a b", ["c", "d"]]},)"
+      R"( "n": [-1.5e3, 0, 12345678901234], "t": true, "z": null, "s": "x\ty\ud83d\ude00"})";
+  ASSERT_EQ(parse_error(base), "");
+  std::mt19937 rng(99);
+  int parsed = 0, rejected = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string s = base;
+    switch (rng() % 3) {
+      case 0:
+        s.resize(rng() % s.size());
+        break;  // truncation
+      case 1:
+        s[rng() % s.size()] = static_cast<char>(rng());
+        break;  // byte flip
+      default:
+        s.insert(rng() % s.size(), 1, "{}[],:\"\\0-e."[rng() % 13]);
+        break;
+    }
+    try {
+      Value v = parse(s);
+      ++parsed;
+      ASSERT_EQ(parse(dump(v)), v) << s;  // whatever parses survives a round trip
+    } catch (const Error&) {
+      ++rejected;
+    }
+  }
+  EXPECT_GT(rejected, 1000);
+  EXPECT_GT(parsed, 10);
 }
 
 TEST(Json, ParseFile) {

@@ -530,6 +530,28 @@ TEST(TokenizerJson, RejectsWhatItCannotRun) {
   EXPECT_NE(error_of("/nonexistent/tokenizer.json").find("cannot open"), std::string::npos);
 }
 
+TEST(TokenizerJson, HostileEditsGiveErrorsNotCrashes) {
+  const std::string good = hf_json(true, kHfRegex);
+  std::mt19937 rng(5);
+  int rejected = 0;
+  for (int iter = 0; iter < 300; ++iter) {
+    std::string s = good;
+    if (iter % 2) {
+      s.resize(1 + rng() % (s.size() - 1));
+    } else {
+      for (int k = 0; k < 3; ++k) s[rng() % s.size()] = "0123456789\"[]{}-"[rng() % 16];
+    }
+    try {
+      Tokenizer t = Tokenizer::from_tokenizer_json(s);
+      ASSERT_EQ(t.decode(t.encode("hello \xFF", false)), "hello \xFF");
+    } catch (const Error& e) {
+      ++rejected;
+      ASSERT_NE(std::string(e.what()), "");
+    }
+  }
+  EXPECT_GT(rejected, 150);
+}
+
 // --- built-in vocabulary ----------------------------------------------------------------------
 
 TEST(BuiltinVocab, FillsTheLlama3LayoutAt128256) {
