@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "model/tokenizer_chat.h"
@@ -42,7 +43,7 @@ struct TokenizerData {
   std::vector<std::string> merges;   // "A B", rank = index (GGUF tokenizer.ggml.merges)
   int32_t bos = -1;                  // -1 = none
   int32_t eos = -1;
-  int32_t eot = -1;               // end of turn (<|eot_id|>); -1 = none
+  int32_t eot = -1;  // end of turn; -1: the id of "<|eot_id|>" if the vocabulary has it
   std::string pre = "llama-bpe";  // pre-tokenizer: "llama-bpe", "llama3", "llama-v3"
   bool add_bos = true;            // prepend BOS when encoding with add_special
   std::string chat_template;      // Jinja source; only used to pick a ChatFormat
