@@ -1,5 +1,9 @@
 #include "model/ops.h"
 
+// No a*b+c contraction into FMA in this file: the ISA clones below must round exactly like the
+// scalar references (GCC contracts by default in C++ whenever the target has FMA).
+#pragma GCC optimize("fp-contract=off")
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,18 +14,39 @@
 
 namespace tritune {
 
+// ---- canonical float reductions --------------------------------------------------------------
+// Every sum over a vector (RMSNorm's sum of squares, attention's q.k) is defined as 16
+// interleaved partial sums (element i goes to lane i % 16, in order) combined pairwise
+// (lane j += lane j + w for w = 8, 4, 2, 1). The references below spell it out in scalar code;
+// the kernel path's clones vectorize the same order. Both paths therefore produce the same
+// floats before every activation quantizer, and no rounding tie can flip between them.
+namespace {
+
+float canonical_sum(const float* a, const float* b, int64_t n) {
+  float lane[16] = {0};
+  for (int64_t i = 0; i < n; ++i) {
+    const float p = a[i] * b[i];
+    lane[i % 16] = lane[i % 16] + p;
+  }
+  for (int w = 8; w >= 1; w /= 2) {
+    for (int j = 0; j < w; ++j) lane[j] = lane[j] + lane[j + w];
+  }
+  return lane[0];
+}
+
+}  // namespace
+
 // ---- RMSNorm ---------------------------------------------------------------------------------
 void rmsnorm_ref(const float* x, const float* w, int64_t n, float eps, float* y) {
-  double ss = 0.0;
-  for (int64_t i = 0; i < n; ++i) ss += (double)x[i] * x[i];
-  const float r = (float)(1.0 / std::sqrt(ss / (double)n + (double)eps));
+  const float r = 1.0f / std::sqrt(canonical_sum(x, x, n) / (float)n + eps);
   for (int64_t i = 0; i < n; ++i) y[i] = w[i] * (x[i] * r);
 }
 
 namespace {
 
-// Bodies compiled once per ISA: the explicit 16 partial sums let the compiler vectorize the
-// reductions without -ffast-math (the order is fixed, so results do not depend on the ISA).
+// Bodies compiled once per ISA: the explicit 16 partial sums (the canonical order above) let
+// the compiler vectorize the reductions without -ffast-math, and the results do not depend on
+// the ISA.
 __attribute__((always_inline)) inline float sum_squares(const float* x, int64_t n) {
   float acc[16] = {0};
   int64_t i = 0;
@@ -195,32 +220,34 @@ void attention_ref(const float* q, int64_t tokens, int64_t pos0, const Attention
                    const KvCache& cache, int64_t layer, float* out, ThreadPool* pool) {
   check_attention(tokens, pos0, s, cache);
   const int64_t D = s.head_dim, H = s.heads, G = s.heads / s.kv_heads;
+  const float scale = 1.0f / std::sqrt((float)D);
   auto run = [&](int64_t b, int64_t e, int) {
-    std::vector<float> k((size_t)D), v((size_t)D);
-    std::vector<double> sc, o((size_t)D);
+    std::vector<float> k((size_t)D), v((size_t)D), p;
     for (int64_t task = b; task < e; ++task) {
-      const int64_t t = task / H, h = task % H, kh = h / G, p = pos0 + t;
+      const int64_t t = task / H, h = task % H, kh = h / G, pos = pos0 + t;
       const float* qh = q + t * H * D + h * D;
-      sc.assign((size_t)(p + 1), 0.0);
-      double m = -INFINITY;
-      for (int64_t j = 0; j <= p; ++j) {
+      float* o = out + t * H * D + h * D;
+      // softmax(q k^T * scale) over positions 0..pos: max, exp, sequential sum, normalize.
+      p.assign((size_t)(pos + 1), 0.0f);
+      for (int64_t j = 0; j <= pos; ++j) {
         cache.read_key(layer, kh, j, k.data());
-        double d = 0.0;
-        for (int64_t i = 0; i < D; ++i) d += (double)qh[i] * k[(size_t)i];
-        sc[(size_t)j] = d / std::sqrt((double)D);
-        m = std::max(m, sc[(size_t)j]);
+        p[(size_t)j] = canonical_sum(qh, k.data(), D) * scale;
       }
-      double sum = 0.0;
-      for (auto& x : sc) {
-        x = std::exp(x - m);
-        sum += x;
+      float m = p[0];
+      for (int64_t j = 1; j <= pos; ++j) m = std::max(m, p[(size_t)j]);
+      float sum = 0.0f;
+      for (int64_t j = 0; j <= pos; ++j) {
+        p[(size_t)j] = std::exp(p[(size_t)j] - m);
+        sum += p[(size_t)j];
       }
-      std::fill(o.begin(), o.end(), 0.0);
-      for (int64_t j = 0; j <= p; ++j) {
+      const float inv = 1.0f / sum;
+      for (int64_t j = 0; j <= pos; ++j) p[(size_t)j] *= inv;
+      // out = sum_j p_j v_j, positions in order.
+      for (int64_t i = 0; i < D; ++i) o[i] = 0.0f;
+      for (int64_t j = 0; j <= pos; ++j) {
         cache.read_value(layer, kh, j, v.data());
-        for (int64_t i = 0; i < D; ++i) o[(size_t)i] += sc[(size_t)j] / sum * v[(size_t)i];
+        for (int64_t i = 0; i < D; ++i) o[i] += p[(size_t)j] * v[(size_t)i];
       }
-      for (int64_t i = 0; i < D; ++i) out[t * H * D + h * D + i] = (float)o[(size_t)i];
     }
   };
   if (pool) {

@@ -1,6 +1,9 @@
 // The non-linear pieces of a BitNet b1.58 decoder layer (peers.md §3.4), each twice: a scalar
-// reference (double accumulation, obviously correct) and a vectorized kernel-path version
-// (float, compiled for AVX-512/AVX2 and chosen at run time, plain C++ otherwise).
+// reference (plain float loops, obviously correct) and a vectorized kernel-path version
+// (compiled for AVX-512/AVX2 and chosen at run time, plain C++ otherwise). Both follow one
+// canonical float order (reductions as 16 interleaved partial sums, no FMA contraction), so
+// they are bit-identical: the float inputs of every activation quantizer agree between the
+// paths and no rounding tie can flip (tests/model/ops_test.cc checks this at every ISA level).
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -2,7 +2,8 @@
 //  * kReference: scalar float math of the training-time fake quantization. Every BitLinear
 //    quantizes its input per token (quantize_acts) and computes y = raw / s_x * w_scale from
 //    the format's scalar integer reference (format_traits(f).ref_gemm_int); float formats use
-//    ref_gemm. Norms, attention and the head accumulate in double.
+//    ref_gemm. Norms and attention are plain scalar float loops in the canonical reduction
+//    order of model/ops.cc; the head accumulates in double.
 //  * kKernel: each linear layer through Linear (the dispatched kernel for its format, shape and
 //    token count), attention / norms / head vectorized and threaded.
 // Both run batched: forward() takes any number of tokens (prefill = one GEMM per layer) and

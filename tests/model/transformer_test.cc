@@ -109,16 +109,14 @@ TEST_P(KernelVsReference, LogitsAgree) {
   const auto toks = tiny_tokens(24, w->hp.vocab, 11);
   ValidateOptions opt;
   opt.threads = 2;
-  // A rounding-tie flip (one of these seeds has one) moves a tiny model's logits visibly, so
-  // the free-running bounds are loose here; the forced run is the strict check: with the
-  // kernel's quantized inputs the reference must agree to float summation order (1e-4 of the
-  // largest logit, measured ~1e-7), which a 0.3% error in any norm already breaks.
-  opt.min_top1 = 0.9;
-  opt.max_ppl_rel = 0.05;
   const ValidateReport r = validate_model(w, toks, opt);
   EXPECT_TRUE(r.pass()) << r.to_text();
-  EXPECT_LE(r.forced_max_abs_diff, 1e-4 * r.max_abs_logit) << r.to_text();
-  EXPECT_LE(r.acts_flipped, r.acts_compared / 10) << r.to_text();
+  // Norms and attention follow the same canonical float order in both paths and the linear
+  // layers are integer-exact, so no activation quantizes differently; only the head's
+  // summation order differs (1e-4 of the largest logit is generous; measured ~1e-7).
+  EXPECT_EQ(r.acts_flipped, 0) << r.to_text();
+  EXPECT_EQ(r.top1_agreement, 1.0) << r.to_text();
+  EXPECT_LE(r.max_abs_diff, 1e-4 * r.max_abs_logit) << r.to_text();
 }
 
 INSTANTIATE_TEST_SUITE_P(
