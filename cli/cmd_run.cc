@@ -1,5 +1,7 @@
 // `tritune run`, `tritune ppl`, `tritune validate`: the reference BitNet b1.58 transformer from
 // the command line (generation, perplexity, kernel-vs-reference accuracy).
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
