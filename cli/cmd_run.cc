@@ -198,8 +198,9 @@ int run_ppl(const std::vector<std::string>& argv) {
   po.stride = a.get_int("--stride");
   po.on_logits = [&](const float* l, int64_t rows) { lw.write(l, rows * tf.hp().vocab); };
   po.on_window = [&](int64_t done, int64_t total) {
-    if (!a.has("--json"))
+    if (!a.has("--json") && isatty(2)) {
       std::fprintf(stderr, "\rwindow %lld/%lld", (long long)done, (long long)total);
+    }
   };
   const PerplexityResult r = perplexity(tf, tokens, po);
   if (a.has("--json")) {
