@@ -210,7 +210,7 @@ int run_ppl(const std::vector<std::string>& argv) {
         r.ppl, r.mean_nll, tokens.size(), (long long)r.scored, (long long)r.windows, (long long)ctx,
         path_name(tf.path()), r.seconds);
   } else {
-    std::fprintf(stderr, "\n");
+    if (isatty(2)) std::fprintf(stderr, "\n");
     std::printf(
         "perplexity %.4f  (%lld tokens scored of %zu, %lld windows of %lld, %s path, "
         "%.1f s)\n",
