@@ -66,7 +66,7 @@ void add_common(Args& a) {
   a.option("--path", "PATH", "kernel (dispatched kernels) or reference (scalar fake-quant math)",
            "kernel");
   a.option("--kv", "TYPE", "KV cache type: f32 or f16", "f32");
-  a.option("--ctx", "N", "context (KV cache positions); 0: the model's", "0");
+  a.option("--ctx", "N", "context (KV cache positions); 0: what the command needs", "0");
   a.option("--logits-out", "FILE", "write raw float32 logits of every evaluated position");
 }
 
@@ -89,9 +89,6 @@ int run_run(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
   const LoadedModel m = load_for_run(a.get("-m"));
-  auto tfp = make_transformer(
-      m, transformer_options(a.get("--path"), a.get("--kv"), a.get_int("--ctx"), threads));
-  Transformer& tf = *tfp;
   std::unique_ptr<Tokenizer> tok;
   std::vector<int32_t> prompt;
   if (a.has("--tokens")) {
@@ -104,6 +101,11 @@ int run_run(const std::vector<std::string>& argv) {
   if (prompt.empty()) throw Error("the prompt is empty");
   const int64_t n_gen = a.get_int("-n");
   if (n_gen < 0) throw Error("-n must be >= 0");
+  // --ctx 0: just what this run needs (a 4096-position f32 cache of 2B4T is 630 MB).
+  int64_t ctx = a.get_int("--ctx");
+  if (ctx == 0) ctx = std::min<int64_t>((int64_t)prompt.size() + n_gen, m.weights->hp.context);
+  auto tfp = make_transformer(m, transformer_options(a.get("--path"), a.get("--kv"), ctx, threads));
+  Transformer& tf = *tfp;
   if ((int64_t)prompt.size() + n_gen > tf.context()) {
     throw Error("prompt (" + std::to_string(prompt.size()) + ") + -n " + std::to_string(n_gen) +
                 " exceed the context of " + std::to_string(tf.context()) + " (raise --ctx)");
