@@ -90,7 +90,7 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
   r.linear_ops_per_token = ops_per_token;
   // Warm-up (llama-bench runs one too): page in the weights, spin up both pools.
   {
-    const auto toks = random_tokens(std::min<int64_t>(pp, 16), V, 99);
+    const auto toks = random_tokens(std::max<int64_t>(1, std::min<int64_t>(pp, 16)), V, 99);
     tf.reset();
     if (pp > 0)
       tf.forward(toks.data(), (int64_t)toks.size(), (int64_t)toks.size() - 1, logits.data());

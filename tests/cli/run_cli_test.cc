@@ -96,6 +96,12 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   r = run("bench e2e -m " + model_ + " -p 16 -n 4 -r 2 -t 1 --no-roofline --no-energy --json");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\"tg_tps_mean\":"), std::string::npos) << r.out;
+  r = run("bench e2e -m " + model_ + " -p 0 -n 3 -r 1 -t 1 --no-roofline --no-energy");  // tg only
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("tg3"), std::string::npos) << r.out;
+  r = run("bench e2e -m " + model_ + " -p 4 -n 0 -r 1 -t 1 --no-roofline --no-energy");  // pp only
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("pp4"), std::string::npos) << r.out;
 }
 
 TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
