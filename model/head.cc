@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -275,16 +276,76 @@ TRITUNE_AVX2 float dot_float_avx2(const uint8_t* w, const float* x, int64_t k) {
 
 // Row-range drivers: rows [r0, r1), every token; each row is read once and stays in L1 while
 // the tokens pass over it.
+// Q8_0 with 512-bit VNNI: two blocks per dot product (the two 32-byte quant runs of adjacent
+// 34-byte blocks go into one zmm) and two rows at a time (independent accumulator chains, one
+// activation load). AVX-512BW has no vpsignb: |w| is vpabsb and x * sign(w) a masked negate.
+TRITUNE_VNNI inline __m512 q8_0_pair(const uint8_t* b0, __m512i x, const float* dx) {
+  const uint8_t* b1 = b0 + 34;
+  const __m512i w =
+      _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(b0 + 2))),
+                         _mm256_loadu_si256((const __m256i*)(b1 + 2)), 1);
+  const __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+  const __m512i r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sx);
+  const __m512 sc = _mm512_castpd_ps(
+      _mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(_cvtsh_ss(load_u16(b0)) * dx[0])),
+                         _mm256_castps_pd(_mm256_set1_ps(_cvtsh_ss(load_u16(b1)) * dx[1])), 1));
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(r), sc);
+}
+
+TRITUNE_VNNI float q8_0_tail(const uint8_t* w, const int8_t* x, const float* dx, int64_t b,
+                             int64_t nb) {
+  return b < nb ? dot_q8_0_vnni(w + b * 34, x + b * 32, dx + b, nb - b) : 0.0f;
+}
+
+TRITUNE_VNNI void q8_0_rows_512(const uint8_t* data, int64_t row_bytes, int64_t k,
+                                const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
+                                int64_t r0, int64_t r1) {
+  const int64_t nb = k / 32, nb2 = nb / 2 * 2;
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int8_t* x = a.q.data() + t * k;
+    const float* dx = a.dx.data() + t * nb;
+    int64_t r = r0;
+    for (; r < r1; ++r) {
+      const uint8_t* w0 = data + r * row_bytes;
+      __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+      int64_t b = 0;
+      for (; b + 4 <= nb2; b += 4) {
+        acc0 = _mm512_add_ps(
+            acc0, q8_0_pair(w0 + b * 34, _mm512_loadu_si512((const void*)(x + b * 32)), dx + b));
+        acc1 = _mm512_add_ps(
+            acc1, q8_0_pair(w0 + (b + 2) * 34, _mm512_loadu_si512((const void*)(x + b * 32 + 64)),
+                            dx + b + 2));
+      }
+      for (; b < nb2; b += 2) {
+        acc0 = _mm512_add_ps(
+            acc0, q8_0_pair(w0 + b * 34, _mm512_loadu_si512((const void*)(x + b * 32)), dx + b));
+      }
+      logits[t * ldl + r] =
+          _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + q8_0_tail(w0, x, dx, nb2, nb);
+    }
+    for (; r < r1; ++r) {
+      logits[t * ldl + r] = dot_q8_0_vnni(data + r * row_bytes, x, dx, nb);
+    }
+  }
+}
+
 TRITUNE_VNNI void q8_rows_vnni(bool s16, const uint8_t* data, int64_t row_bytes, int64_t k,
                                const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
                                int64_t r0, int64_t r1) {
+  if (!s16) {
+    // Rows in slices of 16 so every token reuses a slice while it is in L1/L2.
+    for (int64_t rs = r0; rs < r1; rs += 16) {
+      q8_0_rows_512(data, row_bytes, k, a, tokens, logits, ldl, rs, std::min(r1, rs + 16));
+    }
+    return;
+  }
   const int64_t nb = k / 32;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* w = data + r * row_bytes;
     for (int64_t t = 0; t < tokens; ++t) {
       const int8_t* x = a.q.data() + t * k;
       const float* dx = a.dx.data() + t * nb;
-      logits[t * ldl + r] = s16 ? dot_q8s16_vnni(w, x, dx, nb) : dot_q8_0_vnni(w, x, dx, nb);
+      logits[t * ldl + r] = dot_q8s16_vnni(w, x, dx, nb);
     }
   }
 }

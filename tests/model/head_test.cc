@@ -102,6 +102,28 @@ INSTANTIATE_TEST_SUITE_P(Types, HeadTypes,
                          ::testing::Values(kGgmlF32, kGgmlF16, kGgmlBF16, kGgmlQ8_0, kGgmlQ6_K),
                          [](const auto& info) { return head_type_name(info.param); });
 
+TEST(Head, Q8_0OddBlockCountsAndFewRows) {
+  // 1, 3 and 5 blocks per row (the 512-bit kernel's pair loop, its tail and the 4-block
+  // unroll), 1..3 rows.
+  std::mt19937_64 rng(23);
+  for (int64_t cols : {32, 96, 160, 2560}) {
+    for (int64_t rows : {1, 3}) {
+      RawMatrix m = testing::make_raw(rng, "output.weight", rows, cols, kGgmlQ8_0, 0.5f);
+      const std::vector<float> x = testing::random_floats(rng, 2 * cols, 1.0f);
+      std::vector<float> want((size_t)(2 * rows)), got(want.size());
+      ThreadPool pool(2);
+      head_reference(m, x.data(), 2, cols, want.data(), rows, &pool);
+      for_each_isa([&] {
+        OutputHead(m).forward(x.data(), 2, cols, got.data(), rows, pool);
+        for (size_t i = 0; i < got.size(); ++i) {
+          ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i])))
+              << "cols " << cols << " rows " << rows << " at " << i;
+        }
+      });
+    }
+  }
+}
+
 TEST(Head, Int8HeadQuantizesActivationsInBlocksOf32) {
   // One Q8_0 row of ones (d = 1): the logit is sum_b (sum_i x_q[i]) / s_b, not sum x.
   RawMatrix m;
