@@ -88,7 +88,7 @@ int run_bench_kernels(const std::vector<std::string>& argv) {
   benchmark::Initialize(&gb_argc, gb_argv.data());
   benchmark::AddCustomContext("tritune", bench_provenance_json(roof));
   std::vector<KernelBenchRow> rows;
-  register_kernel_benchmarks(opt, &roof, &rows);
+  register_kernel_benchmarks(opt, &rows);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::ClearRegisteredBenchmarks();
   const std::string table = rows_to_table(rows);

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "HalideRuntime.h"
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
 
@@ -152,7 +153,92 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+uint64_t read_isa(const uint8_t* p, int64_t bytes) {
+  switch (cpu_info().best_isa) {
+    case Isa::kAvx512Vnni:
+      return read_avx512(p, bytes);
+    case Isa::kAvx2:
+      return read_avx2(p, bytes);
+    default:
+      return read_sse2(p, bytes);
+  }
+}
+
+void peak_isa(int64_t iters) {
+  switch (cpu_info().best_isa) {
+    case Isa::kAvx512Vnni:
+      peak_vnni(iters);
+      break;
+    case Isa::kAvx2:
+      peak_avx2(iters);
+      break;
+    default:
+      peak_sse2(iters);
+  }
+}
+
+double ops_per_iter() {
+  switch (cpu_info().best_isa) {
+    case Isa::kAvx512Vnni:
+      return kVnniOpsPerIter;
+    case Isa::kAvx2:
+      return kAvx2OpsPerIter;
+    default:
+      return kSse2OpsPerIter;
+  }
+}
+
+struct StreamRing {
+  static constexpr int64_t kBytes = int64_t(512) << 20;
+  uint8_t* buf = nullptr;
+  int64_t pos = 0;
+  StreamRing() {
+    buf = static_cast<uint8_t*>(std::aligned_alloc(4096, (size_t)kBytes));
+    if (buf == nullptr) throw Error("stream probe: cannot allocate 512 MiB");
+    std::memset(buf, 3, (size_t)kBytes);
+  }
+};
+
+struct StreamTask {
+  const uint8_t* base;
+  int64_t per;
+  std::atomic<uint64_t>* sink;
+};
+
+int stream_task(void*, int i, uint8_t* closure) {
+  auto* t = reinterpret_cast<StreamTask*>(closure);
+  *t->sink += read_isa(t->base + i * t->per, t->per);
+  return 0;
+}
+
+int peak_task(void*, int, uint8_t* closure) {
+  peak_isa(*reinterpret_cast<int64_t*>(closure));
+  return 0;
+}
+
 }  // namespace
+
+double probe_stream_read(int64_t bytes, int threads) {
+  static StreamRing ring;
+  static std::atomic<uint64_t> sink{0};
+  bytes = std::min(bytes, StreamRing::kBytes) & ~int64_t(4095);
+  const int64_t per = (bytes / threads) & ~int64_t(255);
+  if (ring.pos + per * threads > StreamRing::kBytes) ring.pos = 0;
+  StreamTask task{ring.buf + ring.pos, per, &sink};
+  ring.pos += per * threads;
+  const auto t0 = Clock::now();
+  halide_do_par_for(nullptr, stream_task, 0, threads, reinterpret_cast<uint8_t*>(&task));
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return (double)(per * threads) / s / 1e9;
+}
+
+double probe_int8_peak(double ops, int threads) {
+  int64_t iters = std::max<int64_t>(1000, (int64_t)(ops / threads / ops_per_iter()));
+  const auto t0 = Clock::now();
+  halide_do_par_for(nullptr, peak_task, 0, threads, reinterpret_cast<uint8_t*>(&iters));
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return ops_per_iter() * (double)iters * threads / s / 1e9;
+}
 
 RooflineSample measure_stream_bandwidth(int threads, int64_t bytes, int reps) {
   if (threads < 1 || bytes < (1 << 20)) throw Error("stream bandwidth: bad arguments");

@@ -14,6 +14,14 @@ struct RooflineSample {
   std::string method;  // what was run
 };
 
+// Single probes on the Halide thread pool (the one the kernels use), for interleaving with kernel
+// runs so drift cancels in their ratio. `threads` tasks.
+// Reads `bytes` from a static 512 MiB ring (consecutive calls move through it, so each read is
+// cold when bytes >= 2x the LLC); returns GB/s.
+double probe_stream_read(int64_t bytes, int threads);
+// Runs the int8 dot-product loop for about `ops` operations in total; returns GOP/s.
+double probe_int8_peak(double ops, int threads);
+
 // Reads `bytes` (default 512 MiB) with `threads` threads, `reps` times.
 RooflineSample measure_stream_bandwidth(int threads, int64_t bytes = int64_t(512) << 20,
                                         int reps = 5);

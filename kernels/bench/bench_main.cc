@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   const RooflineInfo roof = measure_roofline(opt.threads, true);
   benchmark::AddCustomContext("tritune", bench_provenance_json(roof));
   std::vector<KernelBenchRow> rows;
-  register_kernel_benchmarks(opt, &roof, &rows);
+  register_kernel_benchmarks(opt, &rows);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   std::fputs(rows_to_table(rows).c_str(), stdout);

@@ -43,9 +43,9 @@ struct RooflineInfo {
 
 // Measures the roofline for each thread count (prints progress to stderr when verbose).
 RooflineInfo measure_roofline(const std::vector<int>& threads, bool verbose);
-// Registers the cases; results land in `rows` (which must outlive the run).
-void register_kernel_benchmarks(const KernelBenchOptions& opt, const RooflineInfo* roof,
-                                std::vector<KernelBenchRow>* rows);
+// Registers the cases; results land in `rows` (which must outlive the run). Each case also
+// probes the roofline (stream read, int8 peak) interleaved with its iterations.
+void register_kernel_benchmarks(const KernelBenchOptions& opt, std::vector<KernelBenchRow>* rows);
 // Provenance of a run: commit, CPU, Halide target, threads. As a JSON object string.
 std::string bench_provenance_json(const RooflineInfo& roof);
 std::string rows_to_json(const std::vector<KernelBenchRow>& rows);
