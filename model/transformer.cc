@@ -5,6 +5,7 @@
 
 #include "kernels/error.h"
 #include "kernels/i2s.h"
+#include "model/act_quant.h"
 
 namespace tritune {
 
@@ -200,10 +201,8 @@ QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, LinearId firs
     }
   }
   QuantizedActs a;
-  if (opt_.path == Path::kKernel && tokens > 1) {
-    // quantize_acts row by row across the pool: quantize_row per token, as quantize_acts does,
-    // so the result is bit-identical.
-    if (k <= 0) throw Error("quantize: k must be positive");
+  if (opt_.path == Path::kKernel) {
+    // The vectorized quantizer, token rows across the pool; bit-identical to quantize_acts.
     a.tokens = tokens;
     a.k = k;
     a.k_stride = (k + align - 1) / align * align;
@@ -212,8 +211,13 @@ QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, LinearId firs
     a.sum.resize((size_t)tokens);
     pool_.parallel_for(tokens, [&](int64_t t0, int64_t t1, int) {
       for (int64_t t = t0; t < t1; ++t) {
-        a.scale[(size_t)t] =
-            quantize_row(x + t * k, k, a.q.data() + t * a.k_stride, &a.sum[(size_t)t]);
+        try {
+          a.scale[(size_t)t] =
+              quantize_row_fast(x + t * k, k, a.q.data() + t * a.k_stride, &a.sum[(size_t)t]);
+        } catch (const Error& e) {
+          throw Error(std::string(e.what()) + " (token " + std::to_string(t) + ", layer " +
+                      std::to_string(layer) + ", " + quant_site_name(site) + ")");
+        }
       }
     });
   } else {
