@@ -182,6 +182,10 @@ int run_tune(const std::vector<std::string>& argv) {
   a.option("--cache", "MODE", "cold (weights streamed from memory), warm or both", "cold");
   a.option("--db-dir", "DIR", "tuning database directory (default: the user cache dir)");
   a.option("--seed", "N", "strategy seed", "1");
+  a.option("--confirm", "K",
+           "re-measure the best K candidates of each task with 3x the samples and pick the "
+           "winner among them (guards against a lucky single measurement)",
+           "3");
   a.option("--reps", "N", "timing samples per candidate (each interleaved with the baseline)",
            "15");
   a.option("--min-sample-ms", "MS", "a timing sample loops calls for at least this long", "1");
@@ -288,6 +292,8 @@ int run_tune(const std::vector<std::string>& argv) {
     opt.objective = obj;
     opt.max_evals = max_evals;
     opt.seed = (uint64_t)a.get_int("--seed");
+    opt.confirm_top = (int)a.get_int("--confirm");
+    opt.confirm = harness.fn(3 * ho.reps);
     if (budget_s > 0) {
       const double left = budget_s - elapsed();
       if (left <= 0) {

@@ -23,9 +23,23 @@ std::vector<Winner> select_winners(const std::vector<Record>& records, Objective
     bool preferred = false;
     size_t valid = 0;
   };
+  // One record per (key, candidate): the best evidence (a confirmation supersedes the search).
+  std::map<std::string, const Record*> per_candidate;
+  std::vector<std::string> cand_order;
+  for (const Record& r : records) {
+    const std::string ck = r.task.str() + " " + r.variant;
+    auto it = per_candidate.find(ck);
+    if (it == per_candidate.end()) {
+      per_candidate[ck] = &r;
+      cand_order.push_back(ck);
+    } else if (!better_evidence(*it->second, r)) {
+      it->second = &r;
+    }
+  }
   std::map<Key, Best> best;
   std::vector<Key> order;
-  for (const Record& r : records) {
+  for (const std::string& ck : cand_order) {
+    const Record& r = *per_candidate[ck];
     const double s = record_score(r, objective);
     if (!std::isfinite(s)) continue;
     const Key key{r.task.family, r.task.op, r.task.n, r.task.k, token_bucket(r.task.tokens),

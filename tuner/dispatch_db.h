@@ -22,7 +22,8 @@ struct Winner {
   size_t evaluated = 0;  // valid candidates recorded for its key
 };
 
-// Best valid record per key (lowest record_score under `objective`). Records measured in the
+// Best valid record per key (lowest record_score under `objective`); of several records of one
+// candidate the one with the most samples counts (a confirmation). Records measured in the
 // preferred cache mode win over the other mode's; ties keep the earliest. With
 // `drop_no_gain`, keys whose best is no faster than the baseline are left out (the default runs).
 std::vector<Winner> select_winners(const std::vector<Record>& records, Objective objective,

@@ -124,19 +124,23 @@ KernelHarness::Workload& KernelHarness::workload(const TaskKey& t) {
 }
 
 Measurement KernelHarness::measure(const TaskKey& task, const std::string& variant) {
+  return measure(task, variant, o_.reps);
+}
+
+Measurement KernelHarness::measure(const TaskKey& task, const std::string& variant, int reps) {
   Workload& w = workload(task);  // in the parent: shared with every child
   (void)w;
   if (!o_.isolate) {
     try {
-      return measure_here(task, variant);
+      return measure_here(task, variant, reps);
     } catch (const std::exception& e) {
       return fail(status::kRuntime, e.what());
     }
   }
-  return run_isolated([&] { return measure_here(task, variant); }, o_.timeout_s);
+  return run_isolated([&] { return measure_here(task, variant, reps); }, o_.timeout_s);
 }
 
-Measurement KernelHarness::measure_here(const TaskKey& t, const std::string& name) {
+Measurement KernelHarness::measure_here(const TaskKey& t, const std::string& name, int reps) {
   Workload& w = workload(t);
   set_num_threads(t.threads);
   const SearchSpace& space = space_for(t.format, t.tokens);
@@ -223,7 +227,7 @@ Measurement KernelHarness::measure_here(const TaskKey& t, const std::string& nam
     for (int64_t i = 0; i < calls; ++i) call(v);
     return (now_s() - s) / (double)calls;
   };
-  for (int r = 0; r < o_.reps; ++r) {
+  for (int r = 0; r < reps; ++r) {
     if (r % 2 == 0) {  // ABBA: the order alternates so a trend hits both alike
       m.baseline_time_s.push_back(sample(base));
       m.time_s.push_back(sample(*cand));

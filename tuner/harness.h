@@ -50,13 +50,17 @@ class KernelHarness {
   ~KernelHarness();
   // Baseline = the task's default variant; the task's op must match the variant's.
   Measurement measure(const TaskKey& task, const std::string& variant);
-  MeasureFn fn() {
-    return [this](const TaskKey& t, const std::string& v) { return measure(t, v); };
+  // The same with `reps` samples (confirmation of the best candidates uses more).
+  Measurement measure(const TaskKey& task, const std::string& variant, int reps);
+  MeasureFn fn(int reps = 0) {
+    return [this, reps](const TaskKey& t, const std::string& v) {
+      return reps > 0 ? measure(t, v, reps) : measure(t, v);
+    };
   }
 
  private:
   struct Workload;
-  Measurement measure_here(const TaskKey& task, const std::string& variant);
+  Measurement measure_here(const TaskKey& task, const std::string& variant, int reps);
   Workload& workload(const TaskKey& task);
   HarnessOptions o_;
   std::unique_ptr<Workload> w_;

@@ -1,5 +1,6 @@
 #include "tuner/tune.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -30,6 +31,10 @@ double record_score(const Record& r, Objective o) {
       return t * paired_ratio(r.m.energy_j, r.m.baseline_energy_j);
   }
   return std::numeric_limits<double>::infinity();
+}
+
+bool better_evidence(const Record& a, const Record& b) {
+  return a.m.time_s.size() > b.m.time_s.size();  // equal: the later record (b) wins
 }
 
 std::vector<Params> task_candidates(const TuneTask& t) {
@@ -63,7 +68,9 @@ TaskResult tune_task(const TuneTask& t, const TuneOptions& opt, const MeasureFn&
   for (const Record& r : existing) {
     if (!(r.task == t.key)) continue;
     auto it = index_of.find(r.variant);
-    if (it != index_of.end()) done[it->second] = &r;
+    if (it == index_of.end()) continue;
+    const Record*& d = done[it->second];
+    if (!d || !better_evidence(*d, r)) d = &r;
   }
 
   std::vector<Observation> history;
@@ -133,10 +140,59 @@ TaskResult tune_task(const TuneTask& t, const TuneOptions& opt, const MeasureFn&
   }
 
   res.evaluated = history.size();
+
+  // Confirmation: the search measured each point once, so its best is biased toward a lucky
+  // measurement (winner's curse). Re-measure the top few with more samples; the winner is the
+  // best confirmed one, and the confirming records (more samples) supersede the search's.
+  auto record_of = [&](size_t idx) -> const Record* {
+    if (measured.count(idx)) return &measured[idx];
+    auto it = done.find(idx);
+    return it == done.end() ? nullptr : it->second;
+  };
+  if (opt.confirm_top > 0 && opt.confirm) {
+    std::vector<std::pair<double, size_t>> ranked;
+    for (const auto& o : history) {
+      if (std::isfinite(o.score)) ranked.emplace_back(o.score, o.index);
+    }
+    std::sort(ranked.begin(), ranked.end());
+    if (ranked.size() > (size_t)opt.confirm_top) ranked.resize((size_t)opt.confirm_top);
+    best = std::numeric_limits<double>::infinity();
+    res.best_variant.clear();
+    for (const auto& sc : ranked) {
+      const size_t idx = sc.second;
+      const Record* prev = record_of(idx);
+      double score = sc.first;
+      if (!(prev && prev->strategy == "confirm")) {
+        Record r = *prev;
+        try {
+          r.m = opt.confirm(t.key, r.variant);
+        } catch (const std::exception& e) {
+          r.m = Measurement();
+          r.m.status = status::kRuntime;
+          r.m.reason = e.what();
+        }
+        r.value = r.m.ok() ? objective_value(opt.objective, r.m.time_s, r.m.energy_j)
+                           : std::numeric_limits<double>::infinity();
+        r.baseline_value =
+            objective_value(opt.objective, r.m.baseline_time_s, r.m.baseline_energy_j);
+        r.strategy = "confirm";
+        r.unix_time = (double)std::time(nullptr);
+        if (db) db->append(r);
+        ++res.measured;
+        score = record_score(r, opt.objective);
+        measured[idx] = std::move(r);
+      }
+      if (score < best) {
+        best = score;
+        res.best_variant = names[idx];
+      }
+    }
+  }
+
   res.best_score = best;
   if (!res.best_variant.empty()) {
     const size_t bi = index_of[res.best_variant];
-    const Record* br = measured.count(bi) ? &measured[bi] : done[bi];
+    const Record* br = record_of(bi);
     res.best_value = objective_value(opt.objective, br->m.time_s, br->m.energy_j);
     res.baseline_value =
         objective_value(opt.objective, br->m.baseline_time_s, br->m.baseline_energy_j);

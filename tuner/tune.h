@@ -33,6 +33,10 @@ struct TuneOptions {
   int64_t max_evals = 0;     // candidates per task, finished ones included (0: no limit)
   double time_budget_s = 0;  // wall time for this task's new measurements (0: no limit)
   uint64_t seed = 1;
+  // After the search, re-measure the best `confirm_top` candidates with `confirm` (a measurement
+  // with more samples) and pick the winner among those (0 or no confirm: the search's best).
+  int confirm_top = 0;
+  MeasureFn confirm;
 };
 
 struct Progress {
@@ -68,6 +72,10 @@ std::vector<Params> task_candidates(const TuneTask& t);
 TaskResult tune_task(const TuneTask& t, const TuneOptions& opt, const MeasureFn& measure,
                      const TuningDb* db, const std::vector<Record>& existing,
                      const ProgressFn& progress = nullptr);
+
+// Of two records of one candidate, whether `a` is better evidence than `b` (more samples; on a
+// tie the later one, b, wins). Resume, confirmation and winner selection use it.
+bool better_evidence(const Record& a, const Record& b);
 
 // Score of a record under an objective: objective(variant) / objective(baseline), +inf if
 // invalid or if the objective needs samples the record lacks.

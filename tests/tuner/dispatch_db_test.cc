@@ -58,6 +58,18 @@ TEST(DispatchDb, SelectsTheBestValidRecordPerKey) {
   EXPECT_EQ(select_winners(rs, Objective::kTime, "cold", false).size(), 3u);
 }
 
+TEST(DispatchDb, AConfirmationWithMoreSamplesSupersedesTheSearchRecord) {
+  const std::string a = gemv_point("1", "8"), b = gemv_point("2", "8");
+  Record lucky = rec(a, 2560, 2560, 1, 1, 0.1, 1.0);
+  Record confirmed = rec(a, 2560, 2560, 1, 1, 0.9, 1.0);
+  confirmed.m.time_s.resize(9, 0.9);
+  confirmed.m.baseline_time_s.resize(9, 1.0);
+  const auto ws =
+      select_winners({lucky, confirmed, rec(b, 2560, 2560, 1, 1, 0.5, 1.0)}, Objective::kTime);
+  ASSERT_EQ(ws.size(), 1u);
+  EXPECT_EQ(ws[0].entry.variant, b);
+}
+
 TEST(DispatchDb, PrefersTheRequestedCacheModeAndBucketsTokens) {
   const std::string a = gemv_point("1", "8"), b = gemv_point("2", "8");
   std::vector<Record> rs = {rec(a, 2560, 2560, 1, 1, 0.2, 1.0, "warm"),

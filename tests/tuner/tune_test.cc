@@ -129,6 +129,59 @@ TEST(Tune, FailuresScoreInfinityWithTheirReasonAndNeverStopTheSearch) {
   EXPECT_EQ(r.failed, runtime + crash + wrong_n);
 }
 
+TEST(Tune, ConfirmationRejectsALuckySingleMeasurement) {
+  Fixture f;
+  const TuningDb db = TuningDb::open_dir(scratch_dir("tune-confirm"), test_fingerprint());
+  // One mediocre point measures 10x too fast in the search (a preempted baseline); its
+  // confirmation with more samples shows the truth, so the real optimum wins.
+  const std::string lucky = f.task.baseline_variant == f.by_name.begin()->first
+                                ? std::next(f.by_name.begin())->first
+                                : f.by_name.begin()->first;
+  TuneOptions opt;
+  opt.strategy = "grid";
+  opt.confirm_top = 3;
+  size_t confirms = 0;
+  opt.confirm = [&](const TaskKey&, const std::string& v) {
+    ++confirms;
+    Measurement m = f.fake(v);
+    m.time_s.insert(m.time_s.end(), m.time_s.begin(), m.time_s.end());
+    m.baseline_time_s.insert(m.baseline_time_s.end(), m.baseline_time_s.begin(),
+                             m.baseline_time_s.end());
+    return m;
+  };
+  const TaskResult r = tune_task(f.task, opt,
+                                 [&](const TaskKey&, const std::string& v) {
+                                   Measurement m = f.fake(v);
+                                   if (v == lucky) {
+                                     for (double& x : m.time_s) x *= 0.1;
+                                   }
+                                   return m;
+                                 },
+                                 &db, {});
+  EXPECT_EQ(confirms, 3u);
+  EXPECT_EQ(r.best_variant, f.optimum());
+  EXPECT_EQ(r.measured, r.candidates + 3);
+  // The database's winner agrees: the confirming record supersedes the lucky one.
+  std::vector<Record> recs = db.load().records;
+  size_t lucky_records = 0;
+  for (const auto& rec : recs) lucky_records += rec.variant == lucky;
+  EXPECT_EQ(lucky_records, 2u);
+  // A resumed run measures no search point again; it confirms only candidates that moved into
+  // the top 3 once the lucky one fell out, and after that nothing.
+  for (int run = 0; run < 2; ++run) {
+    confirms = 0;
+    const TaskResult again = tune_task(
+        f.task, opt,
+        [&](const TaskKey&, const std::string& v) {
+          ADD_FAILURE() << v << " re-measured";
+          return f.fake(v);
+        },
+        &db, db.load().records);
+    EXPECT_EQ(again.best_variant, f.optimum());
+    EXPECT_LE(confirms, run == 0 ? 1u : 0u);
+  }
+}
+
 TEST(Tune, BudgetsLimitTheEvaluations) {
   Fixture f;
   TuneOptions opt;
