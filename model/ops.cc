@@ -285,9 +285,23 @@ void attention_fast(const float* q, int64_t tokens, int64_t pos0, const Attentio
       1);
 }
 
-void relu2_gate(const float* g, const float* u, int64_t n, float* out) {
+namespace {
+
+// Separate loops for in-place and out-of-place use: with out == g the compiler's runtime alias
+// check fails and it falls back to scalar code.
+void relu2_inplace(float* __restrict g, const float* __restrict u, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const float r = g[i] > 0.0f ? g[i] : 0.0f;
+    const float r = (g[i] + std::fabs(g[i])) * 0.5f;  // max(g, 0): exact for finite g, branch-free
+    g[i] = r * r * u[i];
+  }
+}
+
+}  // namespace
+
+void relu2_gate(const float* g, const float* u, int64_t n, float* out) {
+  if (out == g) return relu2_inplace(out, u, n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = (g[i] + std::fabs(g[i])) * 0.5f;  // max(g, 0): exact for finite g, branch-free
     out[i] = r * r * u[i];
   }
 }

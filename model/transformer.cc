@@ -356,8 +356,19 @@ void Transformer::forward(const int32_t* tokens, int64_t n, int64_t logits_from,
       linear(l, LinearId::kGate, h.data(), i8 ? &a : nullptr, n, g.data());
       linear(l, LinearId::kUp, h.data(), i8 ? &a : nullptr, n, u.data());
     }
-    relu2_gate(g.data(), u.data(), n * F, g.data());
-    rmsnorm_rows(g.data(), L.ffn_sub_norm, n, F, g.data());
+    if (kernel) {
+      // relu2 and the sub-norm fused per token row while it is in cache, across the pool.
+      pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+        for (int64_t t = t0; t < t1; ++t) {
+          float* gt = g.data() + t * F;
+          relu2_gate(gt, u.data() + t * F, F, gt);
+          rmsnorm_fast(gt, L.ffn_sub_norm.data(), F, hp.rms_eps, gt);
+        }
+      });
+    } else {
+      relu2_gate(g.data(), u.data(), n * F, g.data());
+      rmsnorm_rows(g.data(), L.ffn_sub_norm, n, F, g.data());
+    }
     {
       QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kDown);
