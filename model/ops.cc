@@ -3,6 +3,11 @@
 // No a*b+c contraction into FMA in this file: the ISA clones below must round exactly like the
 // scalar references (GCC contracts by default in C++ whenever the target has FMA).
 #pragma GCC optimize("fp-contract=off")
+// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsic headers (a known false
+// positive); the pragma must precede <immintrin.h>.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
@@ -79,8 +84,41 @@ __attribute__((always_inline)) inline float dot_body(const float* a, const float
   return acc[0];
 }
 
+// The canonical dot product with the lane tree done on registers (the generic body's tree
+// compiles to 15 scalar adds): level 8 is the sum of the two 256-bit halves, level 4 of the
+// two 128-bit halves, then movehl and movehdup, the same additions in the same order.
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw"))) inline float dot512(
+    const float* a, const float* b, int64_t n) {
+  if (n % 16 != 0) return dot_body(a, b, n);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+  }
+  const __m256 s8 =
+      _mm256_add_ps(_mm512_castps512_ps256(acc),
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline float dot256(const float* a, const float* b,
+                                                             int64_t n) {
+  if (n % 16 != 0) return dot_body(a, b, n);
+  __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();  // lanes 0-7 and 8-15
+  for (int64_t i = 0; i < n; i += 16) {
+    lo = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    hi = _mm256_add_ps(hi, _mm256_mul_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8)));
+  }
+  const __m256 s8 = _mm256_add_ps(lo, hi);
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
 // One task of the kernel-path attention: kv head `kh`, token t (position p), all the q heads
 // that share the kv head. Each key/value row is read once for the whole group.
+template <int kVec>
 __attribute__((always_inline)) inline void attn_task(const float* q, int64_t ldq, int64_t p,
                                                      const AttentionShape& s, const KvCache& cache,
                                                      int64_t layer, int64_t kh, float* out,
@@ -95,7 +133,11 @@ __attribute__((always_inline)) inline void attn_task(const float* q, int64_t ldq
       for (int64_t d = 0; d < D; ++d) row[d] = half_to_float(h[d]);
     }
     for (int64_t g = 0; g < G; ++g) {
-      scores[g * n + j] = dot_body(q + (kh * G + g) * D, k, D) * scale;
+      const float* qg = q + (kh * G + g) * D;
+      const float d = kVec == 2   ? dot512(qg, k, D)
+                      : kVec == 1 ? dot256(qg, k, D)
+                                  : dot_body(qg, k, D);
+      scores[g * n + j] = d * scale;
     }
   }
   for (int64_t g = 0; g < G; ++g) {
@@ -142,11 +184,23 @@ __attribute__((always_inline)) inline void attn_task(const float* q, int64_t ldq
 TRITUNE_ISA_CLONES(void, rmsnorm_k,
                    (const float* x, const float* w, int64_t n, float eps, float* y),
                    (x, w, n, eps, y), rmsnorm_body)
-TRITUNE_ISA_CLONES(void, attn_k,
-                   (const float* q, int64_t ldq, int64_t p, const AttentionShape& s,
+void attn_k_generic(const float* q, int64_t ldq, int64_t p, const AttentionShape& s,
                     const KvCache& cache, int64_t layer, int64_t kh, float* out, int64_t ldo,
-                    float* scores, float* row),
-                   (q, ldq, p, s, cache, layer, kh, out, ldo, scores, row), attn_task)
+                    float* scores, float* row) {
+  attn_task<0>(q, ldq, p, s, cache, layer, kh, out, ldo, scores, row);
+}
+__attribute__((target("avx2,fma,f16c"))) void attn_k_avx2(const float* q, int64_t ldq, int64_t p,
+                                                          const AttentionShape& s,
+                                                          const KvCache& cache, int64_t layer,
+                                                          int64_t kh, float* out, int64_t ldo,
+                                                          float* scores, float* row) {
+  attn_task<1>(q, ldq, p, s, cache, layer, kh, out, ldo, scores, row);
+}
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw"))) void attn_k_avx512(
+    const float* q, int64_t ldq, int64_t p, const AttentionShape& s, const KvCache& cache,
+    int64_t layer, int64_t kh, float* out, int64_t ldo, float* scores, float* row) {
+  attn_task<2>(q, ldq, p, s, cache, layer, kh, out, ldo, scores, row);
+}
 
 // Read per call (a getenv), so TRITUNE_ISA switches levels for A/B runs and tests.
 int isa_level() {
