@@ -149,7 +149,7 @@ void print_row(const std::string& model, double size_gib, double params_b, int t
                const std::string& test, const Stat& s) {
   char ts[64];
   std::snprintf(ts, sizeof ts, "%.2f ± %.2f", s.mean, s.sd);
-  std::printf("| %-24s | %9.2f GiB | %8.2f B | %-12s | %7d | %12s | %20s |\n", model.c_str(),
+  std::printf("| %-26s | %9.2f GiB | %8.2f B | %-12s | %7d | %12s | %20s |\n", model.c_str(),
               size_gib, params_b, "CPU tritune", threads, test.c_str(), ts);
 }
 
@@ -245,9 +245,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
     std::printf("}\n");
     return 0;
   }
-  std::printf("| %-24s | %13s | %10s | %-12s | %7s | %12s | %20s |\n", "model", "size", "params",
+  std::printf("| %-26s | %13s | %10s | %-12s | %7s | %12s | %20s |\n", "model", "size", "params",
               "backend", "threads", "test", "t/s");
-  std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(24, '-').c_str(),
+  std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(26, '-').c_str(),
               std::string(13, '-').c_str(), std::string(10, '-').c_str(),
               std::string(12, '-').c_str(), std::string(7, '-').c_str(),
               std::string(12, '-').c_str(), std::string(20, '-').c_str());
