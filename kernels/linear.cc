@@ -43,6 +43,7 @@ class LinearI2S : public Linear {
   int64_t k() const override { return w_.k; }
   int64_t weight_bytes() const override { return (int64_t)w_.tiles.size(); }
   int64_t act_align() const override { return 16; }
+  int64_t raw_width() const override { return w_.n_pad(); }
 
   void forward(const float* x, int64_t tokens, float* y, int64_t ldy) const override {
     forward_q(quantize_acts(x, tokens, w_.k, w_.k, 16), y, ldy);

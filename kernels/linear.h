@@ -33,8 +33,11 @@ class Linear {
   // Int8 formats: activations already quantized (q/k/v and gate/up share one quantization).
   // a.k == k(), a.k_stride a multiple of act_align().
   virtual void forward_q(const QuantizedActs& a, float* y, int64_t ldy) const = 0;
-  // Int8 formats: the exact integer result raw = sum_k x_q * t (bit-exact validation).
+  // Int8 formats: the exact integer result raw = sum_k x_q * t (bit-exact validation). Rows are
+  // written at kernel width: ldy must be >= raw_width() (n rounded up to 16 for i2_s); entries
+  // n..raw_width()-1 of each row are padding.
   virtual void forward_raw(const QuantizedActs& a, int32_t* raw, int64_t ldy) const = 0;
+  virtual int64_t raw_width() const { return n(); }
   // Name of the variant a call with this many tokens runs.
   virtual std::string variant_for(int64_t tokens) const = 0;
 };
