@@ -43,6 +43,10 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
   // Accumulation strategy: vnni = 4-way u8 x s8 dot (vpdpbusd on AVX512-VNNI, emulated with
   // pmaddubsw/pmaddwd sequences elsewhere); pmaddwd = widen to i16, 2-way i16 dot products.
   GP<Accum> accum{"accum", Accum::Vnni, {{"vnni", Accum::Vnni}, {"pmaddwd", Accum::Pmaddwd}}};
+  // Software prefetch distance in 16-column tiles along K (0 = off). Each 16-row tile's weights
+  // are a stream of only K/4 bytes (10 KiB at K = 2560), too short for the hardware prefetcher
+  // to ramp up on before it ends, so a GEMV on cold weights stalls at every block start.
+  GP<int> prefetch{"prefetch", 0};
 
   In<Buffer<uint8_t, 3>> w{"w"};        // [64, k16, n16]
   In<Buffer<int8_t, 2>> x{"x"};         // [k16*16, T]
@@ -121,15 +125,19 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
           .reorder(r.x, lane, ti, rt, r.y, rzk, to, rzb);
       upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(ti).unroll(rt).unroll(r.y);
       code.compute_at(acc, rzk);
+      if (prefetch > 0) upd.prefetch(w, rzk, rzk, prefetch);
     } else if (kunroll > 1) {
       upd.split(r.z, rzo, rzi, kunroll, TailStrategy::GuardWithIf)
           .reorder(r.x, lane, t, rt, r.y, rzi, rzo);
       upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt).unroll(r.y).unroll(rzi);
       code.compute_at(acc, rzo);
+      if (prefetch > 0)
+        upd.prefetch(w, rzo, rzo, ((int)prefetch + (int)kunroll - 1) / (int)kunroll);
     } else {
       upd.reorder(r.x, lane, t, rt, r.y, r.z);
       upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt).unroll(r.y);
       code.compute_at(acc, r.z);
+      if (prefetch > 0) upd.prefetch(w, r.z, r.z, prefetch);
     }
     if (vl < 16) upd.unroll(lane);
     code.vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt).unroll(kc);

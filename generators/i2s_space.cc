@@ -94,6 +94,12 @@ std::vector<SearchSpace> i2s_spaces() {
        "vnni",
        {},
        "accumulation: vnni = 4-way u8*s8 dot (vpdpbusd), pmaddwd = i16 widening pairs"},
+      {"prefetch",
+       "p",
+       {"0", "8", "16", "32", "64"},
+       "32",
+       {},
+       "software prefetch distance along K in 16-column tiles (0 = off)"},
   };
   gemv.constraints = i2s_constraints();
 
@@ -128,6 +134,7 @@ std::vector<SearchSpace> i2s_spaces() {
        {},
        "K block: activations of a token block stay in L1 across a row block"},
       {"accum", "a", {"vnni", "pmaddwd"}, "vnni", {}, "accumulation strategy"},
+      {"prefetch", "p", {"0", "16"}, "0", {}, "software prefetch distance along K (tiles)"},
   };
   return {gemv, gemm};
 }

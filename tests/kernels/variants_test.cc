@@ -178,8 +178,8 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   const Isa isa = selected_isa();
   const std::string vb = isa == Isa::kAvx512Vnni ? "512" : isa == Isa::kAvx2 ? "256" : "128";
   const std::vector<std::string> names = {
-      "i2s_gemv_r1_t1_u2_v" + vb + "_g2_k0_apmaddwd__" + isa_name(isa),
-      "i2s_gemm_r1_t4_u1_v" + vb + "_g0_k512_avnni__" + isa_name(isa),
+      "i2s_gemv_r1_t1_u2_v" + vb + "_g2_k0_apmaddwd_p16__" + isa_name(isa),
+      "i2s_gemm_r1_t4_u1_v" + vb + "_g0_k512_avnni_p16__" + isa_name(isa),
   };
   std::mt19937 rng(99);
   for (const auto& name : names) {
@@ -190,8 +190,8 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
       check_i2s(v, s, rng);
     }
   }
-  EXPECT_THROW(get_variant("i2s_gemv_r3_t1_u1_v512_g4_k0_avnni__avx512vnni"), Error);  // r3
-  EXPECT_THROW(get_variant("i2s_gemv_r4_t1_u1_v512_g4_k0_avnni"), Error);              // no ISA
+  EXPECT_THROW(get_variant("i2s_gemv_r3_t1_u1_v512_g4_k0_avnni_p0__avx512vnni"), Error);  // r3
+  EXPECT_THROW(get_variant("i2s_gemv_r4_t1_u1_v512_g4_k0_avnni"), Error);                 // no ISA
 }
 
 TEST(Dispatch, TunedEntriesWinAndUntunedFallBack) {
@@ -199,8 +199,8 @@ TEST(Dispatch, TunedEntriesWinAndUntunedFallBack) {
   const std::string def = default_variant("i2s", "gemv", isa).name;
   set_dispatch_table({});
   EXPECT_EQ(lookup_variant("i2s", 256, 2560, 1, 2), def);
-  const std::string tuned = "i2s_gemv_r1_t1_u2_v128_g2_k0_apmaddwd__x86_64";
-  const std::string tuned_gemm = "i2s_gemm_r1_t2_u1_v128_g1_k0_avnni__x86_64";
+  const std::string tuned = "i2s_gemv_r1_t1_u2_v128_g2_k0_apmaddwd_p0__x86_64";
+  const std::string tuned_gemm = "i2s_gemm_r1_t2_u1_v128_g1_k0_avnni_p0__x86_64";
   set_dispatch_table(
       {{"i2s", "gemv", 256, 2560, 1, 2, tuned}, {"i2s", "gemm", 256, 2560, 128, 2, tuned_gemm}});
   std::string why;
@@ -209,9 +209,9 @@ TEST(Dispatch, TunedEntriesWinAndUntunedFallBack) {
   EXPECT_EQ(lookup_variant("i2s", 256, 2560, 100, 2), tuned_gemm);  // nearest bucket
   EXPECT_EQ(lookup_variant("i2s", 256, 2560, 1, 1), def);           // other thread count
   EXPECT_EQ(lookup_variant("i2s", 256, 2561, 1, 2), def);           // other shape
-  setenv("TRITUNE_VARIANT", "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni__x86_64", 1);
+  setenv("TRITUNE_VARIANT", "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni_p8__x86_64", 1);
   EXPECT_EQ(lookup_variant("i2s", 256, 2560, 1, 2, &why),
-            "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni__x86_64");
+            "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni_p8__x86_64");
   EXPECT_NE(why.find("TRITUNE_VARIANT"), std::string::npos);
   unsetenv("TRITUNE_VARIANT");
   set_dispatch_table({});
