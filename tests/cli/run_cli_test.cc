@@ -27,8 +27,7 @@ class RunCli : public ::testing::Test {
     if (tmp) mkdir(tmp, 0755);  // may not exist yet
     dir_ = std::string(tmp ? tmp : "/tmp") + "/run_cli";
     mkdir(dir_.c_str(), 0755);
-    // tests/tmp -> <build>/cli/tritune
-    bin_ = std::string(tmp ? tmp : ".") + "/../../cli/tritune";
+    bin_ = TRITUNE_CLI_BINARY;  // set by tests/CMakeLists.txt
     SyntheticOptions o;
     o.shape = find_shape("tiny");
     o.embd_type = 8;  // Q8_0 embedding and head
