@@ -74,6 +74,15 @@ std::string fmt_time(double s) {
   return buf;
 }
 
+// An objective value for tables: a time for `time`, else joules or J*s in 4 significant digits.
+std::string fmt_value(Objective o, double v) {
+  if (o == Objective::kTime) return fmt_time(v);
+  if (!std::isfinite(v)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, o == Objective::kEnergy ? "%.4g J" : "%.4g Js", v);
+  return buf;
+}
+
 std::string fmt_dur(double s) {
   char buf[32];
   if (s >= 60)
@@ -108,13 +117,10 @@ void print_winners(const std::vector<Winner>& ws, Objective obj) {
   for (const auto& w : ws) {
     char shape[32];
     std::snprintf(shape, sizeof shape, "%lldx%lld", (long long)w.entry.n, (long long)w.entry.k);
-    const bool t = obj == Objective::kTime;
     std::printf("%-6s %-4s %-11s %6lld %3d %-5s %10s %10s %7.3fx %5zu  %s\n",
                 w.entry.family.c_str(), w.entry.op.c_str(), shape, (long long)w.entry.tokens,
-                w.entry.threads, w.cache.c_str(),
-                t ? fmt_time(w.baseline_value).c_str() : std::to_string(w.baseline_value).c_str(),
-                t ? fmt_time(w.value).c_str() : std::to_string(w.value).c_str(), w.speedup,
-                w.evaluated, w.entry.variant.c_str());
+                w.entry.threads, w.cache.c_str(), fmt_value(obj, w.baseline_value).c_str(),
+                fmt_value(obj, w.value).c_str(), w.speedup, w.evaluated, w.entry.variant.c_str());
   }
 }
 
@@ -333,10 +339,8 @@ int run_tune(const std::vector<std::string>& argv) {
   std::printf("\nsummary (%s, %s total)\n", objective_name(obj), fmt_dur(elapsed()).c_str());
   std::printf("%-40s %10s %10s %8s %9s\n", "task", "default", "tuned", "speedup", "evaluated");
   for (const auto& r : results) {
-    const bool t = obj == Objective::kTime;
     std::printf("%-40s %10s %10s %7.3fx %4zu/%-4zu %s\n", r.key.str().c_str(),
-                t ? fmt_time(r.baseline_value).c_str() : std::to_string(r.baseline_value).c_str(),
-                t ? fmt_time(r.best_value).c_str() : std::to_string(r.best_value).c_str(),
+                fmt_value(obj, r.baseline_value).c_str(), fmt_value(obj, r.best_value).c_str(),
                 std::isfinite(r.best_score) && r.best_score > 0 ? 1.0 / r.best_score : 0.0,
                 r.evaluated, r.candidates, r.best_variant.c_str());
   }

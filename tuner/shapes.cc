@@ -91,7 +91,8 @@ std::vector<std::pair<int64_t, int64_t>> parse_shapes(const std::string& text) {
     char* e2 = nullptr;
     const long long n = x == std::string::npos ? 0 : std::strtoll(item.c_str(), &e1, 10);
     const long long k = x == std::string::npos ? 0 : std::strtoll(item.c_str() + x + 1, &e2, 10);
-    if (x == std::string::npos || e1 != item.c_str() + x || *e2 != 0) {
+    if (x == std::string::npos || x == 0 || x + 1 == item.size() || e1 != item.c_str() + x ||
+        *e2 != 0) {
       throw Error("shape '" + item + "' is not NxK (e.g. 2560x6912)");
     }
     check(n, k, item);
