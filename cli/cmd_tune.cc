@@ -342,7 +342,8 @@ int run_tune(const std::vector<std::string>& argv) {
     std::printf("%-40s %10s %10s %7.3fx %4zu/%-4zu %s\n", r.key.str().c_str(),
                 fmt_value(obj, r.baseline_value).c_str(), fmt_value(obj, r.best_value).c_str(),
                 std::isfinite(r.best_score) && r.best_score > 0 ? 1.0 / r.best_score : 0.0,
-                r.evaluated, r.candidates, r.best_variant.c_str());
+                r.evaluated, r.candidates,
+                !(r.best_score < 1.0) ? "(default kept: nothing faster)" : r.best_variant.c_str());
   }
   return 0;
 }
