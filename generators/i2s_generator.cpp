@@ -100,16 +100,25 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
           .unroll(nti)
           .unroll(ti);
     };
-    Stage main_stage = y.specialize(big);
-    block_schedule(main_stage, R, T);
+    // Fewer tokens than a block (short prompts) still get R-tile blocks, with the largest token
+    // block among {4, 2, 1} that fits, so a 4-token prompt does not run one token at a time.
+    std::vector<Stage> stages;
+    stages.push_back(y.specialize(big));
+    block_schedule(stages.back(), R, T);
+    for (int tb : {4, 2, 1}) {
+      if (tb >= T) continue;
+      stages.push_back(y.specialize(n_tiles >= R && y.dim(1).extent() >= tb));
+      block_schedule(stages.back(), R, tb);
+    }
     block_schedule(y, 1, 1);
+    stages.push_back(y);
     // Parallel over row blocks. grain = blocks per task.
-    if (grain > 0) {
-      main_stage.split(nto, par, nto, grain, TailStrategy::GuardWithIf).parallel(par);
-      y.split(nto, par, nto, grain, TailStrategy::GuardWithIf).parallel(par);
-    } else {
-      main_stage.parallel(nto);
-      y.parallel(nto);
+    for (Stage s : stages) {
+      if (grain > 0) {
+        s.split(nto, par, nto, grain, TailStrategy::GuardWithIf).parallel(par);
+      } else {
+        s.parallel(nto);
+      }
     }
 
     const bool kblocked = kGemm && kblock > 0;
