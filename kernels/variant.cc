@@ -170,8 +170,13 @@ const Variant& get_variant(const std::string& name) {
 
 void set_num_threads(int n) {
   if (n < 1) throw Error("threads must be >= 1, got " + std::to_string(n));
-  halide_set_num_threads(n);
-  g_threads = n;
+  if (g_threads.load() != n) {
+    // The runtime does not retire running workers when the count drops (after a 2-thread
+    // call, halide_set_num_threads(1) alone still ran 2 threads): restart the pool.
+    halide_shutdown_thread_pool();
+    halide_set_num_threads(n);
+    g_threads = n;
+  }
 }
 
 int num_threads() {

@@ -6,9 +6,14 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <mutex>
+#include <set>
+#include <thread>
 
+#include "HalideRuntime.h"
 #include "kernels/dispatch.h"
 #include "kernels/error.h"
 #include "kernels/variant.h"
@@ -219,6 +224,40 @@ TEST(Dispatch, TunedEntriesWinAndUntunedFallBack) {
   EXPECT_EQ(token_bucket(3), 4);
   EXPECT_EQ(token_bucket(128), 128);
   EXPECT_EQ(token_bucket(100000), 512);
+}
+
+}  // namespace
+}  // namespace tritune
+
+namespace tritune {
+namespace {
+
+std::mutex g_ids_mu;
+std::set<std::thread::id> g_ids;
+
+int record_thread(void*, int, uint8_t*) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  std::lock_guard<std::mutex> lock(g_ids_mu);
+  g_ids.insert(std::this_thread::get_id());
+  return 0;
+}
+
+std::set<std::thread::id> threads_used() {
+  g_ids.clear();
+  halide_do_par_for(nullptr, record_thread, 0, 16, nullptr);
+  return g_ids;
+}
+
+// Lowering the thread count must retire the pool's running workers (the runtime alone does not).
+TEST(Threads, LoweringTheCountIsHonoured) {
+  set_num_threads(2);
+  threads_used();
+  set_num_threads(1);
+  const auto ids = threads_used();
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(num_threads(), 1);
+  set_num_threads(2);
+  EXPECT_LE(threads_used().size(), 2u);
 }
 
 }  // namespace
