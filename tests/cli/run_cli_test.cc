@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +32,10 @@ class RunCli : public ::testing::Test {
     SyntheticOptions o;
     o.shape = find_shape("tiny");
     o.embd_type = 8;  // Q8_0 embedding and head
+    // ctest runs each test as its own process, in parallel: one model file per process, or two
+    // writers collide on the same temporary file.
+    dir_ += "/" + std::to_string(getpid());
+    mkdir(dir_.c_str(), 0755);
     model_ = dir_ + "/tiny_q8.gguf";
     write_synthetic_model(o, model_);
     std::ofstream(dir_ + "/text.txt") << "The quick brown fox jumps over the lazy dog. "
