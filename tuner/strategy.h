@@ -30,6 +30,23 @@ class Strategy {
   virtual std::optional<size_t> next(const std::vector<Observation>& history) = 0;
 };
 
+// A strategy that walks a fixed order of the points (set by reset), skipping measured ones:
+// grid (declaration order) and random (a seeded permutation) differ only in the order.
+class OrderedStrategy : public Strategy {
+ public:
+  std::optional<size_t> next(const std::vector<Observation>& history) override;
+
+ protected:
+  // Sets the walk: `first` (the baseline, if >= 0) leads, then `rest`.
+  void set_order(int64_t first, std::vector<size_t> rest);
+
+ private:
+  std::vector<size_t> order_;
+  size_t pos_ = 0;
+};
+// The points other than `first`, in declaration order.
+std::vector<size_t> points_except(size_t count, int64_t first);
+
 // Factories (one per module) and the registry by name.
 std::unique_ptr<Strategy> make_grid_strategy();
 std::unique_ptr<Strategy> make_random_strategy();
