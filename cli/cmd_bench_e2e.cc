@@ -52,6 +52,7 @@ struct BenchResult {
   int64_t bytes_per_token = 0;      // tg, at the mean context
   double linear_ops_per_token = 0;  // 2 * sum(n * k)
   std::string kernels;
+  ForwardProfile pp_prof, tg_prof;  // filled with --profile
 };
 
 OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
@@ -66,7 +67,7 @@ OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
 
 // Takes the model's linear weights over (Transformer::consume): resident once.
 BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv, int64_t pp,
-                        int64_t tg, int reps, EnergyMeter* meter) {
+                        int64_t tg, int reps, EnergyMeter* meter, bool profile) {
   TransformerOptions o;
   o.path = Path::kKernel;
   o.threads = threads;
@@ -104,8 +105,10 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
       const auto toks = random_tokens(pp, V, (uint64_t)rep + 1);
       tf.reset();
       if (meter) meter->start();
+      if (profile) tf.set_profile(&r.pp_prof);
       const auto t0 = Clock::now();
       tf.forward(toks.data(), pp, pp - 1, logits.data());
+      tf.set_profile(nullptr);
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
       if (meter) {
         meter->add_work(pp_work);
@@ -121,8 +124,10 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
       double s = 0;
       if (meter) meter->start();
       for (int64_t i = 0; i < tg; ++i) {
+        if (profile) tf.set_profile(&r.tg_prof);
         const auto t0 = Clock::now();
         tf.forward(&tok, 1, 0, logits.data());
+        tf.set_profile(nullptr);
         s += std::chrono::duration<double>(Clock::now() - t0).count();
         // Next token: argmax, not timed (llama-bench excludes sampling).
         tok = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -143,6 +148,42 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
   if (pp_tok > 0) r.pp_joules_per_token = pp_j / pp_tok;
   if (tg_tok > 0) r.tg_joules_per_token = tg_j / tg_tok;
   return r;
+}
+
+// Per-stage milliseconds per token of pp and tg, with shares of the forward() time.
+void print_profile(const ForwardProfile& pp, const ForwardProfile& tg) {
+  std::printf("\nwhere the time goes (ms per token, share of forward time):\n");
+  std::printf("| %-10s | %16s | %16s |\n", "stage", "pp", "tg");
+  std::printf("| %s | %s | %s |\n", std::string(10, '-').c_str(), std::string(16, '-').c_str(),
+              std::string(16, '-').c_str());
+  auto cell = [](const ForwardProfile& p, double sec) {
+    char b[64] = "-";
+    if (p.tokens > 0 && p.total_seconds > 0) {
+      std::snprintf(b, sizeof b, "%8.4f (%4.1f%%)", 1e3 * sec / (double)p.tokens,
+                    100 * sec / p.total_seconds);
+    }
+    return std::string(b);
+  };
+  double pp_sum = 0, tg_sum = 0;
+  for (int i = 0; i < (int)Stage::kCount; ++i) {
+    std::printf("| %-10s | %16s | %16s |\n", stage_name((Stage)i), cell(pp, pp.seconds[i]).c_str(),
+                cell(tg, tg.seconds[i]).c_str());
+    pp_sum += pp.seconds[i];
+    tg_sum += tg.seconds[i];
+  }
+  std::printf("| %-10s | %16s | %16s |\n", "other", cell(pp, pp.total_seconds - pp_sum).c_str(),
+              cell(tg, tg.total_seconds - tg_sum).c_str());
+  std::printf("| %-10s | %16s | %16s |\n", "total", cell(pp, pp.total_seconds).c_str(),
+              cell(tg, tg.total_seconds).c_str());
+}
+
+std::string profile_json(const ForwardProfile& p) {
+  std::string s = "{\"tokens\": " + std::to_string(p.tokens) +
+                  ", \"seconds\": " + std::to_string(p.total_seconds);
+  for (int i = 0; i < (int)Stage::kCount; ++i) {
+    s += ", \"" + std::string(stage_name((Stage)i)) + "\": " + std::to_string(p.seconds[i]);
+  }
+  return s + "}";
 }
 
 void print_row(const std::string& model, double size_gib, double params_b, int threads,
@@ -168,6 +209,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   a.flag("--compare-f16", "also run the same weights as F16 (linear layers and head)");
   a.flag("--no-roofline", "skip the bandwidth / int8 peak measurements");
   a.flag("--no-energy", "skip the energy meter");
+  a.flag("--profile", "time each stage of the forward pass (table, or \"profile\" in JSON)");
   a.flag("--json", "print the results as one JSON object");
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
@@ -203,7 +245,8 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
     if (p.value > peak.value) peak = p;
   };
   roofline();
-  const BenchResult r = bench_model(m.weights, threads, kv, pp, tg, reps, meter.get());
+  const BenchResult r =
+      bench_model(m.weights, threads, kv, pp, tg, reps, meter.get(), a.has("--profile"));
   const int64_t rss_run = resident_bytes();
   roofline();
   // The F16 copy comes from a second load (the benchmark took the first one's linear weights
@@ -212,7 +255,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   std::shared_ptr<ModelWeights> fm;
   if (a.has("--compare-f16")) {
     fm = to_float_model(*load_for_run(a.get("-m")).weights, Format::kF16);
-    f16 = bench_model(fm, threads, kv, pp, tg, reps, meter.get());
+    f16 = bench_model(fm, threads, kv, pp, tg, reps, meter.get(), false);
   }
 
   const double params_b = (double)params / 1e9;
@@ -242,6 +285,10 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
           "\"f16_tg_tps_mean\": %.4f, \"f16_tg_tps_sd\": %.4f",
           f16.pp.mean, f16.pp.sd, f16.tg.mean, f16.tg.sd);
     }
+    if (a.has("--profile")) {
+      std::printf(", \"profile\": {\"pp\": %s, \"tg\": %s}", profile_json(r.pp_prof).c_str(),
+                  profile_json(r.tg_prof).c_str());
+    }
     std::printf("}\n");
     return 0;
   }
@@ -261,6 +308,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
     if (tg > 0) print_row(fl, fgib, params_b, threads, tgs, f16.tg);
   }
   std::printf("\nkernels (%s):\n%s", isa_name(selected_isa()), r.kernels.c_str());
+  if (a.has("--profile")) print_profile(r.pp_prof, r.tg_prof);
   std::printf(
       "\nbytes read per generated token   %.1f MB (weights, head, one embedding row, KV "
       "at context %lld)\n",

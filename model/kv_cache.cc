@@ -24,7 +24,8 @@ KvCache::KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, int64_t cap
                 std::to_string(layers) + ", " + std::to_string(kv_heads) + ", " +
                 std::to_string(head_dim) + ", " + std::to_string(capacity) + ")");
   }
-  const double elems = 2.0 * (double)layers * (double)kv_heads * (double)head_dim * capacity;
+  cap16_ = (capacity + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
+  const double elems = 2.0 * (double)layers * (double)kv_heads * (double)head_dim * (double)cap16_;
   if (elems * elem_bytes() > 64.0 * (1ull << 30)) {
     throw Error("KV cache of " + std::to_string(capacity) + " positions would need " +
                 std::to_string((int64_t)(elems * elem_bytes() / (1 << 20))) +
@@ -37,8 +38,15 @@ KvCache::KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, int64_t cap
   }
 }
 
-int64_t KvCache::offset(int64_t layer, int64_t head, int64_t pos, bool v) const {
-  return ((((layer * 2 + (v ? 1 : 0)) * kv_heads_ + head) * capacity_) + pos) * head_dim_;
+// Keys of (layer, head) occupy cap16_ * head_dim elements at the start of the layer's K half,
+// values as many in its V half.
+int64_t KvCache::key_offset(int64_t layer, int64_t head, int64_t pos) const {
+  const int64_t base = ((layer * 2) * kv_heads_ + head) * cap16_ * head_dim_;
+  return base + (pos / kKeyBlock) * head_dim_ * kKeyBlock + pos % kKeyBlock;
+}
+
+int64_t KvCache::value_offset(int64_t layer, int64_t head, int64_t pos) const {
+  return (((layer * 2 + 1) * kv_heads_ + head) * cap16_ + pos) * head_dim_;
 }
 
 void KvCache::store(int64_t layer, int64_t pos, const float* k, const float* v) {
@@ -47,44 +55,47 @@ void KvCache::store(int64_t layer, int64_t pos, const float* k, const float* v) 
                 std::to_string(capacity_) + " (raise --ctx)");
   }
   for (int64_t h = 0; h < kv_heads_; ++h) {
-    const int64_t ok = offset(layer, h, pos, false), ov = offset(layer, h, pos, true);
+    const int64_t ok = key_offset(layer, h, pos), ov = value_offset(layer, h, pos);
+    const float* kh = k + h * head_dim_;
+    const float* vh = v + h * head_dim_;
     if (type_ == KvType::kF32) {
-      std::memcpy(&f32_[(size_t)ok], k + h * head_dim_, (size_t)head_dim_ * 4);
-      std::memcpy(&f32_[(size_t)ov], v + h * head_dim_, (size_t)head_dim_ * 4);
+      for (int64_t d = 0; d < head_dim_; ++d) f32_[(size_t)(ok + d * kKeyBlock)] = kh[d];
+      std::memcpy(&f32_[(size_t)ov], vh, (size_t)head_dim_ * 4);
     } else {
       for (int64_t d = 0; d < head_dim_; ++d) {
-        f16_[(size_t)(ok + d)] = float_to_half(k[h * head_dim_ + d]);
-        f16_[(size_t)(ov + d)] = float_to_half(v[h * head_dim_ + d]);
+        f16_[(size_t)(ok + d * kKeyBlock)] = float_to_half(kh[d]);
+        f16_[(size_t)(ov + d)] = float_to_half(vh[d]);
       }
     }
   }
 }
 
-const void* KvCache::key(int64_t layer, int64_t head, int64_t pos) const {
-  const int64_t o = offset(layer, head, pos, false);
+const void* KvCache::key_block(int64_t layer, int64_t head, int64_t block) const {
+  const int64_t o = key_offset(layer, head, block * kKeyBlock);
   return type_ == KvType::kF32 ? (const void*)&f32_[(size_t)o] : (const void*)&f16_[(size_t)o];
 }
 
 const void* KvCache::value(int64_t layer, int64_t head, int64_t pos) const {
-  const int64_t o = offset(layer, head, pos, true);
+  const int64_t o = value_offset(layer, head, pos);
   return type_ == KvType::kF32 ? (const void*)&f32_[(size_t)o] : (const void*)&f16_[(size_t)o];
 }
 
-static void read_row(const void* p, KvType t, int64_t n, float* out) {
-  if (t == KvType::kF32) {
-    std::memcpy(out, p, (size_t)n * 4);
-  } else {
-    const uint16_t* h = static_cast<const uint16_t*>(p);
-    for (int64_t i = 0; i < n; ++i) out[i] = half_to_float(h[i]);
+// Element i of a row at `o` with stride `step` (16 for keys, 1 for values), as float.
+static void read_row(const KvCache& c, const std::vector<float>& f32,
+                     const std::vector<uint16_t>& f16, int64_t o, int64_t step, int64_t n,
+                     float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = c.type() == KvType::kF32 ? f32[(size_t)(o + i * step)]
+                                      : half_to_float(f16[(size_t)(o + i * step)]);
   }
 }
 
 void KvCache::read_key(int64_t layer, int64_t head, int64_t pos, float* out) const {
-  read_row(key(layer, head, pos), type_, head_dim_, out);
+  read_row(*this, f32_, f16_, key_offset(layer, head, pos), kKeyBlock, head_dim_, out);
 }
 
 void KvCache::read_value(int64_t layer, int64_t head, int64_t pos, float* out) const {
-  read_row(value(layer, head, pos), type_, head_dim_, out);
+  read_row(*this, f32_, f16_, value_offset(layer, head, pos), 1, head_dim_, out);
 }
 
 }  // namespace tritune

@@ -1,6 +1,7 @@
 // The key/value cache of the transformer: per layer and kv head, `capacity` positions of
-// head_dim values, stored as f32 or f16 ([layer][kv_head][pos][dim], so one head's keys are
-// contiguous for the attention loop).
+// head_dim values, stored as f32 or f16. Values are rows ([layer][kv_head][pos][dim]); keys are
+// blocks of kKeyBlock positions stored dimension-major ([layer][kv_head][pos / 16][dim][16]), so
+// the attention kernel computes 16 scores per vector FMA without transposing anything.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -14,6 +15,8 @@ KvType parse_kv_type(const std::string& name);  // "f32" | "f16"; throws Error o
 
 class KvCache {
  public:
+  static constexpr int64_t kKeyBlock = 16;
+
   KvCache() = default;
   // Throws Error if the cache would be absurdly large (> 64 GiB) or a dimension is not positive.
   KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, int64_t capacity, KvType type);
@@ -25,16 +28,20 @@ class KvCache {
 
   // Stores the k and v vectors of all kv heads (kv_heads * head_dim floats each) at `pos`.
   void store(int64_t layer, int64_t pos, const float* k, const float* v);
-  // Row pointers (head_dim elements) of one kv head at one position: float* or uint16_t* (f16).
-  const void* key(int64_t layer, int64_t head, int64_t pos) const;
+  // Keys of positions 16*block .. 16*block+15 of one kv head: head_dim x 16 elements, element
+  // (d, i) at d * 16 + i (positions not stored yet read as 0). float* or uint16_t* (f16).
+  const void* key_block(int64_t layer, int64_t head, int64_t block) const;
+  // The value row (head_dim elements) of one kv head at one position: float* or uint16_t*.
   const void* value(int64_t layer, int64_t head, int64_t pos) const;
   // Reads one row as floats.
   void read_key(int64_t layer, int64_t head, int64_t pos, float* out) const;
   void read_value(int64_t layer, int64_t head, int64_t pos, float* out) const;
 
  private:
-  int64_t offset(int64_t layer, int64_t head, int64_t pos, bool v) const;
+  int64_t key_offset(int64_t layer, int64_t head, int64_t pos) const;  // element (pos, d=0)
+  int64_t value_offset(int64_t layer, int64_t head, int64_t pos) const;
   int64_t layers_ = 0, kv_heads_ = 0, head_dim_ = 0, capacity_ = 0;
+  int64_t cap16_ = 0;  // capacity rounded up to whole key blocks
   KvType type_ = KvType::kF32;
   std::vector<float> f32_;
   std::vector<uint16_t> f16_;

@@ -37,9 +37,14 @@ class RopeTable {
 // out[i] = a*cos - b*sin, out[i+d/2] = b*cos + a*sin with a = v[i], b = v[i+d/2].
 void apply_rope(float* v, int64_t heads, int64_t pos, const RopeTable& rope);
 
+// e^x for the softmax, in a fixed sequence of float operations (Cephes-style polynomial; input
+// clamped to [-87, 88]; about 2 ulp) that the vectorized attention repeats bit for bit.
+float exp_canonical(float x);
+
 // Causal grouped-query attention of T tokens at positions pos0..pos0+T-1 against the cache
 // (which already holds them): q [T][heads*D], out [T][heads*D]; q head h reads kv head
-// h / (heads / kv_heads); softmax(q k^T / sqrt(D)) v.
+// h / (heads / kv_heads); softmax(q k^T / sqrt(D)) v in the canonical order spelled out in
+// model/attention.cc (fma chains, exp_canonical, a 16-lane sum), identical in both versions.
 struct AttentionShape {
   int64_t heads, kv_heads, head_dim;
 };

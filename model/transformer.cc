@@ -1,6 +1,7 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "kernels/error.h"
@@ -24,6 +25,14 @@ const char* quant_site_name(QuantSite s) {
   static const char* kNames[] = {"qkv_in", "o_in", "gate_up_in", "down_in"};
   const int i = (int)s;
   return i >= 0 && i < (int)QuantSite::kCount ? kNames[i] : "?";
+}
+
+const char* stage_name(Stage s) {
+  static const char* kNames[] = {"embed", "rmsnorm", "quantize", "qkv",  "rope+kv",  "attention",
+                                 "o",     "gate+up", "ffn act",  "down", "residual", "head"};
+  static_assert(sizeof(kNames) / sizeof(kNames[0]) == (size_t)Stage::kCount, "stage names");
+  const int i = (int)s;
+  return i >= 0 && i < (int)Stage::kCount ? kNames[i] : "?";
 }
 
 void check_tokens(const HParams& hp, const int32_t* tokens, int64_t n) {
@@ -311,50 +320,75 @@ void Transformer::forward(const int32_t* tokens, int64_t n, int64_t logits_from,
   const int64_t Q = hp.heads * D, KV = hp.kv_heads * D;
   const bool kernel = opt_.path == Path::kKernel;
 
+  using Clock = std::chrono::steady_clock;
+  ForwardProfile* prof = profile_;
+  const Clock::time_point start = prof ? Clock::now() : Clock::time_point();
+  Clock::time_point mark = start;
+  // Charges the time since the previous lap to stage s (nothing without a profile).
+  auto lap = [&](Stage s) {
+    if (!prof) return;
+    const Clock::time_point now = Clock::now();
+    prof->seconds[(int)s] += std::chrono::duration<double>(now - mark).count();
+    mark = now;
+  };
+
   std::vector<float> x((size_t)(n * H)), h((size_t)(n * H)), tmp((size_t)(n * H));
   std::vector<float> q((size_t)(n * Q)), k((size_t)(n * KV)), v((size_t)(n * KV));
   std::vector<float> att((size_t)(n * Q)), g((size_t)(n * F)), u((size_t)(n * F));
   for (int64_t t = 0; t < n; ++t) embed_row(w_->tok_embd, tokens[t], x.data() + t * H);
+  lap(Stage::kEmbed);
 
   const AttentionShape shape{hp.heads, hp.kv_heads, D};
   for (int64_t l = 0; l < hp.layers; ++l) {
     const LayerWeights& L = w_->layers[(size_t)l];
     // Attention block.
     rmsnorm_rows(x.data(), L.attn_norm, n, H, h.data());
+    lap(Stage::kNorm);
     {
       QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kQ);
       if (i8) a = quantize(l, QuantSite::kQKV, LinearId::kQ, h.data(), n, H);
+      lap(Stage::kQuantize);
       linear(l, LinearId::kQ, h.data(), i8 ? &a : nullptr, n, q.data());
       linear(l, LinearId::kK, h.data(), i8 ? &a : nullptr, n, k.data());
       linear(l, LinearId::kV, h.data(), i8 ? &a : nullptr, n, v.data());
+      lap(Stage::kQkv);
     }
     for (int64_t t = 0; t < n; ++t) {
       apply_rope(q.data() + t * Q, hp.heads, pos_ + t, rope_);
       apply_rope(k.data() + t * KV, hp.kv_heads, pos_ + t, rope_);
       cache_.store(l, pos_ + t, k.data() + t * KV, v.data() + t * KV);
     }
+    lap(Stage::kRopeCache);
     if (kernel) {
       attention_fast(q.data(), n, pos_, shape, cache_, l, att.data(), pool_);
     } else {
       attention_ref(q.data(), n, pos_, shape, cache_, l, att.data(), &pool_);
     }
+    lap(Stage::kAttention);
     rmsnorm_rows(att.data(), L.attn_sub_norm, n, Q, att.data());
+    lap(Stage::kNorm);
     {
       QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kO);
       if (i8) a = quantize(l, QuantSite::kO, LinearId::kO, att.data(), n, Q);
+      lap(Stage::kQuantize);
       linear(l, LinearId::kO, att.data(), i8 ? &a : nullptr, n, tmp.data());
+      lap(Stage::kO);
     }
     for (int64_t i = 0; i < n * H; ++i) x[(size_t)i] += tmp[(size_t)i];
+    lap(Stage::kResidual);
     // Feed-forward block.
     rmsnorm_rows(x.data(), L.ffn_norm, n, H, h.data());
+    lap(Stage::kNorm);
     {
       QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kGate);
       if (i8) a = quantize(l, QuantSite::kGateUp, LinearId::kGate, h.data(), n, H);
+      lap(Stage::kQuantize);
       linear(l, LinearId::kGate, h.data(), i8 ? &a : nullptr, n, g.data());
       linear(l, LinearId::kUp, h.data(), i8 ? &a : nullptr, n, u.data());
+      lap(Stage::kGateUp);
     }
     if (kernel) {
       // relu2 and the sub-norm fused per token row while it is in cache, across the pool.
@@ -365,27 +399,41 @@ void Transformer::forward(const int32_t* tokens, int64_t n, int64_t logits_from,
           rmsnorm_fast(gt, L.ffn_sub_norm.data(), F, hp.rms_eps, gt);
         }
       });
+      lap(Stage::kFfnAct);
     } else {
       relu2_gate(g.data(), u.data(), n * F, g.data());
+      lap(Stage::kFfnAct);
       rmsnorm_rows(g.data(), L.ffn_sub_norm, n, F, g.data());
+      lap(Stage::kNorm);
     }
     {
       QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kDown);
       if (i8) a = quantize(l, QuantSite::kDown, LinearId::kDown, g.data(), n, F);
+      lap(Stage::kQuantize);
       linear(l, LinearId::kDown, g.data(), i8 ? &a : nullptr, n, tmp.data());
+      lap(Stage::kDown);
     }
     for (int64_t i = 0; i < n * H; ++i) x[(size_t)i] += tmp[(size_t)i];
+    lap(Stage::kResidual);
   }
   pos_ += n;
 
   const int64_t m = n - logits_from;
-  if (m == 0) return;
-  rmsnorm_rows(x.data() + logits_from * H, w_->output_norm, m, H, h.data());
-  if (kernel) {
-    head_->forward(h.data(), m, H, logits, hp.vocab, pool_);
-  } else {
-    head_reference(head_matrix(), h.data(), m, H, logits, hp.vocab, &pool_);
+  if (m > 0) {
+    rmsnorm_rows(x.data() + logits_from * H, w_->output_norm, m, H, h.data());
+    lap(Stage::kNorm);
+    if (kernel) {
+      head_->forward(h.data(), m, H, logits, hp.vocab, pool_);
+    } else {
+      head_reference(head_matrix(), h.data(), m, H, logits, hp.vocab, &pool_);
+    }
+    lap(Stage::kHead);
+  }
+  if (prof) {
+    prof->calls += 1;
+    prof->tokens += n;
+    prof->total_seconds += std::chrono::duration<double>(Clock::now() - start).count();
   }
 }
 

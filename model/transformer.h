@@ -47,6 +47,33 @@ struct ForwardHooks {
       on_raw;
 };
 
+// Where forward() spends its time (kernel or reference path), summed over calls while a
+// profile is attached: `bench e2e --profile` prints it. Timing costs two clock reads per stage.
+enum class Stage : int {
+  kEmbed = 0,
+  kNorm,       // RMSNorms (input, sub-norms, output norm)
+  kQuantize,   // activation quantization of the four BitLinear inputs
+  kQkv,        // linear q, k, v
+  kRopeCache,  // RoPE and the KV cache store
+  kAttention,  // scores, softmax, weighted values
+  kO,          // linear attn_output
+  kGateUp,     // linear ffn_gate, ffn_up
+  kFfnAct,     // relu2 gate (and the fused sub-norm on the kernel path)
+  kDown,       // linear ffn_down
+  kResidual,   // the two residual additions
+  kHead,       // output head (logits)
+  kCount
+};
+const char* stage_name(Stage s);
+
+struct ForwardProfile {
+  double seconds[(int)Stage::kCount] = {};
+  int64_t calls = 0;  // forward() calls
+  int64_t tokens = 0;
+  double total_seconds = 0;
+  void clear() { *this = ForwardProfile(); }
+};
+
 struct TransformerOptions {
   Path path = Path::kKernel;
   int threads = 1;
@@ -84,6 +111,8 @@ class Transformer {
   std::vector<float> forward_last(const std::vector<int32_t>& tokens);
 
   void set_hooks(ForwardHooks h) { hooks_ = std::move(h); }
+  // Accumulates stage times into *p on every forward() until set_profile(nullptr).
+  void set_profile(ForwardProfile* p) { profile_ = p; }
   // Kernel path: the prepared linear layer (nullptr on the reference path).
   const Linear* kernel_linear(int64_t layer, LinearId id) const;
   const OutputHead* kernel_head() const { return head_.get(); }
@@ -117,6 +146,7 @@ class Transformer {
   RopeTable rope_;
   int64_t pos_ = 0;
   ForwardHooks hooks_;
+  ForwardProfile* profile_ = nullptr;
   std::vector<std::unique_ptr<Linear>> lin_;  // kernel path: layer * 7 + id
   std::unique_ptr<OutputHead> head_;
 };

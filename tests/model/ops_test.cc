@@ -153,6 +153,69 @@ TEST(Ops, FastAttentionIsBitIdenticalToReference) {
   }
 }
 
+// Randomized shapes around the kernel's block edges: head_dim a multiple of 16 or not, token
+// counts that leave partial 4-token blocks, positions crossing 16-key blocks, f32 and f16, 1 and
+// 2 threads, every ISA level. The cache is first filled with large garbage beyond the positions
+// in use (as after a reset), which must not leak into any result.
+TEST(Ops, FastAttentionBitIdenticalOnRandomShapes) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d(0, 1);
+  struct Case {
+    int64_t heads, kv_heads, dim, tokens, pos0;
+  };
+  const Case cases[] = {{20, 5, 128, 1, 0},  {20, 5, 128, 1, 47}, {20, 5, 128, 7, 13},
+                        {8, 2, 64, 17, 0},   {8, 2, 64, 4, 16},   {4, 4, 16, 3, 30},
+                        {6, 3, 24, 5, 9},    {2, 1, 2, 33, 1},    {12, 4, 48, 2, 63},
+                        {20, 5, 128, 40, 0}, {4, 1, 32, 1, 100}};
+  for (const Case& cs : cases) {
+    const AttentionShape s{cs.heads, cs.kv_heads, cs.dim};
+    const int64_t ctx = cs.pos0 + cs.tokens + 20;
+    for (KvType t : {KvType::kF32, KvType::kF16}) {
+      SCOPED_TRACE(::testing::Message() << cs.heads << "/" << cs.kv_heads << " D" << cs.dim << " T"
+                                        << cs.tokens << " pos0 " << cs.pos0 << " "
+                                        << kv_type_name(t));
+      KvCache c(1, cs.kv_heads, cs.dim, ctx, t);
+      std::vector<float> k((size_t)(cs.kv_heads * cs.dim)), v(k.size());
+      for (int64_t p = 0; p < ctx; ++p) {  // stale garbage everywhere first
+        for (auto& x : k) x = 1000.0f * d(rng);
+        for (auto& x : v) x = -1000.0f * d(rng);
+        c.store(0, p, k.data(), v.data());
+      }
+      for (int64_t p = 0; p < cs.pos0 + cs.tokens; ++p) {
+        for (auto& x : k) x = d(rng);
+        for (auto& x : v) x = d(rng);
+        c.store(0, p, k.data(), v.data());
+      }
+      std::vector<float> q((size_t)(cs.tokens * cs.heads * cs.dim)), a(q.size()), b(q.size());
+      for (auto& x : q) x = 2.0f * d(rng);
+      attention_ref(q.data(), cs.tokens, cs.pos0, s, c, 0, a.data(), nullptr);
+      for (float x : a) ASSERT_LT(std::fabs(x), 10.0f);  // no garbage leaked in
+      for (int threads : {1, 2}) {
+        ThreadPool pool(threads);
+        for_each_isa([&] {
+          std::fill(b.begin(), b.end(), NAN);
+          attention_fast(q.data(), cs.tokens, cs.pos0, s, c, 0, b.data(), pool);
+          for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << i;
+        });
+      }
+    }
+  }
+}
+
+TEST(Ops, ExpCanonicalIsAccurateAndClamped) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+    const double want = std::exp((double)x), got = exp_canonical(x);
+    worst = std::max(worst, std::fabs(got - want) / want);
+  }
+  EXPECT_LT(worst, 4e-7);  // ~3 ulp
+  EXPECT_EQ(exp_canonical(0.0f), 1.0f);
+  EXPECT_EQ(exp_canonical(-1000.0f), exp_canonical(-87.0f));
+  EXPECT_GT(exp_canonical(-1000.0f), 0.0f);
+  EXPECT_EQ(exp_canonical(1000.0f), exp_canonical(88.0f));
+  EXPECT_TRUE(std::isfinite(exp_canonical(1000.0f)));
+}
+
 TEST(Ops, AttentionRefusesBadShapes) {
   KvCache c(1, 2, 2, 4, KvType::kF32);
   const float q[6] = {0};

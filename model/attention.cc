@@ -1,0 +1,353 @@
+// Causal grouped-query attention, twice: attention_ref (scalar loops, obviously correct) and
+// attention_fast (blocked and vectorized, compiled per ISA level). Both follow one canonical
+// float order, so they are bit-identical at every ISA level (tests/model/ops_test.cc):
+//
+//   s_j  = fma-chain over d of q[d] * k_j[d] (sequential in d, from +0), times 1/sqrt(D)
+//   m    = max_j s_j
+//   e_j  = exp_canonical(s_j - m)
+//   sum  = 16 interleaved partial sums of e_j (j goes to lane j % 16, in order), combined
+//          pairwise (lane i += lane i + w for w = 8, 4, 2, 1)
+//   p_j  = e_j * (1 / sum)
+//   o[d] = fma-chain over j of p_j * v_j[d] (sequential in j, from +0)
+//
+// The order suits vectors: the key cache stores 16 positions dimension-major (kv_cache.h), so
+// one FMA computes 16 scores, and o[d] vectorizes over d. No transposes, no horizontal sums in
+// the inner loops. Prefill tasks take blocks of query rows, so each key block loaded serves all
+// of them; decode runs several key blocks at once so the FMA chains overlap.
+#include "model/ops.h"
+
+// Every a*b+c in this file is spelled as an fma when it is one; nothing else may be contracted.
+#pragma GCC optimize("fp-contract=off")
+// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsic headers (a known false
+// positive); the pragma must precede <immintrin.h>.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu_features.h"
+#include "kernels/error.h"
+#include "kernels/half.h"
+
+namespace tritune {
+
+// ---- exp -------------------------------------------------------------------------------------
+namespace {
+
+// Cephes-style expf: x = n ln2 + r, |r| <= ln2/2, e^r by a polynomial, times 2^n. The input is
+// clamped to [-87, 88] so 2^n stays a normal float (e^-87 ~ 1.6e-38 stands in for anything
+// smaller: harmless in a softmax whose largest term is 1).
+constexpr float kExpLo = -87.0f, kExpHi = 88.0f;
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+constexpr float kP0 = 1.9875691500e-4f, kP1 = 1.3981999507e-3f, kP2 = 8.3334519073e-3f,
+                kP3 = 4.1665795894e-2f, kP4 = 1.6666665459e-1f, kP5 = 5.0000001201e-1f;
+
+}  // namespace
+
+float exp_canonical(float x) {
+  x = x > kExpLo ? x : kExpLo;  // the operand order of MAXPS / MINPS (NaN -> the bound)
+  x = x < kExpHi ? x : kExpHi;
+  const float n = std::nearbyint(x * kLog2e);
+  float r = std::fma(n, -kLn2Hi, x);
+  r = std::fma(n, -kLn2Lo, r);
+  float p = kP0;
+  p = std::fma(p, r, kP1);
+  p = std::fma(p, r, kP2);
+  p = std::fma(p, r, kP3);
+  p = std::fma(p, r, kP4);
+  p = std::fma(p, r, kP5);
+  const float r2 = r * r;
+  const float y = std::fma(p, r2, r) + 1.0f;
+  const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return y * scale;
+}
+
+namespace {
+
+// The canonical 16-lane sum tree.
+float lane_tree(float* lane) {
+  for (int w = 8; w >= 1; w /= 2) {
+    for (int j = 0; j < w; ++j) lane[j] = lane[j] + lane[j + w];
+  }
+  return lane[0];
+}
+
+void check_attention(int64_t tokens, int64_t pos0, const AttentionShape& s, const KvCache& cache) {
+  if (s.heads <= 0 || s.kv_heads <= 0 || s.heads % s.kv_heads != 0) {
+    throw Error("attention: heads " + std::to_string(s.heads) + " is not a multiple of kv_heads " +
+                std::to_string(s.kv_heads));
+  }
+  if (s.head_dim <= 0 || tokens <= 0 || pos0 < 0 || pos0 + tokens > cache.capacity()) {
+    throw Error("attention: positions up to " + std::to_string(pos0 + tokens) +
+                " exceed the KV cache of " + std::to_string(cache.capacity()));
+  }
+}
+
+}  // namespace
+
+// ---- reference -------------------------------------------------------------------------------
+void attention_ref(const float* q, int64_t tokens, int64_t pos0, const AttentionShape& s,
+                   const KvCache& cache, int64_t layer, float* out, ThreadPool* pool) {
+  check_attention(tokens, pos0, s, cache);
+  const int64_t D = s.head_dim, H = s.heads, G = s.heads / s.kv_heads;
+  const float scale = 1.0f / std::sqrt((float)D);
+  auto run = [&](int64_t b, int64_t e, int) {
+    std::vector<float> k((size_t)D), v((size_t)D), p;
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t t = task / H, h = task % H, kh = h / G, pos = pos0 + t;
+      const float* qh = q + t * H * D + h * D;
+      float* o = out + t * H * D + h * D;
+      p.assign((size_t)(pos + 1), 0.0f);
+      for (int64_t j = 0; j <= pos; ++j) {
+        cache.read_key(layer, kh, j, k.data());
+        float dot = 0.0f;
+        for (int64_t d = 0; d < D; ++d) dot = std::fma(qh[d], k[(size_t)d], dot);
+        p[(size_t)j] = dot * scale;
+      }
+      float m = p[0];
+      for (int64_t j = 1; j <= pos; ++j) m = p[(size_t)j] > m ? p[(size_t)j] : m;
+      float lane[16] = {0};
+      for (int64_t j = 0; j <= pos; ++j) {
+        p[(size_t)j] = exp_canonical(p[(size_t)j] - m);
+        lane[j % 16] = lane[j % 16] + p[(size_t)j];
+      }
+      const float inv = 1.0f / lane_tree(lane);
+      for (int64_t j = 0; j <= pos; ++j) p[(size_t)j] = p[(size_t)j] * inv;
+      for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
+      for (int64_t j = 0; j <= pos; ++j) {
+        cache.read_value(layer, kh, j, v.data());
+        for (int64_t d = 0; d < D; ++d) o[d] = std::fma(p[(size_t)j], v[(size_t)d], o[d]);
+      }
+    }
+  };
+  if (pool) {
+    pool->parallel_for(tokens * H, run, 1);
+  } else {
+    run(0, tokens * H, 0);
+  }
+}
+
+// ---- vectorized ------------------------------------------------------------------------------
+namespace {
+
+// One task: the query rows r = (token t, q head g) of kv head kh for tokens [t0, t1) and q heads
+// [g0, g1) of the group, t-major, so the number of keys a row sees (pos0 + t + 1) never falls.
+struct Rows {
+  const float* q;  // q of token 0 (tokens x heads x D)
+  float* out;
+  int64_t pos0, t0, t1, g0, g1, kh;
+  int64_t count() const { return (t1 - t0) * (g1 - g0); }
+  int64_t token(int64_t r) const { return t0 + r / (g1 - g0); }
+  int64_t keys(int64_t r) const { return pos0 + token(r) + 1; }
+  int64_t head(int64_t r, int64_t G) const { return kh * G + g0 + r % (g1 - g0); }
+};
+
+// Each ISA level: its sixteen-float type V (one key block, or 16 dimensions of a value row),
+// then the shared kernel body compiled for it. Every level rounds exactly like the scalar code
+// above: fma is fused everywhere, max/min keep the MAXPS/MINPS operand order, f16 -> f32 is
+// exact.
+namespace attn_generic {
+struct V {
+  struct B {
+    float v[16];
+  };
+  static B load(const float* p) {
+    B b;
+    std::memcpy(b.v, p, sizeof b.v);
+    return b;
+  }
+  static B load(const uint16_t* p) {
+    B b;
+    for (int i = 0; i < 16; ++i) b.v[i] = half_to_float(p[i]);
+    return b;
+  }
+  static void store(float* p, const B& b) { std::memcpy(p, b.v, sizeof b.v); }
+  static B zero() { return B{}; }
+  static B fma_s(float a, const B& b, const B& c) {
+    B r;
+    for (int i = 0; i < 16; ++i) r.v[i] = std::fma(a, b.v[i], c.v[i]);
+    return r;
+  }
+  static B mul_s(const B& a, float s) {
+    B r;
+    for (int i = 0; i < 16; ++i) r.v[i] = a.v[i] * s;
+    return r;
+  }
+  static B max(const B& a, const B& b) {
+    B r;
+    for (int i = 0; i < 16; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
+    return r;
+  }
+  static B add(const B& a, const B& b) {
+    B r;
+    for (int i = 0; i < 16; ++i) r.v[i] = a.v[i] + b.v[i];
+    return r;
+  }
+  static B exp_sub(const B& a, float m) {
+    B r;
+    for (int i = 0; i < 16; ++i) r.v[i] = exp_canonical(a.v[i] - m);
+    return r;
+  }
+  static constexpr int kScoreRows = 4;
+};
+
+#include "model/attention_kernel.inc"
+}  // namespace attn_generic
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+namespace attn_avx2 {
+struct V {
+  struct B {
+    __m256 lo, hi;
+  };
+  static inline B load(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+  static inline B load(const uint16_t* p) {
+    return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)))};
+  }
+  static inline void store(float* p, const B& b) {
+    _mm256_storeu_ps(p, b.lo);
+    _mm256_storeu_ps(p + 8, b.hi);
+  }
+  static inline B zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+  static inline B fma_s(float a, const B& b, const B& c) {
+    const __m256 s = _mm256_set1_ps(a);
+    return {_mm256_fmadd_ps(s, b.lo, c.lo), _mm256_fmadd_ps(s, b.hi, c.hi)};
+  }
+  static inline B mul_s(const B& a, float s) {
+    const __m256 v = _mm256_set1_ps(s);
+    return {_mm256_mul_ps(a.lo, v), _mm256_mul_ps(a.hi, v)};
+  }
+  static inline B max(const B& a, const B& b) {
+    return {_mm256_max_ps(a.lo, b.lo), _mm256_max_ps(a.hi, b.hi)};
+  }
+  static inline B add(const B& a, const B& b) {
+    return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)};
+  }
+  static inline __m256 exp8(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(kExpLo));
+    x = _mm256_min_ps(x, _mm256_set1_ps(kExpHi));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-kLn2Hi), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-kLn2Lo), r);
+    __m256 p = _mm256_set1_ps(kP0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP5));
+    const __m256 y =
+        _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  }
+  static inline B exp_sub(const B& a, float m) {
+    const __m256 v = _mm256_set1_ps(m);
+    return {exp8(_mm256_sub_ps(a.lo, v)), exp8(_mm256_sub_ps(a.hi, v))};
+  }
+  static constexpr int kScoreRows = 4;  // 8 ymm accumulators of 16 registers
+};
+
+#include "model/attention_kernel.inc"
+}  // namespace attn_avx2
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512bw")
+namespace attn_avx512 {
+struct V {
+  using B = __m512;
+  static inline B load(const float* p) { return _mm512_loadu_ps(p); }
+  static inline B load(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static inline void store(float* p, B b) { _mm512_storeu_ps(p, b); }
+  static inline B zero() { return _mm512_setzero_ps(); }
+  static inline B fma_s(float a, B b, B c) { return _mm512_fmadd_ps(_mm512_set1_ps(a), b, c); }
+  static inline B mul_s(B a, float s) { return _mm512_mul_ps(a, _mm512_set1_ps(s)); }
+  static inline B max(B a, B b) { return _mm512_max_ps(a, b); }
+  static inline B add(B a, B b) { return _mm512_add_ps(a, b); }
+  static inline B exp_sub(B a, float m) {
+    __m512 x = _mm512_sub_ps(a, _mm512_set1_ps(m));
+    x = _mm512_max_ps(x, _mm512_set1_ps(kExpLo));
+    x = _mm512_min_ps(x, _mm512_set1_ps(kExpHi));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-kLn2Hi), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-kLn2Lo), r);
+    __m512 p = _mm512_set1_ps(kP0);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP5));
+    const __m512 y =
+        _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    const __m512i e =
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+  }
+  static constexpr int kScoreRows = 8;  // 8 independent FMA chains hide the FMA latency
+};
+
+#include "model/attention_kernel.inc"
+}  // namespace attn_avx512
+#pragma GCC pop_options
+
+}  // namespace
+
+void attention_fast(const float* q, int64_t tokens, int64_t pos0, const AttentionShape& s,
+                    const KvCache& cache, int64_t layer, float* out, ThreadPool& pool) {
+  check_attention(tokens, pos0, s, cache);
+  const int64_t KH = s.kv_heads, G = s.heads / s.kv_heads;
+  const Isa isa = selected_isa();
+  // Tasks: (kv head, block of up to 4 tokens, part of the q-head group). Prefill blocks tokens
+  // so each key block serves 4 * G rows; a single token splits its group in two so both
+  // threads have work. Small calls (short contexts in decode) stay on the calling thread: waking
+  // a worker costs more than the arithmetic.
+  const double pairs = (double)tokens * (double)s.heads * (double)(pos0 + tokens);
+  const bool serial = pool.size() == 1 || pairs * (double)s.head_dim < 2e6;
+  const int64_t tb = std::min<int64_t>(tokens, 4);
+  const int64_t tblocks = (tokens + tb - 1) / tb;
+  const int64_t gsplit = (!serial && tokens == 1 && G % 2 == 0) ? 2 : 1;
+  const int64_t tasks = KH * tblocks * gsplit;
+  auto run = [&](int64_t b, int64_t e, int) {
+    thread_local std::vector<float> scratch;
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t kh = task / (tblocks * gsplit), rest = task % (tblocks * gsplit);
+      const int64_t blk = rest / gsplit, part = rest % gsplit;
+      const Rows rows{q,
+                      out,
+                      pos0,
+                      blk * tb,
+                      std::min(tokens, (blk + 1) * tb),
+                      part * G / gsplit,
+                      (part + 1) * G / gsplit,
+                      kh};
+      if (isa >= Isa::kAvx512Vnni) {
+        attn_avx512::attend_any(rows, s, cache, layer, scratch);
+      } else if (isa >= Isa::kAvx2) {
+        attn_avx2::attend_any(rows, s, cache, layer, scratch);
+      } else {
+        attn_generic::attend_any(rows, s, cache, layer, scratch);
+      }
+    }
+  };
+  if (serial) {
+    run(0, tasks, 0);
+  } else {
+    pool.parallel_for(tasks, run, 1);
+  }
+}
+
+}  // namespace tritune
