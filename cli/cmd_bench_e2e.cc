@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include "cli/args.h"
 #include "cli/command.h"
@@ -67,7 +68,8 @@ OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
 
 // Takes the model's linear weights over (Transformer::consume): resident once.
 BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv, int64_t pp,
-                        int64_t tg, int reps, EnergyMeter* meter, bool profile) {
+                        int64_t tg, int reps, EnergyMeter* meter, bool profile,
+                        const std::function<void(bool pp)>* before_rep = nullptr) {
   TransformerOptions o;
   o.path = Path::kKernel;
   o.threads = threads;
@@ -104,6 +106,7 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
     if (pp > 0) {
       const auto toks = random_tokens(pp, V, (uint64_t)rep + 1);
       tf.reset();
+      if (before_rep) (*before_rep)(true);
       if (meter) meter->start();
       if (profile) tf.set_profile(&r.pp_prof);
       const auto t0 = Clock::now();
@@ -121,6 +124,7 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
     if (tg > 0) {
       tf.reset();
       int32_t tok = random_tokens(1, V, (uint64_t)rep + 100)[0];
+      if (before_rep) (*before_rep)(false);
       double s = 0;
       if (meter) meter->start();
       for (int64_t i = 0; i < tg; ++i) {
@@ -186,6 +190,13 @@ std::string profile_json(const ForwardProfile& p) {
   return s + "}";
 }
 
+double median_or_zero(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 void print_row(const std::string& model, double size_gib, double params_b, int threads,
                const std::string& test, const Stat& s) {
   char ts[64];
@@ -233,22 +244,23 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   }
   const int64_t params = parameter_count(*m.weights);
   const std::string label = model_label(*m.weights);
-  // The roofline is measured before and after the benchmark and the better reading kept: on a
-  // shared machine a neighbour's load can depress one of them, and the bound should be what the
-  // machine can do (the stricter comparison).
-  RooflineSample bw, peak;
-  auto roofline = [&] {
-    if (a.has("--no-roofline")) return;
-    const RooflineSample b = measure_stream_bandwidth(threads);
-    const RooflineSample p = measure_int8_peak(threads);
-    if (b.value > bw.value) bw = b;
-    if (p.value > peak.value) peak = p;
+  // The roofline is probed right before every timed repetition (stream bandwidth before each
+  // tg repetition, the int8 peak before each pp one), on the kernels' own thread pool, and each
+  // repetition is compared with its own probe: on a shared machine both drift by tens of
+  // percent within a minute, so only interleaved ratios mean anything.
+  std::vector<double> bw_probes, peak_probes;
+  const std::function<void(bool)> before_rep = [&](bool is_pp) {
+    if (is_pp) {
+      peak_probes.push_back(probe_int8_peak(2e10, threads));
+    } else {
+      bw_probes.push_back(probe_stream_read(int64_t(256) << 20, threads));
+    }
   };
-  roofline();
-  const BenchResult r =
-      bench_model(m.weights, threads, kv, pp, tg, reps, meter.get(), a.has("--profile"));
+  const bool roof = !a.has("--no-roofline");
+  const BenchResult r = bench_model(m.weights, threads, kv, pp, tg, reps, meter.get(),
+                                    a.has("--profile"), roof ? &before_rep : nullptr);
+  release_probe_buffers();  // the probe's 512 MiB ring is not the model's memory
   const int64_t rss_run = resident_bytes();
-  roofline();
   // The F16 copy comes from a second load (the benchmark took the first one's linear weights
   // over), after the resident-memory reading so it does not count there.
   BenchResult f16;
@@ -260,9 +272,19 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
 
   const double params_b = (double)params / 1e9;
   const double gib = (double)m.file_bytes / (1u << 30);
-  // Roofline figures.
+  // Roofline figures: medians of the probes, and medians of the per-repetition ratios.
+  const double bw_gbs = median_or_zero(bw_probes), peak_gops = median_or_zero(peak_probes);
   const double tg_s = r.tg.mean > 0 ? 1.0 / r.tg.mean : 0;
-  const double tg_bound_s = bw.value > 0 ? (double)r.bytes_per_token / (bw.value * 1e9) : 0;
+  const double tg_bound_s = bw_gbs > 0 ? (double)r.bytes_per_token / (bw_gbs * 1e9) : 0;
+  std::vector<double> tg_ratios, pp_fracs;
+  for (size_t i = 0; i < bw_probes.size() && i < r.tg.samples.size(); ++i) {
+    tg_ratios.push_back((1.0 / r.tg.samples[i]) /
+                        ((double)r.bytes_per_token / (bw_probes[i] * 1e9)));
+  }
+  for (size_t i = 0; i < peak_probes.size() && i < r.pp.samples.size(); ++i) {
+    pp_fracs.push_back(r.pp.samples[i] * r.linear_ops_per_token / 1e9 / peak_probes[i]);
+  }
+  const double tg_ratio = median_or_zero(tg_ratios), pp_frac = median_or_zero(pp_fracs);
   const double pp_gops = r.pp.mean * r.linear_ops_per_token / 1e9;
 
   if (a.has("--json")) {
@@ -271,14 +293,15 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"threads\": %d, \"isa\": \"%s\", \"pp\": %lld, \"tg\": %lld, \"reps\": %d, "
         "\"pp_tps_mean\": %.4f, \"pp_tps_sd\": %.4f, \"tg_tps_mean\": %.4f, \"tg_tps_sd\": %.4f, "
         "\"bytes_per_token\": %lld, \"stream_gbs\": %.3f, \"tg_bound_s\": %.6f, "
-        "\"tg_s_per_token\": %.6f, \"int8_peak_gops\": %.2f, \"pp_linear_gops\": %.2f, "
+        "\"tg_s_per_token\": %.6f, \"tg_bound_ratio\": %.4f, \"int8_peak_gops\": %.2f, "
+        "\"pp_linear_gops\": %.2f, \"pp_peak_fraction\": %.4f, "
         "\"rss_loaded\": %lld, \"rss_run\": %lld, \"tg_j_per_token\": %.6f, "
         "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s",
         label.c_str(), m.weights->path.c_str(), (long long)m.file_bytes, (long long)params, threads,
         isa_name(selected_isa()), (long long)pp, (long long)tg, reps, r.pp.mean, r.pp.sd, r.tg.mean,
-        r.tg.sd, (long long)r.bytes_per_token, bw.value, tg_bound_s, tg_s, peak.value, pp_gops,
-        (long long)rss_loaded, (long long)rss_run, r.tg_joules_per_token, r.pp_joules_per_token,
-        r.energy_source.c_str(), r.energy_estimated ? "true" : "false");
+        r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s, tg_s, tg_ratio, peak_gops,
+        pp_gops, pp_frac, (long long)rss_loaded, (long long)rss_run, r.tg_joules_per_token,
+        r.pp_joules_per_token, r.energy_source.c_str(), r.energy_estimated ? "true" : "false");
     if (fm) {
       std::printf(
           ", \"f16_pp_tps_mean\": %.4f, \"f16_pp_tps_sd\": %.4f, "
@@ -313,18 +336,27 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
       "\nbytes read per generated token   %.1f MB (weights, head, one embedding row, KV "
       "at context %lld)\n",
       r.bytes_per_token / 1e6, (long long)(tg / 2));
-  if (bw.value > 0 && tg > 0) {
-    std::printf("streaming bandwidth (same run)    %.2f GB/s (%s)\n", bw.value, bw.method.c_str());
+  if (bw_gbs > 0 && tg > 0) {
     std::printf(
-        "tg time per token                 %.2f ms measured vs %.2f ms at bandwidth: "
-        "%.2fx the bound\n",
-        tg_s * 1e3, tg_bound_s * 1e3, tg_bound_s > 0 ? tg_s / tg_bound_s : 0);
+        "streaming bandwidth (same run)    %.2f GB/s median of %zu probes (%.2f..%.2f), 256 MiB "
+        "read before each tg repetition on the kernels' pool\n",
+        bw_gbs, bw_probes.size(), *std::min_element(bw_probes.begin(), bw_probes.end()),
+        *std::max_element(bw_probes.begin(), bw_probes.end()));
+    std::printf(
+        "tg time per token                 %.2f ms measured vs %.2f ms at bandwidth: %.2fx the "
+        "bound (median of per-repetition ratios)\n",
+        tg_s * 1e3, tg_bound_s * 1e3, tg_ratio);
   }
-  if (peak.value > 0 && pp > 0) {
-    std::printf("int8 dot-product peak (same run)  %.1f GOP/s (%s)\n", peak.value,
-                peak.method.c_str());
-    std::printf("pp linear-layer throughput        %.1f GOP/s = %.1f%% of the peak\n", pp_gops,
-                100 * pp_gops / peak.value);
+  if (peak_gops > 0 && pp > 0) {
+    std::printf(
+        "int8 dot-product peak (same run)  %.1f GOP/s median of %zu probes (%.1f..%.1f), before "
+        "each pp repetition\n",
+        peak_gops, peak_probes.size(), *std::min_element(peak_probes.begin(), peak_probes.end()),
+        *std::max_element(peak_probes.begin(), peak_probes.end()));
+    std::printf(
+        "pp linear-layer throughput        %.1f GOP/s = %.1f%% of the peak (median of "
+        "per-repetition ratios)\n",
+        pp_gops, 100 * pp_frac);
   }
   std::printf(
       "resident memory                   %.1f MB after load, %.1f MB after the run; "

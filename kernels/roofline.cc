@@ -192,12 +192,23 @@ struct StreamRing {
   static constexpr int64_t kBytes = int64_t(512) << 20;
   uint8_t* buf = nullptr;
   int64_t pos = 0;
-  StreamRing() {
+  void ensure() {
+    if (buf) return;
     buf = static_cast<uint8_t*>(std::aligned_alloc(4096, (size_t)kBytes));
     if (buf == nullptr) throw Error("stream probe: cannot allocate 512 MiB");
     std::memset(buf, 3, (size_t)kBytes);
+    pos = 0;
+  }
+  void release() {
+    std::free(buf);
+    buf = nullptr;
   }
 };
+
+StreamRing& stream_ring() {
+  static StreamRing ring;
+  return ring;
+}
 
 struct StreamTask {
   const uint8_t* base;
@@ -219,7 +230,8 @@ int peak_task(void*, int, uint8_t* closure) {
 }  // namespace
 
 double probe_stream_read(int64_t bytes, int threads) {
-  static StreamRing ring;
+  StreamRing& ring = stream_ring();
+  ring.ensure();
   static std::atomic<uint64_t> sink{0};
   bytes = std::min(bytes, StreamRing::kBytes) & ~int64_t(4095);
   const int64_t per = (bytes / threads) & ~int64_t(255);
@@ -238,6 +250,10 @@ double probe_int8_peak(double ops, int threads) {
   halide_do_par_for(nullptr, peak_task, 0, threads, reinterpret_cast<uint8_t*>(&iters));
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   return ops_per_iter() * (double)iters * threads / s / 1e9;
+}
+
+void release_probe_buffers() {
+  stream_ring().release();
 }
 
 RooflineSample measure_stream_bandwidth(int threads, int64_t bytes, int reps) {

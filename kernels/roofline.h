@@ -19,6 +19,9 @@ struct RooflineSample {
 // Reads `bytes` from a static 512 MiB ring (consecutive calls move through it, so each read is
 // cold when bytes >= 2x the LLC); returns GB/s.
 double probe_stream_read(int64_t bytes, int threads);
+// Frees the probe's ring (it counts in the resident memory of the process until then); the next
+// probe allocates it again.
+void release_probe_buffers();
 // Runs the int8 dot-product loop for about `ops` operations in total; returns GOP/s.
 double probe_int8_peak(double ops, int threads);
 

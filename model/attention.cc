@@ -149,6 +149,20 @@ struct Rows {
   int64_t head(int64_t r, int64_t G) const { return kh * G + g0 + r % (g1 - g0); }
 };
 
+// Asks for the keys and values of positions [0, n) of one kv head (two contiguous ranges) to be
+// brought towards L2 at once. In decode the whole cache was evicted by a token's worth of
+// weights since it was last read, and a few short streams read in order would pay the memory
+// latency many times over; up-front prefetches keep many misses in flight.
+void prefetch_head(const KvCache& cache, int64_t layer, int64_t kh, int64_t n) {
+  const int64_t bytes = std::min<int64_t>(n * cache.head_dim() * cache.elem_bytes(), 512 << 10);
+  const char* k = static_cast<const char*>(cache.key_block(layer, kh, 0));
+  const char* v = static_cast<const char*>(cache.value(layer, kh, 0));
+  for (int64_t o = 0; o < bytes; o += 64) {
+    __builtin_prefetch(k + o, 0, 2);
+    __builtin_prefetch(v + o, 0, 2);
+  }
+}
+
 // Each ISA level: its sixteen-float type V (one key block, or 16 dimensions of a value row),
 // then the shared kernel body compiled for it. Every level rounds exactly like the scalar code
 // above: fma is fused everywhere, max/min keep the MAXPS/MINPS operand order, f16 -> f32 is
@@ -321,11 +335,15 @@ void attention_fast(const float* q, int64_t tokens, int64_t pos0, const Attentio
   const int64_t tblocks = (tokens + tb - 1) / tb;
   const int64_t gsplit = (!serial && tokens == 1 && G % 2 == 0) ? 2 : 1;
   const int64_t tasks = KH * tblocks * gsplit;
+  if (serial) {
+    for (int64_t kh = 0; kh < KH; ++kh) prefetch_head(cache, layer, kh, pos0 + tokens);
+  }
   auto run = [&](int64_t b, int64_t e, int) {
     thread_local std::vector<float> scratch;
     for (int64_t task = b; task < e; ++task) {
       const int64_t kh = task / (tblocks * gsplit), rest = task % (tblocks * gsplit);
       const int64_t blk = rest / gsplit, part = rest % gsplit;
+      if (!serial && blk == 0) prefetch_head(cache, layer, kh, pos0 + tokens);
       const Rows rows{q,
                       out,
                       pos0,

@@ -24,6 +24,7 @@ class KvCache {
   KvType type() const { return type_; }
   int64_t capacity() const { return capacity_; }
   int64_t bytes() const { return (int64_t)(f32_.size() * 4 + f16_.size() * 2); }
+  int64_t head_dim() const { return head_dim_; }
   int64_t elem_bytes() const { return type_ == KvType::kF32 ? 4 : 2; }
 
   // Stores the k and v vectors of all kv heads (kv_heads * head_dim floats each) at `pos`.
@@ -32,6 +33,7 @@ class KvCache {
   // (d, i) at d * 16 + i (positions not stored yet read as 0). float* or uint16_t* (f16).
   const void* key_block(int64_t layer, int64_t head, int64_t block) const;
   // The value row (head_dim elements) of one kv head at one position: float* or uint16_t*.
+  // The rows of one kv head are consecutive: position p + i is head_dim * i elements further.
   const void* value(int64_t layer, int64_t head, int64_t pos) const;
   // Reads one row as floats.
   void read_key(int64_t layer, int64_t head, int64_t pos, float* out) const;
