@@ -1,9 +1,11 @@
 #include "kernels/linear.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <tuple>
 
+#include "HalideRuntime.h"
 #include "kernels/dispatch.h"
 #include "kernels/error.h"
 #include "kernels/i2s.h"
@@ -35,6 +37,30 @@ class VariantCache {
   mutable std::map<std::tuple<int64_t, int>, const Variant*> cache_;
 };
 
+// y[t*ldy + j] = i2s_dequant(raw[t*ldr + j], scale[t], w_scale) for tokens [c*per, (c+1)*per).
+struct Dequant {
+  const int32_t* raw;
+  int64_t ldr;
+  float* y;
+  int64_t ldy;
+  const float* scale;
+  int64_t n;
+  float w_scale;
+  int64_t per = 0, tokens = 0;
+};
+
+int dequant_chunk(void*, int c, uint8_t* closure) {
+  const Dequant& d = *reinterpret_cast<const Dequant*>(closure);
+  const int64_t t1 = std::min(d.tokens, (c + 1) * d.per);
+  for (int64_t t = c * d.per; t < t1; ++t) {
+    const int32_t* r = d.raw + t * d.ldr;
+    float* out = d.y + t * d.ldy;
+    const float s = d.scale[t];
+    for (int64_t j = 0; j < d.n; ++j) out[j] = i2s_dequant(r[j], s, d.w_scale);
+  }
+  return 0;
+}
+
 class LinearI2S : public Linear {
  public:
   explicit LinearI2S(const PackedWeights& p) : w_(i2s_repack(p)), variants_("i2s", p.n, p.k) {}
@@ -52,11 +78,16 @@ class LinearI2S : public Linear {
     thread_local std::vector<int32_t> raw;
     raw.resize((size_t)(a.tokens * w_.n_pad()));
     forward_raw(a, raw.data(), w_.n_pad());
-    for (int64_t t = 0; t < a.tokens; ++t) {
-      const int32_t* r = raw.data() + t * w_.n_pad();
-      float* out = y + t * ldy;
-      const float s = a.scale[(size_t)t];
-      for (int64_t j = 0; j < w_.n; ++j) out[j] = i2s_dequant(r[j], s, w_.scale);
+    Dequant job{raw.data(), w_.n_pad(), y, ldy, a.scale.data(), w_.n, w_.scale};
+    // A prefill's raw results (512 x 6912 int32 = 14 MB) are converted on every thread of the
+    // kernels' pool; a decode's few thousand values on the calling thread.
+    const int chunks = a.tokens * w_.n >= (1 << 16) ? (int)std::min<int64_t>(a.tokens, 64) : 1;
+    job.per = (a.tokens + chunks - 1) / chunks;
+    job.tokens = a.tokens;
+    if (chunks == 1) {
+      dequant_chunk(nullptr, 0, reinterpret_cast<uint8_t*>(&job));
+    } else {
+      halide_do_par_for(nullptr, dequant_chunk, 0, chunks, reinterpret_cast<uint8_t*>(&job));
     }
   }
   void forward_raw(const QuantizedActs& a, int32_t* raw, int64_t ldy) const override {

@@ -1,61 +1,41 @@
 #include "model/parallel.h"
 
 #include <algorithm>
+#include <exception>
+#include <mutex>
 
+#include "HalideRuntime.h"
 #include "kernels/error.h"
 
 namespace tritune {
 
-ThreadPool::ThreadPool(int threads) {
+namespace {
+
+struct Job {
+  const std::function<void(int64_t, int64_t, int)>* fn;
+  int64_t n, grain;
+  std::mutex mu;
+  std::exception_ptr error;
+};
+
+int run_chunk(void*, int chunk, uint8_t* closure) {
+  Job* job = reinterpret_cast<Job*>(closure);
+  const int64_t begin = (int64_t)chunk * job->grain;
+  const int64_t end = std::min(job->n, begin + job->grain);
+  try {
+    (*job->fn)(begin, end, chunk);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(job->mu);
+    if (!job->error) job->error = std::current_exception();
+  }
+  return 0;  // errors travel in job->error: Halide's runtime must not see an exception
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int threads) : threads_(threads) {
   if (threads < 1 || threads > 1024) {
     throw Error("ThreadPool: threads=" + std::to_string(threads) + " (use 1..1024)");
-  }
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
-}
-
-ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  start_cv_.notify_all();
-  for (auto& t : workers_) t.join();
-}
-
-void ThreadPool::run_chunks(int id) {
-  for (;;) {
-    int64_t begin;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (next_ >= n_ || error_) return;
-      begin = next_;
-      next_ = std::min(n_, next_ + grain_);
-    }
-    const int64_t end = std::min(n_, begin + grain_);
-    try {
-      (*fn_)(begin, end, id);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!error_) error_ = std::current_exception();
-    }
-  }
-}
-
-void ThreadPool::worker_loop(int id) {
-  uint64_t seen = 0;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-    }
-    run_chunks(id);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --busy_;
-    }
-    done_cv_.notify_all();
   }
 }
 
@@ -63,31 +43,18 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
                               int64_t grain) {
   if (n <= 0) return;
   if (grain <= 0) grain = (n + size() - 1) / size();
-  if (workers_.empty() || grain >= n) {
-    fn(0, n, 0);
+  const int64_t chunks = (n + grain - 1) / grain;
+  if (threads_ == 1 || chunks == 1) {
+    for (int64_t c = 0; c < chunks; ++c) fn(c * grain, std::min(n, (c + 1) * grain), (int)c);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    grain_ = grain;
-    next_ = 0;
-    error_ = nullptr;
-    busy_ = (int)workers_.size();
-    ++generation_;
-  }
-  start_cv_.notify_all();
-  run_chunks(0);
-  std::exception_ptr err;
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return busy_ == 0; });
-    fn_ = nullptr;
-    err = error_;
-    error_ = nullptr;
-  }
-  if (err) std::rethrow_exception(err);
+  if (chunks > (int64_t)1 << 30) throw Error("ThreadPool: too many chunks");
+  Job job;
+  job.fn = &fn;
+  job.n = n;
+  job.grain = grain;
+  halide_do_par_for(nullptr, run_chunk, 0, (int)chunks, reinterpret_cast<uint8_t*>(&job));
+  if (job.error) std::rethrow_exception(job.error);
 }
 
 }  // namespace tritune

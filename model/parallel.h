@@ -1,48 +1,34 @@
-// A small fixed-size thread pool for the transformer's own parallel loops (attention over heads,
-// the output head over vocabulary rows, the reference path over tokens). The linear layers do
-// not use it: their Halide kernels run on Halide's pool, and the two are never busy at once.
+// The transformer's own parallel loops (attention over heads, the output head over vocabulary
+// rows, norms and quantization over tokens, the reference path over tokens). They run on
+// Halide's thread pool, the one the linear-layer kernels use: one set of worker threads for the
+// whole forward pass, so no two pools compete for the cores and the workers a kernel just used
+// are still awake (spinning) for the loop that follows it.
 #pragma once
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
 #include <functional>
-#include <mutex>
-#include <thread>
-#include <vector>
 
 namespace tritune {
 
 class ThreadPool {
  public:
-  // `threads` >= 1 workers in total; the calling thread is one of them.
+  // `threads` >= 1: how many parts parallel_for splits a loop into by default. The threads
+  // themselves are Halide's (set_num_threads in kernels/variant.h); with fewer of them the
+  // parts run in turn, with the same results.
   explicit ThreadPool(int threads);
-  ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int size() const { return (int)workers_.size() + 1; }
+  int size() const { return threads_; }
 
-  // Runs fn(begin, end, worker) over [0, n) in chunks of `grain` items (0: n / size(), so each
-  // worker gets one contiguous range, which is what bandwidth-bound loops want). Blocks until
-  // all chunks are done; the first exception thrown by any chunk is rethrown here.
+  // Runs fn(begin, end, chunk) over [0, n) in chunks of `grain` items (0: n / size(), so each
+  // thread gets one contiguous range, which is what bandwidth-bound loops want); `chunk` is the
+  // chunk's index. Blocks until all chunks are done; the first exception thrown by any chunk is
+  // rethrown here (the other chunks still run or are skipped, never half-written silently).
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
                     int64_t grain = 0);
 
  private:
-  void worker_loop(int id);
-  void run_chunks(int id);
-
-  std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable start_cv_, done_cv_;
-  uint64_t generation_ = 0;
-  int busy_ = 0;
-  bool stop_ = false;
-  // The current job.
-  const std::function<void(int64_t, int64_t, int)>* fn_ = nullptr;
-  int64_t n_ = 0, grain_ = 1;
-  int64_t next_ = 0;  // next chunk start (guarded by mu_)
-  std::exception_ptr error_;
+  int threads_;
 };
 
 }  // namespace tritune

@@ -332,9 +332,22 @@ void Transformer::forward(const int32_t* tokens, int64_t n, int64_t logits_from,
     mark = now;
   };
 
-  std::vector<float> x((size_t)(n * H)), h((size_t)(n * H)), tmp((size_t)(n * H));
-  std::vector<float> q((size_t)(n * Q)), k((size_t)(n * KV)), v((size_t)(n * KV));
-  std::vector<float> att((size_t)(n * Q)), g((size_t)(n * F)), u((size_t)(n * F));
+  // Activation buffers live across calls: a 512-token prefill needs ~57 MB of them, and fresh
+  // vectors would page-fault and zero all of it on every call.
+  Buffers& B = buf_;
+  for (auto [vec, size] : {std::pair{&B.x, n * H},
+                           {&B.h, n * H},
+                           {&B.tmp, n * H},
+                           {&B.q, n * Q},
+                           {&B.k, n * KV},
+                           {&B.v, n * KV},
+                           {&B.att, n * Q},
+                           {&B.g, n * F},
+                           {&B.u, n * F}}) {
+    if ((int64_t)vec->size() < size) vec->resize((size_t)size);
+  }
+  std::vector<float>&x = B.x, &h = B.h, &tmp = B.tmp, &q = B.q, &k = B.k, &v = B.v, &att = B.att,
+  &g = B.g, &u = B.u;
   for (int64_t t = 0; t < n; ++t) embed_row(w_->tok_embd, tokens[t], x.data() + t * H);
   lap(Stage::kEmbed);
 

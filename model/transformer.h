@@ -147,6 +147,9 @@ class Transformer {
   int64_t pos_ = 0;
   ForwardHooks hooks_;
   ForwardProfile* profile_ = nullptr;
+  struct Buffers {
+    std::vector<float> x, h, tmp, q, k, v, att, g, u;
+  } buf_;
   std::vector<std::unique_ptr<Linear>> lin_;  // kernel path: layer * 7 + id
   std::unique_ptr<OutputHead> head_;
 };
