@@ -15,6 +15,7 @@ namespace {
 using namespace Halide;
 
 enum class Accum { Vnni, Pmaddwd };
+enum class Decode { Shift, Mask };
 
 template <bool kGemm>
 class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
@@ -47,6 +48,12 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
   // are a stream of only K/4 bytes (10 KiB at K = 2560), too short for the hardware prefetcher
   // to ramp up on before it ends, so a GEMV on cold weights stalls at every block start.
   GP<int> prefetch{"prefetch", 0};
+  // How a 2-bit group g of a tile becomes a u8 dot operand. shift: (w >> 2g) & 3, one shift and
+  // one mask per group. mask: w & (3 << 2g) = code * 4^g, one op per group, with a separate
+  // accumulator per group scaled back by an exact arithmetic shift at the end (GEMV only: GEMM
+  // amortizes the decode over its token block and cannot afford 4x the accumulators). Exact
+  // while |sum| fits int32: K <= 2^19 (the space's constraint).
+  GP<Decode> decode{"decode", Decode::Shift, {{"shift", Decode::Shift}, {"mask", Decode::Mask}}};
 
   In<Buffer<uint8_t, 3>> w{"w"};        // [64, k16, n16]
   In<Buffer<int8_t, 2>> x{"x"};         // [k16*16, T]
@@ -59,6 +66,10 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
   void generate() {
     /* THE ALGORITHM */
     Expr k16 = w.dim(1).extent();
+    if (!kGemm && decode == Decode::Mask) {
+      generate_masked(k16);
+      return;
+    }
     // Decoded codes, u8 in {0,1,2}. Kept as its own Func so the u8 type survives into the dot
     // product (inlined, Halide would prove the value < 128 and narrow it to s8, losing vpdpbusd).
     code(b, g, kc, rt) = (w(b, kc, rt) >> cast<uint8_t>(2 * g)) & cast<uint8_t>(3);
@@ -149,6 +160,77 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
       if (prefetch > 0) upd.prefetch(w, r.z, r.z, prefetch);
     }
     if (vl < 16) upd.unroll(lane);
+    code.vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt).unroll(kc);
+    if (vl * 4 < 64) code.unroll(b);
+  }
+
+  // decode=mask (GEMV): acc per group g of code*4^g products, combined as
+  // acc0 + acc1/4 + acc2/16 + acc3/64 (exact shifts: each acc_g is a multiple of 4^g).
+  void generate_masked(Expr k16) {
+    code(b, g, kc, rt) = w(b, kc, rt) & (cast<uint8_t>(3) << cast<uint8_t>(2 * g));
+    RDom r(0, 4, 0, k16, "r");  // r.x: column within a group of 4, r.y: tile
+    Expr c = code(4 * lane + r.x, g, r.y, rt);
+    Expr a = x(r.x + 4 * g + 16 * r.y, t);
+    acc(lane, g, rt, t) = 0;
+    if (accum == Accum::Vnni) {
+      acc(lane, g, rt, t) += cast<int32_t>(c) * cast<int32_t>(a);
+    } else {
+      acc(lane, g, rt, t) += cast<int32_t>(cast<int16_t>(c) * cast<int16_t>(a));
+    }
+    Expr l = n % 16, tile = n / 16;
+    y(n, t) = acc(l, 0, tile, t) + (acc(l, 1, tile, t) >> 2) + (acc(l, 2, tile, t) >> 4) +
+              (acc(l, 3, tile, t) >> 6) - xsum(t);
+
+    const int vl = vbits / 32;
+    w.dim(0).set_bounds(0, 64);
+    w.dim(1).set_stride(64);
+    w.dim(2).set_stride(64 * w.dim(1).extent());
+    x.dim(0).set_min(0).set_stride(1);
+    y.dim(0).set_min(0).set_stride(1);
+    y.dim(1).set_min(0);
+    y.dim(0).set_extent((y.dim(0).extent() / 16) * 16);
+
+    Var nt{"nt"}, nto{"nto"}, nti{"nti"}, to{"to"}, ti{"ti"}, par{"par"};
+    RVar ryo{"ryo"}, ryi{"ryi"};
+    const int R = rows;
+    Expr n_tiles = y.dim(0).extent() / 16;
+    auto block_schedule = [&](Stage s, int rb) {
+      s.split(n, nt, lane, 16, TailStrategy::RoundUp)
+          .split(nt, nto, nti, rb, TailStrategy::ShiftInwards)
+          .split(t, to, ti, 1, TailStrategy::ShiftInwards)
+          .reorder(lane, nti, ti, to, nto)
+          .vectorize(lane, vl)
+          .unroll(nti);
+    };
+    Stage big = y.specialize(n_tiles >= R);
+    block_schedule(big, R);
+    block_schedule(y, 1);
+    for (Stage s : {big, Stage(y)}) {
+      if (grain > 0) {
+        s.split(nto, par, nto, grain, TailStrategy::GuardWithIf).parallel(par);
+      } else {
+        s.parallel(nto);
+      }
+    }
+    acc.compute_at(y, to).vectorize(lane, vl).unroll(g).unroll(rt).unroll(t);
+    Stage upd = acc.update();
+    if (kunroll > 1) {
+      upd.split(r.y, ryo, ryi, kunroll, TailStrategy::GuardWithIf)
+          .reorder(r.x, lane, g, t, rt, ryi, ryo);
+      upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt).unroll(ryi);
+      code.compute_at(acc, ryo);
+      if (prefetch > 0)
+        upd.prefetch(w, ryo, ryo, ((int)prefetch + (int)kunroll - 1) / (int)kunroll);
+    } else {
+      upd.reorder(r.x, lane, g, t, rt, r.y);
+      upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt);
+      code.compute_at(acc, r.y);
+      if (prefetch > 0) upd.prefetch(w, r.y, r.y, prefetch);
+    }
+    if (vl < 16) {
+      acc.unroll(lane);
+      upd.unroll(lane);
+    }
     code.vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt).unroll(kc);
     if (vl * 4 < 64) code.unroll(b);
   }

@@ -55,6 +55,13 @@ std::vector<Constraint> i2s_constraints() {
                  if (kb == 0 || s == nullptr) return std::string();
                  return kb < s->k ? std::string() : std::string("block not smaller than K");
                }});
+  c.push_back({"decode=mask needs K <= 2^19 (int32 range of code * 64 sums)",
+               [](const Params& p, const Shape* s, Isa) {
+                 auto it = p.find("decode");
+                 if (it == p.end() || it->second != "mask" || s == nullptr) return std::string();
+                 return s->k <= (1 << 19) ? std::string()
+                                          : "K=" + std::to_string(s->k) + " > 524288";
+               }});
   return c;
 }
 
@@ -100,6 +107,13 @@ std::vector<SearchSpace> i2s_spaces() {
        "32",
        {},
        "software prefetch distance along K in 16-column tiles (0 = off)"},
+      {"decode",
+       "d",
+       {"shift", "mask"},
+       "mask",
+       {},
+       "2-bit decode: shift = (w >> 2g) & 3; mask = w & (3 << 2g) with one accumulator per "
+       "group (one op per group instead of two)"},
   };
   gemv.constraints = i2s_constraints();
 
@@ -135,6 +149,7 @@ std::vector<SearchSpace> i2s_spaces() {
        "K block: activations of a token block stay in L1 across a row block"},
       {"accum", "a", {"vnni", "pmaddwd"}, "vnni", {}, "accumulation strategy"},
       {"prefetch", "p", {"0", "16"}, "0", {}, "software prefetch distance along K (tiles)"},
+      {"decode", "d", {"shift"}, "shift", {}, "2-bit decode (GEMM: shift only)"},
   };
   return {gemv, gemm};
 }

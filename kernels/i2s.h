@@ -32,6 +32,10 @@ std::vector<int8_t> i2s_unpack_ternary(const PackedWeights& p);
 float i2s_tail_scale(const uint8_t* data, int64_t n, int64_t k);
 
 // The kernel layout.
+// Largest K the I2_S kernels accept: decode=mask accumulates code * 4^g * x, up to
+// 128 * 127 * K / 4 per group, which must fit int32. Linear::create refuses larger layers.
+constexpr int64_t kI2SMaxK = int64_t(1) << 19;
+
 struct I2SKernelWeights {
   int64_t n = 0, k = 0;        // logical shape
   int64_t n16 = 0, k16 = 0;    // tiles: rows/16, columns/16 (rounded up)

@@ -131,6 +131,11 @@ class LinearFp : public Linear {
 std::unique_ptr<Linear> Linear::create(PackedWeights w, const std::string& name) {
   switch (w.format) {
     case Format::kI2S: {
+      if (w.k > kI2SMaxK) {
+        throw Error("Linear: " + (name.empty() ? std::string("i2_s layer") : name) + " has K=" +
+                    std::to_string(w.k) + " input columns; the I2_S kernels take at most " +
+                    std::to_string(kI2SMaxK) + " (int32 accumulator range)");
+      }
       std::unique_ptr<Linear> l = std::make_unique<LinearI2S>(w);
       return l;
     }

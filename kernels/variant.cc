@@ -202,6 +202,10 @@ void run_i2s(const Variant& v, const I2SKernelWeights& w, const QuantizedActs& a
                 " (quantize with k_align=16)");
   }
   if (ldy < w.n_pad()) throw Error("run_i2s: ldy " + std::to_string(ldy) + " < padded N");
+  if (w.k > kI2SMaxK) {
+    throw Error("run_i2s: K=" + std::to_string(w.k) + " exceeds " + std::to_string(kI2SMaxK) +
+                ", the int32 range of the I2_S kernels' accumulators");
+  }
   const int T = (int)a.tokens;
   halide_dimension_t wd[3] = {{0, 64, 1}, {0, (int)w.k16, 64}, {0, (int)w.n16, (int)(64 * w.k16)}};
   halide_dimension_t xd[2] = {{0, (int)w.k_pad(), 1}, {0, T, (int)a.k_stride}};

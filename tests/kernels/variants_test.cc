@@ -16,6 +16,8 @@
 #include "HalideRuntime.h"
 #include "kernels/dispatch.h"
 #include "kernels/error.h"
+#include "kernels/i2s.h"
+#include "kernels/linear.h"
 #include "kernels/variant.h"
 #include "tests/kernels/test_util.h"
 
@@ -183,8 +185,11 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   const Isa isa = selected_isa();
   const std::string vb = isa == Isa::kAvx512Vnni ? "512" : isa == Isa::kAvx2 ? "256" : "128";
   const std::vector<std::string> names = {
-      "i2s_gemv_r1_t1_u2_v" + vb + "_g2_k0_apmaddwd_p16__" + isa_name(isa),
-      "i2s_gemm_r1_t4_u1_v" + vb + "_g0_k512_avnni_p16__" + isa_name(isa),
+      "i2s_gemv_r1_t1_u2_v" + vb + "_g2_k0_apmaddwd_p16_dshift__" + isa_name(isa),
+      "i2s_gemm_r1_t4_u1_v" + vb + "_g0_k512_avnni_p16_dshift__" + isa_name(isa),
+      // decode=mask: one accumulator per 2-bit group, exact shifts at the end.
+      "i2s_gemv_r4_t1_u1_v" + vb + "_g2_k0_avnni_p16_dmask__" + isa_name(isa),
+      "i2s_gemv_r2_t1_u2_v" + vb + "_g0_k0_apmaddwd_p0_dmask__" + isa_name(isa),
   };
   std::mt19937 rng(99);
   for (const auto& name : names) {
@@ -195,8 +200,11 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
       check_i2s(v, s, rng);
     }
   }
-  EXPECT_THROW(get_variant("i2s_gemv_r3_t1_u1_v512_g4_k0_avnni_p0__avx512vnni"), Error);  // r3
-  EXPECT_THROW(get_variant("i2s_gemv_r4_t1_u1_v512_g4_k0_avnni"), Error);                 // no ISA
+  EXPECT_THROW(get_variant("i2s_gemv_r3_t1_u1_v512_g4_k0_avnni_p0_dshift__avx512vnni"),
+               Error);                                                               // r3
+  EXPECT_THROW(get_variant("i2s_gemv_r4_t1_u1_v512_g4_k0_avnni_p0_dshift"), Error);  // no ISA
+  EXPECT_THROW(get_variant("i2s_gemm_r2_t8_u1_v512_g1_k0_avnni_p0_dmask__avx512vnni"),
+               Error);  // GEMM decodes by shift only
 }
 
 TEST(Dispatch, TunedEntriesWinAndUntunedFallBack) {
@@ -204,8 +212,8 @@ TEST(Dispatch, TunedEntriesWinAndUntunedFallBack) {
   const std::string def = default_variant("i2s", "gemv", isa).name;
   set_dispatch_table({});
   EXPECT_EQ(lookup_variant("i2s", 256, 2560, 1, 2), def);
-  const std::string tuned = "i2s_gemv_r1_t1_u2_v128_g2_k0_apmaddwd_p0__x86_64";
-  const std::string tuned_gemm = "i2s_gemm_r1_t2_u1_v128_g1_k0_avnni_p0__x86_64";
+  const std::string tuned = "i2s_gemv_r1_t1_u2_v128_g2_k0_apmaddwd_p0_dshift__x86_64";
+  const std::string tuned_gemm = "i2s_gemm_r1_t2_u1_v128_g1_k0_avnni_p0_dshift__x86_64";
   set_dispatch_table(
       {{"i2s", "gemv", 256, 2560, 1, 2, tuned}, {"i2s", "gemm", 256, 2560, 128, 2, tuned_gemm}});
   std::string why;
@@ -214,9 +222,9 @@ TEST(Dispatch, TunedEntriesWinAndUntunedFallBack) {
   EXPECT_EQ(lookup_variant("i2s", 256, 2560, 100, 2), tuned_gemm);  // nearest bucket
   EXPECT_EQ(lookup_variant("i2s", 256, 2560, 1, 1), def);           // other thread count
   EXPECT_EQ(lookup_variant("i2s", 256, 2561, 1, 2), def);           // other shape
-  setenv("TRITUNE_VARIANT", "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni_p8__x86_64", 1);
+  setenv("TRITUNE_VARIANT", "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni_p8_dshift__x86_64", 1);
   EXPECT_EQ(lookup_variant("i2s", 256, 2560, 1, 2, &why),
-            "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni_p8__x86_64");
+            "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni_p8_dshift__x86_64");
   EXPECT_NE(why.find("TRITUNE_VARIANT"), std::string::npos);
   unsetenv("TRITUNE_VARIANT");
   set_dispatch_table({});
@@ -258,6 +266,45 @@ TEST(Threads, LoweringTheCountIsHonoured) {
   EXPECT_EQ(num_threads(), 1);
   set_num_threads(2);
   EXPECT_LE(threads_used().size(), 2u);
+}
+
+}  // namespace
+}  // namespace tritune
+
+namespace tritune {
+namespace {
+
+// The largest-magnitude sums the kernels can meet: every weight +1 (code 2, the largest
+// masked operand 2 * 64) against activations of -127 and +127, at the largest K accepted.
+// decode=mask accumulates code * 4^g, so this is where an int32 overflow would show.
+TEST(Linear, LargestKIsExactAndLargerKIsRefused) {
+  const int64_t n = 16, k = kI2SMaxK;
+  std::vector<int8_t> t((size_t)(n * k), 1);
+  for (int64_t j = 0; j < k; ++j) t[(size_t)(3 * k + j)] = -1;  // row 3 all -1
+  const PackedWeights p = i2s_pack_ternary(t.data(), n, k, 1.0f);
+  std::unique_ptr<Linear> lin = Linear::create(p, "big");
+  for (int8_t v : {(int8_t)127, (int8_t)-127}) {
+    QuantizedActs a;
+    a.tokens = 1;
+    a.k = k;
+    a.k_stride = k;
+    a.q.assign((size_t)k, v);
+    a.scale = {1.0f};
+    a.sum = {(int32_t)(v * k)};
+    std::vector<int32_t> raw((size_t)lin->raw_width());
+    lin->forward_raw(a, raw.data(), lin->raw_width());
+    EXPECT_EQ(raw[0], (int32_t)(v * k));
+    EXPECT_EQ(raw[3], (int32_t)(-v * k));
+  }
+  std::vector<int8_t> t2((size_t)(n * (k + 128)), 0);
+  const PackedWeights p2 = i2s_pack_ternary(t2.data(), n, k + 128, 1.0f);
+  try {
+    Linear::create(p2, "blk.0.ffn_down.weight");
+    FAIL() << "K beyond the limit accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("blk.0.ffn_down.weight"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("524288"), std::string::npos);
+  }
 }
 
 }  // namespace
