@@ -106,6 +106,31 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   r = run("bench e2e -m " + model_ + " -p 4 -n 0 -r 1 -t 1 --no-roofline --no-energy");  // pp only
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("pp4"), std::string::npos) << r.out;
+  // Roofline probes around every repetition, and the per-stage profile.
+  r = run("bench e2e -m " + model_ + " -p 8 -n 2 -r 2 -t 2 --no-energy --profile --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"tg_bound_ratio\": "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\"tg_bound_ratio\": 0.0000"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\"pp_peak_fraction\": 0.0000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"attention\": "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"profile\": {\"pp\": {\"tokens\": 16"), std::string::npos) << r.out;
+  r = run("bench e2e -m " + model_ + " -p 8 -n 2 -r 1 -t 1 --no-energy --no-roofline --profile");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("where the time goes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| gate+up"), std::string::npos) << r.out;
+}
+
+TEST_F(RunCli, BenchRoofline) {
+  Result r = run("bench roofline -t 1,2 -r 2 --mib 16 --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"stream_gbs\": ["), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"threads\": 2"), std::string::npos) << r.out;
+  r = run("bench roofline -r 0");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("-r"), std::string::npos) << r.out;
+  r = run("bench roofline --help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("drift"), std::string::npos) << r.out;
 }
 
 TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
