@@ -86,14 +86,7 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
 
     /* THE SCHEDULE */
     const int vl = vbits / 32;  // int32 lanes per vector
-    // Layout contract: tiles are dense 64-byte blocks; output rows come in whole tiles.
-    w.dim(0).set_bounds(0, 64);
-    w.dim(1).set_stride(64);
-    w.dim(2).set_stride(64 * w.dim(1).extent());
-    x.dim(0).set_min(0).set_stride(1);
-    y.dim(0).set_min(0).set_stride(1);
-    y.dim(1).set_min(0);
-    y.dim(0).set_extent((y.dim(0).extent() / 16) * 16);
+    layout_contract();
 
     Var nt{"nt"}, nto{"nto"}, nti{"nti"}, to{"to"}, ti{"ti"}, par{"par"};
     RVar rzo{"rzo"}, rzi{"rzi"}, rzb{"rzb"}, rzk{"rzk"};
@@ -164,6 +157,17 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     if (vl * 4 < 64) code.unroll(b);
   }
 
+  // Layout contract: tiles are dense 64-byte blocks; output rows come in whole tiles.
+  void layout_contract() {
+    w.dim(0).set_bounds(0, 64);
+    w.dim(1).set_stride(64);
+    w.dim(2).set_stride(64 * w.dim(1).extent());
+    x.dim(0).set_min(0).set_stride(1);
+    y.dim(0).set_min(0).set_stride(1);
+    y.dim(1).set_min(0);
+    y.dim(0).set_extent((y.dim(0).extent() / 16) * 16);
+  }
+
   // decode=mask (GEMV): acc per group g of code*4^g products, combined as
   // acc0 + acc1/4 + acc2/16 + acc3/64 (exact shifts: each acc_g is a multiple of 4^g).
   void generate_masked(Expr k16) {
@@ -182,13 +186,7 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
               (acc(l, 3, tile, t) >> 6) - xsum(t);
 
     const int vl = vbits / 32;
-    w.dim(0).set_bounds(0, 64);
-    w.dim(1).set_stride(64);
-    w.dim(2).set_stride(64 * w.dim(1).extent());
-    x.dim(0).set_min(0).set_stride(1);
-    y.dim(0).set_min(0).set_stride(1);
-    y.dim(1).set_min(0);
-    y.dim(0).set_extent((y.dim(0).extent() / 16) * 16);
+    layout_contract();
 
     Var nt{"nt"}, nto{"nto"}, nti{"nti"}, to{"to"}, ti{"ti"}, par{"par"};
     RVar ryo{"ryo"}, ryi{"ryi"};
