@@ -19,6 +19,7 @@
 #include "kernels/error.h"
 #include "kernels/op_counts.h"
 #include "kernels/roofline.h"
+#include "kernels/stats.h"
 #include "model/float_model.h"
 #include "model/transformer.h"
 
@@ -192,13 +193,6 @@ std::string profile_json(const ForwardProfile& p) {
   return s + "}";
 }
 
-double median_or_zero(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 void print_row(const std::string& model, double size_gib, double params_b, int threads,
                const std::string& test, const Stat& s) {
   char ts[64];
@@ -280,7 +274,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   const double params_b = (double)params / 1e9;
   const double gib = (double)m.file_bytes / (1u << 30);
   // Roofline figures: medians of the probes, and medians of the per-repetition ratios.
-  const double bw_gbs = median_or_zero(bw_probes), peak_gops = median_or_zero(peak_probes);
+  const double bw_gbs = median_or(bw_probes, 0), peak_gops = median_or(peak_probes, 0);
   const double tg_s = r.tg.mean > 0 ? 1.0 / r.tg.mean : 0;
   const double tg_bound_s = bw_gbs > 0 ? (double)r.bytes_per_token / (bw_gbs * 1e9) : 0;
   std::vector<double> tg_ratios, pp_fracs;
@@ -291,7 +285,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   for (size_t i = 0; i < peak_probes.size() && i < r.pp.samples.size(); ++i) {
     pp_fracs.push_back(r.pp.samples[i] * r.linear_ops_per_token / 1e9 / peak_probes[i]);
   }
-  const double tg_ratio = median_or_zero(tg_ratios), pp_frac = median_or_zero(pp_fracs);
+  const double tg_ratio = median_or(tg_ratios, 0), pp_frac = median_or(pp_fracs, 0);
   const double pp_gops = r.pp.mean * r.linear_ops_per_token / 1e9;
 
   if (a.has("--json")) {

@@ -11,15 +11,10 @@
 #include "cli/run_common.h"
 #include "kernels/error.h"
 #include "kernels/roofline.h"
+#include "kernels/stats.h"
 
 namespace tritune::cli {
 namespace {
-
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 int run_bench_roofline(const std::vector<std::string>& argv) {
   Args a("bench roofline",
@@ -72,8 +67,8 @@ int run_bench_roofline(const std::vector<std::string>& argv) {
   std::printf("| ------- | ------------------ | --- | --- | ----------------- | --- | --- |\n");
   for (const Row& row : rows) {
     std::printf("| %7d | %18.2f | %.2f | %.2f | %17.1f | %.1f | %.1f |\n", row.threads,
-                median_of(row.bw), *std::min_element(row.bw.begin(), row.bw.end()),
-                *std::max_element(row.bw.begin(), row.bw.end()), median_of(row.peak),
+                median_or(row.bw, 0), *std::min_element(row.bw.begin(), row.bw.end()),
+                *std::max_element(row.bw.begin(), row.bw.end()), median_or(row.peak, 0),
                 *std::min_element(row.peak.begin(), row.peak.end()),
                 *std::max_element(row.peak.begin(), row.peak.end()));
   }

@@ -13,6 +13,7 @@
 #include "HalideRuntime.h"
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
+#include "kernels/stats.h"
 
 namespace tritune {
 
@@ -147,11 +148,6 @@ void peak_sse2(int64_t iters) {
       : "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm15");
 }
 constexpr double kSse2OpsPerIter = 8 * 8 * 2;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 uint64_t read_isa(const uint8_t* p, int64_t bytes) {
   switch (cpu_info().best_isa) {
@@ -306,7 +302,7 @@ RooflineSample measure_stream_bandwidth(int threads, int64_t bytes, int reps) {
   }
   std::free(buf);
   RooflineSample out;
-  out.value = median(rates);
+  out.value = median_or(rates, 0);
   out.best = *std::max_element(rates.begin(), rates.end());
   out.method = std::string(isa == Isa::kAvx512Vnni ? "512-bit"
                            : isa == Isa::kAvx2     ? "256-bit"
@@ -336,7 +332,7 @@ RooflineSample measure_int8_peak(int threads, int reps) {
     rates.push_back(ops * (double)iters * threads / s / 1e9);
   }
   RooflineSample out;
-  out.value = median(rates);
+  out.value = median_or(rates, 0);
   out.best = *std::max_element(rates.begin(), rates.end());
   out.method = std::string(isa == Isa::kAvx512Vnni ? "24 independent zmm vpdpbusd chains"
                            : isa == Isa::kAvx2     ? "8 vpmaddubsw+vpmaddwd chains (ymm)"

@@ -140,34 +140,30 @@ float dot_q8s16_scalar(const uint8_t* w, const int8_t* x, const float* dx, int64
   return acc;
 }
 
+// Element i of a row of F32, F16 or BF16 weights, as float.
+template <uint32_t kType>
+inline float load_as_float(const uint8_t* w, int64_t i) {
+  if (kType == kGgmlF32) {
+    float v;
+    std::memcpy(&v, w + 4 * i, 4);
+    return v;
+  }
+  if (kType == kGgmlF16) return half_to_float(load_u16(w + 2 * i));
+  return bf16_to_float(load_u16(w + 2 * i));
+}
+
 template <uint32_t kType>
 float dot_float_scalar(const uint8_t* w, const float* x, int64_t k) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= k; i += 8) {
     for (int j = 0; j < 8; ++j) {
-      float wv;
-      if (kType == kGgmlF32) {
-        std::memcpy(&wv, w + 4 * (i + j), 4);
-      } else if (kType == kGgmlF16) {
-        wv = half_to_float(load_u16(w + 2 * (i + j)));
-      } else {
-        wv = bf16_to_float(load_u16(w + 2 * (i + j)));
-      }
-      acc[j] += wv * x[i + j];
+      acc[j] += load_as_float<kType>(w, i + j) * x[i + j];
     }
   }
   float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
   for (; i < k; ++i) {
-    float wv;
-    if (kType == kGgmlF32) {
-      std::memcpy(&wv, w + 4 * i, 4);
-    } else if (kType == kGgmlF16) {
-      wv = half_to_float(load_u16(w + 2 * i));
-    } else {
-      wv = bf16_to_float(load_u16(w + 2 * i));
-    }
-    s += wv * x[i];
+    s += load_as_float<kType>(w, i) * x[i];
   }
   return s;
 }
@@ -266,15 +262,7 @@ TRITUNE_AVX2 float dot_float_avx2(const uint8_t* w, const float* x, int64_t k) {
   }
   float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
   for (; i < k; ++i) {
-    float wv;
-    if (kType == kGgmlF32) {
-      std::memcpy(&wv, w + 4 * i, 4);
-    } else if (kType == kGgmlF16) {
-      wv = half_to_float(load_u16(w + 2 * i));
-    } else {
-      wv = bf16_to_float(load_u16(w + 2 * i));
-    }
-    s += wv * x[i];
+    s += load_as_float<kType>(w, i) * x[i];
   }
   return s;
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/error.h"
+#include "kernels/stats.h"
 
 namespace tritune {
 
@@ -32,10 +33,7 @@ std::string TaskKey::str() const {
 }
 
 double median(std::vector<double> v) {
-  if (v.empty()) return std::numeric_limits<double>::infinity();
-  std::sort(v.begin(), v.end());
-  const size_t h = v.size() / 2;
-  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+  return median_or(std::move(v), std::numeric_limits<double>::infinity());
 }
 
 double paired_ratio(const std::vector<double>& a, const std::vector<double>& b) {

@@ -17,6 +17,7 @@
 #include "kernels/formats.h"
 #include "kernels/i2s.h"
 #include "kernels/roofline.h"
+#include "kernels/stats.h"
 #include "kernels/variant.h"
 
 namespace tritune {
@@ -24,13 +25,6 @@ namespace tritune {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
 
 // How many copies of `bytes` rotate through to defeat the last-level cache (cold) or 1 (warm).
 int copies_for(int64_t bytes, bool cold) {
@@ -189,14 +183,14 @@ void register_kernel_benchmarks(const KernelBenchOptions& opt, std::vector<Kerne
               r.threads = threads;
               r.variant = cand->variant->name;
               r.baseline_variant = base->variant->name;
-              r.us = median(ct) * 1e6;
-              r.baseline_us = median(bt) * 1e6;
+              r.us = median_or(ct, 0) * 1e6;
+              r.baseline_us = median_or(bt, 0) * 1e6;
               r.speedup = r.baseline_us / r.us;
               r.weight_gbps = (double)cand->weight_bytes / (r.us * 1e-6) / 1e9;
               r.gops = 2.0 * (double)n * (double)k * (double)T / (r.us * 1e-6) / 1e9;
               r.samples = (int64_t)ct.size();
-              r.stream_gbps = median(stream);
-              r.peak_gops = median(peak);
+              r.stream_gbps = median_or(stream, 0);
+              r.peak_gops = median_or(peak, 0);
               r.bw_frac = r.stream_gbps > 0 ? r.weight_gbps / r.stream_gbps : 0;
               r.peak_frac = r.peak_gops > 0 ? r.gops / r.peak_gops : 0;
               state.counters["weight_GBps"] = r.weight_gbps;
