@@ -96,17 +96,25 @@ std::string db_dir_of(const Args& a) {
   return a.has("--db-dir") ? a.get("--db-dir") : default_db_dir();
 }
 
-Json winners_json(const std::vector<Winner>& ws, Objective obj) {
-  Json arr = Json::array();
+json::Value winners_json(const std::vector<Winner>& ws, Objective obj) {
+  json::Value arr = json::Value::array();
   for (const auto& w : ws) {
-    Json j = Json::object();
-    j.set("family", w.entry.family).set("op", w.entry.op).set("n", w.entry.n).set("k", w.entry.k);
-    j.set("token_bucket", w.entry.tokens).set("threads", w.entry.threads);
-    j.set("variant", w.entry.variant).set("baseline", w.baseline).set("cache", w.cache);
-    j.set("objective", objective_name(obj)).set("value", w.value);
-    j.set("baseline_value", w.baseline_value).set("speedup", w.speedup);
+    json::Value j = json::Value::object();
+    j.set("family", w.entry.family);
+    j.set("op", w.entry.op);
+    j.set("n", w.entry.n);
+    j.set("k", w.entry.k);
+    j.set("token_bucket", w.entry.tokens);
+    j.set("threads", w.entry.threads);
+    j.set("variant", w.entry.variant);
+    j.set("baseline", w.baseline);
+    j.set("cache", w.cache);
+    j.set("objective", objective_name(obj));
+    j.set("value", json_number(w.value));
+    j.set("baseline_value", json_number(w.baseline_value));
+    j.set("speedup", json_number(w.speedup));
     j.set("valid_candidates", (int64_t)w.evaluated);
-    arr.push(j);
+    arr.push_back(j);
   }
   return arr;
 }
@@ -141,17 +149,19 @@ int show(const Args& a, Objective obj) {
   const auto ws = select_winners(load.records, obj, a.get("--cache") == "warm" ? "warm" : "cold",
                                  /*drop_no_gain=*/false);
   if (a.has("--export")) {
-    Json j = Json::object();
-    j.set("database", path).set("fingerprint", fp.to_json());
-    j.set("records", (int64_t)load.records.size()).set("winners", winners_json(ws, obj));
-    Json recs = Json::array();
+    json::Value j = json::Value::object();
+    j.set("database", path);
+    j.set("fingerprint", fp.to_json());
+    j.set("records", (int64_t)load.records.size());
+    j.set("winners", winners_json(ws, obj));
+    json::Value recs = json::Value::array();
     if (a.has("--export-records")) {
-      for (const auto& r : load.records) recs.push(r.to_json());
+      for (const auto& r : load.records) recs.push_back(r.to_json());
       j.set("all_records", recs);
     }
     std::ofstream out(a.get("--export"));
     if (!out) throw Error("--export " + a.get("--export") + ": cannot write");
-    out << j.dump() << "\n";
+    out << json::dump(j) << "\n";
     std::printf("wrote %s\n", a.get("--export").c_str());
   }
   std::printf("database %s: %zu records (%zu corrupt lines skipped)\n", path.c_str(),
@@ -374,10 +384,11 @@ int run_simulate(const std::vector<std::string>& argv) {
     keys[r.task.str()] = r.task;
   }
   const Isa isa = selected_isa();
-  Json out = Json::object();
-  out.set("fingerprint", db.fingerprint().to_json()).set("objective", objective_name(obj));
-  out.set("budget_fraction", a.get_double("--budget-fraction"));
-  Json tasks = Json::array();
+  json::Value out = json::Value::object();
+  out.set("fingerprint", db.fingerprint().to_json());
+  out.set("objective", objective_name(obj));
+  out.set("budget_fraction", json_number(a.get_double("--budget-fraction")));
+  json::Value tasks = json::Value::array();
   for (const auto& kv : by_task) {
     const TaskKey& key = keys[kv.first];
     const SearchSpace& space = space_for(key.format, key.tokens);
@@ -398,11 +409,16 @@ int run_simulate(const std::vector<std::string>& argv) {
     }
     double opt_score = INFINITY;
     for (const auto& r : rec) opt_score = std::min(opt_score, record_score(*r.second, obj));
-    Json tj = Json::object();
-    tj.set("task", kv.first).set("candidates", (int64_t)points.size());
-    tj.set("grid_best_score", opt_score).set("threads", key.threads).set("tokens", key.tokens);
-    tj.set("n", key.n).set("k", key.k).set("op", key.op);
-    Json runs = Json::array();
+    json::Value tj = json::Value::object();
+    tj.set("task", kv.first);
+    tj.set("candidates", (int64_t)points.size());
+    tj.set("grid_best_score", json_number(opt_score));
+    tj.set("threads", key.threads);
+    tj.set("tokens", key.tokens);
+    tj.set("n", key.n);
+    tj.set("k", key.k);
+    tj.set("op", key.op);
+    json::Value runs = json::Value::array();
     const int64_t budget = std::max<int64_t>(
         1, (int64_t)std::floor(a.get_double("--budget-fraction") * (double)points.size()));
     for (const auto& sname : a.get_list("--strategies")) {
@@ -416,20 +432,22 @@ int run_simulate(const std::vector<std::string>& argv) {
         const TaskResult r =
             tune_task(task, opt, [&](const TaskKey&, const std::string& v) { return rec.at(v)->m; },
                       nullptr, {});
-        Json run = Json::object();
-        run.set("strategy", sname).set("seed", s).set("trace", Json::numbers(r.trace));
-        runs.push(run);
+        json::Value run = json::Value::object();
+        run.set("strategy", sname);
+        run.set("seed", s);
+        run.set("trace", json_numbers(r.trace));
+        runs.push_back(run);
       }
     }
     tj.set("runs", runs);
-    tasks.push(tj);
+    tasks.push_back(tj);
     std::printf("%s: replayed (%zu points, grid best %.3fx)\n", kv.first.c_str(), points.size(),
                 1.0 / opt_score);
   }
   out.set("tasks", tasks);
   std::ofstream f(a.get("--output"));
   if (!f) throw Error("--output " + a.get("--output") + ": cannot write");
-  f << out.dump() << "\n";
+  f << json::dump(out) << "\n";
   std::printf("wrote %s\n", a.get("--output").c_str());
   return 0;
 }
@@ -465,7 +483,7 @@ int run_verify(const std::vector<std::string>& argv) {
   ho.reps = (int)a.get_int("--reps");
   ho.min_sample_s = a.get_double("--min-sample-ms") * 1e-3;
   KernelHarness harness(ho);
-  Json rows = Json::array();
+  json::Value rows = json::Value::array();
   std::printf("%-34s %10s %10s %8s", "key", "default", a.get("--label").c_str(), "speedup");
   if (!other.empty()) std::printf(" %10s %8s", a.get("--compare-label").c_str(), "speedup");
   std::printf("\n");
@@ -475,14 +493,22 @@ int run_verify(const std::vector<std::string>& argv) {
     const TaskKey key{space.format, space.family, space.op,        w.entry.n,
                       w.entry.k,    tokens,       w.entry.threads, a.get("--cache")};
     const Measurement m = harness.measure(key, w.entry.variant);
-    Json row = Json::object();
-    row.set("task", key.str()).set("n", key.n).set("k", key.k).set("tokens", tokens);
-    row.set("threads", key.threads).set("op", key.op).set("baseline", m.baseline_variant);
-    row.set("variant", w.entry.variant).set("status", m.status).set("reason", m.reason);
-    row.set("time_s", Json::numbers(m.time_s));
-    row.set("baseline_time_s", Json::numbers(m.baseline_time_s));
+    json::Value row = json::Value::object();
+    row.set("task", key.str());
+    row.set("n", key.n);
+    row.set("k", key.k);
+    row.set("tokens", tokens);
+    row.set("threads", key.threads);
+    row.set("op", key.op);
+    row.set("baseline", m.baseline_variant);
+    row.set("variant", w.entry.variant);
+    row.set("status", m.status);
+    row.set("reason", m.reason);
+    row.set("time_s", json_numbers(m.time_s));
+    row.set("baseline_time_s", json_numbers(m.baseline_time_s));
     const double sp = 1.0 / paired_ratio(m.time_s, m.baseline_time_s);
-    row.set("speedup", sp).set("speedup_of_medians", median(m.baseline_time_s) / median(m.time_s));
+    row.set("speedup", json_number(sp));
+    row.set("speedup_of_medians", json_number(median(m.baseline_time_s) / median(m.time_s)));
     std::printf("%-34s %10s %10s %7.3fx", key.str().c_str(),
                 fmt_time(median(m.baseline_time_s)).c_str(), fmt_time(median(m.time_s)).c_str(),
                 sp);
@@ -494,26 +520,29 @@ int run_verify(const std::vector<std::string>& argv) {
       }
       const Measurement mo = harness.measure(key, o.entry.variant);
       const double so = 1.0 / paired_ratio(mo.time_s, mo.baseline_time_s);
-      row.set("compare_variant", o.entry.variant).set("compare_status", mo.status);
-      row.set("compare_time_s", Json::numbers(mo.time_s));
-      row.set("compare_baseline_time_s", Json::numbers(mo.baseline_time_s));
-      row.set("compare_speedup", so);
+      row.set("compare_variant", o.entry.variant);
+      row.set("compare_status", mo.status);
+      row.set("compare_time_s", json_numbers(mo.time_s));
+      row.set("compare_baseline_time_s", json_numbers(mo.baseline_time_s));
+      row.set("compare_speedup", json_number(so));
       std::printf(" %10s %7.3fx", fmt_time(median(mo.time_s)).c_str(), so);
     }
     std::printf("\n");
     std::fflush(stdout);
-    rows.push(row);
+    rows.push_back(row);
   }
   if (a.has("--json")) {
-    Json out = Json::object();
-    out.set("fingerprint", fp.to_json())
-        .set("cpu", cpu_info().brand)
-        .set("cache", a.get("--cache"));
-    out.set("reps", a.get_int("--reps")).set("label", a.get("--label"));
-    out.set("compare_label", a.get("--compare-label")).set("rows", rows);
+    json::Value out = json::Value::object();
+    out.set("fingerprint", fp.to_json());
+    out.set("cpu", cpu_info().brand);
+    out.set("cache", a.get("--cache"));
+    out.set("reps", a.get_int("--reps"));
+    out.set("label", a.get("--label"));
+    out.set("compare_label", a.get("--compare-label"));
+    out.set("rows", rows);
     std::ofstream f(a.get("--json"));
     if (!f) throw Error("--json " + a.get("--json") + ": cannot write");
-    f << out.dump() << "\n";
+    f << json::dump(out) << "\n";
     std::printf("wrote %s\n", a.get("--json").c_str());
   }
   return 0;

@@ -15,7 +15,7 @@
 
 #include "kernels/error.h"
 #include "model/ggml_types.h"
-#include "model/json.h"
+#include "kernels/json.h"
 #include "model/loader.h"
 #include "model/loader_internal.h"
 #include "model/tokenizer.h"

@@ -12,7 +12,7 @@
 #include "kernels/half.h"
 #include "kernels/i2s.h"
 #include "model/ggml_types.h"
-#include "model/json.h"
+#include "kernels/json.h"
 #include "model/loader.h"
 #include "model/safetensors.h"
 

@@ -7,7 +7,7 @@
 
 #include "kernels/error.h"
 #include "model/ggml_types.h"
-#include "model/json.h"
+#include "kernels/json.h"
 
 namespace tritune::safetensors {
 

@@ -2,7 +2,7 @@
 #include <string>
 
 #include "kernels/error.h"
-#include "model/json.h"
+#include "kernels/json.h"
 #include "model/tokenizer.h"
 
 namespace tritune {

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "kernels/utf8.h"
+
 namespace tritune::unicode {
 
 constexpr uint32_t kInvalidCodepoint = 0xFFFFFFFFu;
@@ -20,8 +22,6 @@ struct Decoded {
 
 // Decodes the sequence starting at s[pos] (pos < s.size()).
 Decoded decode_utf8(std::string_view s, size_t pos);
-// Appends the UTF-8 encoding of a valid code point (<= U+10FFFF, not a surrogate).
-void append_utf8(std::string& out, uint32_t cp);
 bool is_valid_utf8(std::string_view s);
 // Length of the longest prefix of s that does not end inside an incomplete (but so far valid)
 // UTF-8 sequence: a streaming printer emits that prefix and keeps the rest for the next token.

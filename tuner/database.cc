@@ -92,23 +92,25 @@ void make_dirs(const std::string& dir) {
   }
 }
 
-Json header_json(const Fingerprint& fp) {
-  Json h = Json::object();
-  h.set(kMagic, 1).set("fingerprint", fp.to_json()).set("created", (double)std::time(nullptr));
+json::Value header_json(const Fingerprint& fp) {
+  json::Value h = json::Value::object();
+  h.set(kMagic, 1);
+  h.set("fingerprint", fp.to_json());
+  h.set("created", json_number((double)std::time(nullptr)));
   return h;
 }
 
 // Parses the header line; throws Error naming the file.
 Fingerprint parse_header(const std::string& path, const std::string& line) {
-  Json h;
+  json::Value h;
   try {
-    h = parse_json(line);
+    h = json::parse(line);
   } catch (const Error& e) {
     throw Error("tuning DB " + path + ":1: header is not valid JSON (" + e.what() +
                 "); this is not a tritune tuning database or it is damaged: move it away");
   }
-  const Json* magic = h.get(kMagic);
-  if (!magic || !magic->is_number() || magic->as_number() != 1) {
+  const json::Value* magic = h.find(kMagic);
+  if (!magic || !magic->is_number() || magic->as_double() != 1) {
     throw Error("tuning DB " + path + ":1: no '" + kMagic +
                 "': 1 header; not a tritune tuning database (version 1)");
   }
@@ -146,7 +148,7 @@ Fingerprint TuningDb::read_header(const std::string& path) {
 TuningDb TuningDb::open_file(const std::string& path, const Fingerprint& fp) {
   LockedFile f(path, O_RDWR | O_CREAT | O_APPEND, LOCK_EX);
   if (f.size() == 0) {
-    f.write_all(header_json(fp).dump() + "\n");
+    f.write_all(json::dump(header_json(fp)) + "\n");
     f.sync();
     return TuningDb(path, fp);
   }
@@ -182,7 +184,7 @@ DbLoad TuningDb::load() const {
     }
     if (line.empty()) continue;
     try {
-      out.records.push_back(Record::from_json(parse_json(line)));
+      out.records.push_back(Record::from_json(json::parse(line)));
     } catch (const Error& e) {
       out.warnings.push_back(path_ + ":" + std::to_string(line_no) + ": " +
                              (complete ? "corrupt line" : "truncated last line") + " (" + e.what() +
@@ -193,7 +195,7 @@ DbLoad TuningDb::load() const {
 }
 
 void TuningDb::append(const Record& r) const {
-  std::string line = r.to_json().dump() + "\n";
+  std::string line = json::dump(r.to_json()) + "\n";
   LockedFile f(path_, O_RDWR | O_APPEND, LOCK_EX);
   const off_t size = f.size();
   if (size > 0) {

@@ -47,14 +47,16 @@ std::string Fingerprint::file_stem() const {
   return (slug.empty() ? std::string("cpu") : slug) + "-" + id();
 }
 
-Json Fingerprint::to_json() const {
-  Json j = Json::object();
-  j.set("cpu", cpu).set("halide_version", halide_version).set("kernel_hash", kernel_hash);
+json::Value Fingerprint::to_json() const {
+  json::Value j = json::Value::object();
+  j.set("cpu", cpu);
+  j.set("halide_version", halide_version);
+  j.set("kernel_hash", kernel_hash);
   j.set("id", id());
   return j;
 }
 
-Fingerprint Fingerprint::from_json(const Json& j) {
+Fingerprint Fingerprint::from_json(const json::Value& j) {
   Fingerprint f;
   try {
     f.cpu = j.at("cpu").as_string();

@@ -4,7 +4,7 @@
 #pragma once
 #include <string>
 
-#include "tuner/json.h"
+#include "kernels/json.h"
 
 namespace tritune {
 
@@ -17,8 +17,8 @@ struct Fingerprint {
   std::string id() const;
   // Readable file stem: "<cpu brand slug>-<id>".
   std::string file_stem() const;
-  Json to_json() const;
-  static Fingerprint from_json(const Json& j);  // throws Error naming a missing field
+  json::Value to_json() const;
+  static Fingerprint from_json(const json::Value& j);  // throws Error naming a missing field
   // Empty if equal, else one line per differing field ("kernel_hash: 'a' here, 'b' in file").
   std::string diff(const Fingerprint& other) const;
   bool operator==(const Fingerprint& o) const { return diff(o).empty(); }

@@ -14,28 +14,31 @@
 
 namespace tritune {
 
-Json measurement_to_json(const Measurement& m) {
-  Json j = Json::object();
-  j.set("status", m.status).set("reason", m.reason);
-  j.set("time_s", Json::numbers(m.time_s)).set("baseline_time_s", Json::numbers(m.baseline_time_s));
+json::Value measurement_to_json(const Measurement& m) {
+  json::Value j = json::Value::object();
+  j.set("status", m.status);
+  j.set("reason", m.reason);
+  j.set("time_s", json_numbers(m.time_s));
+  j.set("baseline_time_s", json_numbers(m.baseline_time_s));
   j.set("baseline", m.baseline_variant);
-  j.set("energy_j", Json::numbers(m.energy_j));
-  j.set("baseline_energy_j", Json::numbers(m.baseline_energy_j));
-  j.set("energy_source", m.energy_source).set("compile_s", m.compile_s);
+  j.set("energy_j", json_numbers(m.energy_j));
+  j.set("baseline_energy_j", json_numbers(m.baseline_energy_j));
+  j.set("energy_source", m.energy_source);
+  j.set("compile_s", json_number(m.compile_s));
   return j;
 }
 
-Measurement measurement_from_json(const Json& j) {
+Measurement measurement_from_json(const json::Value& j) {
   Measurement m;
   m.status = j.at("status").as_string();
   m.reason = j.at("reason").as_string();
-  m.time_s = j.at("time_s").as_numbers();
-  m.baseline_time_s = j.at("baseline_time_s").as_numbers();
+  m.time_s = numbers_of(j.at("time_s"));
+  m.baseline_time_s = numbers_of(j.at("baseline_time_s"));
   m.baseline_variant = j.at("baseline").as_string();
-  m.energy_j = j.at("energy_j").as_numbers();
-  m.baseline_energy_j = j.at("baseline_energy_j").as_numbers();
+  m.energy_j = numbers_of(j.at("energy_j"));
+  m.baseline_energy_j = numbers_of(j.at("baseline_energy_j"));
   m.energy_source = j.at("energy_source").as_string();
-  m.compile_s = j.at("compile_s").as_number();
+  m.compile_s = j.at("compile_s").as_double();
   return m;
 }
 
@@ -81,7 +84,7 @@ Measurement run_isolated(const std::function<Measurement()>& fn, double timeout_
     } catch (...) {
       m = failure(status::kRuntime, "unknown exception");
     }
-    write_all(fds[1], measurement_to_json(m).dump() + "\n");
+    write_all(fds[1], json::dump(measurement_to_json(m)) + "\n");
     ::close(fds[1]);
     ::_exit(0);  // no atexit handlers, no stdio flush of the parent's buffers
   }
@@ -127,7 +130,7 @@ Measurement run_isolated(const std::function<Measurement()>& fn, double timeout_
   const size_t nl = out.find('\n');
   if (nl == std::string::npos) return failure(status::kCrash, "child sent no result");
   try {
-    return measurement_from_json(parse_json(out.substr(0, nl)));
+    return measurement_from_json(json::parse(out.substr(0, nl)));
   } catch (const std::exception& e) {
     return failure(status::kRuntime, std::string("bad result from child: ") + e.what());
   }

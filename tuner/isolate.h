@@ -8,14 +8,14 @@
 #pragma once
 #include <functional>
 
-#include "tuner/json.h"
+#include "kernels/json.h"
 #include "tuner/record.h"
 
 namespace tritune {
 
 Measurement run_isolated(const std::function<Measurement()>& fn, double timeout_s);
 
-Json measurement_to_json(const Measurement& m);
-Measurement measurement_from_json(const Json& j);  // throws Error naming the field
+json::Value measurement_to_json(const Measurement& m);
+Measurement measurement_from_json(const json::Value& j);  // throws Error naming the field
 
 }  // namespace tritune

@@ -32,6 +32,24 @@ std::string TaskKey::str() const {
          std::to_string(tokens) + " x" + std::to_string(threads) + " " + cache;
 }
 
+json::Value json_number(double v) {
+  return std::isfinite(v) ? json::Value(v) : json::Value();
+}
+
+json::Value json_numbers(const std::vector<double>& v) {
+  json::Value a = json::Value::array();
+  for (double x : v) a.push_back(json_number(x));
+  return a;
+}
+
+std::vector<double> numbers_of(const json::Value& array) {
+  std::vector<double> out;
+  for (const json::Value& x : array.as_array()) {
+    out.push_back(x.is_null() ? std::numeric_limits<double>::infinity() : x.as_double());
+  }
+  return out;
+}
+
 double median(std::vector<double> v) {
   return median_or(std::move(v), std::numeric_limits<double>::infinity());
 }
@@ -65,40 +83,52 @@ double Record::score() const {
   return paired_ratio(m.time_s, m.baseline_time_s);
 }
 
-Json Record::to_json() const {
-  Json j = Json::object();
-  j.set("variant", variant).set("format", task.format).set("family", task.family);
-  j.set("op", task.op).set("n", task.n).set("k", task.k).set("tokens", task.tokens);
-  j.set("threads", task.threads).set("cache", task.cache);
-  Json p = Json::object();
+json::Value Record::to_json() const {
+  json::Value j = json::Value::object();
+  j.set("variant", variant);
+  j.set("format", task.format);
+  j.set("family", task.family);
+  j.set("op", task.op);
+  j.set("n", task.n);
+  j.set("k", task.k);
+  j.set("tokens", task.tokens);
+  j.set("threads", task.threads);
+  j.set("cache", task.cache);
+  json::Value p = json::Value::object();
   for (const auto& kv : params) p.set(kv.first, kv.second);
   j.set("params", p);
-  j.set("status", m.status).set("reason", m.reason);
-  j.set("objective", objective).set("value", value).set("baseline_value", baseline_value);
-  j.set("time_s", Json::numbers(m.time_s));
-  j.set("baseline", m.baseline_variant).set("baseline_time_s", Json::numbers(m.baseline_time_s));
-  j.set("energy_j", Json::numbers(m.energy_j));
-  j.set("baseline_energy_j", Json::numbers(m.baseline_energy_j));
-  j.set("energy_source", m.energy_source).set("compile_s", m.compile_s);
-  j.set("strategy", strategy).set("unix_time", unix_time);
+  j.set("status", m.status);
+  j.set("reason", m.reason);
+  j.set("objective", objective);
+  j.set("value", json_number(value));
+  j.set("baseline_value", json_number(baseline_value));
+  j.set("time_s", json_numbers(m.time_s));
+  j.set("baseline", m.baseline_variant);
+  j.set("baseline_time_s", json_numbers(m.baseline_time_s));
+  j.set("energy_j", json_numbers(m.energy_j));
+  j.set("baseline_energy_j", json_numbers(m.baseline_energy_j));
+  j.set("energy_source", m.energy_source);
+  j.set("compile_s", json_number(m.compile_s));
+  j.set("strategy", strategy);
+  j.set("unix_time", json_number(unix_time));
   return j;
 }
 
-Record Record::from_json(const Json& j) {
+Record Record::from_json(const json::Value& j) {
   Record r;
   auto num_or_inf = [&](const char* key) {
-    const Json& v = j.at(key);
-    return v.is_null() ? std::numeric_limits<double>::infinity() : v.as_number();
+    const json::Value& v = j.at(key);
+    return v.is_null() ? std::numeric_limits<double>::infinity() : v.as_double();
   };
   try {
     r.variant = j.at("variant").as_string();
     r.task.format = j.at("format").as_string();
     r.task.family = j.at("family").as_string();
     r.task.op = j.at("op").as_string();
-    r.task.n = j.at("n").as_int();
-    r.task.k = j.at("k").as_int();
-    r.task.tokens = j.at("tokens").as_int();
-    r.task.threads = (int)j.at("threads").as_int();
+    r.task.n = j.at("n").as_int64();
+    r.task.k = j.at("k").as_int64();
+    r.task.tokens = j.at("tokens").as_int64();
+    r.task.threads = (int)j.at("threads").as_int64();
     r.task.cache = j.at("cache").as_string();
     for (const auto& kv : j.at("params").members()) r.params[kv.first] = kv.second.as_string();
     r.m.status = j.at("status").as_string();
@@ -106,15 +136,15 @@ Record Record::from_json(const Json& j) {
     r.objective = j.at("objective").as_string();
     r.value = num_or_inf("value");
     r.baseline_value = num_or_inf("baseline_value");
-    r.m.time_s = j.at("time_s").as_numbers();
+    r.m.time_s = numbers_of(j.at("time_s"));
     r.m.baseline_variant = j.at("baseline").as_string();
-    r.m.baseline_time_s = j.at("baseline_time_s").as_numbers();
-    r.m.energy_j = j.at("energy_j").as_numbers();
-    r.m.baseline_energy_j = j.at("baseline_energy_j").as_numbers();
+    r.m.baseline_time_s = numbers_of(j.at("baseline_time_s"));
+    r.m.energy_j = numbers_of(j.at("energy_j"));
+    r.m.baseline_energy_j = numbers_of(j.at("baseline_energy_j"));
     r.m.energy_source = j.at("energy_source").as_string();
-    r.m.compile_s = j.at("compile_s").as_number();
+    r.m.compile_s = j.at("compile_s").as_double();
     r.strategy = j.at("strategy").as_string();
-    r.unix_time = j.at("unix_time").as_number();
+    r.unix_time = j.at("unix_time").as_double();
   } catch (const Error& e) {
     throw Error(std::string("tuning record: ") + e.what());
   }

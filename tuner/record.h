@@ -7,9 +7,15 @@
 #include <vector>
 
 #include "generators/space.h"
-#include "tuner/json.h"
+#include "kernels/json.h"
 
 namespace tritune {
+
+// Numbers in tuning files: a failed candidate scores +inf, which JSON cannot spell, so
+// non-finite numbers are written as null and null reads back as +inf.
+json::Value json_number(double v);
+json::Value json_numbers(const std::vector<double>& v);
+std::vector<double> numbers_of(const json::Value& array);  // throws Error unless numbers/nulls
 
 // What a candidate is scored by (lower is better).
 enum class Objective { kTime, kEnergy, kEdp };
@@ -67,8 +73,8 @@ struct Record {
   double score() const;
   // Identity for resume: a record with this key means the candidate is finished.
   std::string key() const { return task.str() + " " + variant; }
-  Json to_json() const;
-  static Record from_json(const Json& j);  // throws Error naming the missing/bad field
+  json::Value to_json() const;
+  static Record from_json(const json::Value& j);  // throws Error naming the missing/bad field
 };
 
 double median(std::vector<double> v);  // +inf for an empty vector

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "kernels/error.h"
-#include "tuner/json.h"
+#include "kernels/json.h"
 
 namespace tritune {
 
@@ -47,24 +47,24 @@ void check(int64_t n, int64_t k, const std::string& what) {
   }
 }
 
-std::vector<std::pair<int64_t, int64_t>> from_json(const Json& j, const std::string& where) {
+std::vector<std::pair<int64_t, int64_t>> from_json(const json::Value& j, const std::string& where) {
   std::vector<std::pair<int64_t, int64_t>> out;
   if (!j.is_array()) throw Error(where + ": expected a JSON list of shapes");
-  for (const Json& e : j.items()) {
+  for (const json::Value& e : j.as_array()) {
     int64_t n = 0, k = 0;
     try {
-      if (e.is_array() && e.items().size() == 2) {
-        n = e.items()[0].as_int();
-        k = e.items()[1].as_int();
+      if (e.is_array() && e.as_array().size() == 2) {
+        n = e.as_array()[0].as_int64();
+        k = e.as_array()[1].as_int64();
       } else {
-        n = e.at("n").as_int();
-        k = e.at("k").as_int();
+        n = e.at("n").as_int64();
+        k = e.at("k").as_int64();
       }
     } catch (const Error& err) {
       throw Error(where + ": entry " + std::to_string(out.size()) + " is not [N, K] or " +
                   "{\"n\": N, \"k\": K} (" + err.what() + ")");
     }
-    check(n, k, e.dump());
+    check(n, k, json::dump(e));
     out.emplace_back(n, k);
   }
   return out;
@@ -73,13 +73,13 @@ std::vector<std::pair<int64_t, int64_t>> from_json(const Json& j, const std::str
 }  // namespace
 
 std::vector<std::pair<int64_t, int64_t>> parse_shapes(const std::string& text) {
-  if (!text.empty() && text[0] == '[') return from_json(parse_json(text), "--shapes");
+  if (!text.empty() && text[0] == '[') return from_json(json::parse(text), "--shapes");
   if (text.size() > 5 && text.compare(text.size() - 5, 5, ".json") == 0) {
     std::ifstream in(text);
     if (!in) throw Error("shapes file " + text + ": cannot open");
     std::stringstream ss;
     ss << in.rdbuf();
-    return from_json(parse_json(ss.str()), "shapes file " + text);
+    return from_json(json::parse(ss.str()), "shapes file " + text);
   }
   std::vector<std::pair<int64_t, int64_t>> out;
   if (!text.empty() && text.back() == ',') throw Error("--shapes '" + text + "': trailing comma");

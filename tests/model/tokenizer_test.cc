@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "kernels/error.h"
-#include "model/json.h"
+#include "kernels/json.h"
 
 namespace tritune {
 namespace {

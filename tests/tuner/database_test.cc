@@ -108,7 +108,7 @@ TEST(TuningDb, CorruptAndTruncatedLinesAreReportedWithLineNumbersAndSkipped) {
   db.append(sample_record(2));  // line 5
   {
     std::ofstream out(db.path(), std::ios::app);
-    out << sample_record(3).to_json().dump().substr(0, 80);  // line 6: killed mid-write
+    out << json::dump(sample_record(3).to_json()).substr(0, 80);  // line 6: killed mid-write
   }
   DbLoad load = db.load();
   ASSERT_EQ(load.records.size(), 2u);

@@ -1,5 +1,5 @@
 // Strict JSON parser and writer (see json.h for why strict).
-#include "model/json.h"
+#include "kernels/json.h"
 
 #include <algorithm>
 #include <charconv>
@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "kernels/error.h"
-#include "model/unicode.h"
+#include "kernels/utf8.h"
 
 namespace tritune::json {
 

@@ -1,5 +1,5 @@
-// Tests for the strict JSON parser/writer in model/json.h.
-#include "model/json.h"
+// Tests for the strict JSON parser/writer in kernels/json.h (model files and tuning files).
+#include "kernels/json.h"
 
 #include <gtest/gtest.h>
 
