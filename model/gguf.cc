@@ -9,6 +9,7 @@
 
 #include "kernels/error.h"
 #include "model/ggml_types.h"
+#include "model/shape.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the GGUF reader assumes a little-endian host"
@@ -346,15 +347,11 @@ std::string Value::summary(size_t max_items) const {
 
 // ---- TensorInfo ------------------------------------------------------------------------------
 int64_t TensorInfo::elements() const {
-  int64_t n = 1;
-  for (int64_t d : ne) n *= d;
-  return n;
+  return shape_elements(ne);
 }
 
 std::string TensorInfo::shape_str() const {
-  std::string s = "[";
-  for (size_t k = 0; k < ne.size(); ++k) s += (k ? ", " : "") + std::to_string(ne[k]);
-  return s + "]";
+  return shape_string(ne);
 }
 
 // ---- File ------------------------------------------------------------------------------------

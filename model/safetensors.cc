@@ -6,8 +6,9 @@
 #include <limits>
 
 #include "kernels/error.h"
-#include "model/ggml_types.h"
 #include "kernels/json.h"
+#include "model/ggml_types.h"
+#include "model/shape.h"
 
 namespace tritune::safetensors {
 
@@ -27,15 +28,11 @@ uint32_t dtype_to_ggml(const std::string& d) {
 }
 
 int64_t TensorInfo::elements() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+  return shape_elements(shape);
 }
 
 std::string TensorInfo::shape_str() const {
-  std::string s = "[";
-  for (size_t k = 0; k < shape.size(); ++k) s += (k ? ", " : "") + std::to_string(shape[k]);
-  return s + "]";
+  return shape_string(shape);
 }
 
 std::shared_ptr<const File> File::open(const std::string& path) {
