@@ -14,7 +14,7 @@ namespace {
 
 using namespace Halide;
 
-enum class Accum { Vnni, Pmaddwd };
+enum class Accum { Vnni, Pmaddwd, Pmaddubsw };
 enum class Decode { Shift, Mask };
 
 template <bool kGemm>
@@ -41,9 +41,16 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
   // K block (columns) for GEMM: the reduction is split so a token block's activations stay in
   // L1 while a row block's weights stay in L2. 0 = whole K.
   GP<int> kblock{"kblock", 0};
-  // Accumulation strategy: vnni = 4-way u8 x s8 dot (vpdpbusd on AVX512-VNNI, emulated with
-  // pmaddubsw/pmaddwd sequences elsewhere); pmaddwd = widen to i16, 2-way i16 dot products.
-  GP<Accum> accum{"accum", Accum::Vnni, {{"vnni", Accum::Vnni}, {"pmaddwd", Accum::Pmaddwd}}};
+  // Accumulation strategy: vnni = 4-way u8 x s8 dot (vpdpbusd on AVX512-VNNI; elsewhere
+  // Halide has no 4-way pattern and falls back to widening multiplies); pmaddwd = widen to
+  // i16, 2-way i16 dot products; pmaddubsw = 2-way u8 x s8 dot products into i16 (pmaddubsw,
+  // the AVX2/SSSE3 instruction), summed in i16 over the 4 groups of kunroll tiles, widened to
+  // int32 once per kunroll tiles (pmaddwd with ones). Exact: a pair is at most 2*2*127 = 508
+  // in magnitude and 16 tiles * 4 groups of them stay below 32767 (shift decode only).
+  GP<Accum> accum{
+      "accum",
+      Accum::Vnni,
+      {{"vnni", Accum::Vnni}, {"pmaddwd", Accum::Pmaddwd}, {"pmaddubsw", Accum::Pmaddubsw}}};
   // Software prefetch distance in 16-column tiles along K (0 = off). Each 16-row tile's weights
   // are a stream of only K/4 bytes (10 KiB at K = 2560), too short for the hardware prefetcher
   // to ramp up on before it ends, so a GEMV on cold weights stalls at every block start.
@@ -70,6 +77,10 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
       generate_masked(k16);
       return;
     }
+    if (accum == Accum::Pmaddubsw) {
+      generate_i16_pairs(k16);
+      return;
+    }
     // Decoded codes, u8 in {0,1,2}. Kept as its own Func so the u8 type survives into the dot
     // product (inlined, Halide would prove the value < 128 and narrow it to s8, losing vpdpbusd).
     code(b, g, kc, rt) = (w(b, kc, rt) >> cast<uint8_t>(2 * g)) & cast<uint8_t>(3);
@@ -88,42 +99,10 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     const int vl = vbits / 32;  // int32 lanes per vector
     layout_contract();
 
-    Var nt{"nt"}, nto{"nto"}, nti{"nti"}, to{"to"}, ti{"ti"}, par{"par"};
+    Var nto{"nto"}, to{"to"}, ti{"ti"};
     RVar rzo{"rzo"}, rzi{"rzi"}, rzb{"rzb"}, rzk{"rzk"};
-    const int R = rows, T = tokens;
-    // Blocks of R tiles x T tokens. Large problems use them; problems smaller than one block
-    // fall back to 1 x 1 blocks (ShiftInwards needs extent >= factor).
-    Expr n_tiles = y.dim(0).extent() / 16;
-    Expr big = n_tiles >= R && y.dim(1).extent() >= T;
-    auto block_schedule = [&](Stage s, int rb, int tb) {
-      s.split(n, nt, lane, 16, TailStrategy::RoundUp)
-          .split(nt, nto, nti, rb, TailStrategy::ShiftInwards)
-          .split(t, to, ti, tb, TailStrategy::ShiftInwards)
-          .reorder(lane, nti, ti, to, nto)
-          .vectorize(lane, vl)
-          .unroll(nti)
-          .unroll(ti);
-    };
-    // Fewer tokens than a block (short prompts) still get R-tile blocks, with the largest token
-    // block among {4, 2, 1} that fits, so a 4-token prompt does not run one token at a time.
-    std::vector<Stage> stages;
-    stages.push_back(y.specialize(big));
-    block_schedule(stages.back(), R, T);
-    for (int tb : {4, 2, 1}) {
-      if (tb >= T) continue;
-      stages.push_back(y.specialize(n_tiles >= R && y.dim(1).extent() >= tb));
-      block_schedule(stages.back(), R, tb);
-    }
-    block_schedule(y, 1, 1);
-    stages.push_back(y);
-    // Parallel over row blocks. grain = blocks per task.
-    for (Stage s : stages) {
-      if (grain > 0) {
-        s.split(nto, par, nto, grain, TailStrategy::GuardWithIf).parallel(par);
-      } else {
-        s.parallel(nto);
-      }
-    }
+    const int T = tokens;
+    block_stages(rows, T, nto);
 
     const bool kblocked = kGemm && kblock > 0;
     // Accumulators live in registers for one R x T block; with K blocking they live for all
@@ -157,6 +136,95 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     if (vl * 4 < 64) code.unroll(b);
   }
 
+  // Row blocks of R tiles x T tokens, parallel over row blocks (grain blocks per task). Blocks
+  // smaller than R x T fall back to fewer tokens (4, 2, 1) and then to 1 x 1 blocks.
+  void block_stages(int R, int T, Var nto) {
+    Var nt{"nt"}, nti{"nti"}, to{"to"}, ti{"ti"}, par{"par"};
+    Expr n_tiles = y.dim(0).extent() / 16;
+    auto block_schedule = [&](Stage s, int rb, int tb) {
+      s.split(n, nt, lane, 16, TailStrategy::RoundUp)
+          .split(nt, nto, nti, rb, TailStrategy::ShiftInwards)
+          .split(t, to, ti, tb, TailStrategy::ShiftInwards)
+          .reorder(lane, nti, ti, to, nto)
+          .vectorize(lane, vbits / 32)
+          .unroll(nti)
+          .unroll(ti);
+    };
+    std::vector<Stage> stages;
+    stages.push_back(y.specialize(n_tiles >= R && y.dim(1).extent() >= T));
+    block_schedule(stages.back(), R, T);
+    for (int tb : {4, 2, 1}) {
+      if (tb >= T) continue;
+      stages.push_back(y.specialize(n_tiles >= R && y.dim(1).extent() >= tb));
+      block_schedule(stages.back(), R, tb);
+    }
+    block_schedule(y, 1, 1);
+    stages.push_back(y);
+    for (Stage s : stages) {
+      if (grain > 0) {
+        s.split(nto, par, nto, grain, TailStrategy::GuardWithIf).parallel(par);
+      } else {
+        s.parallel(nto);
+      }
+    }
+  }
+
+  // accum=pmaddubsw: pair(j, lane) = sum over p < 2 of code * x in i16 (one pmaddubsw lane),
+  // accumulated over the 4 groups of `kunroll` tiles, then widened and summed over j into the
+  // int32 accumulator (one pmaddwd against ones per kunroll tiles).
+  void generate_i16_pairs(Expr k16) {
+    Var j{"j"}, ck{"ck"};
+    Func pair{"pair"};
+    const int U = kunroll;
+    code(b, g, kc, rt) = (w(b, kc, rt) >> cast<uint8_t>(2 * g)) & cast<uint8_t>(3);
+    Expr chunks = k16 / U;          // whole chunks of U tiles; the k16 % U tail tiles come after
+    RDom q(0, 2, 0, 4, 0, U, "q");  // q.x: column in a pair, q.y: group, q.z: tile in chunk
+    Expr kc_q = ck * U + q.z;
+    Expr c = code(4 * lane + 2 * j + q.x, q.y, kc_q, rt);
+    Expr a = x(2 * j + q.x + 4 * q.y + 16 * kc_q, t);
+    pair(j, lane, rt, t, ck) = cast<int16_t>(0);
+    pair(j, lane, rt, t, ck) =
+        saturating_add(pair(j, lane, rt, t, ck), cast<int16_t>(c) * cast<int16_t>(a));
+    RDom r(0, 2, 0, chunks, "r");  // r.x: j, r.y: chunk of U tiles
+    acc(lane, rt, t) = 0;
+    acc(lane, rt, t) += cast<int32_t>(pair(r.x, lane, rt, t, r.y));
+    // Tail tiles (K not a multiple of 16 * U columns), one 4-way int32 dot per column group.
+    RDom e(0, 4, 0, 4, chunks * U, k16 - chunks * U, "e");
+    Expr ce = (w(4 * lane + e.x, e.z, rt) >> cast<uint8_t>(2 * e.y)) & cast<uint8_t>(3);
+    acc(lane, rt, t) += cast<int32_t>(ce) * cast<int32_t>(x(e.x + 4 * e.y + 16 * e.z, t));
+    y(n, t) = acc(n % 16, n / 16, t) - xsum(t);
+
+    const int vl = vbits / 32;
+    layout_contract();
+    Var nto{"nto"}, to{"to"};
+    block_stages(rows, tokens, nto);
+    // acc lives in registers for one block: compute it at the innermost block loop (to).
+    acc.compute_at(y, to).vectorize(lane, vl).unroll(rt).unroll(t);
+    Stage upd = acc.update();
+    upd.reorder(r.x, lane, t, rt, r.y);
+    upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt);
+    pair.compute_at(acc, r.y).vectorize(j).vectorize(lane, vl).unroll(rt).unroll(t);
+    Stage pu = pair.update();
+    pu.reorder(q.x, j, lane, t, rt, q.y, q.z);
+    // atomic(true): saturating_add is not associative in general; here it never saturates
+    // (see accum), so the reduction order is free.
+    pu.atomic(true).vectorize(q.x).vectorize(j).vectorize(lane, vl).unroll(t).unroll(rt).unroll(
+        q.y);
+    if (U > 1) pu.unroll(q.z);
+    if (vl < 16) {
+      acc.unroll(lane);
+      upd.unroll(lane);
+      pair.unroll(lane);
+      pu.unroll(lane);
+    }
+    code.compute_at(pair, q.z).vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt);
+    if (vl * 4 < 64) code.unroll(b);
+    if (prefetch > 0) upd.prefetch(w, r.y, r.y, std::max(1, ((int)prefetch + U - 1) / U));
+    Stage tail = acc.update(1);
+    tail.reorder(e.x, lane, t, rt, e.y, e.z).vectorize(lane, vl).unroll(t).unroll(rt);
+    if (vl < 16) tail.unroll(lane);
+  }
+
   // Layout contract: tiles are dense 64-byte blocks; output rows come in whole tiles.
   void layout_contract() {
     w.dim(0).set_bounds(0, 64);
@@ -188,28 +256,9 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     const int vl = vbits / 32;
     layout_contract();
 
-    Var nt{"nt"}, nto{"nto"}, nti{"nti"}, to{"to"}, ti{"ti"}, par{"par"};
+    Var nto{"nto"}, to{"to"};
     RVar ryo{"ryo"}, ryi{"ryi"};
-    const int R = rows;
-    Expr n_tiles = y.dim(0).extent() / 16;
-    auto block_schedule = [&](Stage s, int rb) {
-      s.split(n, nt, lane, 16, TailStrategy::RoundUp)
-          .split(nt, nto, nti, rb, TailStrategy::ShiftInwards)
-          .split(t, to, ti, 1, TailStrategy::ShiftInwards)
-          .reorder(lane, nti, ti, to, nto)
-          .vectorize(lane, vl)
-          .unroll(nti);
-    };
-    Stage big = y.specialize(n_tiles >= R);
-    block_schedule(big, R);
-    block_schedule(y, 1);
-    for (Stage s : {big, Stage(y)}) {
-      if (grain > 0) {
-        s.split(nto, par, nto, grain, TailStrategy::GuardWithIf).parallel(par);
-      } else {
-        s.parallel(nto);
-      }
-    }
+    block_stages(rows, 1, nto);
     acc.compute_at(y, to).vectorize(lane, vl).unroll(g).unroll(rt).unroll(t);
     Stage upd = acc.update();
     if (kunroll > 1) {

@@ -32,16 +32,36 @@ std::vector<Constraint> i2s_constraints() {
                             ? std::string()
                             : std::to_string(v) + " > " + std::to_string(vector_bits(isa));
                }});
-  // Accumulators (rows*tokens vectors per 16-lane tile) + decoded weights (rows) + the
-  // broadcast activation must fit the register file, else every K step spills.
-  c.push_back({"rows*tokens*(512/vbits) + rows*(512/vbits) + 1 <= vector registers",
-               [](const Params& p, const Shape*, Isa isa) {
-                 const int per_tile = 512 / std::stoi(p.at("vbits"));
-                 const int rows = std::stoi(p.at("rows")), tokens = std::stoi(p.at("tokens"));
-                 const int need = rows * tokens * per_tile + rows * per_tile + 1;
-                 return need <= vector_regs(isa) ? std::string()
-                                                 : std::to_string(need) + " registers > " +
-                                                       std::to_string(vector_regs(isa));
+  // Accumulators (rows*tokens vectors per 16-lane tile, times 4 with decode=mask: one per
+  // 2-bit group) + decoded weights (rows) + the broadcast activation must fit the register
+  // file, else every K step spills.
+  c.push_back(
+      {"rows*tokens*(512/vbits)*(decode=mask ? 4 : 1) + rows*(512/vbits) + 1 <= vector "
+       "registers",
+       [](const Params& p, const Shape*, Isa isa) {
+         const int per_tile = 512 / std::stoi(p.at("vbits"));
+         const int rows = std::stoi(p.at("rows")), tokens = std::stoi(p.at("tokens"));
+         auto d = p.find("decode");
+         const int groups = d != p.end() && d->second == "mask" ? 4 : 1;
+         // accum=pmaddubsw: the registers hold the i16 pair sums; the int32 accumulators
+         // are touched once per kunroll tiles and may live in L1.
+         const int need = rows * tokens * per_tile * groups + rows * per_tile + 1;
+         return need <= vector_regs(isa)
+                    ? std::string()
+                    : std::to_string(need) + " registers > " + std::to_string(vector_regs(isa));
+       }});
+  c.push_back({"accum=pmaddubsw needs decode=shift and kblock=0 (i16 sums over whole tiles)",
+               [](const Params& p, const Shape*, Isa) {
+                 if (p.at("accum") != "pmaddubsw") return std::string();
+                 auto d = p.find("decode");
+                 if (d != p.end() && d->second != "shift") return std::string("decode=mask");
+                 return p.at("kblock") == "0" ? std::string() : std::string("kblock > 0");
+               }});
+  c.push_back({"kunroll > 4 only with accum=pmaddubsw (elsewhere it only grows the code)",
+               [](const Params& p, const Shape*, Isa) {
+                 return std::stoi(p.at("kunroll")) <= 4 || p.at("accum") == "pmaddubsw"
+                            ? std::string()
+                            : "kunroll=" + p.at("kunroll");
                }});
   c.push_back({"K % kblock == 0", [](const Params& p, const Shape* s, Isa) {
                  const int kb = std::stoi(p.at("kblock"));
@@ -81,7 +101,13 @@ std::vector<SearchSpace> i2s_spaces() {
        {{"avx2", "2"}, {"x86_64", "1"}},
        "16-row tiles per register block (independent accumulator chains hide dot latency)"},
       {"tokens", "t", {"1"}, "1", {}, "tokens per block (GEMV: one)"},
-      {"kunroll", "u", {"1", "2", "4"}, "1", {}, "unroll of the K loop in 16-column tiles"},
+      {"kunroll",
+       "u",
+       {"1", "2", "4", "8", "16"},
+       "1",
+       {{"avx2", "4"}},
+       "unroll of the K loop in 16-column tiles (accum=pmaddubsw: tiles summed in i16 before "
+       "widening)"},
       {"vbits",
        "v",
        {"128", "256", "512"},
@@ -97,10 +123,11 @@ std::vector<SearchSpace> i2s_spaces() {
       {"kblock", "k", {"0"}, "0", {}, "K block (GEMV streams K once: none)"},
       {"accum",
        "a",
-       {"vnni", "pmaddwd"},
+       {"vnni", "pmaddwd", "pmaddubsw"},
        "vnni",
-       {},
-       "accumulation: vnni = 4-way u8*s8 dot (vpdpbusd), pmaddwd = i16 widening pairs"},
+       {{"avx2", "pmaddubsw"}},
+       "accumulation: vnni = 4-way u8*s8 dot (vpdpbusd), pmaddwd = i16 widening pairs, "
+       "pmaddubsw = u8*s8 pairs summed in i16 over kunroll tiles (AVX2)"},
       {"prefetch",
        "p",
        {"0", "8", "16", "32", "64"},
@@ -111,7 +138,7 @@ std::vector<SearchSpace> i2s_spaces() {
        "d",
        {"shift", "mask"},
        "mask",
-       {},
+       {{"avx2", "shift"}, {"x86_64", "shift"}},
        "2-bit decode: shift = (w >> 2g) & 3; mask = w & (3 << 2g) with one accumulator per "
        "group (one op per group instead of two)"},
   };
@@ -131,9 +158,14 @@ std::vector<SearchSpace> i2s_spaces() {
        "t",
        {"2", "4", "6", "8", "12"},
        "8",
-       {{"avx2", "6"}, {"x86_64", "2"}},
+       {{"avx2", "4"}, {"x86_64", "2"}},
        "tokens per register block: each decoded weight vector is reused this often"},
-      {"kunroll", "u", {"1", "2"}, "1", {}, "unroll of the K loop in 16-column tiles"},
+      {"kunroll",
+       "u",
+       {"1", "2", "4", "8", "16"},
+       "1",
+       {{"avx2", "8"}},
+       "unroll of the K loop in 16-column tiles (see the GEMV space)"},
       {"vbits",
        "v",
        {"128", "256", "512"},
@@ -147,7 +179,12 @@ std::vector<SearchSpace> i2s_spaces() {
        "0",
        {},
        "K block: activations of a token block stay in L1 across a row block"},
-      {"accum", "a", {"vnni", "pmaddwd"}, "vnni", {}, "accumulation strategy"},
+      {"accum",
+       "a",
+       {"vnni", "pmaddwd", "pmaddubsw"},
+       "vnni",
+       {{"avx2", "pmaddubsw"}},
+       "accumulation strategy (see the GEMV space)"},
       {"prefetch", "p", {"0", "16"}, "0", {}, "software prefetch distance along K (tiles)"},
       {"decode", "d", {"shift"}, "shift", {}, "2-bit decode (GEMM: shift only)"},
   };

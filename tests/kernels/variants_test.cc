@@ -184,13 +184,25 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   setenv("TRITUNE_CACHE_DIR", dir.c_str(), 1);
   const Isa isa = selected_isa();
   const std::string vb = isa == Isa::kAvx512Vnni ? "512" : isa == Isa::kAvx2 ? "256" : "128";
-  const std::vector<std::string> names = {
+  std::vector<std::string> names = {
       "i2s_gemv_r1_t1_u2_v" + vb + "_g2_k0_apmaddwd_p16_dshift__" + isa_name(isa),
-      "i2s_gemm_r1_t4_u1_v" + vb + "_g0_k512_avnni_p16_dshift__" + isa_name(isa),
-      // decode=mask: one accumulator per 2-bit group, exact shifts at the end.
-      "i2s_gemv_r4_t1_u1_v" + vb + "_g2_k0_avnni_p16_dmask__" + isa_name(isa),
-      "i2s_gemv_r2_t1_u2_v" + vb + "_g0_k0_apmaddwd_p0_dmask__" + isa_name(isa),
+      "i2s_gemm_r1_t" + std::string(isa == Isa::kX86_64 ? "2" : "4") + "_u1_v" + vb +
+          "_g0_k512_avnni_p16_dshift__" + isa_name(isa),
   };
+  // accum=pmaddubsw: u8 x s8 pairs summed in i16 over kunroll tiles (K=100 and 1280 leave a
+  // partial chunk of tiles).
+  if (isa != Isa::kX86_64) {
+    names.push_back("i2s_gemv_r2_t1_u8_v" + vb + "_g2_k0_apmaddubsw_p16_dshift__" + isa_name(isa));
+    names.push_back("i2s_gemm_r1_t2_u4_v" + vb + "_g1_k0_apmaddubsw_p16_dshift__" + isa_name(isa));
+  }
+  // decode=mask: one accumulator per 2-bit group, exact shifts at the end. Four accumulators
+  // per 16-row tile fit the register file at 256 and 512 bits, not at 128.
+  if (isa != Isa::kX86_64) {
+    const std::string r = isa == Isa::kAvx512Vnni ? "4" : "1";
+    names.push_back("i2s_gemv_r" + r + "_t1_u1_v" + vb + "_g2_k0_avnni_p16_dmask__" +
+                    isa_name(isa));
+    names.push_back("i2s_gemv_r1_t1_u2_v" + vb + "_g0_k0_apmaddwd_p0_dmask__" + isa_name(isa));
+  }
   std::mt19937 rng(99);
   for (const auto& name : names) {
     const Variant& v = get_variant(name);
@@ -205,6 +217,42 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   EXPECT_THROW(get_variant("i2s_gemv_r4_t1_u1_v512_g4_k0_avnni_p0_dshift"), Error);  // no ISA
   EXPECT_THROW(get_variant("i2s_gemm_r2_t8_u1_v512_g1_k0_avnni_p0_dmask__avx512vnni"),
                Error);  // GEMM decodes by shift only
+}
+
+// The i16 pair sums of accum=pmaddubsw are exact only while they stay inside int16: the worst
+// case is every weight +1 (code 2) against activations all at +-127 (absmax quantization of a
+// constant row), summed over 16 tiles. Mixed signs per token cover both ends of the range.
+TEST(Variants, PmaddubswI16SumsStayExactAtTheWorstCase) {
+  const Isa isa = selected_isa();
+  if (isa == Isa::kX86_64) GTEST_SKIP() << "pmaddubsw points need SSSE3 or better";
+  const std::string vb = isa == Isa::kAvx512Vnni ? "512" : "256";
+  for (const std::string name :
+       {"i2s_gemv_r1_t1_u16_v" + vb + "_g0_k0_apmaddubsw_p0_dshift__" + isa_name(isa),
+        "i2s_gemm_r1_t2_u16_v" + vb + "_g0_k0_apmaddubsw_p0_dshift__" + isa_name(isa)}) {
+    const Variant& v = get_variant(name);
+    for (const int64_t k : {int64_t{16 * 16 * 3 + 16}, int64_t{16 * 16}}) {
+      const int64_t n = 32, tokens = 3;
+      for (const int8_t wv : {int8_t{1}, int8_t{-1}}) {
+        const std::vector<int8_t> t((size_t)(n * k), wv);
+        std::vector<float> x((size_t)(tokens * k));
+        for (int64_t tok = 0; tok < tokens; ++tok) {
+          for (int64_t c = 0; c < k; ++c) x[(size_t)(tok * k + c)] = tok == 1 ? -3.0f : 5.0f;
+        }
+        const I2SKernelWeights w = i2s_tile_ternary(t.data(), n, k, 1.0f);
+        const QuantizedActs a = quantize_acts(x.data(), tokens, k, k, 16);
+        std::vector<int32_t> want((size_t)(tokens * w.n_pad())), got(want.size(), -7);
+        i2s_ref_gemm_tiled(w, a, want.data(), w.n_pad());
+        run_i2s(v, w, a, got.data(), w.n_pad());
+        for (int64_t tok = 0; tok < tokens; ++tok) {
+          EXPECT_EQ(std::abs(want[(size_t)(tok * w.n_pad())]), 127 * k) << "the worst case";
+          for (int64_t r = 0; r < n; ++r) {
+            ASSERT_EQ(got[(size_t)(tok * w.n_pad() + r)], want[(size_t)(tok * w.n_pad() + r)])
+                << name << " K=" << k << " w=" << (int)wv << " token " << tok << " row " << r;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Dispatch, TunedEntriesWinAndUntunedFallBack) {

@@ -42,7 +42,7 @@ Record rec(const std::string& variant, int64_t n, int64_t k, int64_t tokens, int
 }
 
 TEST(DispatchDb, SelectsTheBestValidRecordPerKey) {
-  const std::string a = gemv_point("1", "8"), b = gemv_point("2", "8"), c = gemv_point("1", "16");
+  const std::string a = gemv_point("1", "8"), b = gemv_point("1", "2"), c = gemv_point("1", "16");
   std::vector<Record> rs = {rec(a, 2560, 2560, 1, 1, 1.0, 2.0), rec(b, 2560, 2560, 1, 1, 0.5, 2.0),
                             rec(c, 2560, 2560, 1, 1, 0.1, 2.0), rec(a, 2560, 2560, 1, 2, 0.9, 1.0),
                             rec(b, 640, 2560, 1, 1, 3.0, 1.0)};
@@ -59,7 +59,7 @@ TEST(DispatchDb, SelectsTheBestValidRecordPerKey) {
 }
 
 TEST(DispatchDb, AConfirmationWithMoreSamplesSupersedesTheSearchRecord) {
-  const std::string a = gemv_point("1", "8"), b = gemv_point("2", "8");
+  const std::string a = gemv_point("1", "8"), b = gemv_point("1", "2");
   Record lucky = rec(a, 2560, 2560, 1, 1, 0.1, 1.0);
   Record confirmed = rec(a, 2560, 2560, 1, 1, 0.9, 1.0);
   confirmed.m.time_s.resize(9, 0.9);
@@ -71,7 +71,7 @@ TEST(DispatchDb, AConfirmationWithMoreSamplesSupersedesTheSearchRecord) {
 }
 
 TEST(DispatchDb, PrefersTheRequestedCacheModeAndBucketsTokens) {
-  const std::string a = gemv_point("1", "8"), b = gemv_point("2", "8");
+  const std::string a = gemv_point("1", "8"), b = gemv_point("1", "2");
   std::vector<Record> rs = {rec(a, 2560, 2560, 1, 1, 0.2, 1.0, "warm"),
                             rec(b, 2560, 2560, 1, 1, 0.5, 1.0, "cold")};
   EXPECT_EQ(select_winners(rs, Objective::kTime, "cold")[0].entry.variant, b);
@@ -101,7 +101,7 @@ class DispatchFromDb : public ::testing::Test {
 TEST_F(DispatchFromDb, RuntimePicksTheRecordedWinnerAndFallsBackToTheDefault) {
   const std::string dir = scratch_dir("dispatch");
   const TuningDb db = TuningDb::open_dir(dir, current_fingerprint());
-  const std::string win = gemv_point("1", "8"), lose = gemv_point("2", "16");
+  const std::string win = gemv_point("1", "8"), lose = gemv_point("1", "16");
   db.append(rec(lose, 2560, 2560, 1, 2, 0.8, 1.0));
   db.append(rec(win, 2560, 2560, 1, 2, 0.4, 1.0));
   {  // a corrupt line does not hide the good ones
