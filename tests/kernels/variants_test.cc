@@ -226,7 +226,7 @@ TEST(Variants, PmaddubswI16SumsStayExactAtTheWorstCase) {
   const Isa isa = selected_isa();
   if (isa == Isa::kX86_64) GTEST_SKIP() << "pmaddubsw points need SSSE3 or better";
   const std::string vb = isa == Isa::kAvx512Vnni ? "512" : "256";
-  for (const std::string name :
+  for (const std::string& name :
        {"i2s_gemv_r1_t1_u16_v" + vb + "_g0_k0_apmaddubsw_p0_dshift__" + isa_name(isa),
         "i2s_gemm_r1_t2_u16_v" + vb + "_g0_k0_apmaddubsw_p0_dshift__" + isa_name(isa)}) {
     const Variant& v = get_variant(name);
