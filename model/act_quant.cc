@@ -15,6 +15,26 @@
 namespace tritune {
 namespace {
 
+// The scalar steps of quantize_row for the elements [j, k) the vector loops leave over.
+bool absmax_tail(const float* x, int64_t j, int64_t k, float* amax) {
+  for (; j < k; ++j) {
+    if (!std::isfinite(x[j])) return false;
+    *amax = std::fmax(*amax, std::fabs(x[j]));
+  }
+  return true;
+}
+
+int32_t quantize_tail(const float* x, int64_t j, int64_t k, float s, int8_t* q) {
+  int32_t total = 0;
+  for (; j < k; ++j) {
+    float r = std::nearbyint(x[j] * s);
+    r = std::fmin(std::fmax(r, -128.0f), 127.0f);
+    q[j] = (int8_t)r;
+    total += (int32_t)r;
+  }
+  return total;
+}
+
 // x * s is one float multiply in both versions and vroundps with "nearest" rounds half to
 // even like nearbyint in the default mode, so every step rounds exactly as the scalar code.
 #define TRITUNE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
@@ -49,10 +69,7 @@ TRITUNE_AVX512 bool quantize_avx512(const float* x, int64_t k, int8_t* q, int32_
     vmax = _mm512_max_ps(vmax, a);
   }
   float amax = hmax512(vmax);
-  for (; j < k; ++j) {
-    if (!std::isfinite(x[j])) return false;
-    amax = std::fmax(amax, std::fabs(x[j]));
-  }
+  if (!absmax_tail(x, j, k, &amax)) return false;
   const float s = 127.0f / std::fmax(amax, 1e-5f);
   const __m512 vs = _mm512_set1_ps(s);
   const __m512 lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
@@ -67,12 +84,7 @@ TRITUNE_AVX512 bool quantize_avx512(const float* x, int64_t k, int8_t* q, int32_
     _mm_storeu_si128((__m128i*)(q + j), _mm512_cvtepi32_epi8(i));
   }
   int32_t total = hsum512_epi32(acc);
-  for (; j < k; ++j) {
-    float r = std::nearbyint(x[j] * s);
-    r = std::fmin(std::fmax(r, -128.0f), 127.0f);
-    q[j] = (int8_t)r;
-    total += (int32_t)r;
-  }
+  total += quantize_tail(x, j, k, s, q);
   *sum = total;
   *scale = s;
   return true;
@@ -114,10 +126,7 @@ TRITUNE_AVX2 bool quantize_avx2(const float* x, int64_t k, int8_t* q, int32_t* s
     vmax = _mm256_max_ps(vmax, a);
   }
   float amax = hmax256(vmax);
-  for (; j < k; ++j) {
-    if (!std::isfinite(x[j])) return false;
-    amax = std::fmax(amax, std::fabs(x[j]));
-  }
+  if (!absmax_tail(x, j, k, &amax)) return false;
   const float s = 127.0f / std::fmax(amax, 1e-5f);
   const __m256 vs = _mm256_set1_ps(s);
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -134,12 +143,7 @@ TRITUNE_AVX2 bool quantize_avx2(const float* x, int64_t k, int8_t* q, int32_t* s
     _mm256_storeu_si256((__m256i*)(q + j), abcd);
   }
   int32_t total = hsum256_epi32(acc);
-  for (; j < k; ++j) {
-    float r = std::nearbyint(x[j] * s);
-    r = std::fmin(std::fmax(r, -128.0f), 127.0f);
-    q[j] = (int8_t)r;
-    total += (int32_t)r;
-  }
+  total += quantize_tail(x, j, k, s, q);
   *sum = total;
   *scale = s;
   return true;
