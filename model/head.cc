@@ -190,6 +190,12 @@ TRITUNE_VNNI inline __m256i dot_i8_vnni(__m256i w, __m256i x) {
                              _mm256_sign_epi8(x, w));
 }
 
+// Software prefetch distance of the int8 row dots. The head is the largest single stream of a
+// decode step (a 2B4T Q8_0 head is 349 MB) and its dot work between loads keeps too few misses
+// in flight for the hardware prefetcher alone: on a Zen 3 VM 1.5 KB ahead made the AVX2 head
+// 13-15% faster than none (1, 2 and 4 KB: 3-7%), measured against the FFN in the same runs.
+constexpr int64_t kHeadPrefetchBytes = 1536;
+
 // The int8 kernels exist twice, differing only in the dot-product instruction; a macro keeps
 // one body (a template without a target attribute could not inline the intrinsics).
 #define TRITUNE_DEFINE_Q8_DOTS(SUFFIX, TARGET, DOT)                                            \
@@ -200,6 +206,7 @@ TRITUNE_VNNI inline __m256i dot_i8_vnni(__m256i w, __m256i x) {
     for (; b + 2 <= nb; b += 2) {                                                              \
       const uint8_t* b0 = w + b * 34;                                                          \
       const uint8_t* b1 = b0 + 34;                                                             \
+      _mm_prefetch((const char*)b0 + kHeadPrefetchBytes, _MM_HINT_T0);                         \
       const __m256i r0 = DOT(_mm256_loadu_si256((const __m256i*)(b0 + 2)),                     \
                              _mm256_loadu_si256((const __m256i*)(x + b * 32)));                \
       const __m256i r1 = DOT(_mm256_loadu_si256((const __m256i*)(b1 + 2)),                     \
@@ -224,6 +231,7 @@ TRITUNE_VNNI inline __m256i dot_i8_vnni(__m256i w, __m256i x) {
     __m256 acc = _mm256_setzero_ps();                                                          \
     for (int64_t b = 0; b < nb; ++b) {                                                         \
       const uint8_t* blk = w + b * kQ8S16Bytes;                                                \
+      _mm_prefetch((const char*)blk + kHeadPrefetchBytes, _MM_HINT_T0);                        \
       const __m256i r = DOT(_mm256_loadu_si256((const __m256i*)(blk + 8)),                     \
                             _mm256_loadu_si256((const __m256i*)(x + b * 32)));                 \
       float d[2];                                                                              \
