@@ -217,6 +217,12 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   EXPECT_THROW(get_variant("i2s_gemv_r4_t1_u1_v512_g4_k0_avnni_p0_dshift"), Error);  // no ISA
   EXPECT_THROW(get_variant("i2s_gemm_r2_t8_u1_v512_g1_k0_avnni_p0_dmask__avx512vnni"),
                Error);  // GEMM decodes by shift only
+  // accum=pmaddubsw sums whole tiles in int16: shift decode only, no K blocking; kunroll > 4
+  // only with it; decode=mask counts four accumulators per tile against the register file.
+  EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u2_v256_g2_k0_apmaddubsw_p8_dmask__avx2"), Error);
+  EXPECT_THROW(get_variant("i2s_gemm_r1_t2_u1_v256_g4_k512_apmaddubsw_p0_dshift__avx2"), Error);
+  EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u8_v256_g2_k0_avnni_p8_dshift__avx2"), Error);
+  EXPECT_THROW(get_variant("i2s_gemv_r2_t1_u1_v256_g2_k0_avnni_p8_dmask__avx2"), Error);
 }
 
 // The i16 pair sums of accum=pmaddubsw are exact only while they stay inside int16: the worst
