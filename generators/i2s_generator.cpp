@@ -83,7 +83,7 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     }
     // Decoded codes, u8 in {0,1,2}. Kept as its own Func so the u8 type survives into the dot
     // product (inlined, Halide would prove the value < 128 and narrow it to s8, losing vpdpbusd).
-    code(b, g, kc, rt) = (w(b, kc, rt) >> cast<uint8_t>(2 * g)) & cast<uint8_t>(3);
+    code(b, g, kc, rt) = shift_decode(w(b, kc, rt), g);
     RDom r(0, 4, 0, 4, 0, k16, "r");  // r.x: column within a group of 4, r.y: group, r.z: tile
     Expr c = code(4 * lane + r.x, r.y, r.z, rt);
     Expr a = x(r.x + 4 * r.y + 16 * r.z, t);
@@ -136,6 +136,11 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     if (vl * 4 < 64) code.unroll(b);
   }
 
+  // decode=shift: the u8 code of 2-bit group g of a tile byte, (byte >> 2g) & 3.
+  static Expr shift_decode(Expr byte, Expr g) {
+    return (byte >> cast<uint8_t>(2 * g)) & cast<uint8_t>(3);
+  }
+
   // Row blocks of R tiles x T tokens, parallel over row blocks (grain blocks per task). Blocks
   // smaller than R x T fall back to fewer tokens (4, 2, 1) and then to 1 x 1 blocks.
   void block_stages(int R, int T, Var nto) {
@@ -176,7 +181,7 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     Var j{"j"}, ck{"ck"};
     Func pair{"pair"};
     const int U = kunroll;
-    code(b, g, kc, rt) = (w(b, kc, rt) >> cast<uint8_t>(2 * g)) & cast<uint8_t>(3);
+    code(b, g, kc, rt) = shift_decode(w(b, kc, rt), g);
     Expr chunks = k16 / U;  // whole chunks of U tiles; the k16 % U tail tiles come after
     // GEMV: two independent int16 chains per vector (h: even and odd groups) halve the latency
     // of the dependent adds; they are added (still exact) before widening. GEMM has a chain per
@@ -199,7 +204,7 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     acc(lane, rt, t) += cast<int32_t>(pairs);
     // Tail tiles (K not a multiple of 16 * U columns), one 4-way int32 dot per column group.
     RDom e(0, 4, 0, 4, chunks * U, k16 - chunks * U, "e");
-    Expr ce = (w(4 * lane + e.x, e.z, rt) >> cast<uint8_t>(2 * e.y)) & cast<uint8_t>(3);
+    Expr ce = shift_decode(w(4 * lane + e.x, e.z, rt), e.y);
     acc(lane, rt, t) += cast<int32_t>(ce) * cast<int32_t>(x(e.x + 4 * e.y + 16 * e.z, t));
     y(n, t) = acc(n % 16, n / 16, t) - xsum(t);
 

@@ -152,13 +152,12 @@ TRITUNE_AVX2 bool quantize_avx2(const float* x, int64_t k, int8_t* q, int32_t* s
 }  // namespace
 
 float quantize_row_fast(const float* x, int64_t k, int8_t* q, int32_t* sum) {
-  static const bool avx512 = cpu_supports(Isa::kAvx512Vnni);
+  // selected_isa() never exceeds what the CPU supports (it refuses such a TRITUNE_ISA).
   float s;
-  static const bool avx2 = cpu_supports(Isa::kAvx2);
   const Isa isa = selected_isa();
-  if (avx512 && isa >= Isa::kAvx512Vnni) {
+  if (isa >= Isa::kAvx512Vnni) {
     if (quantize_avx512(x, k, q, sum, &s)) return s;
-  } else if (avx2 && isa >= Isa::kAvx2) {
+  } else if (isa >= Isa::kAvx2) {
     if (quantize_avx2(x, k, q, sum, &s)) return s;
   }
   return quantize_row(x, k, q, sum);
