@@ -133,6 +133,38 @@ TEST_F(RunCli, BenchRoofline) {
   EXPECT_NE(r.out.find("drift"), std::string::npos) << r.out;
 }
 
+TEST_F(RunCli, BenchVariantsComparesAgainstTheDefault) {
+  const std::string json = dir_ + "/variants.json";
+  const std::string common =
+      " --shape 64x512 --cache warm --reps 3 --min-sample-ms 0.2"
+      " --stream-mib 8 -t 1";
+  // Two legal points of the GEMV space on every ISA: grain and prefetch differ only.
+  Result r =
+      run("bench variants --variants i2s_gemv_r1_t1_u1_v128_g1_k0_avnni_p0_dshift__x86_64,"
+          "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni_p8_dshift__x86_64 --rounds 2 --json " +
+          json + common);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("task i2_s gemv 64x512 t1 x1 warm"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stream read, 1 thread(s): median"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("%stream"), std::string::npos) << r.out;
+  std::ifstream f(json);
+  const std::string body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(body.find("\"round\": 2"), std::string::npos) << body;
+  EXPECT_NE(body.find("\"stream_GBps_probes\": ["), std::string::npos) << body;
+  // A GEMM name for a GEMV task, an illegal point and bad arguments: non-zero, and say why.
+  r = run("bench variants --variants i2s_gemm_r1_t2_u1_v128_g1_k0_avnni_p0_dshift__x86_64" +
+          common);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("is not a i2s gemv variant"), std::string::npos) << r.out;
+  r = run("bench variants --variants i2s_gemv_r1_t1_u8_v128_g1_k0_avnni_p0_dshift__x86_64" +
+          common);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("is not a legal point"), std::string::npos) << r.out;
+  r = run("bench variants --shape 64x512");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--variants is required"), std::string::npos) << r.out;
+}
+
 TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   Result r = run("run -m " + dir_ + "/missing.gguf -n 2");
   EXPECT_NE(r.status, 0);
