@@ -15,7 +15,7 @@ namespace {
 using namespace Halide;
 
 enum class Accum { Vnni, Pmaddwd, Pmaddubsw };
-enum class Decode { Shift, Mask };
+enum class Decode { Shift, Mask, Split };
 
 template <bool kGemm>
 class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
@@ -59,8 +59,15 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
   // one mask per group. mask: w & (3 << 2g) = code * 4^g, one op per group, with a separate
   // accumulator per group scaled back by an exact arithmetic shift at the end (GEMV only: GEMM
   // amortizes the decode over its token block and cannot afford 4x the accumulators). Exact
-  // while |sum| fits int32: K <= 2^19 (the space's constraint).
-  GP<Decode> decode{"decode", Decode::Shift, {{"shift", Decode::Shift}, {"mask", Decode::Mask}}};
+  // while |sum| fits int32: K <= 2^19 (the space's constraint). split (accum=pmaddubsw, GEMV):
+  // one shift per byte serves two groups: groups 0 and 1 are w & 3 and (w >> 2) & 3, groups 2
+  // and 3 are w & 0x30 and (w >> 2) & 0x30 = 16 * code; each pair of groups has its own i16
+  // sum and int32 accumulator, the second scaled back by an exact >> 4 at the end. 5 ops per
+  // 32 bytes instead of 7, and 1 shift instead of 3 (shifts have half the ports of logic ops on
+  // Zen 3). Exact: a 16*code pair is in [-8192, 8128], so 2 groups x 2 tiles fit int16.
+  GP<Decode> decode{"decode",
+                    Decode::Shift,
+                    {{"shift", Decode::Shift}, {"mask", Decode::Mask}, {"split", Decode::Split}}};
 
   In<Buffer<uint8_t, 3>> w{"w"};        // [64, k16, n16]
   In<Buffer<int8_t, 2>> x{"x"};         // [k16*16, T]
@@ -180,32 +187,51 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     Var j{"j"}, ck{"ck"};
     Func pair{"pair"};
     const int U = kunroll;
-    code(b, g, kc, rt) = shift_decode(w(b, kc, rt), g);
+    const bool split = decode == Decode::Split;
+    if (split) {
+      // g = 0, 1: (w >> 2g) & 3; g = 2, 3: (w >> 2(g-2)) & 0x30. One w >> 2 for g = 1 and 3.
+      Expr byte = w(b, kc, rt);
+      Expr sh = byte >> cast<uint8_t>(2 * (g % 2));
+      code(b, g, kc, rt) = sh & select(g < 2, cast<uint8_t>(3), cast<uint8_t>(0x30));
+    } else {
+      code(b, g, kc, rt) = shift_decode(w(b, kc, rt), g);
+    }
     Expr chunks = k16 / U;  // whole chunks of U tiles; the k16 % U tail tiles come after
     // GEMV: two independent int16 chains per vector (h: even and odd groups) halve the latency
     // of the dependent adds; they are added (still exact) before widening. GEMM has a chain per
     // token already and needs the registers (measured on Zen 3: 2-8% faster GEMV, 10% slower
     // GEMM with two chains).
-    const int H = kGemm ? 1 : 2;
+    // decode=split: h is the scale class instead (groups 0-1 and 2-3), never mixed in int16.
+    const int H = kGemm && !split ? 1 : 2;
     Var h{"h"};
     RDom q(0, 2, 0, 4 / H, 0, U, "q");  // q.x: column in a pair, q.y: group / H, q.z: tile
     Expr kc_q = ck * U + q.z;
-    Expr g_q = H * q.y + h;
+    Expr g_q = split ? 2 * h + q.y : H * q.y + h;
     Expr c = code(4 * lane + 2 * j + q.x, g_q, kc_q, rt);
     Expr a = x(2 * j + q.x + 4 * g_q + 16 * kc_q, t);
     pair(j, lane, h, rt, t, ck) = cast<int16_t>(0);
     pair(j, lane, h, rt, t, ck) =
         saturating_add(pair(j, lane, h, rt, t, ck), cast<int16_t>(c) * cast<int16_t>(a));
     RDom r(0, 2, 0, chunks, "r");  // r.x: j, r.y: chunk of U tiles
-    acc(lane, rt, t) = 0;
-    Expr pairs = pair(r.x, lane, 0, rt, t, r.y);
-    if (H == 2) pairs = saturating_add(pairs, pair(r.x, lane, 1, rt, t, r.y));
-    acc(lane, rt, t) += cast<int32_t>(pairs);
     // Tail tiles (K not a multiple of 16 * U columns), one 4-way int32 dot per column group.
     RDom e(0, 4, 0, 4, chunks * U, k16 - chunks * U, "e");
     Expr ce = shift_decode(w(4 * lane + e.x, e.z, rt), e.y);
-    acc(lane, rt, t) += cast<int32_t>(ce) * cast<int32_t>(x(e.x + 4 * e.y + 16 * e.z, t));
-    y(n, t) = acc(n % 16, n / 16, t) - xsum(t);
+    Expr tail_dot = cast<int32_t>(ce) * cast<int32_t>(x(e.x + 4 * e.y + 16 * e.z, t));
+    if (split) {
+      // acc(lane, c, ..): c = 0 codes, c = 1 16 * codes.
+      acc(lane, h, rt, t) = 0;
+      acc(lane, h, rt, t) += cast<int32_t>(pair(r.x, lane, h, rt, t, r.y));
+      acc(lane, 0, rt, t) += tail_dot;
+      Expr l = n % 16, tile = n / 16;
+      y(n, t) = acc(l, 0, tile, t) + (acc(l, 1, tile, t) >> 4) - xsum(t);
+    } else {
+      acc(lane, rt, t) = 0;
+      Expr pairs = pair(r.x, lane, 0, rt, t, r.y);
+      if (H == 2) pairs = saturating_add(pairs, pair(r.x, lane, 1, rt, t, r.y));
+      acc(lane, rt, t) += cast<int32_t>(pairs);
+      acc(lane, rt, t) += tail_dot;
+      y(n, t) = acc(n % 16, n / 16, t) - xsum(t);
+    }
 
     const int vl = vbits / 32;
     layout_contract();
@@ -213,8 +239,13 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     block_stages(rows, tokens, nto);
     // acc lives in registers for one block: compute it at the innermost block loop (to).
     acc.compute_at(y, to).vectorize(lane, vl).unroll(rt).unroll(t);
+    if (split) acc.unroll(h);
     Stage upd = acc.update();
-    upd.reorder(r.x, lane, t, rt, r.y);
+    if (split) {
+      upd.reorder(r.x, lane, h, t, rt, r.y).unroll(h);
+    } else {
+      upd.reorder(r.x, lane, t, rt, r.y);
+    }
     upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt);
     pair.compute_at(acc, r.y).vectorize(j).vectorize(lane, vl).unroll(h).unroll(rt).unroll(t);
     Stage pu = pair.update();

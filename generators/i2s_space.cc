@@ -36,13 +36,16 @@ std::vector<Constraint> i2s_constraints() {
   // 2-bit group) + decoded weights (rows) + the broadcast activation must fit the register
   // file, else every K step spills.
   c.push_back(
-      {"rows*tokens*(512/vbits)*(decode=mask ? 4 : 1) + rows*(512/vbits) + 1 <= vector "
-       "registers",
+      {"rows*tokens*(512/vbits)*(decode=mask ? 4 : split ? 2 : 1) + rows*(512/vbits) + 1 <= "
+       "vector registers",
        [](const Params& p, const Shape*, Isa isa) {
          const int per_tile = 512 / std::stoi(p.at("vbits"));
          const int rows = std::stoi(p.at("rows")), tokens = std::stoi(p.at("tokens"));
          auto d = p.find("decode");
-         const int groups = d != p.end() && d->second == "mask" ? 4 : 1;
+         const int groups = d == p.end()           ? 1
+                            : d->second == "mask"  ? 4
+                            : d->second == "split" ? 2
+                                                   : 1;
          // accum=pmaddubsw: the registers hold the i16 pair sums; the int32 accumulators are
          // touched once per kunroll tiles (measured on Zen 3: 4 tokens with the int32 sums
          // partly spilled beat 3 tokens with everything in registers).
@@ -51,13 +54,25 @@ std::vector<Constraint> i2s_constraints() {
                     ? std::string()
                     : std::to_string(need) + " registers > " + std::to_string(vector_regs(isa));
        }});
-  c.push_back({"accum=pmaddubsw needs decode=shift and kblock=0 (i16 sums over whole tiles)",
-               [](const Params& p, const Shape*, Isa) {
-                 if (p.at("accum") != "pmaddubsw") return std::string();
-                 auto d = p.find("decode");
-                 if (d != p.end() && d->second != "shift") return std::string("decode=mask");
-                 return p.at("kblock") == "0" ? std::string() : std::string("kblock > 0");
-               }});
+  c.push_back(
+      {"accum=pmaddubsw needs decode=shift or split and kblock=0 (i16 sums over whole "
+       "tiles)",
+       [](const Params& p, const Shape*, Isa) {
+         if (p.at("accum") != "pmaddubsw") return std::string();
+         auto d = p.find("decode");
+         if (d != p.end() && d->second == "mask") return std::string("decode=mask");
+         return p.at("kblock") == "0" ? std::string() : std::string("kblock > 0");
+       }});
+  // Two groups of 16 * code pairs (each in [-8192, 8128]) per tile: two tiles fill int16.
+  c.push_back(
+      {"decode=split needs accum=pmaddubsw and kunroll <= 2 (int16 range of 16 * code "
+       "sums)",
+       [](const Params& p, const Shape*, Isa) {
+         auto d = p.find("decode");
+         if (d == p.end() || d->second != "split") return std::string();
+         if (p.at("accum") != "pmaddubsw") return "accum=" + p.at("accum");
+         return std::stoi(p.at("kunroll")) <= 2 ? std::string() : "kunroll=" + p.at("kunroll");
+       }});
   c.push_back({"kunroll > 4 only with accum=pmaddubsw (elsewhere it only grows the code)",
                [](const Params& p, const Shape*, Isa) {
                  return std::stoi(p.at("kunroll")) <= 4 || p.at("accum") == "pmaddubsw"
@@ -131,17 +146,18 @@ std::vector<SearchSpace> i2s_spaces() {
        "pmaddubsw = u8*s8 pairs summed in i16 over kunroll tiles (AVX2)"},
       {"prefetch",
        "p",
-       {"0", "8", "16", "32", "64"},
+       {"0", "8", "16", "32", "64", "128"},
        "32",
-       {},
+       {{"avx2", "64"}},
        "software prefetch distance along K in 16-column tiles (0 = off)"},
       {"decode",
        "d",
-       {"shift", "mask"},
+       {"shift", "mask", "split"},
        "mask",
        {{"avx2", "shift"}, {"x86_64", "shift"}},
        "2-bit decode: shift = (w >> 2g) & 3; mask = w & (3 << 2g) with one accumulator per "
-       "group (one op per group instead of two)"},
+       "group (one op per group instead of two); split = one shift per two groups, groups "
+       "2-3 as 16 * code in their own sums (accum=pmaddubsw)"},
   };
   gemv.constraints = i2s_constraints();
 

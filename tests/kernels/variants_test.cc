@@ -194,6 +194,8 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   if (isa != Isa::kX86_64) {
     names.push_back("i2s_gemv_r2_t1_u8_v" + vb + "_g2_k0_apmaddubsw_p16_dshift__" + isa_name(isa));
     names.push_back("i2s_gemm_r1_t2_u4_v" + vb + "_g1_k0_apmaddubsw_p16_dshift__" + isa_name(isa));
+    // decode=split: groups 2-3 as 16 * code in their own sums.
+    names.push_back("i2s_gemv_r2_t1_u2_v" + vb + "_g2_k0_apmaddubsw_p128_dsplit__" + isa_name(isa));
   }
   // decode=mask: one accumulator per 2-bit group, exact shifts at the end. Four accumulators
   // per 16-row tile fit the register file at 256 and 512 bits, not at 128.
@@ -223,6 +225,56 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   EXPECT_THROW(get_variant("i2s_gemm_r1_t2_u1_v256_g4_k512_apmaddubsw_p0_dshift__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u8_v256_g2_k0_avnni_p8_dshift__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r2_t1_u1_v256_g2_k0_avnni_p8_dmask__avx2"), Error);
+  // decode=split: pmaddubsw only, and at most two tiles of 16 * code pairs per int16 sum.
+  EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u4_v256_g2_k0_apmaddubsw_p8_dsplit__avx2"), Error);
+  EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u2_v256_g2_k0_avnni_p8_dsplit__avx2"), Error);
+  EXPECT_THROW(get_variant("i2s_gemm_r1_t2_u1_v256_g4_k0_apmaddubsw_p0_dsplit__avx2"), Error);
+}
+
+// decode=split keeps groups 2-3 as 16 * code: a pair is in [-8192, 8128] and two tiles of two
+// groups reach exactly -32768 with every weight +1 against -128 (which the quantizer never
+// produces, but the kernel contract allows). Both ends, alternating signs, K with a tail tile.
+TEST(Variants, SplitDecodeI16SumsStayExactAtBothEnds) {
+  const Isa isa = selected_isa();
+  if (isa == Isa::kX86_64) GTEST_SKIP() << "pmaddubsw points need SSSE3 or better";
+  const std::string vb = isa == Isa::kAvx512Vnni ? "512" : "256";
+  const int64_t n = 48, tokens = 3;
+  for (const std::string u : {"1", "2"}) {
+    const Variant& v = get_variant("i2s_gemv_r1_t1_u" + u + "_v" + vb +
+                                   "_g0_k0_apmaddubsw_p0_dsplit__" + isa_name(isa));
+    for (const int64_t k : {int64_t{16 * 16 * 3 + 16}, int64_t{16 * 16}, int64_t{100}}) {
+      for (const int8_t wv : {int8_t{1}, int8_t{-1}, int8_t{0}}) {
+        const std::vector<int8_t> t((size_t)(n * k), wv);
+        const I2SKernelWeights w = i2s_tile_ternary(t.data(), n, k, 1.0f);
+        QuantizedActs a;
+        a.tokens = tokens;
+        a.k = k;
+        a.k_stride = w.k_pad();
+        a.q.assign((size_t)(tokens * a.k_stride), 0);
+        a.scale.assign(tokens, 1.0f);
+        a.sum.assign(tokens, 0);
+        for (int64_t tok = 0; tok < tokens; ++tok) {
+          for (int64_t c = 0; c < k; ++c) {
+            const int8_t q = tok == 0 ? -128 : tok == 1 ? 127 : (c % 3 ? 127 : -128);
+            a.q[(size_t)(tok * a.k_stride + c)] = q;
+            a.sum[tok] += q;
+          }
+        }
+        std::vector<int32_t> want((size_t)(tokens * w.n_pad())), got(want.size(), -7);
+        i2s_ref_gemm_tiled(w, a, want.data(), w.n_pad());
+        run_i2s(v, w, a, got.data(), w.n_pad());
+        if (wv != 0) {
+          EXPECT_EQ(want[0], -128 * k * wv);
+        }
+        for (int64_t tok = 0; tok < tokens; ++tok) {
+          for (int64_t r = 0; r < n; ++r) {
+            ASSERT_EQ(got[(size_t)(tok * w.n_pad() + r)], want[(size_t)(tok * w.n_pad() + r)])
+                << v.name << " K=" << k << " w=" << (int)wv << " token " << tok << " row " << r;
+          }
+        }
+      }
+    }
+  }
 }
 
 // The i16 pair sums of accum=pmaddubsw are exact only while they stay inside int16: the worst
