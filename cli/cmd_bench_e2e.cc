@@ -262,6 +262,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
                                     a.has("--profile"), roof ? &probe : nullptr);
   release_probe_buffers();  // the probe's 512 MiB ring is not the model's memory
   const int64_t rss_run = resident_bytes();
+  // The peak covers the model load, the kernel layouts built from it and the runs (the
+  // Transformer is gone by now, so the current figure alone would flatter).
+  const int64_t rss_peak = peak_resident_bytes();
   // The F16 copy comes from a second load (the benchmark took the first one's linear weights
   // over), after the resident-memory reading so it does not count there.
   BenchResult f16;
@@ -296,13 +299,15 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"bytes_per_token\": %lld, \"stream_gbs\": %.3f, \"tg_bound_s\": %.6f, "
         "\"tg_s_per_token\": %.6f, \"tg_bound_ratio\": %.4f, \"int8_peak_gops\": %.2f, "
         "\"pp_linear_gops\": %.2f, \"pp_peak_fraction\": %.4f, "
-        "\"rss_loaded\": %lld, \"rss_run\": %lld, \"tg_j_per_token\": %.6f, "
+        "\"rss_loaded\": %lld, \"rss_run\": %lld, \"rss_peak\": %lld, "
+        "\"tg_j_per_token\": %.6f, "
         "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s",
         label.c_str(), m.weights->path.c_str(), (long long)m.file_bytes, (long long)params, threads,
         isa_name(selected_isa()), (long long)pp, (long long)tg, reps, r.pp.mean, r.pp.sd, r.tg.mean,
         r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s, tg_s, tg_ratio, peak_gops,
-        pp_gops, pp_frac, (long long)rss_loaded, (long long)rss_run, r.tg_joules_per_token,
-        r.pp_joules_per_token, r.energy_source.c_str(), r.energy_estimated ? "true" : "false");
+        pp_gops, pp_frac, (long long)rss_loaded, (long long)rss_run, (long long)rss_peak,
+        r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
+        r.energy_estimated ? "true" : "false");
     if (fm) {
       std::printf(
           ", \"f16_pp_tps_mean\": %.4f, \"f16_pp_tps_sd\": %.4f, "
@@ -360,9 +365,10 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         pp_gops, 100 * pp_frac);
   }
   std::printf(
-      "resident memory                   %.1f MB after load, %.1f MB after the run; "
-      "file %.1f MB\n",
-      rss_loaded / 1e6, rss_run / 1e6, m.file_bytes / 1e6);
+      "resident memory                   %.1f MB after load, peak %.1f MB (VmHWM, load and "
+      "runs); file %.1f MB, peak %.2fx the file\n",
+      rss_loaded / 1e6, rss_peak / 1e6, m.file_bytes / 1e6,
+      m.file_bytes > 0 ? (double)rss_peak / (double)m.file_bytes : 0.0);
   if (meter) {
     std::printf("energy                            tg %.4f J/token, pp %.4f J/token (%s%s)\n",
                 r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),

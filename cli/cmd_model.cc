@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "cli/run_common.h"
 #include "kernels/error.h"
 #include "model/convert.h"
 #include "model/ggml_types.h"
@@ -31,16 +32,6 @@ std::string human_bytes(double b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
   return buf;
-}
-
-// Resident set size of this process (Linux), or -1.
-int64_t resident_bytes() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  return -1;
 }
 
 uint32_t parse_embd_type(const std::string& s) {

@@ -76,13 +76,23 @@ void LogitsWriter::write(const float* logits, int64_t count) {
   written_ += count;
 }
 
-int64_t resident_bytes() {
+namespace {
+int64_t proc_status_bytes(const std::string& key) {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // kB
+    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(key.size())) * 1024;  // kB
   }
   return 0;
+}
+}  // namespace
+
+int64_t resident_bytes() {
+  return proc_status_bytes("VmRSS:");
+}
+
+int64_t peak_resident_bytes() {
+  return proc_status_bytes("VmHWM:");
 }
 
 int64_t parameter_count(const ModelWeights& w) {

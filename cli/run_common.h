@@ -52,6 +52,8 @@ class LogitsWriter {
 
 // VmRSS of this process in bytes (0 if /proc is not there).
 int64_t resident_bytes();
+// VmHWM: the peak resident set of this process so far (0 if /proc is not there).
+int64_t peak_resident_bytes();
 
 // "bitnet 2B i2_s" style label from the hyper-parameters and the linear format.
 std::string model_label(const ModelWeights& w);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/huge_pages.h"
 #include "kernels/quantize.h"
 
 namespace tritune {
@@ -30,7 +31,7 @@ struct PackedWeights {
   Format format = Format::kF32;
   int64_t n = 0;              // output features (rows)
   int64_t k = 0;              // input features (columns; contiguous)
-  std::vector<uint8_t> data;  // the format's storage, exactly as it would be in a GGUF tensor
+  WeightBytes data;  // the format's storage, exactly as it would be in a GGUF tensor
   float scale = 1.0f;         // ternary formats: W ~= t * scale (absmean); float formats: 1
 };
 

@@ -39,7 +39,7 @@ constexpr int64_t kI2SMaxK = int64_t(1) << 19;
 struct I2SKernelWeights {
   int64_t n = 0, k = 0;        // logical shape
   int64_t n16 = 0, k16 = 0;    // tiles: rows/16, columns/16 (rounded up)
-  std::vector<uint8_t> tiles;  // n16 * k16 * 64 bytes, tile (rt, kc) at (rt*k16 + kc)*64
+  WeightBytes tiles;           // n16 * k16 * 64 bytes, tile (rt, kc) at (rt*k16 + kc)*64
   float scale = 1.0f;
   int64_t k_pad() const { return k16 * 16; }
   int64_t n_pad() const { return n16 * 16; }

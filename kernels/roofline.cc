@@ -13,6 +13,7 @@
 #include "HalideRuntime.h"
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
+#include "kernels/huge_pages.h"
 #include "kernels/stats.h"
 
 namespace tritune {
@@ -190,13 +191,13 @@ struct StreamRing {
   int64_t pos = 0;
   void ensure() {
     if (buf) return;
-    buf = static_cast<uint8_t*>(std::aligned_alloc(4096, (size_t)kBytes));
+    buf = static_cast<uint8_t*>(alloc_huge((size_t)kBytes));
     if (buf == nullptr) throw Error("stream probe: cannot allocate 512 MiB");
     std::memset(buf, 3, (size_t)kBytes);
     pos = 0;
   }
   void release() {
-    std::free(buf);
+    free_huge(buf);
     buf = nullptr;
   }
 };
@@ -283,7 +284,7 @@ void release_probe_buffers() {
 RooflineSample measure_stream_bandwidth(int threads, int64_t bytes, int reps) {
   if (threads < 1 || bytes < (1 << 20)) throw Error("stream bandwidth: bad arguments");
   const int64_t per = (bytes / threads) & ~int64_t(4095);
-  uint8_t* buf = static_cast<uint8_t*>(std::aligned_alloc(4096, (size_t)(per * threads)));
+  uint8_t* buf = static_cast<uint8_t*>(alloc_huge((size_t)(per * threads)));
   if (buf == nullptr) throw Error("stream bandwidth: cannot allocate " + std::to_string(bytes));
   // First touch from each thread (pages land where they are read) and make them non-zero.
   run_parallel(threads, [&](int i) { std::memset(buf + i * per, 1 + i, (size_t)per); });
@@ -300,14 +301,15 @@ RooflineSample measure_stream_bandwidth(int threads, int64_t bytes, int reps) {
     });
     rates.push_back((double)(per * threads) / s / 1e9);
   }
-  std::free(buf);
+  free_huge(buf);
   RooflineSample out;
   out.value = median_or(rates, 0);
   out.best = *std::max_element(rates.begin(), rates.end());
   out.method = std::string(isa == Isa::kAvx512Vnni ? "512-bit"
                            : isa == Isa::kAvx2     ? "256-bit"
                                                    : "128-bit") +
-               " loads over " + std::to_string(bytes >> 20) + " MiB, " + std::to_string(threads) +
+               " loads over " + std::to_string(bytes >> 20) + " MiB" +
+               (huge_pages_advised() ? " (huge pages)" : "") + ", " + std::to_string(threads) +
                " thread(s), median of " + std::to_string(reps);
   return out;
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/huge_pages.h"
 #include "model/parallel.h"
 #include "model/weights.h"
 
@@ -67,7 +68,7 @@ class OutputHead {
   const uint8_t* data_ = nullptr;
   int64_t row_bytes_ = 0;
   int64_t weight_bytes_ = 0;
-  std::vector<uint8_t> owned_;
+  WeightBytes owned_;  // converted (Q6_K) or copied onto huge pages
   std::string describe_;
 };
 

@@ -241,6 +241,7 @@ class GgufLoader {
       m.ggml_type = t.type;
       m.data = t.data;
       m.bytes = t.bytes;
+      m.file_mapped = f_->bytes()->is_mapped();
       return m;
     }
     if (!ggml::can_dequantize(t.type)) {

@@ -12,17 +12,17 @@
 namespace tritune {
 
 struct HParams {
-  std::string arch;           // general.architecture: bitnet-b1.58 | bitnet | bitnet-25
+  std::string arch;  // general.architecture: bitnet-b1.58 | bitnet | bitnet-25
   int64_t vocab = 0;
-  int64_t hidden = 0;         // embedding_length
-  int64_t ffn = 0;            // feed_forward_length
-  int64_t layers = 0;         // block_count
-  int64_t heads = 0;          // attention.head_count
-  int64_t kv_heads = 0;       // attention.head_count_kv
-  int64_t head_dim = 0;       // hidden / heads (rope.dimension_count where given)
-  int64_t context = 4096;     // context_length
-  float rms_eps = 1e-5f;      // attention.layer_norm_rms_epsilon
-  float rope_theta = 500000.0f;  // rope.freq_base
+  int64_t hidden = 0;                // embedding_length
+  int64_t ffn = 0;                   // feed_forward_length
+  int64_t layers = 0;                // block_count
+  int64_t heads = 0;                 // attention.head_count
+  int64_t kv_heads = 0;              // attention.head_count_kv
+  int64_t head_dim = 0;              // hidden / heads (rope.dimension_count where given)
+  int64_t context = 4096;            // context_length
+  float rms_eps = 1e-5f;             // attention.layer_norm_rms_epsilon
+  float rope_theta = 500000.0f;      // rope.freq_base
   std::string activation = "relu2";  // always relu2 for these architectures
 };
 
@@ -35,7 +35,8 @@ struct RawMatrix {
   uint32_t ggml_type = 0;         // GGUF tensor type id
   const uint8_t* data = nullptr;  // points into the mapping or into `owned`
   int64_t bytes = 0;
-  std::vector<uint8_t> owned;     // used when the data had to be converted or copied
+  std::vector<uint8_t> owned;  // used when the data had to be converted or copied
+  bool file_mapped = false;    // data points into a read-only file mapping (not `owned`)
 };
 
 struct LayerWeights {
@@ -46,8 +47,8 @@ struct LayerWeights {
 struct ModelWeights {
   std::string path;  // file it came from
   HParams hp;
-  RawMatrix tok_embd;            // [vocab, hidden]
-  RawMatrix output;              // [vocab, hidden]; empty (rows == 0) when tied to tok_embd
+  RawMatrix tok_embd;  // [vocab, hidden]
+  RawMatrix output;    // [vocab, hidden]; empty (rows == 0) when tied to tok_embd
   std::vector<float> output_norm;
   std::vector<LayerWeights> layers;
   std::shared_ptr<void> keepalive;  // the file mapping, if tensors point into it

@@ -1,0 +1,80 @@
+// Weight storage (kernels/huge_pages.h): every size class returns usable, non-overlapping,
+// aligned memory that survives frees of its neighbours in any order, and arenas are reused.
+#include "kernels/huge_pages.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace tritune {
+namespace {
+
+struct Block {
+  uint8_t* p;
+  size_t n;
+  uint8_t tag;
+};
+
+TEST(HugePages, BuffersOfEverySizeAreDisjointAlignedAndKeepTheirBytes) {
+  std::mt19937 rng(7);
+  // Small (heap), arena-sized (64 KiB .. 16 MiB) and large (own huge allocation).
+  const std::vector<size_t> sizes = {
+      100,         kArenaMin - 1,   kArenaMin, 409600, 1638400,       4423680,
+      (16u << 20), (16u << 20) + 1, 40u << 20, 3,      kArenaMin + 1, 7u << 20};
+  std::vector<Block> live;
+  for (int round = 0; round < 6; ++round) {
+    for (size_t n : sizes) {
+      auto* p = static_cast<uint8_t*>(alloc_weights(n));
+      ASSERT_NE(p, nullptr) << n;
+#if !defined(__SANITIZE_ADDRESS__)
+      if (n >= kArenaMin) {
+        EXPECT_EQ((uintptr_t)p % 4096, 0u) << n;
+      }
+      if (n > (16u << 20)) {
+        EXPECT_EQ((uintptr_t)p % kHugePageBytes, 0u) << n;
+      }
+#endif
+      const uint8_t tag = (uint8_t)(rng() | 1);
+      std::fill(p, p + n, tag);
+      live.push_back({p, n, tag});
+    }
+    // No two live buffers overlap.
+    std::vector<Block> sorted = live;
+    std::sort(sorted.begin(), sorted.end(),
+              [](const Block& a, const Block& b) { return a.p < b.p; });
+    for (size_t i = 1; i < sorted.size(); ++i) {
+      ASSERT_LE(sorted[i - 1].p + sorted[i - 1].n, sorted[i].p);
+    }
+    // Free a random half; the rest keep their bytes.
+    std::shuffle(live.begin(), live.end(), rng);
+    for (size_t i = 0; i < live.size() / 2; ++i) free_weights(live[i].p, live[i].n);
+    live.erase(live.begin(), live.begin() + (long)(live.size() / 2));
+    for (const Block& b : live) {
+      ASSERT_TRUE(std::all_of(b.p, b.p + b.n, [&](uint8_t v) { return v == b.tag; })) << b.n;
+    }
+  }
+  for (const Block& b : live) free_weights(b.p, b.n);
+}
+
+TEST(HugePages, WeightBytesBehavesLikeAVector) {
+  WeightBytes a(5u << 20, 0x5a);
+  WeightBytes b = a;  // copy: its own buffer
+  ASSERT_NE(a.data(), b.data());
+  b[123] = 1;
+  EXPECT_EQ(a[123], 0x5a);
+  WeightBytes c = std::move(a);
+  EXPECT_EQ(c.size(), (size_t)(5u << 20));
+  EXPECT_EQ(c[0], 0x5a);
+  c.assign(200000, 3);
+  c.resize(300000, 4);
+  EXPECT_EQ(c[199999], 3);
+  EXPECT_EQ(c[299999], 4);
+  std::vector<WeightBytes> copies(4, b);  // the benchmarks' cold rotation
+  for (const auto& w : copies) EXPECT_EQ(w[123], 1);
+}
+
+}  // namespace
+}  // namespace tritune
