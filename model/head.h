@@ -50,7 +50,8 @@ class OutputHead {
   int64_t cols() const { return cols_; }
   // Weight bytes one call streams (bytes-per-token accounting).
   int64_t weight_bytes() const { return weight_bytes_; }
-  // Extra memory the head allocated (the Q6_K conversion), 0 when zero-copy.
+  // Extra memory the head allocated (the Q6_K conversion, or the huge-page copy of a mapped
+  // head), 0 when zero-copy.
   int64_t owned_bytes() const { return (int64_t)owned_.size(); }
   // e.g. "q8_0 int8 dot avx512vnni".
   const std::string& describe() const { return describe_; }

@@ -3,11 +3,18 @@
 #include "model/head.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
 
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
+#include "model/mapped_file.h"
+#include "model/parallel.h"
 #include "tests/model/tiny_model.h"
 
 namespace tritune {
@@ -30,6 +37,63 @@ TEST(Head, Q8_0RowHandDecoded) {
   for (int i = 0; i < 32; ++i) EXPECT_EQ(row[i], 0.5f * (i - 16));
   EXPECT_THROW(embed_row(m, 2, row), Error);
   EXPECT_THROW(embed_row(m, -1, row), Error);
+}
+
+// A head in a file mapping (>= 2 MiB) is copied onto huge pages with the mapped pages dropped:
+// the logits equal those of the same bytes in memory, and the mapping still reads the same bytes
+// afterwards (tied embeddings look rows up in it).
+TEST(Head, MappedHeadIsCopiedAndTheMappingStillReads) {
+  const int64_t rows = 1100, cols = 2048;  // 1100 * 64 blocks * 34 bytes = 2.39 MB
+  const int64_t bytes = rows * cols / 32 * 34;
+  std::vector<uint8_t> q8((size_t)bytes);
+  std::mt19937 rng(5);
+  for (int64_t b = 0; b < bytes / 34; ++b) {
+    const uint16_t d = (uint16_t)(0x2000 + rng() % 0x1000);  // small positive halves
+    std::memcpy(&q8[(size_t)(b * 34)], &d, 2);
+    for (int i = 2; i < 34; ++i) q8[(size_t)(b * 34 + i)] = (uint8_t)(rng() % 255);
+  }
+  const char* tmp = std::getenv("TRITUNE_TEST_TMP");
+  const std::string path =
+      std::string(tmp ? tmp : "/tmp") + "/mapped_head_" + std::to_string(getpid()) + ".bin";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr) << path;
+    // 100 bytes of header first: the head starts off a page boundary, as in a GGUF file.
+    std::vector<uint8_t> pad(100, 7);
+    std::fwrite(pad.data(), 1, pad.size(), f);
+    std::fwrite(q8.data(), 1, q8.size(), f);
+    std::fclose(f);
+  }
+  auto file = MappedFile::open(path);
+  RawMatrix mapped;
+  mapped.name = "output.weight";
+  mapped.rows = rows;
+  mapped.cols = cols;
+  mapped.ggml_type = kGgmlQ8_0;
+  mapped.data = file->data() + 100;
+  mapped.bytes = bytes;
+  mapped.file_mapped = true;
+  RawMatrix owned = mapped;
+  owned.owned = q8;
+  owned.data = owned.owned.data();
+  owned.file_mapped = false;
+  const OutputHead a(mapped), b(owned);
+  EXPECT_EQ(a.owned_bytes(), bytes);
+  EXPECT_EQ(b.owned_bytes(), 0);
+  std::vector<float> x((size_t)(2 * cols));
+  for (auto& v : x) v = (float)((int)(rng() % 2001) - 1000) / 250.0f;
+  std::vector<float> la((size_t)(2 * rows)), lb(la.size());
+  ThreadPool pool(2);
+  a.forward(x.data(), 2, cols, la.data(), rows, pool);
+  b.forward(x.data(), 2, cols, lb.data(), rows, pool);
+  EXPECT_EQ(la, lb);
+  EXPECT_EQ(std::memcmp(file->data() + 100, q8.data(), q8.size()), 0);
+  float row[2048];
+  embed_row(mapped, rows - 1, row);
+  float want[2048];
+  embed_row(owned, rows - 1, want);
+  EXPECT_EQ(std::memcmp(row, want, sizeof row), 0);
+  std::remove(path.c_str());
 }
 
 TEST(Head, Q6_KBlockHandDecoded) {
