@@ -55,6 +55,7 @@ struct BenchResult {
   double linear_ops_per_token = 0;  // 2 * sum(n * k)
   std::string kernels;
   ForwardProfile pp_prof, tg_prof;  // filled with --profile
+  int64_t rss_running = 0;          // resident set after the runs, the Transformer still alive
 };
 
 OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
@@ -150,6 +151,10 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
       tg_rates.push_back((double)tg / s);
     }
   }
+  // The model's resident memory: weights in kernel layouts, head, KV cache and activation
+  // buffers, read while they are all alive; the stream probe's ring is not the model's.
+  release_probe_buffers();
+  r.rss_running = resident_bytes();
   if (!pp_rates.empty()) r.pp = stat_of(pp_rates);
   if (!tg_rates.empty()) r.tg = stat_of(tg_rates);
   if (pp_tok > 0) r.pp_joules_per_token = pp_j / pp_tok;
@@ -260,10 +265,8 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   const bool roof = !a.has("--no-roofline");
   const BenchResult r = bench_model(m.weights, threads, kv, pp, tg, reps, meter.get(),
                                     a.has("--profile"), roof ? &probe : nullptr);
-  release_probe_buffers();  // the probe's 512 MiB ring is not the model's memory
-  const int64_t rss_run = resident_bytes();
-  // The peak covers the model load, the kernel layouts built from it and the runs (the
-  // Transformer is gone by now, so the current figure alone would flatter).
+  const int64_t rss_run = r.rss_running;
+  // The peak also covers the load, the kernel layouts built from it and the probes' ring.
   const int64_t rss_peak = peak_resident_bytes();
   // The F16 copy comes from a second load (the benchmark took the first one's linear weights
   // over), after the resident-memory reading so it does not count there.
@@ -365,10 +368,11 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         pp_gops, 100 * pp_frac);
   }
   std::printf(
-      "resident memory                   %.1f MB after load, peak %.1f MB (VmHWM, load and "
-      "runs); file %.1f MB, peak %.2fx the file\n",
-      rss_loaded / 1e6, rss_peak / 1e6, m.file_bytes / 1e6,
-      m.file_bytes > 0 ? (double)rss_peak / (double)m.file_bytes : 0.0);
+      "resident memory                   %.1f MB after load, %.1f MB running (%.2fx the %.1f MB "
+      "file); peak %.1f MB (VmHWM%s)\n",
+      rss_loaded / 1e6, rss_run / 1e6,
+      m.file_bytes > 0 ? (double)rss_run / (double)m.file_bytes : 0.0, m.file_bytes / 1e6,
+      rss_peak / 1e6, roof ? ", with the 512 MiB stream-probe ring" : "");
   if (meter) {
     std::printf("energy                            tg %.4f J/token, pp %.4f J/token (%s%s)\n",
                 r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
