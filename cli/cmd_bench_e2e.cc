@@ -56,6 +56,7 @@ struct BenchResult {
   std::string kernels;
   ForwardProfile pp_prof, tg_prof;  // filled with --profile
   int64_t rss_running = 0;          // resident set after the runs, the Transformer still alive
+  int64_t rss_running_file = 0;     // of which clean file-backed pages
 };
 
 OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
@@ -155,6 +156,7 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
   // buffers, read while they are all alive; the stream probe's ring is not the model's.
   release_probe_buffers();
   r.rss_running = resident_bytes();
+  r.rss_running_file = resident_file_bytes();
   if (!pp_rates.empty()) r.pp = stat_of(pp_rates);
   if (!tg_rates.empty()) r.tg = stat_of(tg_rates);
   if (pp_tok > 0) r.pp_joules_per_token = pp_j / pp_tok;
@@ -302,14 +304,14 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"bytes_per_token\": %lld, \"stream_gbs\": %.3f, \"tg_bound_s\": %.6f, "
         "\"tg_s_per_token\": %.6f, \"tg_bound_ratio\": %.4f, \"int8_peak_gops\": %.2f, "
         "\"pp_linear_gops\": %.2f, \"pp_peak_fraction\": %.4f, "
-        "\"rss_loaded\": %lld, \"rss_run\": %lld, \"rss_peak\": %lld, "
+        "\"rss_loaded\": %lld, \"rss_run\": %lld, \"rss_run_file\": %lld, \"rss_peak\": %lld, "
         "\"tg_j_per_token\": %.6f, "
         "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s",
         label.c_str(), m.weights->path.c_str(), (long long)m.file_bytes, (long long)params, threads,
         isa_name(selected_isa()), (long long)pp, (long long)tg, reps, r.pp.mean, r.pp.sd, r.tg.mean,
         r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s, tg_s, tg_ratio, peak_gops,
-        pp_gops, pp_frac, (long long)rss_loaded, (long long)rss_run, (long long)rss_peak,
-        r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
+        pp_gops, pp_frac, (long long)rss_loaded, (long long)rss_run, (long long)r.rss_running_file,
+        (long long)rss_peak, r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
         r.energy_estimated ? "true" : "false");
     if (fm) {
       std::printf(
@@ -369,10 +371,11 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   }
   std::printf(
       "resident memory                   %.1f MB after load, %.1f MB running (%.2fx the %.1f MB "
-      "file); peak %.1f MB (VmHWM%s)\n",
+      "file; %.1f MB of it clean file pages: embedding rows, libraries); peak %.1f MB "
+      "(VmHWM%s)\n",
       rss_loaded / 1e6, rss_run / 1e6,
       m.file_bytes > 0 ? (double)rss_run / (double)m.file_bytes : 0.0, m.file_bytes / 1e6,
-      rss_peak / 1e6, roof ? ", with the 512 MiB stream-probe ring" : "");
+      r.rss_running_file / 1e6, rss_peak / 1e6, roof ? ", with the 512 MiB stream-probe ring" : "");
   if (meter) {
     std::printf("energy                            tg %.4f J/token, pp %.4f J/token (%s%s)\n",
                 r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),

@@ -95,6 +95,10 @@ int64_t peak_resident_bytes() {
   return proc_status_bytes("VmHWM:");
 }
 
+int64_t resident_file_bytes() {
+  return proc_status_bytes("RssFile:");
+}
+
 int64_t parameter_count(const ModelWeights& w) {
   int64_t p = w.tok_embd.rows * w.tok_embd.cols + w.output.rows * w.output.cols;
   for (const auto& L : w.layers) {

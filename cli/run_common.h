@@ -54,6 +54,9 @@ class LogitsWriter {
 int64_t resident_bytes();
 // VmHWM: the peak resident set of this process so far (0 if /proc is not there).
 int64_t peak_resident_bytes();
+// RssFile: the part of the resident set that is clean pages of mapped files (the model file's
+// embedding rows, libraries), which the kernel can drop under pressure.
+int64_t resident_file_bytes();
 
 // "bitnet 2B i2_s" style label from the hyper-parameters and the linear format.
 std::string model_label(const ModelWeights& w);
