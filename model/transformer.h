@@ -107,6 +107,8 @@ class Transformer {
   // (logits_from == n: none, n - 1: the last token only). Throws Error on a token id outside
   // the vocabulary or when the context is full.
   void forward(const int32_t* tokens, int64_t n, int64_t logits_from, float* logits);
+  // Prompts longer than this run as consecutive batches of it (same results, less memory).
+  static constexpr int64_t kMicroBatch = 256;
   // Convenience: the last token's logits.
   std::vector<float> forward_last(const std::vector<int32_t>& tokens);
 
@@ -130,6 +132,8 @@ class Transformer {
   const PackedWeights& packed(int64_t layer, LinearId id) const;
   // y[t * n + j] = linear(layer, id) over `tokens` rows of x (stride k), quantized input `a`
   // for int8 formats (shared by the layers of a site).
+  // forward() on at most kMicroBatch tokens, arguments already checked.
+  void forward_batch(const int32_t* tokens, int64_t n, int64_t logits_from, float* logits);
   void linear(int64_t layer, LinearId id, const float* x, const QuantizedActs* a, int64_t tokens,
               float* y);
   QuantizedActs quantize(int64_t layer, QuantSite site, LinearId first, const float* x,

@@ -60,6 +60,37 @@ TEST_P(PathTest, BatchedPrefillEqualsTokenByToken) {
   EXPECT_EQ(tf.pos(), 12);
 }
 
+// A prompt longer than the micro-batch runs as several batches: the logits of rows that span
+// the boundaries (from row 250 of 549, micro-batches of 256) land at the right offsets and match
+// a run in batches of 100 of the same tokens.
+TEST_P(PathTest, LongPromptMicroBatchesMatchSmallerBatches) {
+  TinySpec spec;
+  spec.context = 600;
+  auto w = make_tiny_model(spec);
+  Transformer tf(w, {GetParam(), 2, KvType::kF32, 0});
+  const int64_t n = 2 * Transformer::kMicroBatch + 37, from = 250, V = w->hp.vocab;
+  const auto toks = tiny_tokens(n, V);
+  std::vector<float> one_call((size_t)((n - from) * V), NAN);
+  tf.reset();
+  tf.forward(toks.data(), n, from, one_call.data());
+  EXPECT_EQ(tf.pos(), n);
+  ASSERT_TRUE(std::all_of(one_call.begin(), one_call.end(), [](float v) {
+    return std::isfinite(v);
+  })) << "a logits row was not written";
+  ASSERT_GT(max_abs(one_call), 0.1);
+  tf.reset();
+  std::vector<float> step((size_t)(100 * V));
+  for (int64_t c0 = 0; c0 < n; c0 += 100) {
+    const int64_t c = std::min<int64_t>(100, n - c0);
+    tf.forward(toks.data() + c0, c, 0, step.data());
+    for (int64_t i = std::max(c0, from); i < c0 + c; ++i) {
+      ASSERT_LE(max_diff(step.data() + (i - c0) * V, one_call.data() + (i - from) * V, V),
+                1e-4 * max_abs(one_call))
+          << "position " << i;
+    }
+  }
+}
+
 TEST_P(PathTest, KvCacheDecodeEqualsFullRecompute) {
   auto w = make_tiny_model();
   Transformer tf(w, {GetParam(), 1, KvType::kF32, 0});
