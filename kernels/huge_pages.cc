@@ -14,32 +14,6 @@ namespace {
 
 std::atomic<bool> g_advised{false};
 
-// Medium buffers (a model's q/k/v/o layers, 0.4-1.6 MB each) are carved one after another out
-// of shared 64 MiB huge-page arenas: each on its own 2 MiB-aligned allocation would waste up to
-// 2 MiB per buffer (k and v of 2B4T are 410 KB) or, below 2 MiB, stay on small pages. An arena
-// counts its live buffers and is freed when the last one goes (weights live as long as their
-// model, so a bump pointer without reuse is enough).
-constexpr size_t kArenaBytes = size_t(64) << 20;
-constexpr size_t kArenaMax = size_t(16) << 20;  // larger buffers get their own allocation
-constexpr size_t kAlign = 4096;
-
-struct Arena {
-  uint8_t* base = nullptr;
-  size_t used = 0;
-  size_t live = 0;
-};
-
-struct Arenas {
-  std::mutex mu;
-  std::map<uintptr_t, Arena> by_base;  // base address -> arena
-  uintptr_t current = 0;               // base of the arena being filled (0: none)
-};
-
-Arenas& arenas() {
-  static Arenas* a = new Arenas();  // never destroyed: buffers may outlive static destructors
-  return *a;
-}
-
 void* raw_alloc_huge(size_t bytes) {
   const size_t rounded = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
   void* p = std::aligned_alloc(kHugePageBytes, rounded);
@@ -70,12 +44,41 @@ bool huge_pages_advised() {
 // Under AddressSanitizer every buffer comes from the heap: an arena would hide an overflow from
 // one weight buffer into its neighbour.
 void* alloc_weights(size_t bytes) {
-  return ::operator new(bytes, std::nothrow);
+  return std::malloc(bytes == 0 ? 1 : bytes);
 }
 void free_weights(void* p, size_t) {
-  ::operator delete(p);
+  std::free(p);
 }
 #else
+namespace {
+// Medium buffers (a model's q/k/v/o layers, 0.4-1.6 MB each) are carved one after another out
+// of shared 64 MiB huge-page arenas: each on its own 2 MiB-aligned allocation would waste up to
+// 2 MiB per buffer (k and v of 2B4T are 410 KB) or, below 2 MiB, stay on small pages. An arena
+// counts its live buffers and is freed when the last one goes (weights live as long as their
+// model, so a bump pointer without reuse is enough).
+constexpr size_t kArenaBytes = size_t(64) << 20;
+constexpr size_t kArenaMax = size_t(16) << 20;  // larger buffers get their own allocation
+constexpr size_t kAlign = 4096;
+
+struct Arena {
+  uint8_t* base = nullptr;
+  size_t used = 0;
+  size_t live = 0;
+};
+
+struct Arenas {
+  std::mutex mu;
+  std::map<uintptr_t, Arena> by_base;  // base address -> arena
+  uintptr_t current = 0;               // base of the arena being filled (0: none)
+};
+
+Arenas& arenas() {
+  static Arenas* a = new Arenas();  // never destroyed: buffers may outlive static destructors
+  return *a;
+}
+
+}  // namespace
+
 void* alloc_weights(size_t bytes) {
   if (bytes < kArenaMin) return ::operator new(bytes, std::nothrow);
   if (bytes > kArenaMax) return raw_alloc_huge(bytes);
