@@ -6,8 +6,6 @@
 #include "model/head.h"
 
 #include <immintrin.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,18 +16,10 @@
 #include "kernels/half.h"
 #include "kernels/quantize.h"
 #include "model/ggml_types.h"
+#include "model/mapped_file.h"
 
 namespace tritune {
 namespace {
-
-// MADV_DONTNEED on the whole pages inside [p, p + bytes) of a read-only file mapping: they leave
-// this process's resident set and are read back from the page cache if touched again.
-void drop_file_pages(const uint8_t* p, int64_t bytes) {
-  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-  const uintptr_t begin = ((uintptr_t)p + page - 1) / page * page;
-  const uintptr_t end = ((uintptr_t)p + (uintptr_t)bytes) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-}
 
 constexpr int64_t kActBlock = 32;  // head activation quantization block
 
@@ -544,7 +534,7 @@ OutputHead::OutputHead(const RawMatrix& m) {
       for (int64_t o = 0; o < bytes; o += kStep) {
         const int64_t len = std::min(kStep, bytes - o);
         std::memcpy(owned_.data() + o, m.data + o, (size_t)len);
-        drop_file_pages(m.data + o, len);
+        drop_mapped_pages(m.data + o, (size_t)len);
       }
       data_ = owned_.data();
     }

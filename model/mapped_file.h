@@ -40,4 +40,9 @@ class MappedFile {
   std::vector<uint8_t> owned_;
 };
 
+// MADV_DONTNEED on the whole pages inside [p, p + bytes), which must lie in a read-only file
+// mapping (MappedFile::open): they leave the resident set and are read back from the page cache
+// if touched again. On anonymous memory this would zero it: callers check RawMatrix::file_mapped.
+void drop_mapped_pages(const uint8_t* p, size_t bytes);
+
 }  // namespace tritune
