@@ -17,6 +17,7 @@
 #include "model/convert.h"
 #include "model/ggml_types.h"
 #include "model/synthetic.h"
+#include "model/transformer.h"
 #include "tests/model/model_files_util.h"
 
 namespace tritune {
@@ -180,6 +181,25 @@ TEST(LoaderEquivalence, EmbeddingsStayInTheMapping) {
   EXPECT_LE(m.tok_embd.data + m.tok_embd.bytes, map->data() + map->size());
   EXPECT_TRUE(m.tok_embd.owned.empty());
   EXPECT_EQ(m.tok_embd.ggml_type, (uint32_t)ggml::kF16);
+}
+
+// After a prompt the Transformer unmaps the embedding rows it faulted in (drop_mapped_pages);
+// the next lookups read the same bytes back from the file: a second run of the same prompt gives
+// the same logits, and the table still holds the file's bytes.
+TEST(LoaderEquivalence, EmbeddingPagesDroppedAfterAPromptReadBack) {
+  auto m = std::make_shared<ModelWeights>(load_model(tiny_files().i2s));
+  ASSERT_TRUE(m->tok_embd.file_mapped);
+  const std::vector<uint8_t> before(m->tok_embd.data, m->tok_embd.data + m->tok_embd.bytes);
+  Transformer tf(m, {Path::kKernel, 1, KvType::kF32, 0});
+  const int64_t V = m->hp.vocab;
+  std::vector<int32_t> toks;
+  for (int i = 0; i < 9; ++i) toks.push_back((int32_t)((i * 37 + 5) % V));
+  std::vector<float> a((size_t)(toks.size() * V)), b(a.size());
+  tf.forward(toks.data(), (int64_t)toks.size(), 0, a.data());
+  tf.reset();
+  tf.forward(toks.data(), (int64_t)toks.size(), 0, b.data());
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(std::memcmp(before.data(), m->tok_embd.data, before.size()), 0);
 }
 
 TEST(LoaderEquivalence, EmbeddingTypes) {
