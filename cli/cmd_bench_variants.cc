@@ -39,9 +39,8 @@ int run_bench_variants(const std::vector<std::string>& argv) {
          "A/B of kernel variants on one problem: every variant is timed interleaved (ABBA)\n"
          "with this CPU's default variant in the same run; prints medians, the paired\n"
          "speedup over the default and the weight bandwidth as a fraction of the streaming-\n"
-         "read bandwidth (the median of probes run before every variant). Names without '__<isa>' "
-         "get this CPU's\n"
-         "ISA; JIT-compiled points are cached like the tuner's.");
+         "read bandwidth (the median of probes run before every variant). Names without\n"
+         "'__<isa>' get this CPU's ISA; JIT-compiled points are cached like the tuner's.");
   a.option("--variants", "LIST", "variant names, comma-separated (see `tritune tune --show`)");
   a.option("--format", "F", "weight format", "i2_s");
   a.option("--shape", "NxK", "problem shape (N outputs x K inputs)", "2560x6912");
@@ -70,6 +69,7 @@ int run_bench_variants(const std::vector<std::string>& argv) {
   }
 
   const SearchSpace& space = space_for(a.get("--format"), tokens);
+  const std::string base = baseline_variant(space, selected_isa());
   const TaskKey key{space.format,     space.family, space.op, shapes[0].first,
                     shapes[0].second, tokens,       threads,  cache};
   std::vector<std::string> names;
@@ -89,8 +89,7 @@ int run_bench_variants(const std::vector<std::string>& argv) {
   const double wbytes =
       op_counts(find_format(key.format).id, key.n, key.k, key.tokens).bytes_weights;
 
-  std::printf("task %s, default %s\n", key.str().c_str(),
-              baseline_variant(space, selected_isa()).c_str());
+  std::printf("task %s, default %s\n", key.str().c_str(), base.c_str());
   std::printf("%-58s %5s %10s %10s %8s %8s\n", "variant", "round", "default", "variant", "speedup",
               "GB/s");
   struct Row {
@@ -138,7 +137,7 @@ int run_bench_variants(const std::vector<std::string>& argv) {
     json::Value out = json::Value::object();
     out.set("task", key.str());
     out.set("cpu", cpu_info().brand);
-    out.set("baseline", baseline_variant(space, selected_isa()));
+    out.set("baseline", base);
     out.set("weight_bytes", wbytes);
     out.set("threads", threads);
     out.set("stream_GBps_probes", json_numbers(probes));

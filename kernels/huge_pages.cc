@@ -11,10 +11,10 @@
 namespace tritune {
 
 namespace {
-
 std::atomic<bool> g_advised{false};
+}  // namespace
 
-void* raw_alloc_huge(size_t bytes) {
+void* alloc_huge(size_t bytes) {
   const size_t rounded = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
   void* p = std::aligned_alloc(kHugePageBytes, rounded);
   if (p == nullptr) return nullptr;
@@ -24,12 +24,6 @@ void* raw_alloc_huge(size_t bytes) {
   g_advised = madvise(p, rounded, MADV_HUGEPAGE) == 0;
 #endif
   return p;
-}
-
-}  // namespace
-
-void* alloc_huge(size_t bytes) {
-  return raw_alloc_huge(bytes);
 }
 
 void free_huge(void* p) {
@@ -81,21 +75,18 @@ Arenas& arenas() {
 
 void* alloc_weights(size_t bytes) {
   if (bytes < kArenaMin) return ::operator new(bytes, std::nothrow);
-  if (bytes > kArenaMax) return raw_alloc_huge(bytes);
+  if (bytes > kArenaMax) return alloc_huge(bytes);
   const size_t need = (bytes + kAlign - 1) / kAlign * kAlign;
   Arenas& A = arenas();
   std::lock_guard<std::mutex> lock(A.mu);
   Arena* cur = A.current ? &A.by_base[A.current] : nullptr;
+  // A full current arena has live buffers (free_weights rewinds it when its last one goes).
   if (cur == nullptr || cur->used + need > kArenaBytes) {
-    if (cur != nullptr && cur->live == 0) {  // nothing left in the full arena: reuse it
-      cur->used = 0;
-    } else {
-      uint8_t* base = static_cast<uint8_t*>(raw_alloc_huge(kArenaBytes));
-      if (base == nullptr) return nullptr;
-      A.current = (uintptr_t)base;
-      cur = &A.by_base[A.current];
-      cur->base = base;
-    }
+    uint8_t* base = static_cast<uint8_t*>(alloc_huge(kArenaBytes));
+    if (base == nullptr) return nullptr;
+    A.current = (uintptr_t)base;
+    cur = &A.by_base[A.current];
+    cur->base = base;
   }
   void* p = cur->base + cur->used;
   cur->used += need;

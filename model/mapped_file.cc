@@ -60,12 +60,8 @@ MappedFile::~MappedFile() {
 
 void MappedFile::release(size_t offset, size_t bytes) const {
   if (!mapped_ || bytes == 0 || offset >= size_) return;
-  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
   // Only whole pages inside the range: neighbouring tensors may share the edge pages.
-  size_t begin = (offset + page - 1) / page * page;
-  size_t end = std::min(offset + bytes, size_) / page * page;
-  if (end <= begin) return;
-  madvise(const_cast<uint8_t*>(data_) + begin, end - begin, MADV_DONTNEED);
+  drop_mapped_pages(data_ + offset, std::min(bytes, size_ - offset));
 }
 
 void drop_mapped_pages(const uint8_t* p, size_t bytes) {

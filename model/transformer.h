@@ -130,10 +130,10 @@ class Transformer {
  private:
   Transformer(std::shared_ptr<ModelWeights> weights, const TransformerOptions& opt, bool take_over);
   const PackedWeights& packed(int64_t layer, LinearId id) const;
-  // y[t * n + j] = linear(layer, id) over `tokens` rows of x (stride k), quantized input `a`
-  // for int8 formats (shared by the layers of a site).
   // forward() on at most kMicroBatch tokens, arguments already checked.
   void forward_batch(const int32_t* tokens, int64_t n, int64_t logits_from, float* logits);
+  // y[t * n + j] = linear(layer, id) over `tokens` rows of x (stride k), quantized input `a`
+  // for int8 formats (shared by the layers of a site).
   void linear(int64_t layer, LinearId id, const float* x, const QuantizedActs* a, int64_t tokens,
               float* y);
   QuantizedActs quantize(int64_t layer, QuantSite site, LinearId first, const float* x,
