@@ -43,32 +43,72 @@ void* alloc_weights(size_t bytes) {
 void free_weights(void* p, size_t) {
   std::free(p);
 }
+size_t weight_arena_bytes() {
+  return 0;
+}
 #else
 namespace {
-// Medium buffers (a model's q/k/v/o layers, 0.4-1.6 MB each) are carved one after another out
-// of shared 64 MiB huge-page arenas: each on its own 2 MiB-aligned allocation would waste up to
-// 2 MiB per buffer (k and v of 2B4T are 410 KB) or, below 2 MiB, stay on small pages. An arena
-// counts its live buffers and is freed when the last one goes (weights live as long as their
-// model, so a bump pointer without reuse is enough).
+// Medium buffers (a model's q/k/v/o layers, 0.4-1.6 MB each) are carved out of shared 64 MiB
+// huge-page arenas: each on its own 2 MiB-aligned allocation would waste up to 2 MiB per buffer
+// (k and v of 2B4T are 410 KB) or, below 2 MiB, stay on small pages. Freed ranges are reused
+// first-fit: loading a model allocates every layer's storage bytes and then, layer by layer,
+// its kernel layout of the same size while the storage is freed, so without reuse the arenas
+// end up holding one model's worth of holes between live buffers (63 MiB for 2B4T). An arena
+// is returned when its last buffer goes.
 constexpr size_t kArenaBytes = size_t(64) << 20;
 constexpr size_t kArenaMax = size_t(16) << 20;  // larger buffers get their own allocation
 constexpr size_t kAlign = 4096;
 
 struct Arena {
   uint8_t* base = nullptr;
-  size_t used = 0;
-  size_t live = 0;
+  size_t used = 0;                  // bump pointer: [used, kArenaBytes) was never handed out
+  size_t live = 0;                  // buffers handed out and not freed
+  std::map<size_t, size_t> holes;   // freed ranges below `used`: offset -> bytes, coalesced
 };
 
 struct Arenas {
   std::mutex mu;
   std::map<uintptr_t, Arena> by_base;  // base address -> arena
-  uintptr_t current = 0;               // base of the arena being filled (0: none)
 };
 
 Arenas& arenas() {
   static Arenas* a = new Arenas();  // never destroyed: buffers may outlive static destructors
   return *a;
+}
+
+// First fit among the holes of an arena; nullptr if none is large enough.
+uint8_t* take_hole(Arena& a, size_t need) {
+  for (auto it = a.holes.begin(); it != a.holes.end(); ++it) {
+    if (it->second < need) continue;
+    const size_t off = it->first, left = it->second - need;
+    a.holes.erase(it);
+    if (left > 0) a.holes.emplace(off + need, left);
+    return a.base + off;
+  }
+  return nullptr;
+}
+
+// Returns [off, off + bytes) to the arena: merges it with neighbouring holes, and gives the
+// range back to the bump pointer when it ends there.
+void give_back(Arena& a, size_t off, size_t bytes) {
+  auto next = a.holes.lower_bound(off);
+  if (next != a.holes.end() && next->first == off + bytes) {
+    bytes += next->second;
+    next = a.holes.erase(next);
+  }
+  if (next != a.holes.begin()) {
+    auto prev = std::prev(next);
+    if (prev->first + prev->second == off) {
+      off = prev->first;
+      bytes += prev->second;
+      a.holes.erase(prev);
+    }
+  }
+  if (off + bytes == a.used) {
+    a.used = off;
+  } else {
+    a.holes.emplace(off, bytes);
+  }
 }
 
 }  // namespace
@@ -79,19 +119,26 @@ void* alloc_weights(size_t bytes) {
   const size_t need = (bytes + kAlign - 1) / kAlign * kAlign;
   Arenas& A = arenas();
   std::lock_guard<std::mutex> lock(A.mu);
-  Arena* cur = A.current ? &A.by_base[A.current] : nullptr;
-  // A full current arena has live buffers (free_weights rewinds it when its last one goes).
-  if (cur == nullptr || cur->used + need > kArenaBytes) {
-    uint8_t* base = static_cast<uint8_t*>(alloc_huge(kArenaBytes));
-    if (base == nullptr) return nullptr;
-    A.current = (uintptr_t)base;
-    cur = &A.by_base[A.current];
-    cur->base = base;
+  for (auto& [base, a] : A.by_base) {  // a freed range first, then the untouched tails
+    if (uint8_t* p = take_hole(a, need)) {
+      a.live += 1;
+      return p;
+    }
   }
-  void* p = cur->base + cur->used;
-  cur->used += need;
-  cur->live += 1;
-  return p;
+  for (auto& [base, a] : A.by_base) {
+    if (a.used + need <= kArenaBytes) {
+      a.used += need;
+      a.live += 1;
+      return a.base + a.used - need;
+    }
+  }
+  uint8_t* base = static_cast<uint8_t*>(alloc_huge(kArenaBytes));
+  if (base == nullptr) return nullptr;
+  Arena& a = A.by_base[(uintptr_t)base];
+  a.base = base;
+  a.used = need;
+  a.live = 1;
+  return base;
 }
 
 void free_weights(void* p, size_t bytes) {
@@ -111,13 +158,18 @@ void free_weights(void* p, size_t bytes) {
   it = std::prev(it);
   Arena& a = it->second;
   if (--a.live == 0) {
-    if (it->first == A.current) {
-      a.used = 0;  // keep the current arena for the next buffers
-    } else {
-      std::free(a.base);
-      A.by_base.erase(it);
-    }
+    std::free(a.base);
+    A.by_base.erase(it);
+    return;
   }
+  const size_t need = (bytes + kAlign - 1) / kAlign * kAlign;
+  give_back(a, (size_t)(static_cast<uint8_t*>(p) - a.base), need);
+}
+
+size_t weight_arena_bytes() {
+  Arenas& A = arenas();
+  std::lock_guard<std::mutex> lock(A.mu);
+  return A.by_base.size() * kArenaBytes;
 }
 #endif
 

@@ -28,6 +28,9 @@ bool huge_pages_advised();
 // same size.
 void* alloc_weights(size_t bytes);
 void free_weights(void* p, size_t bytes);
+// Bytes of the shared arenas currently held (live buffers, holes and untouched tails); 0 under
+// AddressSanitizer, where every buffer comes from the heap.
+size_t weight_arena_bytes();
 
 template <class T>
 struct HugePageAllocator {

@@ -59,6 +59,46 @@ TEST(HugePages, BuffersOfEverySizeAreDisjointAlignedAndKeepTheirBytes) {
   for (const Block& b : live) free_weights(b.p, b.n);
 }
 
+// A model load: every layer's storage bytes, then layer by layer its kernel layout (same size)
+// while the storage is freed. Freed ranges are reused, so the arenas hold one copy of the
+// weights, not a copy plus the holes of the other.
+TEST(HugePages, FreedRangesAreReusedWhenAModelIsRepacked) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "every buffer comes from the heap under AddressSanitizer";
+#else
+  const size_t before = weight_arena_bytes();
+  const std::vector<size_t> layer = {1638400, 409600, 409600, 1638400, 4423680, 4423680, 4423680};
+  std::vector<Block> storage, kernel;
+  size_t total = 0;
+  for (int l = 0; l < 14; ++l) {
+    for (size_t n : layer) {
+      auto* p = static_cast<uint8_t*>(alloc_weights(n));
+      ASSERT_NE(p, nullptr);
+      std::fill(p, p + n, (uint8_t)(storage.size() + 1));
+      storage.push_back({p, n, (uint8_t)(storage.size() + 1)});
+      total += n;
+    }
+  }
+  for (const Block& s : storage) {
+    auto* p = static_cast<uint8_t*>(alloc_weights(s.n));
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(std::all_of(s.p, s.p + s.n, [&](uint8_t v) { return v == s.tag; }));
+    std::fill(p, p + s.n, (uint8_t)(s.tag ^ 0xff));
+    kernel.push_back({p, s.n, (uint8_t)(s.tag ^ 0xff)});
+    free_weights(s.p, s.n);
+  }
+  const size_t arena = size_t(64) << 20;
+  const size_t needed = (total + arena - 1) / arena * arena;  // 243 MB of buffers: 4 arenas
+  EXPECT_LE(weight_arena_bytes() - before, needed)
+      << "the repacked weights should fit in as many arenas as they fill";
+  for (const Block& b : kernel) {
+    ASSERT_TRUE(std::all_of(b.p, b.p + b.n, [&](uint8_t v) { return v == b.tag; })) << b.n;
+    free_weights(b.p, b.n);
+  }
+  EXPECT_EQ(weight_arena_bytes(), before) << "arenas are returned when their last buffer goes";
+#endif
+}
+
 TEST(HugePages, WeightBytesBehavesLikeAVector) {
   WeightBytes a(5u << 20, 0x5a);
   WeightBytes b = a;  // copy: its own buffer
