@@ -57,6 +57,7 @@ struct BenchResult {
   ForwardProfile pp_prof, tg_prof;  // filled with --profile
   int64_t rss_running = 0;          // resident set after the runs, the Transformer still alive
   int64_t rss_running_file = 0;     // of which clean file-backed pages
+  int64_t kv_bytes = 0;             // the KV cache, of the running figure
 };
 
 OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
@@ -93,6 +94,7 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
   BenchResult r;
   r.kernels = tf.describe();
   r.bytes_per_token = tf.bytes_per_token(tg / 2);
+  r.kv_bytes = tf.kv_cache().bytes();
   r.linear_ops_per_token = ops_per_token;
   // Warm-up (llama-bench runs one too): page in the weights, spin up both pools.
   {
@@ -219,7 +221,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   a.option("-n", "N", "generated tokens (0: skip tg)", "128");
   a.option("-r", "N", "repetitions", "5");
   a.option("-t", "N", "threads", "2");
-  a.option("--kv", "TYPE", "KV cache type: f32 or f16", "f32");
+  a.option("--kv", "TYPE", "KV cache type: f16 (llama-bench's default) or f32", "f16");
   a.flag("--compare-f16", "also run the same weights as F16 (linear layers and head)");
   a.flag("--no-roofline", "skip the bandwidth / int8 peak measurements");
   a.flag("--no-energy", "skip the energy meter");
@@ -304,14 +306,16 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"bytes_per_token\": %lld, \"stream_gbs\": %.3f, \"tg_bound_s\": %.6f, "
         "\"tg_s_per_token\": %.6f, \"tg_bound_ratio\": %.4f, \"int8_peak_gops\": %.2f, "
         "\"pp_linear_gops\": %.2f, \"pp_peak_fraction\": %.4f, "
+        "\"kv\": \"%s\", \"kv_bytes\": %lld, "
         "\"rss_loaded\": %lld, \"rss_run\": %lld, \"rss_run_file\": %lld, \"rss_peak\": %lld, "
         "\"tg_j_per_token\": %.6f, "
         "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s",
         label.c_str(), m.weights->path.c_str(), (long long)m.file_bytes, (long long)params, threads,
         isa_name(selected_isa()), (long long)pp, (long long)tg, reps, r.pp.mean, r.pp.sd, r.tg.mean,
         r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s, tg_s, tg_ratio, peak_gops,
-        pp_gops, pp_frac, (long long)rss_loaded, (long long)rss_run, (long long)r.rss_running_file,
-        (long long)rss_peak, r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
+        pp_gops, pp_frac, kv_type_name(kv), (long long)r.kv_bytes, (long long)rss_loaded,
+        (long long)rss_run, (long long)r.rss_running_file, (long long)rss_peak,
+        r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
         r.energy_estimated ? "true" : "false");
     if (fm) {
       std::printf(
@@ -371,11 +375,12 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   }
   std::printf(
       "resident memory                   %.1f MB after load, %.1f MB running (%.2fx the %.1f MB "
-      "file; %.1f MB of it clean file pages: embedding rows, libraries); peak %.1f MB "
-      "(VmHWM%s)\n",
+      "file; of it %.1f MB %s KV cache and %.1f MB clean file pages: embedding rows, "
+      "libraries); peak %.1f MB (VmHWM%s)\n",
       rss_loaded / 1e6, rss_run / 1e6,
       m.file_bytes > 0 ? (double)rss_run / (double)m.file_bytes : 0.0, m.file_bytes / 1e6,
-      r.rss_running_file / 1e6, rss_peak / 1e6, roof ? ", with the 512 MiB stream-probe ring" : "");
+      r.kv_bytes / 1e6, kv_type_name(kv), r.rss_running_file / 1e6, rss_peak / 1e6,
+      roof ? ", with the 512 MiB stream-probe ring" : "");
   if (meter) {
     std::printf("energy                            tg %.4f J/token, pp %.4f J/token (%s%s)\n",
                 r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),

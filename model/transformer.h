@@ -100,6 +100,7 @@ class Transformer {
   int threads() const { return pool_.size(); }
   int64_t pos() const { return pos_; }
   int64_t context() const { return cache_.capacity(); }
+  const KvCache& kv_cache() const { return cache_; }
   void reset() { pos_ = 0; }
 
   // Evaluates tokens[0..n) at positions pos()..pos()+n-1, appending them to the KV cache.
