@@ -33,6 +33,10 @@ TEST(I2SLayout, PackUnpackRepackRoundTrip) {
     const I2SKernelWeights w = i2s_repack(p);
     EXPECT_EQ(w.scale, 1.25f);
     EXPECT_EQ(i2s_untile(w), t) << n << "x" << k;
+    // The direct repack writes exactly the bytes of tiling the ternary values, padding rows
+    // (code 1) included.
+    const I2SKernelWeights ref = i2s_tile_ternary(t.data(), n, k, 1.25f);
+    EXPECT_TRUE(w.tiles == ref.tiles) << n << "x" << k;
   }
 }
 
@@ -76,9 +80,20 @@ TEST(I2SLayout, BadInputIsRefusedWithAClearError) {
   PackedWeights p = i2s_pack_ternary(zeros.data(), 1, 128, 1.0f);
   p.data[3] = 0xff;
   EXPECT_THROW(i2s_unpack_ternary(p), Error);
+  for (const uint8_t code3 : {0xc0, 0x30, 0x0c, 0x03}) {  // code 3 in each of the four groups
+    PackedWeights q = i2s_pack_ternary(zeros.data(), 1, 128, 1.0f);
+    q.data[17] = (uint8_t)(0x55 & ~(code3 & 0x55)) | code3;
+    try {
+      i2s_repack(q);
+      ADD_FAILURE() << "code 3 not refused: " << (int)code3;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("code 3"), std::string::npos) << e.what();
+    }
+  }
   // Truncated storage.
   p.data.resize(10);
   EXPECT_THROW(i2s_unpack_ternary(p), Error);
+  EXPECT_THROW(i2s_repack(p), Error);
 }
 
 TEST(I2SLayout, TiledReferenceEqualsPlainIntegerReference) {
