@@ -329,11 +329,6 @@ struct V {
 // thread. Decode from about 20 positions on is split: the two cores then read the cache in
 // parallel (measured on a Zen 3 VM, f16 cache: 64 positions 19 -> 14 us per layer).
 constexpr double kSerialWork = 5e4;
-void prefetch_attention(const KvCache& cache, int64_t layer, int64_t positions) {
-  if (positions <= 0) return;
-  for (int64_t kh = 0; kh < cache.kv_heads(); ++kh) prefetch_head(cache, layer, kh, positions);
-}
-
 void attention_fast(const float* q, int64_t tokens, int64_t pos0, const AttentionShape& s,
                     const KvCache& cache, int64_t layer, float* out, ThreadPool& pool) {
   check_attention(tokens, pos0, s, cache);

@@ -52,12 +52,6 @@ void attention_ref(const float* q, int64_t tokens, int64_t pos0, const Attention
                    const KvCache& cache, int64_t layer, float* out, ThreadPool* pool);
 void attention_fast(const float* q, int64_t tokens, int64_t pos0, const AttentionShape& s,
                     const KvCache& cache, int64_t layer, float* out, ThreadPool& pool);
-// Asks for the keys and values of positions [0, positions) of one layer to be brought towards
-// the core (L2, then L3 as the next weights stream through). A decode step calls it before the
-// layer's q/k/v GEMVs: the cache was evicted by a token's worth of weights since it was last
-// read, and fetched up front its misses overlap the GEMVs' streaming instead of stalling the
-// attention that follows.
-void prefetch_attention(const KvCache& cache, int64_t layer, int64_t positions);
 
 // out[i] = relu(g[i])^2 * u[i]
 void relu2_gate(const float* g, const float* u, int64_t n, float* out);

@@ -381,7 +381,6 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kQ);
       if (i8) a = quantize(l, QuantSite::kQKV, LinearId::kQ, h.data(), n, H);
-      if (kernel && n <= 4) prefetch_attention(cache_, l, pos_);
       lap(Stage::kQuantize);
       linear(l, LinearId::kQ, h.data(), i8 ? &a : nullptr, n, q.data());
       linear(l, LinearId::kK, h.data(), i8 ? &a : nullptr, n, k.data());
