@@ -6,10 +6,13 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
+#include "kernels/half.h"
+#include "model/kv_cache.h"
 
 namespace tritune {
 namespace {
@@ -24,6 +27,43 @@ void for_each_isa(Fn fn) {
     fn();
   }
   unsetenv("TRITUNE_ISA");
+}
+
+// The f16 cache stores exactly float_to_half of every value at every ISA level (F16C where
+// there is one): halfway cases, subnormals, overflow to infinity, signed zeros and NaNs.
+TEST(Ops, KvCacheF16StoresTheScalarConversionAtEveryLevel) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> d(0, 1);
+  const int64_t D = 24;  // three groups of eight, then a NaN inside one
+  std::vector<float> k((size_t)(2 * D)), v(k.size());
+  const float special[] = {65504.0f, 65520.0f,  -65536.0f,     6.0e-8f,        -3.0e-8f,
+                           1.0e-40f, -0.0f,     0.0f,          1.00048828125f, 1.00146484375f,
+                           INFINITY, -INFINITY, 5.9604645e-8f, 2.9802322e-8f};
+  for (size_t i = 0; i < k.size(); ++i) {
+    k[i] = i % 3 == 0 ? special[i % 14] : d(rng) * 100.0f;
+    v[i] = i % 4 == 1 ? special[(i + 5) % 14] : d(rng) * 1e-4f;
+  }
+  k[(size_t)(D + 11)] = NAN;  // second head: its middle group falls back to scalar code
+  for_each_isa([&] {
+    KvCache c(1, 2, D, 20, KvType::kF16);
+    c.store(0, 17, k.data(), v.data());
+    std::vector<float> kr((size_t)D), vr((size_t)D);
+    for (int64_t h = 0; h < 2; ++h) {
+      c.read_key(0, h, 17, kr.data());
+      c.read_value(0, h, 17, vr.data());
+      for (int64_t i = 0; i < D; ++i) {
+        const float ke = half_to_float(float_to_half(k[(size_t)(h * D + i)]));
+        const float ve = half_to_float(float_to_half(v[(size_t)(h * D + i)]));
+        if (std::isnan(ke)) {
+          EXPECT_TRUE(std::isnan(kr[(size_t)i])) << h << "," << i;
+        } else {
+          EXPECT_EQ(std::memcmp(&kr[(size_t)i], &ke, 4), 0)
+              << h << "," << i << " " << kr[(size_t)i] << " vs " << ke;
+        }
+        EXPECT_EQ(std::memcmp(&vr[(size_t)i], &ve, 4), 0) << h << "," << i;
+      }
+    }
+  });
 }
 
 TEST(Ops, RmsNormHandComputed) {
@@ -166,14 +206,14 @@ TEST(Ops, FastAttentionBitIdenticalOnRandomShapes) {
   const Case cases[] = {{20, 5, 128, 1, 0},  {20, 5, 128, 1, 47}, {20, 5, 128, 7, 13},
                         {8, 2, 64, 17, 0},   {8, 2, 64, 4, 16},   {4, 4, 16, 3, 30},
                         {6, 3, 24, 5, 9},    {2, 1, 2, 33, 1},    {12, 4, 48, 2, 63},
-                        {20, 5, 128, 40, 0}, {4, 1, 32, 1, 100}, {20, 5, 128, 1, 300}};
+                        {20, 5, 128, 40, 0}, {4, 1, 32, 1, 100},  {20, 5, 128, 1, 300}};
   for (const Case& cs : cases) {
     const AttentionShape s{cs.heads, cs.kv_heads, cs.dim};
     const int64_t ctx = cs.pos0 + cs.tokens + 20;
     for (KvType t : {KvType::kF32, KvType::kF16}) {
-      SCOPED_TRACE(::testing::Message() << cs.heads << "/" << cs.kv_heads << " D" << cs.dim << " T"
-                                        << cs.tokens << " pos0 " << cs.pos0 << " "
-                                        << kv_type_name(t));
+      SCOPED_TRACE(::testing::Message()
+                   << cs.heads << "/" << cs.kv_heads << " D" << cs.dim << " T" << cs.tokens
+                   << " pos0 " << cs.pos0 << " " << kv_type_name(t));
       KvCache c(1, cs.kv_heads, cs.dim, ctx, t);
       std::vector<float> k((size_t)(cs.kv_heads * cs.dim)), v(k.size());
       for (int64_t p = 0; p < ctx; ++p) {  // stale garbage everywhere first
