@@ -329,17 +329,89 @@ struct V {
 // thread. Decode from about 20 positions on is split: the two cores then read the cache in
 // parallel (measured on a Zen 3 VM, f16 cache: 64 positions 19 -> 14 us per layer).
 constexpr double kSerialWork = 5e4;
+// From this many keys on, decode splits by key and dimension ranges (measured on the Zen 3 VM,
+// f16 cache, per layer: 64 keys 14 vs 15 us, 128 keys 22 vs 21 us, 512 keys 90 vs 67 us).
+constexpr int64_t kDecodeSplitKeys = 128;
+// One token against a long enough cache, on every thread of the pool, each cache byte read
+// once: first the scores, split by kv head and key range (each task all q heads of its kv
+// head); then the softmax and weighted values, split by kv head and dimension range (each task
+// its own copy of the softmax, a few thousand exps). Splitting the q heads of a group instead,
+// as prefill tasks do, had both threads read the whole cache of the kv head.
+void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& s,
+                            const KvCache& cache, int64_t layer, float* out, ThreadPool& pool) {
+  const int64_t KH = s.kv_heads, G = s.heads / s.kv_heads, D = s.head_dim;
+  const int64_t n = pos0 + 1, ld = (n + 15) / 16 * 16, blocks = ld / 16;
+  const Isa isa = selected_isa();
+  // At least four tasks per thread in each phase, so kv heads that do not divide evenly over
+  // the threads still leave none idle for long.
+  const int64_t want = (4 * pool.size() + KH - 1) / KH;
+  const int64_t ksplit = std::max<int64_t>(1, std::min(want, blocks));
+  const int64_t per_split = (blocks + ksplit - 1) / ksplit * 16;
+  const int64_t dsplit = std::max<int64_t>(1, std::min(want, D / 16));
+  const int64_t per_d = (D / 16 + dsplit - 1) / dsplit * 16;
+  // The calling thread's buffer, reached by the workers through this pointer (a thread_local
+  // named inside the lambdas would be each worker's own).
+  thread_local std::vector<float> sc_buf;
+  sc_buf.resize((size_t)(KH * G * ld));
+  float* const sc = sc_buf.data();
+  auto rows_of = [&](int64_t kh) { return Rows{q, out, pos0, 0, 1, 0, G, kh}; };
+  pool.parallel_for(
+      KH * ksplit,
+      [&](int64_t b, int64_t e, int) {
+        for (int64_t task = b; task < e; ++task) {
+          const int64_t kh = task / ksplit, jb = task % ksplit * per_split;
+          if (jb >= ld) continue;
+          const Rows rows = rows_of(kh);
+          float* s_kh = sc + kh * G * ld;
+          const int64_t je = std::min(ld, jb + per_split);
+          if (isa >= Isa::kAvx512Vnni) {
+            attn_avx512::scores_any(rows, s, cache, layer, s_kh, ld, jb, je);
+          } else if (isa >= Isa::kAvx2) {
+            attn_avx2::scores_any(rows, s, cache, layer, s_kh, ld, jb, je);
+          } else {
+            attn_generic::scores_any(rows, s, cache, layer, s_kh, ld, jb, je);
+          }
+        }
+      },
+      1);
+  pool.parallel_for(
+      KH * dsplit,
+      [&](int64_t b, int64_t e, int) {
+        thread_local std::vector<float> scratch;
+        for (int64_t task = b; task < e; ++task) {
+          const int64_t kh = task / dsplit, db = task % dsplit * per_d;
+          if (db >= D) continue;
+          const int64_t de = task % dsplit == dsplit - 1 ? D : std::min(D, db + per_d);
+          const Rows rows = rows_of(kh);
+          const float* s_kh = sc + kh * G * ld;
+          if (isa >= Isa::kAvx512Vnni) {
+            attn_avx512::softmax_values_any(rows, s, cache, layer, s_kh, ld, db, de, scratch);
+          } else if (isa >= Isa::kAvx2) {
+            attn_avx2::softmax_values_any(rows, s, cache, layer, s_kh, ld, db, de, scratch);
+          } else {
+            attn_generic::softmax_values_any(rows, s, cache, layer, s_kh, ld, db, de, scratch);
+          }
+        }
+      },
+      1);
+}
+
 void attention_fast(const float* q, int64_t tokens, int64_t pos0, const AttentionShape& s,
                     const KvCache& cache, int64_t layer, float* out, ThreadPool& pool) {
   check_attention(tokens, pos0, s, cache);
   const int64_t KH = s.kv_heads, G = s.heads / s.kv_heads;
   const Isa isa = selected_isa();
-  // Tasks: (kv head, block of up to 4 tokens, part of the q-head group). Prefill blocks tokens
-  // so each key block serves 4 * G rows; a single token splits its group in two so both
-  // threads have work. Small calls (short contexts in decode) stay on the calling thread: waking
-  // a worker costs more than the arithmetic.
+  // Small calls (short contexts in decode) stay on the calling thread: waking a worker costs
+  // more than the arithmetic. A single token against a long cache splits by key and dimension
+  // ranges (attention_decode_split, two parallel regions); against a shorter one by halves of
+  // each q-head group (one region, but both halves read the kv head's cache). Prefill tasks
+  // are (kv head, block of up to 4 tokens), so each key block loaded serves 4 * G query rows.
   const double pairs = (double)tokens * (double)s.heads * (double)(pos0 + tokens);
   const bool serial = pool.size() == 1 || pairs * (double)s.head_dim < kSerialWork;
+  if (!serial && tokens == 1 && pos0 + 1 >= kDecodeSplitKeys) {
+    attention_decode_split(q, pos0, s, cache, layer, out, pool);
+    return;
+  }
   const int64_t tb = std::min<int64_t>(tokens, 4);
   const int64_t tblocks = (tokens + tb - 1) / tb;
   const int64_t gsplit = (!serial && tokens == 1 && G % 2 == 0) ? 2 : 1;
