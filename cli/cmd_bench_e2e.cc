@@ -72,13 +72,13 @@ OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
 
 // Takes the model's linear weights over (Transformer::consume): resident once.
 BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv, int64_t pp,
-                        int64_t tg, int reps, EnergyMeter* meter, bool profile,
+                        int64_t tg, int64_t depth, int reps, EnergyMeter* meter, bool profile,
                         const std::function<void(bool pp, bool after)>* probe = nullptr) {
   TransformerOptions o;
   o.path = Path::kKernel;
   o.threads = threads;
   o.kv = kv;
-  o.context = std::max<int64_t>(pp, tg) + 1;
+  o.context = std::max<int64_t>(pp, depth + tg) + 1;
   const OpCounts pp_work = linear_work(*w, std::max<int64_t>(pp, 1));
   const OpCounts tg_work = linear_work(*w, 1) * (double)tg;
   double ops_per_token = 0;
@@ -93,7 +93,7 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
   std::vector<float> logits((size_t)V);
   BenchResult r;
   r.kernels = tf.describe();
-  r.bytes_per_token = tf.bytes_per_token(tg / 2);
+  r.bytes_per_token = tf.bytes_per_token(depth + tg / 2);
   r.kv_bytes = tf.kv_cache().bytes();
   r.linear_ops_per_token = ops_per_token;
   // Warm-up (llama-bench runs one too): page in the weights, spin up both pools.
@@ -129,6 +129,10 @@ BenchResult bench_model(std::shared_ptr<ModelWeights> w, int threads, KvType kv,
     }
     if (tg > 0) {
       tf.reset();
+      if (depth > 0) {  // the context tgN starts from, filled by an untimed prompt
+        const auto fill = random_tokens(depth, V, (uint64_t)rep + 200);
+        tf.forward(fill.data(), depth, depth - 1, logits.data());
+      }
       int32_t tok = random_tokens(1, V, (uint64_t)rep + 100)[0];
       if (probe) (*probe)(false, false);
       double s = 0;
@@ -213,12 +217,17 @@ void print_row(const std::string& model, double size_gib, double params_b, int t
 int run_bench_e2e(const std::vector<std::string>& argv) {
   Args a("bench e2e",
          "End-to-end speed like llama-bench: ppP (one prompt of P tokens, last logits only) and\n"
-         "tgN (N tokens one at a time from a fresh context, sampling not timed), R repetitions,\n"
-         "mean ± sample stddev of per-repetition t/s; plus the roofline measured in the same\n"
-         "run, resident memory, joules per token, and optionally the same model in F16.");
+         "tgN (N tokens one at a time from a fresh context, or after -d tokens; sampling not\n"
+         "timed), R repetitions, mean ± sample stddev of per-repetition t/s; plus the roofline\n"
+         "measured in the same run, resident memory, joules per token, and optionally the\n"
+         "same model in F16.");
   a.option("-m", "FILE", "model file");
   a.option("-p", "N", "prompt tokens (0: skip pp)", "512");
   a.option("-n", "N", "generated tokens (0: skip tg)", "128");
+  a.option("-d", "N",
+           "depth: tokens already in the context when tgN starts (llama-bench's -d; an untimed "
+           "prompt fills it)",
+           "0");
   a.option("-r", "N", "repetitions", "5");
   a.option("-t", "N", "threads", "2");
   a.option("--kv", "TYPE", "KV cache type: f16 (llama-bench's default) or f32", "f16");
@@ -229,13 +238,15 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   a.flag("--json", "print the results as one JSON object");
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
-  const int64_t pp = a.get_int("-p"), tg = a.get_int("-n");
+  const int64_t pp = a.get_int("-p"), tg = a.get_int("-n"), depth = a.get_int("-d");
   const int reps = (int)a.get_int("-r");
   if (pp < 0 || tg < 0 || (pp == 0 && tg == 0))
     throw Error(
         "bench e2e: -p and -n must be >= 0, "
         "not both 0");
   if (reps < 1 || reps > 1000) throw Error("bench e2e: -r must be in 1..1000");
+  if (depth < 0 || (depth > 0 && tg == 0))
+    throw Error("bench e2e: -d must be >= 0 and needs tg (-n > 0)");
   const KvType kv = parse_kv_type(a.get("--kv"));
   const LoadedModel m = load_for_run(a.get("-m"));
   const int64_t rss_loaded = resident_bytes();
@@ -267,7 +278,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
     }
   };
   const bool roof = !a.has("--no-roofline");
-  const BenchResult r = bench_model(m.weights, threads, kv, pp, tg, reps, meter.get(),
+  const BenchResult r = bench_model(m.weights, threads, kv, pp, tg, depth, reps, meter.get(),
                                     a.has("--profile"), roof ? &probe : nullptr);
   const int64_t rss_run = r.rss_running;
   // The peak also covers the load, the kernel layouts built from it and the probes' ring.
@@ -278,7 +289,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   std::shared_ptr<ModelWeights> fm;
   if (a.has("--compare-f16")) {
     fm = to_float_model(*load_for_run(a.get("-m")).weights, Format::kF16);
-    f16 = bench_model(fm, threads, kv, pp, tg, reps, meter.get(), false);
+    f16 = bench_model(fm, threads, kv, pp, tg, depth, reps, meter.get(), false);
   }
 
   const double params_b = (double)params / 1e9;
@@ -301,7 +312,8 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   if (a.has("--json")) {
     std::printf(
         "{\"model\": \"%s\", \"file\": \"%s\", \"file_bytes\": %lld, \"params\": %lld, "
-        "\"threads\": %d, \"isa\": \"%s\", \"pp\": %lld, \"tg\": %lld, \"reps\": %d, "
+        "\"threads\": %d, \"isa\": \"%s\", \"pp\": %lld, \"tg\": %lld, \"depth\": %lld, "
+        "\"reps\": %d, "
         "\"pp_tps_mean\": %.4f, \"pp_tps_sd\": %.4f, \"tg_tps_mean\": %.4f, \"tg_tps_sd\": %.4f, "
         "\"bytes_per_token\": %lld, \"stream_gbs\": %.3f, \"tg_bound_s\": %.6f, "
         "\"tg_s_per_token\": %.6f, \"tg_bound_ratio\": %.4f, \"int8_peak_gops\": %.2f, "
@@ -311,11 +323,11 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"tg_j_per_token\": %.6f, "
         "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s",
         label.c_str(), m.weights->path.c_str(), (long long)m.file_bytes, (long long)params, threads,
-        isa_name(selected_isa()), (long long)pp, (long long)tg, reps, r.pp.mean, r.pp.sd, r.tg.mean,
-        r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s, tg_s, tg_ratio, peak_gops,
-        pp_gops, pp_frac, kv_type_name(kv), (long long)r.kv_bytes, (long long)rss_loaded,
-        (long long)rss_run, (long long)r.rss_running_file, (long long)rss_peak,
-        r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
+        isa_name(selected_isa()), (long long)pp, (long long)tg, (long long)depth, reps, r.pp.mean,
+        r.pp.sd, r.tg.mean, r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s, tg_s,
+        tg_ratio, peak_gops, pp_gops, pp_frac, kv_type_name(kv), (long long)r.kv_bytes,
+        (long long)rss_loaded, (long long)rss_run, (long long)r.rss_running_file,
+        (long long)rss_peak, r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
         r.energy_estimated ? "true" : "false");
     if (fm) {
       std::printf(
@@ -336,7 +348,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
               std::string(13, '-').c_str(), std::string(10, '-').c_str(),
               std::string(12, '-').c_str(), std::string(7, '-').c_str(),
               std::string(12, '-').c_str(), std::string(20, '-').c_str());
-  const std::string pps = "pp" + std::to_string(pp), tgs = "tg" + std::to_string(tg);
+  const std::string pps = "pp" + std::to_string(pp),
+                    tgs = "tg" + std::to_string(tg) +
+                          (depth > 0 ? " @ d" + std::to_string(depth) : "");
   if (pp > 0) print_row(label, gib, params_b, threads, pps, r.pp);
   if (tg > 0) print_row(label, gib, params_b, threads, tgs, r.tg);
   if (fm) {
@@ -350,7 +364,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   std::printf(
       "\nbytes read per generated token   %.1f MB (weights, head, one embedding row, KV "
       "at context %lld)\n",
-      r.bytes_per_token / 1e6, (long long)(tg / 2));
+      r.bytes_per_token / 1e6, (long long)(depth + tg / 2));
   if (bw_gbs > 0 && tg > 0) {
     std::printf(
         "streaming bandwidth (same run)    %.2f GB/s median over %zu repetitions (%.2f..%.2f), "

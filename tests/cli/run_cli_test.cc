@@ -118,6 +118,22 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("where the time goes"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("| gate+up"), std::string::npos) << r.out;
+  // tg after a filled context (llama-bench's -d): the filling prompt is neither timed nor
+  // profiled, and the bytes per token count the KV cache at the deeper context.
+  r = run("bench e2e -m " + model_ + " -p 0 -n 2 -d 20 -r 2 -t 2 --no-roofline --no-energy");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("tg2 @ d20"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("KV at context 21"), std::string::npos) << r.out;
+  r = run("bench e2e -m " + model_ +
+          " -p 0 -n 2 -d 20 -r 2 -t 1 --no-roofline --no-energy --profile --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"depth\": 20,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"tg\": {\"tokens\": 4,"), std::string::npos) << r.out;
+  for (const char* bad : {"-p 4 -n 0 -d 5", "-p 0 -n 2 -d -1"}) {
+    r = run("bench e2e -m " + model_ + " " + bad + " --no-roofline --no-energy");
+    EXPECT_NE(r.status, 0) << bad;
+    EXPECT_NE(r.out.find("-d must be"), std::string::npos) << r.out;
+  }
 }
 
 TEST_F(RunCli, BenchRoofline) {
