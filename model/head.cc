@@ -54,26 +54,22 @@ uint16_t load_u16(const uint8_t* p) {
   return v;
 }
 
-// One Q6_K super-block (256 weights, 210 bytes) -> 256 int8 in [-32, 31] and 16 scales (one
-// per 16 consecutive weights) d * sc, exact in f32 (11-bit d times an 8-bit sc).
-void decode_q6_k(const uint8_t* blk, int8_t* q, float* scales) {
+// One Q6_K super-block (256 weights, 210 bytes): the 6-bit codes q in [0, 63] of its weights
+// (weight = d * sc[i / 16] * (q - 32)), in weight order. ql holds the low 4 bits, qh the high
+// 2; each half of 128 weights uses 64 ql bytes, 32 qh bytes and 8 of the 16 int8 scales.
+void q6_k_codes(const uint8_t* blk, uint8_t* q) {
   const uint8_t* ql = blk;
   const uint8_t* qh = blk + 128;
-  const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
-  const float d = half_to_float(load_u16(blk + 208));
   for (int half = 0; half < 2; ++half) {
     for (int l = 0; l < 32; ++l) {
-      q[l + 0] = (int8_t)(((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
-      q[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
-      q[l + 64] = (int8_t)(((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-      q[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+      q[l + 0] = (uint8_t)((ql[l + 0] & 0xF) | ((qh[l] >> 0) & 3) << 4);
+      q[l + 32] = (uint8_t)((ql[l + 32] & 0xF) | ((qh[l] >> 2) & 3) << 4);
+      q[l + 64] = (uint8_t)((ql[l + 0] >> 4) | ((qh[l] >> 4) & 3) << 4);
+      q[l + 96] = (uint8_t)((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4);
     }
-    for (int j = 0; j < 8; ++j) scales[j] = d * (float)sc[j];
     q += 128;
     ql += 64;
     qh += 32;
-    sc += 8;
-    scales += 8;
   }
 }
 
@@ -88,9 +84,13 @@ struct HeadActs {
   std::vector<int8_t> q;
   std::vector<float> s;   // 127 / absmax per block
   std::vector<float> dx;  // 1 / s
+  // Q6_K only: 32 * (x[2i] + x[2i+1]) per token (k / 2 values), what the codes' offset of 32
+  // contributes to a vpmaddubsw pair, subtracted before the scales apply.
+  std::vector<int16_t> xc;
 };
 
-HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t k) {
+HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t k,
+                            bool pair_sums = false) {
   HeadActs a;
   const int64_t nb = k / kActBlock;
   a.q.resize((size_t)(tokens * k));
@@ -105,13 +105,16 @@ HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t
       a.dx[(size_t)(t * nb + b)] = 1.0f / s;
     }
   }
+  if (pair_sums) {
+    a.xc.resize((size_t)(tokens * k / 2));
+    for (int64_t i = 0; i < tokens * k / 2; ++i) {
+      a.xc[(size_t)i] = (int16_t)(32 * (a.q[(size_t)(2 * i)] + a.q[(size_t)(2 * i + 1)]));
+    }
+  }
   return a;
 }
 
 // ---- kernel-path dot products ----------------------------------------------------------------
-// Converted Q6_K block: two f32 scales (weights 0-15, 16-31) then 32 int8.
-constexpr int64_t kQ8S16Bytes = 40;
-
 // Scalar versions (always compiled: the fallback on any CPU).
 float dot_q8_0_scalar(const uint8_t* w, const int8_t* x, const float* dx, int64_t nb) {
   float acc = 0.0f;
@@ -124,18 +127,25 @@ float dot_q8_0_scalar(const uint8_t* w, const int8_t* x, const float* dx, int64_
   return acc;
 }
 
-float dot_q8s16_scalar(const uint8_t* w, const int8_t* x, const float* dx, int64_t nb) {
+// Q6_K: per block of 32 weights (the activations' block b, scale dx[b]) the exact integer
+// I_b = sum over its two groups of 16 of sc_j * sum_i (q_i - 32) * x_i, then
+// acc += I_b * (d * dx[b]). nsb super-blocks of 256 weights.
+float dot_q6_k_scalar(const uint8_t* w, const int8_t* x, const float* dx, int64_t nsb) {
   float acc = 0.0f;
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = w + b * kQ8S16Bytes;
-    float d[2];
-    std::memcpy(d, blk, 8);
-    for (int h = 0; h < 2; ++h) {
-      int32_t raw = 0;
-      for (int i = 0; i < 16; ++i) {
-        raw += (int32_t)(int8_t)blk[8 + 16 * h + i] * x[b * 32 + 16 * h + i];
+  uint8_t q[256];
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* blk = w + sb * 210;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+    const float d = half_to_float(load_u16(blk + 208));
+    q6_k_codes(blk, q);
+    for (int b = 0; b < 8; ++b) {
+      int32_t blk_sum = 0;
+      for (int j = 2 * b; j < 2 * b + 2; ++j) {
+        int32_t s = 0;
+        for (int i = 16 * j; i < 16 * j + 16; ++i) s += ((int32_t)q[i] - 32) * x[sb * 256 + i];
+        blk_sum += sc[j] * s;
       }
-      acc += (float)raw * (d[h] * dx[b]);
+      acc += (float)blk_sum * (d * dx[sb * 8 + b]);
     }
   }
   return acc;
@@ -199,49 +209,92 @@ constexpr int64_t kHeadPrefetchBytes = 1536;
 
 // The int8 kernels exist twice, differing only in the dot-product instruction; a macro keeps
 // one body (a template without a target attribute could not inline the intrinsics).
-#define TRITUNE_DEFINE_Q8_DOTS(SUFFIX, TARGET, DOT)                                            \
-  TARGET inline float dot_q8_0_##SUFFIX(const uint8_t* w, const int8_t* x, const float* dx,    \
-                                        int64_t nb) {                                          \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
-    int64_t b = 0;                                                                             \
-    for (; b + 2 <= nb; b += 2) {                                                              \
-      const uint8_t* b0 = w + b * 34;                                                          \
-      const uint8_t* b1 = b0 + 34;                                                             \
-      _mm_prefetch((const char*)b0 + kHeadPrefetchBytes, _MM_HINT_T0);                         \
-      const __m256i r0 = DOT(_mm256_loadu_si256((const __m256i*)(b0 + 2)),                     \
-                             _mm256_loadu_si256((const __m256i*)(x + b * 32)));                \
-      const __m256i r1 = DOT(_mm256_loadu_si256((const __m256i*)(b1 + 2)),                     \
-                             _mm256_loadu_si256((const __m256i*)(x + b * 32 + 32)));           \
-      const float d0 = _cvtsh_ss(load_u16(b0)) * dx[b];                                        \
-      const float d1 = _cvtsh_ss(load_u16(b1)) * dx[b + 1];                                    \
-      acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r0), _mm256_set1_ps(d0), acc0);                \
-      acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r1), _mm256_set1_ps(d1), acc1);                \
-    }                                                                                          \
-    for (; b < nb; ++b) {                                                                      \
-      const uint8_t* b0 = w + b * 34;                                                          \
-      const __m256i r0 = DOT(_mm256_loadu_si256((const __m256i*)(b0 + 2)),                     \
-                             _mm256_loadu_si256((const __m256i*)(x + b * 32)));                \
-      const float d0 = _cvtsh_ss(load_u16(b0)) * dx[b];                                        \
-      acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r0), _mm256_set1_ps(d0), acc0);                \
-    }                                                                                          \
-    return hsum256(_mm256_add_ps(acc0, acc1));                                                 \
-  }                                                                                            \
-  /* Lanes 0-3 hold weights 0-15 (scale d[0]), lanes 4-7 weights 16-31 (scale d[1]). */        \
-  TARGET inline float dot_q8s16_##SUFFIX(const uint8_t* w, const int8_t* x, const float* dx,   \
-                                         int64_t nb) {                                         \
-    __m256 acc = _mm256_setzero_ps();                                                          \
-    for (int64_t b = 0; b < nb; ++b) {                                                         \
-      const uint8_t* blk = w + b * kQ8S16Bytes;                                                \
-      _mm_prefetch((const char*)blk + kHeadPrefetchBytes, _MM_HINT_T0);                        \
-      const __m256i r = DOT(_mm256_loadu_si256((const __m256i*)(blk + 8)),                     \
-                            _mm256_loadu_si256((const __m256i*)(x + b * 32)));                 \
-      float d[2];                                                                              \
-      std::memcpy(d, blk, 8);                                                                  \
-      const __m256 sc = _mm256_set_m128(_mm_set1_ps(d[1] * dx[b]), _mm_set1_ps(d[0] * dx[b])); \
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r), sc, acc);                                   \
-    }                                                                                          \
-    return hsum256(acc);                                                                       \
+#define TRITUNE_DEFINE_Q8_DOTS(SUFFIX, TARGET, DOT)                                         \
+  TARGET inline float dot_q8_0_##SUFFIX(const uint8_t* w, const int8_t* x, const float* dx, \
+                                        int64_t nb) {                                       \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                          \
+    int64_t b = 0;                                                                          \
+    for (; b + 2 <= nb; b += 2) {                                                           \
+      const uint8_t* b0 = w + b * 34;                                                       \
+      const uint8_t* b1 = b0 + 34;                                                          \
+      _mm_prefetch((const char*)b0 + kHeadPrefetchBytes, _MM_HINT_T0);                      \
+      const __m256i r0 = DOT(_mm256_loadu_si256((const __m256i*)(b0 + 2)),                  \
+                             _mm256_loadu_si256((const __m256i*)(x + b * 32)));             \
+      const __m256i r1 = DOT(_mm256_loadu_si256((const __m256i*)(b1 + 2)),                  \
+                             _mm256_loadu_si256((const __m256i*)(x + b * 32 + 32)));        \
+      const float d0 = _cvtsh_ss(load_u16(b0)) * dx[b];                                     \
+      const float d1 = _cvtsh_ss(load_u16(b1)) * dx[b + 1];                                 \
+      acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r0), _mm256_set1_ps(d0), acc0);             \
+      acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r1), _mm256_set1_ps(d1), acc1);             \
+    }                                                                                       \
+    for (; b < nb; ++b) {                                                                   \
+      const uint8_t* b0 = w + b * 34;                                                       \
+      const __m256i r0 = DOT(_mm256_loadu_si256((const __m256i*)(b0 + 2)),                  \
+                             _mm256_loadu_si256((const __m256i*)(x + b * 32)));             \
+      const float d0 = _cvtsh_ss(load_u16(b0)) * dx[b];                                     \
+      acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r0), _mm256_set1_ps(d0), acc0);             \
+    }                                                                                       \
+    return hsum256(_mm256_add_ps(acc0, acc1));                                              \
   }
+
+// Q6_K, AVX2 (also what AVX-512 machines run): per half super-block the four vectors of 32
+// codes are rebuilt from ql/qh with 17 logic ops, each goes through vpmaddubsw against its 32
+// activations, the offset pairs 32 * (x + x') are subtracted (exact in int16: |pair| <= 8128),
+// and vpmaddwd applies the two int8 scales of its 16-weight groups (low 128-bit lane: the
+// first group, high lane: the second, picked out of the half's 8 scales with vpshufb).
+TRITUNE_AVX2 float dot_q6_k_avx2(const uint8_t* w, const int8_t* x, const int16_t* xc,
+                                 const float* dx, int64_t nsb) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  // Scale selectors: lane 0 repeats int16 element 2g of the 8, lane 1 element 2g + 1.
+  const __m256i sel[4] = {
+      _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
+                       2, 3, 2, 3, 2, 3),
+      _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7,
+                       6, 7, 6, 7, 6, 7),
+      _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10,
+                       11, 10, 11, 10, 11, 10, 11, 10, 11),
+      _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14,
+                       15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15)};
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* blk = w + sb * 210;
+    _mm_prefetch((const char*)blk + kHeadPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch((const char*)blk + kHeadPrefetchBytes + 64, _MM_HINT_T0);
+    _mm_prefetch((const char*)blk + kHeadPrefetchBytes + 128, _MM_HINT_T0);
+    _mm_prefetch((const char*)blk + kHeadPrefetchBytes + 192, _MM_HINT_T0);
+    const float d = _cvtsh_ss(load_u16(blk + 208));
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192)));
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = blk + 64 * h;
+      const __m256i a = _mm256_loadu_si256((const __m256i*)ql);
+      const __m256i b = _mm256_loadu_si256((const __m256i*)(ql + 32));
+      const __m256i hb = _mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h));
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(a, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30)),
+          _mm256_or_si256(_mm256_and_si256(b, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), _mm256_and_si256(hb, m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4),
+                          _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30))};
+      const __m128i s8 = h == 0 ? _mm256_castsi256_si128(sc16) : _mm256_extracti128_si256(sc16, 1);
+      const __m256i sch = _mm256_broadcastsi128_si256(s8);
+      const int64_t o = sb * 256 + 128 * h;
+      for (int g = 0; g < 4; ++g) {
+        const __m256i xi = _mm256_loadu_si256((const __m256i*)(x + o + 32 * g));
+        const __m256i p =
+            _mm256_sub_epi16(_mm256_maddubs_epi16(q[g], xi),
+                             _mm256_loadu_si256((const __m256i*)(xc + (o + 32 * g) / 2)));
+        const __m256i i32 = _mm256_madd_epi16(p, _mm256_shuffle_epi8(sch, sel[g]));
+        const __m256 f = _mm256_set1_ps(d * dx[(o + 32 * g) / 32]);
+        if (g % 2 == 0) {
+          acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), f, acc0);
+        } else {
+          acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), f, acc1);
+        }
+      }
+    }
+  }
+  return hsum256(_mm256_add_ps(acc0, acc1));
+}
 
 TRITUNE_DEFINE_Q8_DOTS(avx2, TRITUNE_AVX2, dot_i8_avx2)
 TRITUNE_DEFINE_Q8_DOTS(vnni, TRITUNE_VNNI, dot_i8_vnni)
@@ -331,42 +384,44 @@ TRITUNE_VNNI void q8_0_rows_512(const uint8_t* data, int64_t row_bytes, int64_t 
   }
 }
 
-TRITUNE_VNNI void q8_rows_vnni(bool s16, const uint8_t* data, int64_t row_bytes, int64_t k,
+// Q6_K rows for any SIMD level (the AVX2 dot; AVX-512 machines have AVX2).
+TRITUNE_AVX2 void q6_k_rows_avx2(const uint8_t* data, int64_t row_bytes, int64_t k,
+                                 const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
+                                 int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* w = data + r * row_bytes;
+    for (int64_t t = 0; t < tokens; ++t) {
+      logits[t * ldl + r] = dot_q6_k_avx2(w, a.q.data() + t * k, a.xc.data() + t * k / 2,
+                                          a.dx.data() + t * (k / 32), k / 256);
+    }
+  }
+}
+
+TRITUNE_VNNI void q8_0_rows_vnni(const uint8_t* data, int64_t row_bytes, int64_t k,
+                                 const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
+                                 int64_t r0, int64_t r1) {
+  // Rows in slices of 16 so every token reuses a slice while it is in L1/L2.
+  for (int64_t rs = r0; rs < r1; rs += 16) {
+    q8_0_rows_512(data, row_bytes, k, a, tokens, logits, ldl, rs, std::min(r1, rs + 16));
+  }
+}
+
+TRITUNE_AVX2 void q8_rows_avx2(bool q6k, const uint8_t* data, int64_t row_bytes, int64_t k,
                                const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
                                int64_t r0, int64_t r1) {
-  if (!s16) {
-    // Rows in slices of 16 so every token reuses a slice while it is in L1/L2.
-    for (int64_t rs = r0; rs < r1; rs += 16) {
-      q8_0_rows_512(data, row_bytes, k, a, tokens, logits, ldl, rs, std::min(r1, rs + 16));
-    }
-    return;
-  }
+  if (q6k) return q6_k_rows_avx2(data, row_bytes, k, a, tokens, logits, ldl, r0, r1);
   const int64_t nb = k / 32;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* w = data + r * row_bytes;
     for (int64_t t = 0; t < tokens; ++t) {
       const int8_t* x = a.q.data() + t * k;
       const float* dx = a.dx.data() + t * nb;
-      logits[t * ldl + r] = dot_q8s16_vnni(w, x, dx, nb);
+      logits[t * ldl + r] = dot_q8_0_avx2(w, x, dx, nb);
     }
   }
 }
 
-TRITUNE_AVX2 void q8_rows_avx2(bool s16, const uint8_t* data, int64_t row_bytes, int64_t k,
-                               const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
-                               int64_t r0, int64_t r1) {
-  const int64_t nb = k / 32;
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* w = data + r * row_bytes;
-    for (int64_t t = 0; t < tokens; ++t) {
-      const int8_t* x = a.q.data() + t * k;
-      const float* dx = a.dx.data() + t * nb;
-      logits[t * ldl + r] = s16 ? dot_q8s16_avx2(w, x, dx, nb) : dot_q8_0_avx2(w, x, dx, nb);
-    }
-  }
-}
-
-void q8_rows_scalar(bool s16, const uint8_t* data, int64_t row_bytes, int64_t k, const HeadActs& a,
+void q8_rows_scalar(bool q6k, const uint8_t* data, int64_t row_bytes, int64_t k, const HeadActs& a,
                     int64_t tokens, float* logits, int64_t ldl, int64_t r0, int64_t r1) {
   const int64_t nb = k / 32;
   for (int64_t r = r0; r < r1; ++r) {
@@ -374,7 +429,8 @@ void q8_rows_scalar(bool s16, const uint8_t* data, int64_t row_bytes, int64_t k,
     for (int64_t t = 0; t < tokens; ++t) {
       const int8_t* x = a.q.data() + t * k;
       const float* dx = a.dx.data() + t * nb;
-      logits[t * ldl + r] = s16 ? dot_q8s16_scalar(w, x, dx, nb) : dot_q8_0_scalar(w, x, dx, nb);
+      logits[t * ldl + r] =
+          q6k ? dot_q6_k_scalar(w, x, dx, k / 256) : dot_q8_0_scalar(w, x, dx, nb);
     }
   }
 }
@@ -497,53 +553,35 @@ OutputHead::OutputHead(const RawMatrix& m) {
       kind_ = Kind::kQ8_0;
       break;
     default:
-      kind_ = Kind::kQ8S16;
+      kind_ = Kind::kQ6K;
       break;  // Q6_K (check_raw_matrix refused the rest)
   }
-  if (kind_ == Kind::kQ8S16) {
-    row_bytes_ = cols_ / 32 * kQ8S16Bytes;
-    owned_.resize((size_t)(rows_ * row_bytes_));
-    const int64_t src_rb = row_bytes_of(m);
-    int8_t q[256];
-    float sc[16];
-    for (int64_t r = 0; r < rows_; ++r) {
-      for (int64_t sb = 0; sb < cols_ / 256; ++sb) {
-        decode_q6_k(m.data + r * src_rb + sb * 210, q, sc);
-        for (int b = 0; b < 8; ++b) {
-          uint8_t* dst = owned_.data() + r * row_bytes_ + (sb * 8 + b) * kQ8S16Bytes;
-          std::memcpy(dst, &sc[2 * b], 8);
-          std::memcpy(dst + 8, q + 32 * b, 32);
-        }
-      }
+  row_bytes_ = row_bytes_of(m);
+  data_ = m.data;
+  const int64_t bytes = rows_ * row_bytes_;
+  if (m.file_mapped && bytes >= (int64_t)kHugePageBytes) {
+    // The head is the largest stream of a decode step (349 MB for 2B4T in Q8_0, 269 MB in
+    // Q6_K). In the file mapping it sits on 4 KiB pages; a copy on huge pages streams 10-15%
+    // faster (see kernels/huge_pages.h). The mapped pages are then dropped from this process (a
+    // file mapping re-reads them on access; tied embeddings look up single rows), so resident
+    // memory holds the head once.
+    // In 8 MiB steps, each dropped once copied, so the file pages and the copy are never both
+    // resident (the whole head at once would add 349 MB to the peak).
+    owned_.resize((size_t)bytes);
+    constexpr int64_t kStep = int64_t(8) << 20;
+    for (int64_t o = 0; o < bytes; o += kStep) {
+      const int64_t len = std::min(kStep, bytes - o);
+      std::memcpy(owned_.data() + o, m.data + o, (size_t)len);
+      drop_mapped_pages(m.data + o, (size_t)len);
     }
     data_ = owned_.data();
-  } else {
-    row_bytes_ = row_bytes_of(m);
-    data_ = m.data;
-    const int64_t bytes = rows_ * row_bytes_;
-    if (m.file_mapped && bytes >= (int64_t)kHugePageBytes) {
-      // The head is the largest stream of a decode step (349 MB for 2B4T in Q8_0). In the file
-      // mapping it sits on 4 KiB pages; a copy on huge pages streams 10-15% faster (see
-      // kernels/huge_pages.h). The mapped pages are then dropped from this process (a file
-      // mapping re-reads them on access; tied embeddings look up single rows), so resident
-      // memory holds the head once.
-      // In 8 MiB steps, each dropped once copied, so the file pages and the copy are never both
-      // resident (the whole head at once would add 349 MB to the peak).
-      owned_.resize((size_t)bytes);
-      constexpr int64_t kStep = int64_t(8) << 20;
-      for (int64_t o = 0; o < bytes; o += kStep) {
-        const int64_t len = std::min(kStep, bytes - o);
-        std::memcpy(owned_.data() + o, m.data + o, (size_t)len);
-        drop_mapped_pages(m.data + o, (size_t)len);
-      }
-      data_ = owned_.data();
-    }
   }
   weight_bytes_ = rows_ * row_bytes_;
-  static const char* kKindNames[] = {"f32", "f16", "bf16", "q8_0", "q6_k->int8/16"};
+  static const char* kKindNames[] = {"f32", "f16", "bf16", "q8_0", "q6_k"};
   static const char* kImplNames[] = {"scalar", "avx2", "avx512vnni"};
-  const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ8S16;
-  if (!int8 && impl_ == Impl::kAvx512Vnni) impl_ = Impl::kAvx2;  // float dots: AVX2+FMA+F16C
+  const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
+  // Float and Q6_K dots have no AVX-512 version: AVX2+FMA+F16C.
+  if ((!int8 || kind_ == Kind::kQ6K) && impl_ == Impl::kAvx512Vnni) impl_ = Impl::kAvx2;
   describe_ = std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
               kImplNames[(int)impl_];
 }
@@ -551,10 +589,10 @@ OutputHead::OutputHead(const RawMatrix& m) {
 void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* logits, int64_t ldl,
                          ThreadPool& pool) const {
   if (tokens <= 0) return;
-  const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ8S16;
+  const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
   HeadActs a;
-  if (int8) a = quantize_head_acts(x, tokens, ldx, cols_);
-  const bool s16 = kind_ == Kind::kQ8S16;
+  const bool q6k = kind_ == Kind::kQ6K;
+  if (int8) a = quantize_head_acts(x, tokens, ldx, cols_, q6k);
   // Rows in chunks of 64 (a multiple of the cache line for every type): dynamic claiming keeps
   // both cores streaming to the end even when one is interrupted.
   const int64_t grain = std::max<int64_t>(64, rows_ / (pool.size() * 16));
@@ -563,11 +601,11 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
       [&](int64_t r0, int64_t r1, int) {
         if (int8) {
           if (impl_ == Impl::kAvx512Vnni) {
-            q8_rows_vnni(s16, data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
+            q8_0_rows_vnni(data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
           } else if (impl_ == Impl::kAvx2) {
-            q8_rows_avx2(s16, data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
+            q8_rows_avx2(q6k, data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
           } else {
-            q8_rows_scalar(s16, data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
+            q8_rows_scalar(q6k, data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
           }
           return;
         }

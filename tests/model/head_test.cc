@@ -152,7 +152,7 @@ TEST_P(HeadTypes, KernelMatchesReference) {
     ASSERT_GT(scale, 0.1);
     for_each_isa([&] {
       OutputHead head(m);
-      EXPECT_EQ(head.weight_bytes(), GetParam() == kGgmlQ6_K ? 300 * 512 / 32 * 40 : m.bytes);
+      EXPECT_EQ(head.weight_bytes(), m.bytes);  // every type streams its own bytes
       std::fill(got.begin(), got.end(), NAN);
       head.forward(x.data(), tokens, 512, got.data(), 300, pool);
       for (size_t i = 0; i < got.size(); ++i) {
@@ -165,6 +165,54 @@ TEST_P(HeadTypes, KernelMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Types, HeadTypes,
                          ::testing::Values(kGgmlF32, kGgmlF16, kGgmlBF16, kGgmlQ8_0, kGgmlQ6_K),
                          [](const auto& info) { return head_type_name(info.param); });
+
+// The Q6_K kernels on arbitrary bytes (every ql/qh/scale byte is a valid code; only d is kept
+// finite): extreme codes 0 and 63, scale -128 and full-range activations stay exact in the
+// int16/int32 steps, against the reference's independent dequantizer.
+TEST(Head, Q6_KKernelOnArbitraryBlockBytes) {
+  std::mt19937_64 rng(29);
+  const int64_t rows = 70, cols = 768;  // three super-blocks per row
+  RawMatrix m;
+  m.name = "output.weight";
+  m.ggml_type = kGgmlQ6_K;
+  m.rows = rows;
+  m.cols = cols;
+  m.owned.resize((size_t)(rows * cols / 256 * 210));
+  for (auto& b : m.owned) b = (uint8_t)rng();
+  for (int64_t blk = 0; blk < rows * cols / 256; ++blk) {
+    uint8_t* p = m.owned.data() + blk * 210;
+    const uint16_t d = (uint16_t)(0x2000 + rng() % 0x1800);  // 2^-7 .. 2^-1: finite, normal
+    std::memcpy(p + 208, &d, 2);
+    if (blk % 3 == 0) {  // all codes 63, every scale -128
+      std::memset(p, 0xFF, 192);
+      std::memset(p + 192, 0x80, 16);
+    } else if (blk % 3 == 1) {  // all codes 0, every scale 127
+      std::memset(p, 0x00, 192);
+      std::memset(p + 192, 0x7F, 16);
+    }
+  }
+  m.data = m.owned.data();
+  m.bytes = (int64_t)m.owned.size();
+  for (int64_t tokens : {1, 2}) {
+    std::vector<float> x((size_t)(tokens * cols));
+    for (size_t i = 0; i < x.size(); ++i)
+      x[i] = i % 5 == 0 ? (i % 2 ? 8.0f : -8.0f) : 0.01f * (float)(rng() % 200) - 1.0f;
+    std::vector<float> want((size_t)(tokens * rows)), got(want.size());
+    ThreadPool pool(2);
+    head_reference(m, x.data(), tokens, cols, want.data(), rows, &pool);
+    double scale = 0;
+    for (float v : want) scale = std::max(scale, (double)std::fabs(v));
+    ASSERT_GT(scale, 1.0);
+    for_each_isa([&] {
+      OutputHead head(m);
+      std::fill(got.begin(), got.end(), NAN);
+      head.forward(x.data(), tokens, cols, got.data(), rows, pool);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], 2e-6 * scale) << head.describe() << " at " << i;
+      }
+    });
+  }
+}
 
 TEST(Head, Q8_0OddBlockCountsAndFewRows) {
   // 1, 3 and 5 blocks per row (the 512-bit kernel's pair loop, its tail and the 4-block
