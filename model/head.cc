@@ -84,13 +84,12 @@ struct HeadActs {
   std::vector<int8_t> q;
   std::vector<float> s;   // 127 / absmax per block
   std::vector<float> dx;  // 1 / s
-  // Q6_K only: 32 * (x[2i] + x[2i+1]) per token (k / 2 values), what the codes' offset of 32
-  // contributes to a vpmaddubsw pair, subtracted before the scales apply.
-  std::vector<int16_t> xc;
+  // Q6_K only: the sum of each 16 activations (k / 16 per token), for the codes' offset of 32.
+  std::vector<int16_t> x16;
 };
 
 HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t k,
-                            bool pair_sums = false) {
+                            bool group_sums = false) {
   HeadActs a;
   const int64_t nb = k / kActBlock;
   a.q.resize((size_t)(tokens * k));
@@ -105,11 +104,9 @@ HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t
       a.dx[(size_t)(t * nb + b)] = 1.0f / s;
     }
   }
-  if (pair_sums) {
-    a.xc.resize((size_t)(tokens * k / 2));
-    for (int64_t i = 0; i < tokens * k / 2; ++i) {
-      a.xc[(size_t)i] = (int16_t)(32 * (a.q[(size_t)(2 * i)] + a.q[(size_t)(2 * i + 1)]));
-    }
+  if (group_sums) {
+    a.x16.assign((size_t)(tokens * k / 16), 0);
+    for (int64_t i = 0; i < tokens * k; ++i) a.x16[(size_t)(i / 16)] += a.q[(size_t)i];
   }
   return a;
 }
@@ -237,12 +234,14 @@ constexpr int64_t kHeadPrefetchBytes = 1536;
     return hsum256(_mm256_add_ps(acc0, acc1));                                              \
   }
 
-// Q6_K, AVX2 (also what AVX-512 machines run): per half super-block the four vectors of 32
-// codes are rebuilt from ql/qh with 17 logic ops, each goes through vpmaddubsw against its 32
-// activations, the offset pairs 32 * (x + x') are subtracted (exact in int16: |pair| <= 8128),
-// and vpmaddwd applies the two int8 scales of its 16-weight groups (low 128-bit lane: the
-// first group, high lane: the second, picked out of the half's 8 scales with vpshufb).
-TRITUNE_AVX2 float dot_q6_k_avx2(const uint8_t* w, const int8_t* x, const int16_t* xc,
+// Q6_K, AVX2 (also what AVX-512 machines run). Per half super-block the four vectors of 32
+// codes are rebuilt from ql/qh with 17 logic ops; each goes through vpmaddubsw against its 32
+// activations and vpmaddwd applies the int8 scales of its two 16-weight groups (low 128-bit
+// lane: the first group, high lane: the second, picked out of the half's 8 scales with
+// vpshufb). Per super-block the eight blocks' lanes are summed into one vector of eight int32
+// block sums (vphaddd), the codes' offset of 32 comes off as 32 * sc . x16 (one vpmaddwd over
+// the 16 group sums), and one FMA applies d * dx[b] to all eight blocks.
+TRITUNE_AVX2 float dot_q6_k_avx2(const uint8_t* w, const int8_t* x, const int16_t* x16,
                                  const float* dx, int64_t nsb) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   // Scale selectors: lane 0 repeats int16 element 2g of the 8, lane 1 element 2g + 1.
@@ -255,15 +254,15 @@ TRITUNE_AVX2 float dot_q6_k_avx2(const uint8_t* w, const int8_t* x, const int16_
                        11, 10, 11, 10, 11, 10, 11, 10, 11),
       _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14,
                        15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15)};
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* blk = w + sb * 210;
     _mm_prefetch((const char*)blk + kHeadPrefetchBytes, _MM_HINT_T0);
     _mm_prefetch((const char*)blk + kHeadPrefetchBytes + 64, _MM_HINT_T0);
     _mm_prefetch((const char*)blk + kHeadPrefetchBytes + 128, _MM_HINT_T0);
     _mm_prefetch((const char*)blk + kHeadPrefetchBytes + 192, _MM_HINT_T0);
-    const float d = _cvtsh_ss(load_u16(blk + 208));
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192)));
+    __m256i v[8];  // per block of 32 weights: 8 int32 partial sums of sc * q * x
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = blk + 64 * h;
       const __m256i a = _mm256_loadu_si256((const __m256i*)ql);
@@ -277,23 +276,30 @@ TRITUNE_AVX2 float dot_q6_k_avx2(const uint8_t* w, const int8_t* x, const int16_
                           _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30))};
       const __m128i s8 = h == 0 ? _mm256_castsi256_si128(sc16) : _mm256_extracti128_si256(sc16, 1);
       const __m256i sch = _mm256_broadcastsi128_si256(s8);
-      const int64_t o = sb * 256 + 128 * h;
+      const int8_t* xh = x + sb * 256 + 128 * h;
       for (int g = 0; g < 4; ++g) {
-        const __m256i xi = _mm256_loadu_si256((const __m256i*)(x + o + 32 * g));
         const __m256i p =
-            _mm256_sub_epi16(_mm256_maddubs_epi16(q[g], xi),
-                             _mm256_loadu_si256((const __m256i*)(xc + (o + 32 * g) / 2)));
-        const __m256i i32 = _mm256_madd_epi16(p, _mm256_shuffle_epi8(sch, sel[g]));
-        const __m256 f = _mm256_set1_ps(d * dx[(o + 32 * g) / 32]);
-        if (g % 2 == 0) {
-          acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), f, acc0);
-        } else {
-          acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), f, acc1);
-        }
+            _mm256_maddubs_epi16(q[g], _mm256_loadu_si256((const __m256i*)(xh + 32 * g)));
+        v[4 * h + g] = _mm256_madd_epi16(p, _mm256_shuffle_epi8(sch, sel[g]));
       }
     }
+    // Lane sums per block: after two rounds of vphaddd each 128-bit lane holds four blocks'
+    // sums of that lane's half; the two halves are then added.
+    const __m256i s03 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i s47 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(s03, s47, 0x20),
+                                    _mm256_permute2x128_si256(s03, s47, 0x31));
+    // The offset: block b loses 32 * (sc[2b] * x16[2b] + sc[2b+1] * x16[2b+1]).
+    const __m256i off =
+        _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i*)(x16 + sb * 16)));
+    sums = _mm256_sub_epi32(sums, _mm256_slli_epi32(off, 5));
+    const __m256 f =
+        _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(load_u16(blk + 208))), _mm256_loadu_ps(dx + sb * 8));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), f, acc);
   }
-  return hsum256(_mm256_add_ps(acc0, acc1));
+  return hsum256(acc);
 }
 
 TRITUNE_DEFINE_Q8_DOTS(avx2, TRITUNE_AVX2, dot_i8_avx2)
@@ -391,7 +397,7 @@ TRITUNE_AVX2 void q6_k_rows_avx2(const uint8_t* data, int64_t row_bytes, int64_t
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* w = data + r * row_bytes;
     for (int64_t t = 0; t < tokens; ++t) {
-      logits[t * ldl + r] = dot_q6_k_avx2(w, a.q.data() + t * k, a.xc.data() + t * k / 2,
+      logits[t * ldl + r] = dot_q6_k_avx2(w, a.q.data() + t * k, a.x16.data() + t * k / 16,
                                           a.dx.data() + t * (k / 32), k / 256);
     }
   }
