@@ -334,9 +334,10 @@ constexpr double kSerialWork = 5e4;
 constexpr int64_t kDecodeSplitKeys = 128;
 // One token against a long enough cache, on every thread of the pool, each cache byte read
 // once: first the scores, split by kv head and key range (each task all q heads of its kv
-// head); then the softmax and weighted values, split by kv head and dimension range (each task
-// its own copy of the softmax, a few thousand exps). Splitting the q heads of a group instead,
-// as prefill tasks do, had both threads read the whole cache of the kv head.
+// head); then the softmax and weighted values, split by kv head (and by dimension range when
+// there are fewer kv heads than threads; each task its own copy of the softmax). Splitting the q
+// heads of a group instead, as prefill tasks do, had both threads read the whole cache of the kv
+// head.
 void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& s,
                             const KvCache& cache, int64_t layer, float* out, ThreadPool& pool) {
   const int64_t KH = s.kv_heads, G = s.heads / s.kv_heads, D = s.head_dim;
@@ -347,7 +348,11 @@ void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& 
   const int64_t want = (4 * pool.size() + KH - 1) / KH;
   const int64_t ksplit = std::max<int64_t>(1, std::min(want, blocks));
   const int64_t per_split = (blocks + ksplit - 1) / ksplit * 16;
-  const int64_t dsplit = std::max<int64_t>(1, std::min(want, D / 16));
+  // The values by whole kv heads where there are enough of them for the threads: a task that
+  // reads whole rows streams them 1.2x faster than two tasks reading alternate halves of the
+  // same rows (f16 cache, 2048 keys: 258 vs 310 us per layer), even with 5 heads on 2 threads.
+  const int64_t dsplit =
+      KH >= pool.size() ? 1 : std::max<int64_t>(1, std::min((pool.size() + KH - 1) / KH, D / 16));
   const int64_t per_d = (D / 16 + dsplit - 1) / dsplit * 16;
   // The calling thread's buffer, reached by the workers through this pointer (a thread_local
   // named inside the lambdas would be each worker's own).

@@ -203,13 +203,25 @@ TEST(Ops, FastAttentionBitIdenticalOnRandomShapes) {
   struct Case {
     int64_t heads, kv_heads, dim, tokens, pos0;
   };
-  const Case cases[] = {{20, 5, 128, 1, 0},  {20, 5, 128, 1, 47}, {20, 5, 128, 7, 13},
-                        {8, 2, 64, 17, 0},   {8, 2, 64, 4, 16},   {4, 4, 16, 3, 30},
-                        {6, 3, 24, 5, 9},    {2, 1, 2, 33, 1},    {12, 4, 48, 2, 63},
-                        {20, 5, 128, 40, 0}, {4, 1, 32, 1, 100},  {20, 5, 128, 1, 300},
-                        // decode split by key and dimension ranges: a scalar dimension tail,
-                        // key ranges past the last key, one q head per kv head
-                        {12, 3, 40, 1, 150}, {4, 1, 64, 1, 200},  {8, 8, 64, 1, 500}};
+  const Case cases[] = {{20, 5, 128, 1, 0},
+                        {20, 5, 128, 1, 47},
+                        {20, 5, 128, 7, 13},
+                        {8, 2, 64, 17, 0},
+                        {8, 2, 64, 4, 16},
+                        {4, 4, 16, 3, 30},
+                        {6, 3, 24, 5, 9},
+                        {2, 1, 2, 33, 1},
+                        {12, 4, 48, 2, 63},
+                        {20, 5, 128, 40, 0},
+                        {4, 1, 32, 1, 100},
+                        {20, 5, 128, 1, 300},
+                        // decode split by key ranges, and by dimension ranges with fewer kv
+                        // heads than threads: a scalar dimension tail in either split, key
+                        // ranges past the last key, one q head per kv head
+                        {12, 3, 40, 1, 150},
+                        {8, 1, 40, 1, 200},
+                        {4, 1, 64, 1, 200},
+                        {8, 8, 64, 1, 500}};
   for (const Case& cs : cases) {
     const AttentionShape s{cs.heads, cs.kv_heads, cs.dim};
     const int64_t ctx = cs.pos0 + cs.tokens + 20;
