@@ -329,8 +329,9 @@ struct V {
 // thread. Decode from about 20 positions on is split: the two cores then read the cache in
 // parallel (measured on a Zen 3 VM, f16 cache: 64 positions 19 -> 14 us per layer).
 constexpr double kSerialWork = 5e4;
-// From this many keys on, decode splits by key and dimension ranges (measured on the Zen 3 VM,
-// f16 cache, per layer: 64 keys 14 vs 15 us, 128 keys 22 vs 21 us, 512 keys 90 vs 67 us).
+// From this many keys on, decode runs attention_decode_split (measured on the Zen 3 VM, f16
+// cache, per layer, against the q-head halves: 64 keys 14 vs 15 us, 128 keys 22 vs 21 us, 512
+// keys 90 vs 67 us).
 constexpr int64_t kDecodeSplitKeys = 128;
 // One token against a long enough cache, on every thread of the pool, each cache byte read
 // once: first the scores, split by kv head and key range (each task all q heads of its kv
@@ -407,8 +408,8 @@ void attention_fast(const float* q, int64_t tokens, int64_t pos0, const Attentio
   const int64_t KH = s.kv_heads, G = s.heads / s.kv_heads;
   const Isa isa = selected_isa();
   // Small calls (short contexts in decode) stay on the calling thread: waking a worker costs
-  // more than the arithmetic. A single token against a long cache splits by key and dimension
-  // ranges (attention_decode_split, two parallel regions); against a shorter one by halves of
+  // more than the arithmetic. A single token against a long cache splits by key ranges, then
+  // by kv heads (attention_decode_split, two parallel regions); against a shorter one by halves of
   // each q-head group (one region, but both halves read the kv head's cache). Prefill tasks
   // are (kv head, block of up to 4 tokens), so each key block loaded serves 4 * G query rows.
   const double pairs = (double)tokens * (double)s.heads * (double)(pos0 + tokens);

@@ -25,7 +25,6 @@ class KvCache {
   int64_t capacity() const { return capacity_; }
   int64_t bytes() const { return (int64_t)(f32_.size() * 4 + f16_.size() * 2); }
   int64_t head_dim() const { return head_dim_; }
-  int64_t kv_heads() const { return kv_heads_; }
   int64_t elem_bytes() const { return type_ == KvType::kF32 ? 4 : 2; }
 
   // Stores the k and v vectors of all kv heads (kv_heads * head_dim floats each) at `pos`.
