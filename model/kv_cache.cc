@@ -111,9 +111,9 @@ const void* KvCache::value(int64_t layer, int64_t head, int64_t pos) const {
 }
 
 // Element i of a row at `o` with stride `step` (16 for keys, 1 for values), as float.
-static void read_row(const KvCache& c, const std::vector<float>& f32,
-                     const std::vector<uint16_t>& f16, int64_t o, int64_t step, int64_t n,
-                     float* out) {
+template <class F32, class F16>
+static void read_row(const KvCache& c, const F32& f32, const F16& f16, int64_t o, int64_t step,
+                     int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) {
     out[i] = c.type() == KvType::kF32 ? f32[(size_t)(o + i * step)]
                                       : half_to_float(f16[(size_t)(o + i * step)]);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/huge_pages.h"
+
 namespace tritune {
 
 enum class KvType { kF32, kF16 };
@@ -45,8 +47,10 @@ class KvCache {
   int64_t layers_ = 0, kv_heads_ = 0, head_dim_ = 0, capacity_ = 0;
   int64_t cap16_ = 0;  // capacity rounded up to whole key blocks
   KvType type_ = KvType::kF32;
-  std::vector<float> f32_;
-  std::vector<uint16_t> f16_;
+  // On huge pages like the weights: a decode step reads a layer's cache once per token, after
+  // a token's worth of weights evicted it from every cache and TLB.
+  std::vector<float, HugePageAllocator<float>> f32_;
+  std::vector<uint16_t, HugePageAllocator<uint16_t>> f16_;
 };
 
 }  // namespace tritune
