@@ -59,11 +59,16 @@ constexpr size_t kArenaBytes = size_t(64) << 20;
 constexpr size_t kArenaMax = size_t(16) << 20;  // larger buffers get their own allocation
 constexpr size_t kAlign = 4096;
 
+// The bytes a buffer takes in an arena: whole 4 KiB pages.
+size_t arena_bytes_for(size_t bytes) {
+  return (bytes + kAlign - 1) / kAlign * kAlign;
+}
+
 struct Arena {
   uint8_t* base = nullptr;
-  size_t used = 0;                  // bump pointer: [used, kArenaBytes) was never handed out
-  size_t live = 0;                  // buffers handed out and not freed
-  std::map<size_t, size_t> holes;   // freed ranges below `used`: offset -> bytes, coalesced
+  size_t used = 0;                 // bump pointer: [used, kArenaBytes) was never handed out
+  size_t live = 0;                 // buffers handed out and not freed
+  std::map<size_t, size_t> holes;  // freed ranges below `used`: offset -> bytes, coalesced
 };
 
 struct Arenas {
@@ -116,7 +121,7 @@ void give_back(Arena& a, size_t off, size_t bytes) {
 void* alloc_weights(size_t bytes) {
   if (bytes < kArenaMin) return ::operator new(bytes, std::nothrow);
   if (bytes > kArenaMax) return alloc_huge(bytes);
-  const size_t need = (bytes + kAlign - 1) / kAlign * kAlign;
+  const size_t need = arena_bytes_for(bytes);
   Arenas& A = arenas();
   std::lock_guard<std::mutex> lock(A.mu);
   for (auto& [base, a] : A.by_base) {  // a freed range first, then the untouched tails
@@ -148,7 +153,7 @@ void free_weights(void* p, size_t bytes) {
     return;
   }
   if (bytes > kArenaMax) {
-    std::free(p);
+    free_huge(p);
     return;
   }
   Arenas& A = arenas();
@@ -158,12 +163,11 @@ void free_weights(void* p, size_t bytes) {
   it = std::prev(it);
   Arena& a = it->second;
   if (--a.live == 0) {
-    std::free(a.base);
+    free_huge(a.base);
     A.by_base.erase(it);
     return;
   }
-  const size_t need = (bytes + kAlign - 1) / kAlign * kAlign;
-  give_back(a, (size_t)(static_cast<uint8_t*>(p) - a.base), need);
+  give_back(a, (size_t)(static_cast<uint8_t*>(p) - a.base), arena_bytes_for(bytes));
 }
 
 size_t weight_arena_bytes() {

@@ -16,6 +16,31 @@ void check_ternary_value(int8_t v, int64_t idx) {
   }
 }
 
+// Row r of I2_S storage (k / 4 bytes at `in`) -> its k codes in {0,1,2}, in column order.
+// Throws Error naming the row and column of a code 3 (not produced by any packer).
+void decode_storage_row(const uint8_t* in, int64_t k, int64_t r, uint8_t* codes) {
+  uint8_t bad = 0;  // bit 0 of a 2-bit field set where both bits are: code 3
+  for (int64_t blk = 0; blk < k / kI2SBlock; ++blk) {
+    const uint8_t* b = in + blk * kI2SBlockBytes;
+    uint8_t* c = codes + blk * kI2SBlock;
+    for (int64_t i = 0; i < kI2SBlockBytes; ++i) {
+      const uint8_t v = b[i];
+      bad |= (uint8_t)(v & (v >> 1) & 0x55);
+      c[i] = (uint8_t)(v >> 6);
+      c[32 + i] = (uint8_t)((v >> 4) & 3);
+      c[64 + i] = (uint8_t)((v >> 2) & 3);
+      c[96 + i] = (uint8_t)(v & 3);
+    }
+  }
+  if (!bad) return;
+  for (int64_t col = 0; col < k; ++col) {
+    if (codes[col] == 3) {
+      throw Error("i2_s: code 3 (unused) at row " + std::to_string(r) + " column " +
+                  std::to_string(col) + "; the tensor is corrupt or not I2_S");
+    }
+  }
+}
+
 }  // namespace
 
 PackedWeights i2s_pack_ternary(const int8_t* t, int64_t n, int64_t k, float scale) {
@@ -66,21 +91,11 @@ std::vector<int8_t> i2s_unpack_ternary(const PackedWeights& p) {
                 std::to_string(p.n) + "x" + std::to_string(p.k));
   }
   std::vector<int8_t> t((size_t)(p.n * p.k));
+  std::vector<uint8_t> codes((size_t)p.k);
   for (int64_t r = 0; r < p.n; ++r) {
-    const uint8_t* in = p.data.data() + r * (p.k / 4);
-    for (int64_t blk = 0; blk < p.k / kI2SBlock; ++blk) {
-      for (int64_t byte = 0; byte < kI2SBlockBytes; ++byte) {
-        const uint8_t v = in[blk * kI2SBlockBytes + byte];
-        for (int g = 0; g < 4; ++g) {
-          const int code = (v >> (6 - 2 * g)) & 3;
-          const int64_t col = blk * kI2SBlock + g * 32 + byte;
-          if (code == 3) {
-            throw Error("i2_s: code 3 (unused) at row " + std::to_string(r) + " column " +
-                        std::to_string(col) + "; the tensor is corrupt or not I2_S");
-          }
-          t[(size_t)(r * p.k + col)] = (int8_t)(code - 1);
-        }
-      }
+    decode_storage_row(p.data.data() + r * (p.k / 4), p.k, r, codes.data());
+    for (int64_t col = 0; col < p.k; ++col) {
+      t[(size_t)(r * p.k + col)] = (int8_t)(codes[(size_t)col] - 1);
     }
   }
   return t;
@@ -115,8 +130,7 @@ I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float s
 // matrix: a model loads in the time it takes to read it (2B4T: 6 s -> under 1 s).
 I2SKernelWeights i2s_repack(const PackedWeights& p) {
   if (p.format != Format::kI2S) throw Error("i2s_repack: weights are not in i2_s format");
-  if (p.n <= 0 || p.k <= 0 || p.k % kI2SBlock != 0 ||
-      (int64_t)p.data.size() < p.n * p.k / 4) {
+  if (p.n <= 0 || p.k <= 0 || p.k % kI2SBlock != 0 || (int64_t)p.data.size() < p.n * p.k / 4) {
     throw Error("i2_s: storage of " + std::to_string(p.data.size()) + " bytes cannot hold " +
                 std::to_string(p.n) + "x" + std::to_string(p.k));
   }
@@ -132,34 +146,12 @@ I2SKernelWeights i2s_repack(const PackedWeights& p) {
   }
   std::vector<uint8_t> codes((size_t)p.k);
   for (int64_t r = 0; r < p.n; ++r) {
-    const uint8_t* in = p.data.data() + r * (p.k / 4);
-    uint8_t bad = 0;  // bit 0 of a pair set where both bits are: code 3
-    for (int64_t blk = 0; blk < p.k / kI2SBlock; ++blk) {
-      const uint8_t* b = in + blk * kI2SBlockBytes;
-      uint8_t* c = codes.data() + blk * kI2SBlock;
-      for (int64_t i = 0; i < kI2SBlockBytes; ++i) {
-        const uint8_t v = b[i];
-        bad |= (uint8_t)(v & (v >> 1) & 0x55);
-        c[i] = (uint8_t)(v >> 6);
-        c[32 + i] = (uint8_t)((v >> 4) & 3);
-        c[64 + i] = (uint8_t)((v >> 2) & 3);
-        c[96 + i] = (uint8_t)(v & 3);
-      }
-    }
-    if (bad) {
-      for (int64_t col = 0; col < p.k; ++col) {
-        if (codes[(size_t)col] == 3) {
-          throw Error("i2_s: code 3 (unused) at row " + std::to_string(r) + " column " +
-                      std::to_string(col) + "; the tensor is corrupt or not I2_S");
-        }
-      }
-    }
+    decode_storage_row(p.data.data() + r * (p.k / 4), p.k, r, codes.data());
     uint8_t* out = w.tiles.data() + (r / 16) * w.k16 * 64 + 4 * (r % 16);
     for (int64_t kc = 0; kc < w.k16; ++kc) {
       const uint8_t* c = codes.data() + 16 * kc;
       for (int rr = 0; rr < 4; ++rr) {
-        out[kc * 64 + rr] =
-            (uint8_t)(c[rr] | c[4 + rr] << 2 | c[8 + rr] << 4 | c[12 + rr] << 6);
+        out[kc * 64 + rr] = (uint8_t)(c[rr] | c[4 + rr] << 2 | c[8 + rr] << 4 | c[12 + rr] << 6);
       }
     }
   }
