@@ -336,9 +336,9 @@ constexpr int64_t kDecodeSplitKeys = 128;
 // One token against a long enough cache, on every thread of the pool, each cache byte read
 // once: first the scores, split by kv head and key range (each task all q heads of its kv
 // head); then the softmax and weighted values, split by kv head (and by dimension range when
-// there are fewer kv heads than threads; each task its own copy of the softmax). Splitting the q
-// heads of a group instead, as prefill tasks do, had both threads read the whole cache of the kv
-// head.
+// there are fewer kv heads than threads, each such task on its own copy of the scores).
+// Splitting the q heads of a group instead, as prefill tasks do, had both threads read the
+// whole cache of the kv head.
 void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& s,
                             const KvCache& cache, int64_t layer, float* out, ThreadPool& pool) {
   const int64_t KH = s.kv_heads, G = s.heads / s.kv_heads, D = s.head_dim;
@@ -389,7 +389,7 @@ void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& 
           if (db >= D) continue;
           const int64_t de = task % dsplit == dsplit - 1 ? D : std::min(D, db + per_d);
           const Rows rows = rows_of(kh);
-          const float* s_kh = sc + kh * G * ld;
+          float* s_kh = sc + kh * G * ld;
           if (isa >= Isa::kAvx512Vnni) {
             attn_avx512::softmax_values_any(rows, s, cache, layer, s_kh, ld, db, de, scratch);
           } else if (isa >= Isa::kAvx2) {

@@ -412,10 +412,9 @@ TRITUNE_VNNI void q8_0_rows_vnni(const uint8_t* data, int64_t row_bytes, int64_t
   }
 }
 
-TRITUNE_AVX2 void q8_rows_avx2(bool q6k, const uint8_t* data, int64_t row_bytes, int64_t k,
-                               const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
-                               int64_t r0, int64_t r1) {
-  if (q6k) return q6_k_rows_avx2(data, row_bytes, k, a, tokens, logits, ldl, r0, r1);
+TRITUNE_AVX2 void q8_0_rows_avx2(const uint8_t* data, int64_t row_bytes, int64_t k,
+                                 const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
+                                 int64_t r0, int64_t r1) {
   const int64_t nb = k / 32;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* w = data + r * row_bytes;
@@ -606,10 +605,11 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
       rows_,
       [&](int64_t r0, int64_t r1, int) {
         if (int8) {
-          if (impl_ == Impl::kAvx512Vnni) {
+          if (impl_ == Impl::kAvx512Vnni) {  // Q8_0 only (Q6_K runs its AVX2 dot)
             q8_0_rows_vnni(data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
           } else if (impl_ == Impl::kAvx2) {
-            q8_rows_avx2(q6k, data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
+            (q6k ? q6_k_rows_avx2 : q8_0_rows_avx2)(data_, row_bytes_, cols_, a, tokens, logits,
+                                                    ldl, r0, r1);
           } else {
             q8_rows_scalar(q6k, data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
           }
