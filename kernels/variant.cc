@@ -2,6 +2,8 @@
 // shared objects that use the executable's Halide runtime), and the family calling wrappers.
 #include "kernels/variant.h"
 
+#include "kernels/thread_pool.h"
+
 #include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,7 +59,6 @@ std::vector<Variant> make_aot_table() {
 
 std::mutex g_jit_mutex;
 std::deque<Variant> g_jit_variants;  // stable addresses
-std::atomic<int> g_threads{0};
 
 std::string hex64(uint64_t h) {
   char buf[17];
@@ -169,20 +170,11 @@ const Variant& get_variant(const std::string& name) {
 }
 
 void set_num_threads(int n) {
-  if (n < 1) throw Error("threads must be >= 1, got " + std::to_string(n));
-  if (g_threads.load() != n) {
-    // The runtime does not retire running workers when the count drops (after a 2-thread
-    // call, halide_set_num_threads(1) alone still ran 2 threads): restart the pool.
-    halide_shutdown_thread_pool();
-    halide_set_num_threads(n);
-    g_threads = n;
-  }
+  if (n < 1 || n > 256) throw Error("threads must be in 1..256, got " + std::to_string(n));
+  set_pool_threads(n);
 }
 
-int num_threads() {
-  const int n = g_threads.load();
-  return n > 0 ? n : halide_get_num_threads();
-}
+int num_threads() { return pool_threads(); }
 
 namespace {
 void check_rc(int rc, const Variant& v) {

@@ -1,0 +1,262 @@
+#include "kernels/thread_pool.h"
+
+#include <immintrin.h>
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "HalideRuntime.h"
+
+namespace tritune {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The loop being run. A loop's fields are written before its generation is published and read
+// by workers only after they saw that generation; a worker that read them while a newer loop was
+// being written notices when it tries to claim a task (the claim word carries the generation).
+constexpr uint64_t kBusy = 0xffffffffu;  // claim index while a loop's fields are written
+
+struct Loop {
+  std::atomic<halide_task_t> f{nullptr};
+  std::atomic<void*> user_context{nullptr};
+  std::atomic<uint8_t*> closure{nullptr};
+  std::atomic<int> min{0};
+  std::atomic<int> size{0};
+  // High 32 bits: generation; low 32 bits: next task index. Claimed by compare-exchange so a
+  // stale worker never takes an index of a newer loop.
+  std::atomic<uint64_t> claim{0};
+  std::atomic<int> done{0};        // tasks finished
+  std::atomic<int> exit_status{0};  // first non-zero task result
+};
+
+class Pool {
+ public:
+  ~Pool() { stop(); }
+
+  // Workers start (or are replaced) by the next loop, not here: a process that sets a thread
+  // count and never runs a loop starts no thread.
+  void set_threads(int threads) { threads_.store(threads, std::memory_order_relaxed); }
+  int threads() const { return threads_.load(std::memory_order_relaxed); }
+
+  int par_for(void* uc, halide_task_t f, int min, int size, uint8_t* closure) {
+    if (size <= 0) return 0;
+    std::unique_lock<std::mutex> own(owner_, std::defer_lock);
+    if (size == 1 || in_task_ || threads() == 1 || !own.try_lock()) {
+      serial_loops_.fetch_add(1, std::memory_order_relaxed);
+      return run_serial(uc, f, min, size, closure);
+    }
+    if ((int)workers_->size() != threads() - 1) {
+      stop();
+      shutdown_ = false;
+      // They wait for the generation after the current one: this loop's.
+      const uint64_t seen = gen_.load(std::memory_order_relaxed);
+      for (int i = 0; i < threads() - 1; ++i)
+        workers_->emplace_back([this, seen] { work(seen); });
+    }
+    loops_.fetch_add(1, std::memory_order_relaxed);
+    const uint64_t g = (gen_.load(std::memory_order_relaxed) + 1) & 0xffffffffu;
+    // Seqlock write: mark the claim word busy under the new generation (no index can be
+    // claimed), write the fields, then open it.
+    loop_.claim.store((g << 32) | kBusy, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    loop_.f.store(f, std::memory_order_relaxed);
+    loop_.user_context.store(uc, std::memory_order_relaxed);
+    loop_.closure.store(closure, std::memory_order_relaxed);
+    loop_.min.store(min, std::memory_order_relaxed);
+    loop_.size.store(size, std::memory_order_relaxed);
+    loop_.done.store(0, std::memory_order_relaxed);
+    loop_.exit_status.store(0, std::memory_order_relaxed);
+    loop_.claim.store(g << 32, std::memory_order_release);
+    gen_.store(g, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> lock(sleep_mu_);
+      wake_.notify_all();
+    }
+    in_task_ = true;
+    run_tasks(g, f, uc, closure, min, size, false);
+    in_task_ = false;
+    // Tasks a worker claimed are still running: wait for them (they are short).
+    while (loop_.done.load(std::memory_order_acquire) < size) _mm_pause();
+    return loop_.exit_status.load(std::memory_order_relaxed);
+  }
+
+  // In the child of a fork only the forking thread exists: the workers, the locks they or other
+  // threads held and the sleep bookkeeping are the parent's. The child forgets them (the thread
+  // objects are leaked, not joined or destroyed) and its next loop starts new workers.
+  void after_fork_in_child() {
+    workers_ = new std::vector<std::thread>();
+    new (&owner_) std::mutex();
+    new (&sleep_mu_) std::mutex();
+    new (&wake_) std::condition_variable();
+    sleepers_.store(0);
+    shutdown_.store(false);
+    in_task_ = false;
+  }
+
+  void set_spin_us(int64_t us) { spin_us_.store(us < 0 ? 0 : us, std::memory_order_relaxed); }
+  int64_t spin_us() const { return spin_us_.load(std::memory_order_relaxed); }
+
+  PoolStats stats() const {
+    PoolStats s;
+    s.loops = loops_.load();
+    s.serial_loops = serial_loops_.load();
+    s.worker_tasks = worker_tasks_.load();
+    s.sleeps = sleeps_.load();
+    return s;
+  }
+
+ private:
+  static int run_serial(void* uc, halide_task_t f, int min, int size, uint8_t* closure) {
+    int status = 0;
+    for (int i = 0; i < size; ++i) {
+      const int r = f(uc, min + i, closure);
+      if (r != 0 && status == 0) status = r;
+    }
+    return status;
+  }
+
+  // Claims and runs tasks of generation g until none are left.
+  void run_tasks(uint64_t g, halide_task_t f, void* uc, uint8_t* closure, int min, int size,
+                 bool worker) {
+    for (;;) {
+      uint64_t c = loop_.claim.load(std::memory_order_acquire);
+      for (;;) {
+        if ((c >> 32) != g || (int)(c & 0xffffffffu) >= size) return;
+        if (loop_.claim.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
+                                              std::memory_order_acquire)) {
+          break;
+        }
+      }
+      const int r = f(uc, min + (int)(c & 0xffffffffu), closure);
+      if (r != 0) {
+        int zero = 0;
+        loop_.exit_status.compare_exchange_strong(zero, r, std::memory_order_relaxed);
+      }
+      if (worker) worker_tasks_.fetch_add(1, std::memory_order_relaxed);
+      loop_.done.fetch_add(1, std::memory_order_release);
+    }
+  }
+
+  void work(uint64_t seen) {
+    in_task_ = true;  // a loop started from a task runs serially
+    for (;;) {
+      // Spin for the next loop, then sleep.
+      const auto deadline = Clock::now() + std::chrono::microseconds(spin_us());
+      uint64_t g = gen_.load(std::memory_order_acquire);
+      for (int i = 0; g == seen && !shutdown_.load(std::memory_order_relaxed); ++i) {
+        _mm_pause();
+        if ((i & 63) == 63 && Clock::now() >= deadline) break;
+        g = gen_.load(std::memory_order_acquire);
+      }
+      if (g == seen) {
+        std::unique_lock<std::mutex> lock(sleep_mu_);
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        while ((g = gen_.load(std::memory_order_seq_cst)) == seen &&
+               !shutdown_.load(std::memory_order_relaxed)) {
+          sleeps_.fetch_add(1, std::memory_order_relaxed);
+          wake_.wait(lock);
+        }
+        sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      }
+      if (shutdown_.load(std::memory_order_relaxed)) return;
+      seen = g;
+      // Seqlock read of the loop's fields: valid if the claim word shows generation g, not
+      // busy, before and after (a newer loop marks it busy before touching the fields).
+      const uint64_t c1 = loop_.claim.load(std::memory_order_acquire);
+      if ((c1 >> 32) != g || (c1 & 0xffffffffu) == kBusy) continue;
+      const halide_task_t f = loop_.f.load(std::memory_order_relaxed);
+      void* uc = loop_.user_context.load(std::memory_order_relaxed);
+      uint8_t* closure = loop_.closure.load(std::memory_order_relaxed);
+      const int min = loop_.min.load(std::memory_order_relaxed);
+      const int size = loop_.size.load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if ((loop_.claim.load(std::memory_order_relaxed) >> 32) != g) continue;
+      run_tasks(g, f, uc, closure, min, size, true);
+    }
+  }
+
+  void stop() {
+    if (workers_->empty()) return;
+    {
+      std::lock_guard<std::mutex> lock(sleep_mu_);
+      shutdown_ = true;
+      wake_.notify_all();
+    }
+    for (auto& t : *workers_) t.join();
+    workers_->clear();
+  }
+
+  std::atomic<int> threads_{initial_threads()};
+  std::mutex owner_;  // held by the thread whose loop runs on the pool
+  std::vector<std::thread>* workers_ = new std::vector<std::thread>();
+  Loop loop_;
+  std::atomic<uint64_t> gen_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> shutdown_{false};
+  std::mutex sleep_mu_;
+  std::condition_variable wake_;
+  std::atomic<int64_t> spin_us_{initial_spin_us()};
+  std::atomic<int64_t> loops_{0}, serial_loops_{0}, worker_tasks_{0}, sleeps_{0};
+  static thread_local bool in_task_;
+
+  // Halide's default: HL_NUM_THREADS, else the number of CPUs.
+  static int initial_threads() {
+    const char* e = std::getenv("HL_NUM_THREADS");
+    if (e != nullptr && *e != 0) {
+      const int v = std::atoi(e);
+      if (v >= 1 && v <= 256) return v;
+    }
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : (int)std::min(n, 256u);
+  }
+
+  static int64_t initial_spin_us() {
+    const char* e = std::getenv("TRITUNE_SPIN_US");
+    if (e != nullptr && *e != 0) {
+      char* end = nullptr;
+      const long long v = std::strtoll(e, &end, 10);
+      if (end != nullptr && *end == 0 && v >= 0) return v;
+    }
+    return 2000;
+  }
+};
+
+thread_local bool Pool::in_task_ = false;
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: loops may run during static destruction
+  return *p;
+}
+
+int do_par_for(void* uc, halide_task_t f, int min, int size, uint8_t* closure) {
+  return pool().par_for(uc, f, min, size, closure);
+}
+
+// Every binary that links the kernels runs its loops on this pool (installing it only sets a
+// function pointer; the workers start with the first parallel loop).
+const bool g_installed = [] {
+  halide_set_custom_do_par_for(do_par_for);
+  pthread_atfork(nullptr, nullptr, [] { pool().after_fork_in_child(); });
+  return true;
+}();
+
+}  // namespace
+
+void set_pool_threads(int threads) { pool().set_threads(threads < 1 ? 1 : threads); }
+int pool_threads() { return pool().threads(); }
+
+void set_pool_spin_us(int64_t us) { pool().set_spin_us(us); }
+int64_t pool_spin_us() { return pool().spin_us(); }
+PoolStats pool_stats() { return pool().stats(); }
+
+}  // namespace tritune

@@ -1,0 +1,40 @@
+// tritune's own implementation of halide_do_par_for: the thread pool every parallel loop runs
+// on (the Halide kernels, the transformer's loops, the roofline probes).
+//
+// Why not Halide's: a decode step is ~250 parallel loops of 10-150 us each with gaps of a few
+// microseconds between them (norms, quantization, dequantization on the calling thread).
+// Halide's workers go to sleep on a condition variable almost at once, and on a virtual machine
+// waking a halted vCPU takes 6-18 us (measured here: a 2-task loop after a 30 us gap started its
+// second task 6 us late, after 300 us 13 us late; back to back, the second task ran on the
+// calling thread after the first). For that long only one core streams weights.
+//
+// These workers spin on a generation counter (with pause) for a while after each loop before
+// they sleep, so a loop that follows within the spin window starts on every thread at once.
+// The calling thread takes tasks too. Tasks are claimed one at a time (dynamic, in index order).
+// A loop started from inside a task, or while another thread's loop holds the pool, runs its
+// tasks serially on the calling thread: same results, no deadlock.
+#pragma once
+#include <cstdint>
+
+namespace tritune {
+
+// The pool is Halide's do_par_for from static initialisation on. Its size: `threads` - 1
+// workers plus the calling thread (default: HL_NUM_THREADS, else the number of CPUs).
+// set_num_threads (kernels/variant.h) sets it.
+void set_pool_threads(int threads);
+int pool_threads();
+// Microseconds a worker spins for the next loop before it sleeps (default 2000; 0: sleep at
+// once, Halide's behaviour). Environment TRITUNE_SPIN_US sets the initial value.
+void set_pool_spin_us(int64_t us);
+int64_t pool_spin_us();
+
+// Counters since the pool was installed (tests and profiling).
+struct PoolStats {
+  int64_t loops = 0;         // parallel loops run on the pool
+  int64_t serial_loops = 0;  // loops run serially (nested, contended or one task)
+  int64_t worker_tasks = 0;  // tasks run by workers (not the calling thread)
+  int64_t sleeps = 0;        // times a worker went to sleep
+};
+PoolStats pool_stats();
+
+}  // namespace tritune

@@ -1,0 +1,202 @@
+// The pool behind halide_do_par_for (kernels/thread_pool.h): every index runs exactly once, the
+// first failing task's status comes back, nested and concurrent loops run correctly, workers
+// take part and wake from sleep, and the Halide kernels give the same results on it.
+#include "kernels/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "HalideRuntime.h"
+#include "kernels/variant.h"
+
+namespace tritune {
+namespace {
+
+struct Counts {
+  std::vector<std::atomic<int>> hits;
+  int min = 0;
+  int fail_at = -1;     // task index that returns fail_code
+  int fail_code = 0;
+  int64_t spin_ns = 0;  // work per task
+  explicit Counts(int n) : hits((size_t)n) {}
+};
+
+void spin_for(int64_t ns) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
+
+int count_task(void*, int i, uint8_t* closure) {
+  auto* c = reinterpret_cast<Counts*>(closure);
+  if (c->spin_ns > 0) spin_for(c->spin_ns);
+  c->hits[(size_t)(i - c->min)].fetch_add(1);
+  return i == c->fail_at ? c->fail_code : 0;
+}
+
+// Runs a loop of `size` tasks from `min` and checks each index ran exactly once.
+void expect_each_once(int min, int size, int64_t spin_ns = 0) {
+  Counts c(size);
+  c.min = min;
+  c.spin_ns = spin_ns;
+  ASSERT_EQ(halide_do_par_for(nullptr, count_task, min, size, reinterpret_cast<uint8_t*>(&c)), 0);
+  for (int i = 0; i < size; ++i) {
+    ASSERT_EQ(c.hits[(size_t)i].load(), 1) << "index " << min + i << " of " << size;
+  }
+}
+
+class ThreadPoolTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    set_pool_spin_us(2000);
+    set_num_threads(2);
+  }
+};
+
+TEST_F(ThreadPoolTest, EveryIndexRunsOnceForRandomLoops) {
+  std::mt19937 rng(7);
+  for (int threads : {1, 2, 3, 4}) {
+    set_num_threads(threads);
+    EXPECT_EQ(num_threads(), threads);
+    for (int rep = 0; rep < 200; ++rep) {
+      const int size = (int)(rng() % 300);
+      const int min = (int)(rng() % 2000) - 1000;
+      expect_each_once(min, size);
+    }
+    expect_each_once(0, 1);
+    expect_each_once(5, 0);
+  }
+}
+
+TEST_F(ThreadPoolTest, WorkersTakePart) {
+  set_num_threads(2);
+  const PoolStats before = pool_stats();
+  // 64 tasks of 50 us: a worker that spins or wakes within a few tasks takes some of them.
+  for (int rep = 0; rep < 10; ++rep) expect_each_once(0, 64, 50000);
+  const PoolStats after = pool_stats();
+  EXPECT_GE(after.loops - before.loops, 5);
+  EXPECT_GT(after.worker_tasks - before.worker_tasks, 0);
+}
+
+TEST_F(ThreadPoolTest, SleepingWorkersWakeUp) {
+  set_num_threads(3);
+  set_pool_spin_us(0);  // sleep at once
+  expect_each_once(0, 32, 20000);
+  const PoolStats before = pool_stats();
+  for (int rep = 0; rep < 5; ++rep) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    expect_each_once(0, 64, 30000);
+  }
+  const PoolStats after = pool_stats();
+  EXPECT_GT(after.sleeps - before.sleeps, 0);
+  EXPECT_GT(after.worker_tasks - before.worker_tasks, 0);
+}
+
+TEST_F(ThreadPoolTest, FirstFailingStatusIsReturned) {
+  set_num_threads(2);
+  for (int fail_at : {0, 17, 99}) {
+    Counts c(100);
+    c.fail_at = fail_at;
+    c.fail_code = -7;
+    EXPECT_EQ(halide_do_par_for(nullptr, count_task, 0, 100, reinterpret_cast<uint8_t*>(&c)), -7);
+    // The other tasks still ran, once each.
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(c.hits[(size_t)i].load(), 1);
+  }
+  // The pool is usable after a failure, and a later loop reports success.
+  expect_each_once(0, 50);
+}
+
+struct Nested {
+  std::atomic<int> inner_total{0};
+  std::atomic<int> bad{0};
+};
+
+int inner_task(void*, int, uint8_t* closure) {
+  reinterpret_cast<Nested*>(closure)->inner_total.fetch_add(1);
+  return 0;
+}
+
+int outer_task(void*, int, uint8_t* closure) {
+  auto* n = reinterpret_cast<Nested*>(closure);
+  if (halide_do_par_for(nullptr, inner_task, 0, 10, closure) != 0) n->bad.fetch_add(1);
+  return 0;
+}
+
+TEST_F(ThreadPoolTest, NestedLoopsRunSerially) {
+  set_num_threads(2);
+  Nested n;
+  ASSERT_EQ(halide_do_par_for(nullptr, outer_task, 0, 20, reinterpret_cast<uint8_t*>(&n)), 0);
+  EXPECT_EQ(n.inner_total.load(), 200);
+  EXPECT_EQ(n.bad.load(), 0);
+}
+
+TEST_F(ThreadPoolTest, ConcurrentCallersAllComplete) {
+  set_num_threads(2);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([t, &failures] {
+      std::mt19937 rng((unsigned)t);
+      for (int rep = 0; rep < 300; ++rep) {
+        const int size = 1 + (int)(rng() % 64);
+        Counts c(size);
+        if (halide_do_par_for(nullptr, count_task, 0, size, reinterpret_cast<uint8_t*>(&c)) != 0)
+          failures++;
+        for (int i = 0; i < size; ++i)
+          if (c.hits[(size_t)i].load() != 1) failures++;
+      }
+    });
+  }
+  for (auto& c : callers) c.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST_F(ThreadPoolTest, ResizingKeepsResults) {
+  for (int threads : {4, 1, 2, 3, 2}) {
+    set_num_threads(threads);
+    expect_each_once(0, 100, 2000);
+  }
+}
+
+// The tuner measures candidates in forked children (tuner/isolate.cc). A child of a process
+// whose pool had started must get working workers of its own, not wait for the parent's.
+TEST_F(ThreadPoolTest, AForkedChildStartsItsOwnWorkers) {
+  set_num_threads(2);
+  expect_each_once(0, 64, 20000);  // the parent's workers are running
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const PoolStats before = pool_stats();
+    Counts c(200);  // 10 ms of work: time for a new worker to start and take some
+    c.spin_ns = 50000;
+    int rc = halide_do_par_for(nullptr, count_task, 0, 200, reinterpret_cast<uint8_t*>(&c));
+    for (int i = 0; i < 200; ++i)
+      if (c.hits[(size_t)i].load() != 1) rc = 1;
+    set_num_threads(3);  // resizing must not join the parent's threads
+    Counts d(16);
+    rc |= halide_do_par_for(nullptr, count_task, 0, 16, reinterpret_cast<uint8_t*>(&d));
+    const bool helped = pool_stats().worker_tasks > before.worker_tasks;
+    ::_exit(rc != 0 ? 2 : helped ? 0 : 3);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "2: wrong results in the child, 3: no worker helped";
+  expect_each_once(0, 64);  // the parent's pool still works
+}
+
+TEST_F(ThreadPoolTest, RejectsBadThreadCounts) {
+  EXPECT_ANY_THROW(set_num_threads(0));
+  EXPECT_ANY_THROW(set_num_threads(-3));
+  EXPECT_ANY_THROW(set_num_threads(100000));
+}
+
+}  // namespace
+}  // namespace tritune
