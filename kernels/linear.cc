@@ -68,6 +68,7 @@ class LinearI2S : public Linear {
   int64_t n() const override { return w_.n; }
   int64_t k() const override { return w_.k; }
   int64_t weight_bytes() const override { return (int64_t)w_.tiles.size(); }
+  const uint8_t* weight_data() const override { return w_.tiles.data(); }
   int64_t act_align() const override { return 16; }
   int64_t raw_width() const override { return w_.n_pad(); }
 
@@ -108,6 +109,7 @@ class LinearFp : public Linear {
   int64_t n() const override { return w_.n; }
   int64_t k() const override { return w_.k; }
   int64_t weight_bytes() const override { return (int64_t)w_.data.size(); }
+  const uint8_t* weight_data() const override { return w_.data.data(); }
   int64_t act_align() const override { return 1; }
   void forward(const float* x, int64_t tokens, float* y, int64_t ldy) const override {
     run_fp(variants_.get(tokens), w_, x, tokens, y, ldy);

@@ -24,6 +24,8 @@ class Linear {
   virtual int64_t k() const = 0;
   // Bytes the kernel reads per call for the weights (roofline / bytes-per-token accounting).
   virtual int64_t weight_bytes() const = 0;
+  // Where those bytes start (weight_bytes() of them, in the order the kernel streams them).
+  virtual const uint8_t* weight_data() const = 0;
   // The k_align quantize_acts() must use for forward_q (16 for i2_s).
   virtual int64_t act_align() const = 0;
 

@@ -185,6 +185,10 @@ double ops_per_iter() {
   }
 }
 
+const uint8_t* align_up_64(const uint8_t* p) {
+  return reinterpret_cast<const uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
+}
+
 struct StreamRing {
   static constexpr int64_t kBytes = int64_t(512) << 20;
   uint8_t* buf = nullptr;
@@ -265,6 +269,52 @@ double probe_stream_read(int64_t bytes, int threads) {
   halide_do_par_for(nullptr, stream_task, 0, tasks, reinterpret_cast<uint8_t*>(&task));
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   return (double)(per * tasks) / s / 1e9;
+}
+
+namespace {
+struct SpansTask {
+  const std::vector<ByteSpan>* spans;
+  int tasks;
+  std::atomic<uint64_t>* sink;
+};
+
+// Task i reads the i-th of `tasks` equal slices (256-byte multiples from the span's first
+// 64-byte boundary) of every span.
+int spans_task(void*, int i, uint8_t* closure) {
+  auto* t = reinterpret_cast<SpansTask*>(closure);
+  uint64_t v = 0;
+  for (const ByteSpan& s : *t->spans) {
+    const uint8_t* b = align_up_64(s.data);
+    const int64_t len = ((s.data + s.bytes) - b) & ~int64_t(255);
+    if (len <= 0) continue;
+    const int64_t per = (len / t->tasks) & ~int64_t(255);
+    const int64_t from = per * i, n = i == t->tasks - 1 ? len - from : per;
+    v ^= read_isa(b + from, n);
+  }
+  *t->sink += v;
+  return 0;
+}
+
+int64_t spans_read_bytes(const std::vector<ByteSpan>& spans) {
+  int64_t n = 0;
+  for (const ByteSpan& s : spans) {
+    const uint8_t* b = align_up_64(s.data);
+    n += std::max<int64_t>(0, ((s.data + s.bytes) - b) & ~int64_t(255));
+  }
+  return n;
+}
+}  // namespace
+
+double probe_read_spans(const std::vector<ByteSpan>& spans, int threads) {
+  static std::atomic<uint64_t> sink{0};
+  const int64_t bytes = spans_read_bytes(spans);
+  if (bytes == 0) return 0;
+  SpansTask task{&spans, threads * kTasksPerThread, &sink};
+  wake_pool(threads);
+  const auto t0 = Clock::now();
+  halide_do_par_for(nullptr, spans_task, 0, task.tasks, reinterpret_cast<uint8_t*>(&task));
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return (double)bytes / s / 1e9;
 }
 
 double probe_int8_peak(double ops, int threads) {

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tritune {
 
@@ -22,6 +23,15 @@ double probe_stream_read(int64_t bytes, int threads);
 // Frees the probe's ring (it counts in the resident memory of the process until then); the next
 // probe allocates it again.
 void release_probe_buffers();
+// A stretch of memory a workload reads (a weight matrix, the head).
+struct ByteSpan {
+  const uint8_t* data = nullptr;
+  int64_t bytes = 0;
+};
+// Reads every span in place, in order, each split evenly over the tasks (as a GEMV splits its
+// rows), with no synchronisation between spans; returns GB/s. This is the bandwidth of the
+// workload's own bytes where they live: same footprint, pages and order.
+double probe_read_spans(const std::vector<ByteSpan>& spans, int threads);
 // Runs the int8 dot-product loop for about `ops` operations in total; returns GOP/s.
 double probe_int8_peak(double ops, int threads);
 

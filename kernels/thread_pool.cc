@@ -35,7 +35,7 @@ struct Loop {
   // High 32 bits: generation; low 32 bits: next task index. Claimed by compare-exchange so a
   // stale worker never takes an index of a newer loop.
   std::atomic<uint64_t> claim{0};
-  std::atomic<int> done{0};        // tasks finished
+  std::atomic<int> done{0};         // tasks finished
   std::atomic<int> exit_status{0};  // first non-zero task result
 };
 
@@ -60,8 +60,7 @@ class Pool {
       shutdown_ = false;
       // They wait for the generation after the current one: this loop's.
       const uint64_t seen = gen_.load(std::memory_order_relaxed);
-      for (int i = 0; i < threads() - 1; ++i)
-        workers_->emplace_back([this, seen] { work(seen); });
+      for (int i = 0; i < threads() - 1; ++i) workers_->emplace_back([this, seen] { work(seen); });
     }
     loops_.fetch_add(1, std::memory_order_relaxed);
     const uint64_t g = (gen_.load(std::memory_order_relaxed) + 1) & 0xffffffffu;
@@ -252,11 +251,21 @@ const bool g_installed = [] {
 
 }  // namespace
 
-void set_pool_threads(int threads) { pool().set_threads(threads < 1 ? 1 : threads); }
-int pool_threads() { return pool().threads(); }
+void set_pool_threads(int threads) {
+  pool().set_threads(threads < 1 ? 1 : threads);
+}
+int pool_threads() {
+  return pool().threads();
+}
 
-void set_pool_spin_us(int64_t us) { pool().set_spin_us(us); }
-int64_t pool_spin_us() { return pool().spin_us(); }
-PoolStats pool_stats() { return pool().stats(); }
+void set_pool_spin_us(int64_t us) {
+  pool().set_spin_us(us);
+}
+int64_t pool_spin_us() {
+  return pool().spin_us();
+}
+PoolStats pool_stats() {
+  return pool().stats();
+}
 
 }  // namespace tritune

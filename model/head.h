@@ -50,6 +50,7 @@ class OutputHead {
   int64_t cols() const { return cols_; }
   // Weight bytes one call streams (bytes-per-token accounting).
   int64_t weight_bytes() const { return weight_bytes_; }
+  const uint8_t* weight_data() const { return data_; }
   // Extra memory the head allocated (the huge-page copy of a mapped head), 0 when zero-copy.
   int64_t owned_bytes() const { return (int64_t)owned_.size(); }
   // e.g. "q8_0 int8 dot avx512vnni".

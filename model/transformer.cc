@@ -492,6 +492,14 @@ int64_t Transformer::bytes_per_token(int64_t ctx) const {
   return b;
 }
 
+std::vector<ByteSpan> Transformer::weight_spans() const {
+  std::vector<ByteSpan> v;
+  if (lin_.empty()) return v;
+  for (const auto& L : lin_) v.push_back({L->weight_data(), L->weight_bytes()});
+  v.push_back({head_->weight_data(), head_->weight_bytes()});
+  return v;
+}
+
 int64_t Transformer::extra_bytes() const {
   int64_t b = cache_.bytes();
   for (const auto& L : lin_) b += L->weight_bytes();

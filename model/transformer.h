@@ -18,6 +18,7 @@
 #include "kernels/formats.h"
 #include "kernels/linear.h"
 #include "kernels/quantize.h"
+#include "kernels/roofline.h"
 #include "model/head.h"
 #include "model/kv_cache.h"
 #include "model/ops.h"
@@ -123,6 +124,9 @@ class Transformer {
   // Bytes one decoded token reads at context length `ctx`: linear weights, the head, one
   // embedding row and the KV cache rows attention reads.
   int64_t bytes_per_token(int64_t ctx) const;
+  // Kernel path: the weight bytes a decoded token streams, in the order it streams them (each
+  // layer's q, k, v, o, gate, up, down, then the head). Empty on the reference path.
+  std::vector<ByteSpan> weight_spans() const;
   // Bytes the path holds besides the ModelWeights (repacked linears, converted head, cache).
   int64_t extra_bytes() const;
   // Human-readable list of the kernel variants in use (per linear format/shape and the head).

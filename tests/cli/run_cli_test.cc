@@ -111,9 +111,16 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\"tg_bound_ratio\": "), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("\"tg_bound_ratio\": 0.0000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"tg_inplace_bound_ratio\": "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\"tg_inplace_bound_ratio\": 0.0000"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\"inplace_gbs\": 0.000"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("\"pp_peak_fraction\": 0.0000"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"attention\": "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"profile\": {\"pp\": {\"tokens\": 16"), std::string::npos) << r.out;
+  r = run("bench e2e -m " + model_ + " -p 0 -n 2 -r 1 -t 2 --no-energy");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("in-place read (same run)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reading its bytes in place: "), std::string::npos) << r.out;
   r = run("bench e2e -m " + model_ + " -p 8 -n 2 -r 1 -t 1 --no-energy --no-roofline --profile");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("where the time goes"), std::string::npos) << r.out;

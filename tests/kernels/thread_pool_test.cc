@@ -4,13 +4,13 @@
 #include "kernels/thread_pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <random>
 #include <thread>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 #include "HalideRuntime.h"
@@ -22,7 +22,7 @@ namespace {
 struct Counts {
   std::vector<std::atomic<int>> hits;
   int min = 0;
-  int fail_at = -1;     // task index that returns fail_code
+  int fail_at = -1;  // task index that returns fail_code
   int fail_code = 0;
   int64_t spin_ns = 0;  // work per task
   explicit Counts(int n) : hits((size_t)n) {}

@@ -303,5 +303,32 @@ TEST(Transformer, BytesPerTokenCountsWeightsHeadAndCache) {
   EXPECT_EQ(tf.bytes_per_token(10), ternary + head + head / w->hp.vocab + 10 * kv_per_pos);
 }
 
+// The spans `bench e2e` reads in place: every linear layer in decode order, then the head, each
+// exactly the bytes the kernels stream.
+TEST(Transformer, WeightSpansAreTheBytesADecodeStepStreams) {
+  auto w = make_tiny_model();
+  Transformer tf(w, {Path::kKernel, 1, KvType::kF32, 0});
+  const std::vector<ByteSpan> spans = tf.weight_spans();
+  const int n = (int)LinearId::kCount;
+  ASSERT_EQ((int64_t)spans.size(), w->hp.layers * n + 1);
+  int64_t sum = 0;
+  for (int64_t l = 0; l < w->hp.layers; ++l) {
+    for (int i = 0; i < n; ++i) {
+      const Linear* L = tf.kernel_linear(l, (LinearId)i);
+      const ByteSpan& s = spans[(size_t)(l * n + i)];
+      EXPECT_EQ(s.data, L->weight_data()) << "layer " << l << " " << linear_name((LinearId)i);
+      EXPECT_EQ(s.bytes, L->weight_bytes());
+      sum += s.bytes;
+    }
+  }
+  EXPECT_EQ(spans.back().data, tf.kernel_head()->weight_data());
+  EXPECT_EQ(spans.back().bytes, tf.kernel_head()->weight_bytes());
+  sum += spans.back().bytes;
+  const int64_t kv_per_pos = 2 * w->hp.layers * w->hp.kv_heads * w->hp.head_dim * 4;
+  EXPECT_EQ(tf.bytes_per_token(3), sum + w->tok_embd.bytes / w->hp.vocab + 3 * kv_per_pos);
+  Transformer ref(w, {Path::kReference, 1, KvType::kF32, 0});
+  EXPECT_TRUE(ref.weight_spans().empty());
+}
+
 }  // namespace
 }  // namespace tritune
