@@ -86,10 +86,12 @@ struct HeadActs {
   std::vector<float> dx;  // 1 / s
   // Q6_K only: the sum of each 16 activations (k / 16 per token), for the codes' offset of 32.
   std::vector<int16_t> x16;
+  // Interleaved Q8_0 only: q widened to int16 (tokens * k), the vpmaddwd operand.
+  std::vector<int16_t> qw;
 };
 
 HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t k,
-                            bool group_sums = false) {
+                            bool group_sums = false, bool widened = false) {
   HeadActs a;
   const int64_t nb = k / kActBlock;
   a.q.resize((size_t)(tokens * k));
@@ -108,6 +110,7 @@ HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t
     a.x16.assign((size_t)(tokens * k / 16), 0);
     for (int64_t i = 0; i < tokens * k; ++i) a.x16[(size_t)(i / 16)] += a.q[(size_t)i];
   }
+  if (widened) a.qw.assign(a.q.begin(), a.q.end());
   return a;
 }
 
@@ -426,6 +429,79 @@ TRITUNE_AVX2 void q8_0_rows_avx2(const uint8_t* data, int64_t row_bytes, int64_t
   }
 }
 
+// ---- Q8_0, interleaved layout (see HeadLayout) -------------------------------------------------
+constexpr int64_t kIlRows = 8;                   // rows per group
+constexpr int64_t kIlBlockBytes = kIlRows * 34;  // 256 int8 + 8 f16 scales
+constexpr int64_t kIlGroupsPerPass = 4;          // groups read side by side: 4 streams per core
+
+// Rows [0, 8) of `src` (row_bytes apart) into one group of the interleaved layout at dst.
+void interleave_q8_0_group(const uint8_t* src, int64_t row_bytes, int64_t nb, uint8_t* dst) {
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* d = dst + b * kIlBlockBytes;
+    for (int64_t r = 0; r < kIlRows; ++r) {
+      const uint8_t* blk = src + r * row_bytes + b * 34;
+      for (int p = 0; p < 16; ++p) {
+        d[p * 16 + r * 2] = blk[2 + 2 * p];
+        d[p * 16 + r * 2 + 1] = blk[3 + 2 * p];
+      }
+      d[256 + 2 * r] = blk[0];
+      d[257 + 2 * r] = blk[1];
+    }
+  }
+}
+
+// 8 * G logits of one token from G consecutive groups (group_bytes apart): per block and group,
+// 16 vpmaddwd (8 rows x 2 columns of int16 products each) into an int32 accumulator, exact,
+// then one FMA with the 8 rows' scales times the activation block's.
+template <int G>
+TRITUNE_AVX2 void q8_0_il_token(const uint8_t* g, int64_t group_bytes, int64_t nb,
+                                const int16_t* xw, const float* dx, float* out) {
+  __m256 f[G];
+  for (int q = 0; q < G; ++q) f[q] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* p = g + b * kIlBlockBytes;
+    const int16_t* xb = xw + b * 32;
+    __m256i acc[G];
+    for (int q = 0; q < G; ++q) acc[q] = _mm256_setzero_si256();
+    for (int j = 0; j < 16; ++j) {
+      int32_t pair;
+      std::memcpy(&pair, xb + 2 * j, 4);
+      const __m256i xp = _mm256_set1_epi32(pair);
+      for (int q = 0; q < G; ++q) {
+        const __m128i w = _mm_loadu_si128((const __m128i*)(p + q * group_bytes + j * 16));
+        acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(_mm256_cvtepi8_epi16(w), xp));
+      }
+    }
+    const __m256 s = _mm256_set1_ps(dx[b]);
+    for (int q = 0; q < G; ++q) {
+      const __m256 d =
+          _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p + q * group_bytes + 256)));
+      f[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[q]), _mm256_mul_ps(d, s), f[q]);
+    }
+  }
+  for (int q = 0; q < G; ++q) _mm256_storeu_ps(out + 8 * q, f[q]);
+}
+
+// Rows [r0, r1) (both multiples of 8, r1 <= il_rows) of the interleaved head.
+TRITUNE_AVX2 void q8_0_il_rows(const uint8_t* data, int64_t k, const HeadActs& a, int64_t tokens,
+                               float* logits, int64_t ldl, int64_t r0, int64_t r1) {
+  const int64_t nb = k / 32, group_bytes = nb * kIlBlockBytes;
+  for (int64_t r = r0; r < r1;) {
+    const uint8_t* g = data + (r / kIlRows) * group_bytes;
+    const bool wide = r + kIlGroupsPerPass * kIlRows <= r1;
+    for (int64_t t = 0; t < tokens; ++t) {
+      const int16_t* xw = a.qw.data() + t * k;
+      const float* dx = a.dx.data() + t * nb;
+      if (wide) {
+        q8_0_il_token<kIlGroupsPerPass>(g, group_bytes, nb, xw, dx, logits + t * ldl + r);
+      } else {
+        q8_0_il_token<1>(g, group_bytes, nb, xw, dx, logits + t * ldl + r);
+      }
+    }
+    r += wide ? kIlGroupsPerPass * kIlRows : kIlRows;
+  }
+}
+
 void q8_rows_scalar(bool q6k, const uint8_t* data, int64_t row_bytes, int64_t k, const HeadActs& a,
                     int64_t tokens, float* logits, int64_t ldl, int64_t r0, int64_t r1) {
   const int64_t nb = k / 32;
@@ -536,7 +612,7 @@ void head_reference(const RawMatrix& m, const float* x, int64_t tokens, int64_t 
   }
 }
 
-OutputHead::OutputHead(const RawMatrix& m) {
+OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   check_raw_matrix(m, m.rows, m.cols);
   rows_ = m.rows;
   cols_ = m.cols;
@@ -564,7 +640,31 @@ OutputHead::OutputHead(const RawMatrix& m) {
   row_bytes_ = row_bytes_of(m);
   data_ = m.data;
   const int64_t bytes = rows_ * row_bytes_;
-  if (m.file_mapped && bytes >= (int64_t)kHugePageBytes) {
+  const bool copy = m.file_mapped && bytes >= (int64_t)kHugePageBytes;
+  const bool can_interleave = kind_ == Kind::kQ8_0 && impl_ != Impl::kScalar && rows_ >= kIlRows;
+  const bool interleave =
+      can_interleave && (layout == HeadLayout::kInterleaved ||
+                         (layout == HeadLayout::kAuto && copy && impl_ == Impl::kAvx2));
+  if (interleave) {
+    // Rows in groups of 16 into the interleaved layout, the rest after them as stored. Like the
+    // copy below, in steps of about 8 MiB with the mapped pages dropped once converted.
+    il_rows_ = rows_ / kIlRows * kIlRows;
+    owned_.resize((size_t)bytes);
+    const int64_t nb = cols_ / 32, group_bytes = kIlRows * row_bytes_;
+    const int64_t step = std::max<int64_t>(1, (int64_t(8) << 20) / group_bytes);
+    for (int64_t g0 = 0; g0 < il_rows_ / kIlRows; g0 += step) {
+      const int64_t g1 = std::min(il_rows_ / kIlRows, g0 + step);
+      for (int64_t g = g0; g < g1; ++g) {
+        interleave_q8_0_group(m.data + g * group_bytes, row_bytes_, nb,
+                              owned_.data() + g * group_bytes);
+      }
+      if (m.file_mapped)
+        drop_mapped_pages(m.data + g0 * group_bytes, (size_t)((g1 - g0) * group_bytes));
+    }
+    std::memcpy(owned_.data() + il_rows_ * row_bytes_, m.data + il_rows_ * row_bytes_,
+                (size_t)(bytes - il_rows_ * row_bytes_));
+    data_ = owned_.data();
+  } else if (copy) {
     // The head is the largest stream of a decode step (349 MB for 2B4T in Q8_0, 269 MB in
     // Q6_K). In the file mapping it sits on 4 KiB pages; a copy on huge pages streams 10-15%
     // faster (see kernels/huge_pages.h). The mapped pages are then dropped from this process (a
@@ -589,6 +689,7 @@ OutputHead::OutputHead(const RawMatrix& m) {
   if ((!int8 || kind_ == Kind::kQ6K) && impl_ == Impl::kAvx512Vnni) impl_ = Impl::kAvx2;
   describe_ = std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
               kImplNames[(int)impl_];
+  if (il_rows_ > 0) describe_ = "q8_0 int16 dot avx2, 8-row interleaved";
 }
 
 void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* logits, int64_t ldl,
@@ -597,13 +698,22 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
   const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
   HeadActs a;
   const bool q6k = kind_ == Kind::kQ6K;
-  if (int8) a = quantize_head_acts(x, tokens, ldx, cols_, q6k);
-  // Rows in chunks of 64 (a multiple of the cache line for every type): dynamic claiming keeps
-  // both cores streaming to the end even when one is interrupted.
-  const int64_t grain = std::max<int64_t>(64, rows_ / (pool.size() * 16));
+  if (int8) a = quantize_head_acts(x, tokens, ldx, cols_, q6k, il_rows_ > 0);
+  // Rows in chunks of a multiple of 64 (of the cache line for every type, and of the
+  // interleaved groups): dynamic claiming keeps both cores streaming to the end even when one
+  // is interrupted.
+  const int64_t grain = std::max<int64_t>(64, rows_ / (pool.size() * 16)) / 64 * 64;
   pool.parallel_for(
       rows_,
       [&](int64_t r0, int64_t r1, int) {
+        if (il_rows_ > 0) {
+          const int64_t mid = std::min(r1, il_rows_);
+          if (r0 < mid) q8_0_il_rows(data_, cols_, a, tokens, logits, ldl, r0, mid);
+          if (std::max(r0, mid) < r1) {
+            q8_0_rows_avx2(data_, row_bytes_, cols_, a, tokens, logits, ldl, std::max(r0, mid), r1);
+          }
+          return;
+        }
         if (int8) {
           if (impl_ == Impl::kAvx512Vnni) {  // Q8_0 only (Q6_K runs its AVX2 dot)
             q8_0_rows_vnni(data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);

@@ -39,13 +39,28 @@ void embed_row(const RawMatrix& m, int64_t row, float* out);
 void head_reference(const RawMatrix& m, const float* x, int64_t tokens, int64_t ldx, float* logits,
                     int64_t ldl, ThreadPool* pool);
 
+// How the kernel-path head lays out a Q8_0 tensor.
+//  * kAsStored: the file's blocks (34 bytes: f16 scale, 32 int8), read in place or copied.
+//  * kInterleaved: groups of 8 rows, block by block (272 bytes per 8 rows x 32 columns: the
+//    int8 of column pair p as 8 rows x 2 bytes, then the 8 rows' f16 scales), the same bytes
+//    as stored in the order the AVX2 kernel reads them: vpmovsxbw + vpmaddwd against int16
+//    activation pairs give 8 rows' dot products in the lanes, with no sign trick and no
+//    horizontal sums (on Zen 3 vpsignb, vpmaddubsw and vpmaddwd share two pipes: the stored
+//    layout costs 4 of them per block and the interleaved one 2). The kernel reads 4 groups
+//    side by side (4 streams per core). Needs AVX2; rows past the last multiple of 8 stay as
+//    stored.
+//  * kAuto: interleaved when the head is copied anyway (a file-mapped Q8_0 head of 2 MiB or
+//    more) on a CPU whose best head kernel is AVX2; as stored otherwise (the AVX-512 VNNI dot
+//    has no sign trick to save).
+enum class HeadLayout { kAuto, kAsStored, kInterleaved };
+
 // The kernel-path head. Every type runs on the tensor's own bytes (the RawMatrix must outlive
 // the head), copied onto huge pages when the tensor is file-mapped. Q6_K is read as it is
 // stored (0.82 B/weight): its codes are rebuilt in registers and dotted with int8 activations,
 // so a 2B4T Q6_K head streams 269 MB per token, not the 410 MB of an int8 conversion.
 class OutputHead {
  public:
-  explicit OutputHead(const RawMatrix& m);
+  explicit OutputHead(const RawMatrix& m, HeadLayout layout = HeadLayout::kAuto);
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
   // Weight bytes one call streams (bytes-per-token accounting).
@@ -69,7 +84,8 @@ class OutputHead {
   const uint8_t* data_ = nullptr;
   int64_t row_bytes_ = 0;
   int64_t weight_bytes_ = 0;
-  WeightBytes owned_;  // the mapped tensor copied onto huge pages
+  int64_t il_rows_ = 0;  // rows in the interleaved layout (0: as stored)
+  WeightBytes owned_;    // the mapped tensor copied onto huge pages
   std::string describe_;
 };
 

@@ -80,13 +80,23 @@ TEST(Head, MappedHeadIsCopiedAndTheMappingStillReads) {
   const OutputHead a(mapped), b(owned);
   EXPECT_EQ(a.owned_bytes(), bytes);
   EXPECT_EQ(b.owned_bytes(), 0);
+  // On an AVX2 machine the copy is also the interleaved layout: the same logits as the owned
+  // bytes interleaved, and within float rounding of them read as stored.
+  const bool il = selected_isa() == Isa::kAvx2;
+  EXPECT_EQ(a.describe().find("interleaved") != std::string::npos, il) << a.describe();
+  const OutputHead c(owned, il ? HeadLayout::kInterleaved : HeadLayout::kAsStored);
+  EXPECT_EQ(c.owned_bytes(), il ? bytes : 0);
   std::vector<float> x((size_t)(2 * cols));
   for (auto& v : x) v = (float)((int)(rng() % 2001) - 1000) / 250.0f;
-  std::vector<float> la((size_t)(2 * rows)), lb(la.size());
+  std::vector<float> la((size_t)(2 * rows)), lb(la.size()), lc(la.size());
   ThreadPool pool(2);
   a.forward(x.data(), 2, cols, la.data(), rows, pool);
   b.forward(x.data(), 2, cols, lb.data(), rows, pool);
-  EXPECT_EQ(la, lb);
+  c.forward(x.data(), 2, cols, lc.data(), rows, pool);
+  EXPECT_EQ(la, lc);
+  double scale = 0;
+  for (float v : lb) scale = std::max(scale, (double)std::fabs(v));
+  for (size_t i = 0; i < la.size(); ++i) ASSERT_NEAR(la[i], lb[i], 2e-6 * scale) << i;
   EXPECT_EQ(std::memcmp(file->data() + 100, q8.data(), q8.size()), 0);
   float row[2048];
   embed_row(mapped, rows - 1, row);
@@ -232,6 +242,49 @@ TEST(Head, Q8_0OddBlockCountsAndFewRows) {
               << "cols " << cols << " rows " << rows << " at " << i;
         }
       });
+    }
+  }
+}
+
+// The interleaved Q8_0 layout (HeadLayout::kInterleaved) against the reference: row counts
+// around the groups of 8 and the passes of 4 groups (the rest stays as stored), 1 to 80 blocks per
+// row, several tokens, -128 and 127 weights next to full-range activations, 1 and 2 threads.
+TEST(Head, Q8_0InterleavedMatchesReference) {
+  std::mt19937_64 rng(31);
+  for (int64_t cols : {32, 96, 2560}) {
+    for (int64_t rows : {8, 16, 17, 31, 40, 48, 100, 300}) {
+      RawMatrix m = testing::make_raw(rng, "output.weight", rows, cols, kGgmlQ8_0, 0.5f);
+      for (int64_t b = 0; b < rows * cols / 32; b += 7) {  // extreme weights in every 7th block
+        m.owned[(size_t)(b * 34 + 2)] = 0x80;
+        m.owned[(size_t)(b * 34 + 3)] = 0x7F;
+        m.owned[(size_t)(b * 34 + 33)] = 0x80;
+      }
+      for (int64_t tokens : {1, 3}) {
+        std::vector<float> x = testing::random_floats(rng, tokens * cols, 1.0f);
+        x[0] = 4.0f;  // a block whose quantized values reach +-127
+        x[(size_t)(cols - 1)] = -4.0f;
+        std::vector<float> want((size_t)(tokens * rows)), got(want.size());
+        ThreadPool pool2(2);
+        head_reference(m, x.data(), tokens, cols, want.data(), rows, &pool2);
+        for (int threads : {1, 2}) {
+          ThreadPool pool(threads);
+          for_each_isa([&] {
+            const OutputHead head(m, HeadLayout::kInterleaved);
+            const bool il = selected_isa() >= Isa::kAvx2;
+            ASSERT_EQ(head.describe().find("interleaved") != std::string::npos, il)
+                << head.describe();
+            EXPECT_EQ(head.weight_bytes(), m.bytes);
+            EXPECT_EQ(head.owned_bytes(), il ? m.bytes : 0);
+            std::fill(got.begin(), got.end(), NAN);
+            head.forward(x.data(), tokens, cols, got.data(), rows, pool);
+            for (size_t i = 0; i < got.size(); ++i) {
+              ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i])))
+                  << head.describe() << " rows " << rows << " cols " << cols << " tokens " << tokens
+                  << " at " << i;
+            }
+          });
+        }
+      }
     }
   }
 }
