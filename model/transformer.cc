@@ -325,12 +325,30 @@ void Transformer::forward(const int32_t* tokens, int64_t n, int64_t logits_from,
     forward_batch(tokens + c0, c1 - c0, from,
                   from < c1 - c0 ? logits + (c0 + from - logits_from) * hp.vocab : nullptr);
   }
-  // A prompt's embedding lookups fault in 64 KiB of the mapped table around every row (kernel
+  // Every embedding lookup faults in up to 64 KiB of the mapped table around its row (kernel
   // fault-around; MADV_RANDOM does not stop it): 140 MB of a 2B4T Q8_0 table after a few random
-  // 512-token prompts. Unmap them after a prompt; decode steps re-fault a row from the page
-  // cache in about a microsecond.
+  // 512-token prompts, and 50-125 MB after pp512 + 3 x tg128 of `bench e2e` when decode steps
+  // kept theirs. Unmap them after every call: a long prompt's whole table (one madvise over
+  // the range, about 4 us for 2B4T), a few tokens' 2 MiB-aligned windows around their rows
+  // (fault-around never crosses one). The next lookup re-faults a row from the page cache in
+  // about a microsecond.
   const RawMatrix& e = w_->tok_embd;
-  if (n > 1 && e.file_mapped) drop_mapped_pages(e.data, (size_t)e.bytes);
+  if (e.file_mapped) {
+    if (n > 16) {
+      drop_mapped_pages(e.data, (size_t)e.bytes);
+    } else {
+      constexpr uintptr_t kWindow = uintptr_t(2) << 20;
+      const int64_t row_bytes = e.bytes / e.rows;
+      const uintptr_t lo = (uintptr_t)e.data, hi = lo + (uintptr_t)e.bytes;
+      for (int64_t i = 0; i < n; ++i) {
+        const uintptr_t r = lo + (uintptr_t)(tokens[i] * row_bytes);
+        const uintptr_t b = std::max(lo, r / kWindow * kWindow);
+        const uintptr_t end =
+            std::min(hi, (r + (uintptr_t)row_bytes + kWindow - 1) / kWindow * kWindow);
+        drop_mapped_pages(reinterpret_cast<const uint8_t*>(b), (size_t)(end - b));
+      }
+    }
+  }
 }
 
 void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits_from,

@@ -202,6 +202,48 @@ TEST(LoaderEquivalence, EmbeddingPagesDroppedAfterAPromptReadBack) {
   EXPECT_EQ(std::memcmp(before.data(), m->tok_embd.data, before.size()), 0);
 }
 
+// Whether the page holding `addr` is mapped in this process (/proc/self/pagemap, bit 63): 1,
+// 0, or -1 when pagemap cannot be read.
+int page_present(const void* addr) {
+  const long page = sysconf(_SC_PAGESIZE);
+  std::FILE* f = std::fopen("/proc/self/pagemap", "rb");
+  if (f == nullptr) return -1;
+  uint64_t entry = 0;
+  const long off = (long)(reinterpret_cast<uintptr_t>(addr) / (uintptr_t)page * 8);
+  const bool ok = std::fseek(f, off, SEEK_SET) == 0 && std::fread(&entry, 8, 1, f) == 1;
+  std::fclose(f);
+  return ok ? (int)(entry >> 63) : -1;
+}
+
+// Decode steps unmap the embedding pages their lookups faulted in, like prompts do (before,
+// each step left up to 64 KiB of the table mapped around its row: 50-125 MB after a
+// `bench e2e` run): after every single-token step the page of its row is no longer mapped, and
+// the next steps read the same bytes back (same logits for the same token and position).
+TEST(LoaderEquivalence, DecodeStepsLeaveNoEmbeddingPagesMapped) {
+  auto m = std::make_shared<ModelWeights>(load_model(tiny_files().i2s));
+  ASSERT_TRUE(m->tok_embd.file_mapped);
+  if (page_present(m->tok_embd.data) < 0) GTEST_SKIP() << "/proc/self/pagemap is not readable";
+  Transformer tf(m, {Path::kKernel, 1, KvType::kF32, 0});
+  const int64_t V = m->hp.vocab, row_bytes = m->tok_embd.bytes / V;
+  std::vector<float> first((size_t)V), again((size_t)V);
+  for (int i = 0; i < 20; ++i) {
+    const int32_t tok = (int32_t)((i * 131 + 7) % V);
+    const uint8_t* row = m->tok_embd.data + tok * row_bytes;
+    tf.forward(&tok, 1, 0, first.data());
+    // The table's first and last pages are shared with the neighbouring tensors: kept.
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), mid = (uintptr_t)(row + row_bytes / 2);
+    const uintptr_t lo = (uintptr_t)m->tok_embd.data, hi = lo + (uintptr_t)m->tok_embd.bytes;
+    if (mid / page * page < lo || (mid / page + 1) * page > hi) continue;
+    EXPECT_EQ(page_present(row + row_bytes / 2), 0) << "step " << i << ", token " << tok;
+  }
+  tf.reset();
+  const int32_t tok = 7;
+  tf.forward(&tok, 1, 0, again.data());
+  tf.reset();
+  tf.forward(&tok, 1, 0, first.data());
+  EXPECT_EQ(first, again);
+}
+
 TEST(LoaderEquivalence, EmbeddingTypes) {
   const std::string dir = scratch_dir("embd");
   const HParams hp = shape_hparams(find_shape("tiny"));
