@@ -29,8 +29,8 @@ int default_threads() {
 }
 
 int apply_threads(int64_t n) {
-  if (n < 1 || n > 1024) {
-    throw Error("-t " + std::to_string(n) + ": threads must be in 1..1024");
+  if (n < 1 || n > 256) {
+    throw Error("-t " + std::to_string(n) + ": threads must be in 1..256");
   }
   set_num_threads((int)n);
   return (int)n;

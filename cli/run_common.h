@@ -25,7 +25,8 @@ LoadedModel load_for_run(const std::string& path);
 
 // -t default: the logical CPUs (the machine's own answer, at least 1).
 int default_threads();
-// Sizes Halide's pool (the linear kernels) and returns n after checking 1 <= n <= 1024.
+// Sizes the thread pool every parallel loop runs on (kernels/thread_pool.h) and returns n after
+// checking 1 <= n <= 256.
 int apply_threads(int64_t n);
 
 // The kernel path takes the linear weights over (resident once); the reference path shares.

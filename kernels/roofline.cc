@@ -228,9 +228,9 @@ int peak_task(void*, int, uint8_t* closure) {
   return 0;
 }
 
-// Workers of Halide's pool sleep after a while without work, and a sleeping worker can take
-// longer to wake than a short probe lasts, leaving the calling thread to run every task: the
-// probe would report one thread's figure. Each probe therefore splits its work into many
+// Workers of the pool sleep after a while without work (TRITUNE_SPIN_US; Halide's own pool at
+// once), and a sleeping worker can take longer to wake than a short probe lasts, leaving the
+// calling thread to run every task: the probe would report one thread's figure. Each probe therefore splits its work into many
 // tasks (whoever is awake takes the next) after a wake-up round that is not timed.
 constexpr int kTasksPerThread = 16;
 

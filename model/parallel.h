@@ -1,8 +1,8 @@
 // The transformer's own parallel loops (attention over heads, the output head over vocabulary
-// rows, norms and quantization over tokens, the reference path over tokens). They run on
-// Halide's thread pool, the one the linear-layer kernels use: one set of worker threads for the
-// whole forward pass, so no two pools compete for the cores and the workers a kernel just used
-// are still awake (spinning) for the loop that follows it.
+// rows, norms and quantization over tokens, the reference path over tokens). They run through
+// halide_do_par_for on the pool the linear-layer kernels use (tritune's, kernels/thread_pool.h):
+// one set of worker threads for the whole forward pass, so no two pools compete for the cores
+// and the workers a kernel just used are still awake (spinning) for the loop that follows it.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,8 +12,8 @@ namespace tritune {
 class ThreadPool {
  public:
   // `threads` >= 1: how many parts parallel_for splits a loop into by default. The threads
-  // themselves are Halide's (set_num_threads in kernels/variant.h); with fewer of them the
-  // parts run in turn, with the same results.
+  // themselves are the kernels' pool's (set_num_threads in kernels/variant.h); with fewer of them
+  // the parts run in turn, with the same results.
   explicit ThreadPool(int threads);
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

@@ -3,8 +3,9 @@
 // as one JSON line through a pipe; a child that dies scores `crash` with the signal or exit
 // code, one that outlives the timeout is killed (SIGKILL) and scores `timeout`.
 //
-// The parent must not have started Halide's thread pool (a forked child gets only the calling
-// thread): the harness runs every kernel, baseline included, inside the children.
+// A forked child gets only the calling thread; the kernels' pool starts new workers in it
+// (kernels/thread_pool.h). The harness runs every kernel, baseline included, inside the
+// children.
 #pragma once
 #include <functional>
 

@@ -1,4 +1,4 @@
-// ThreadPool on Halide's pool: every item exactly once, chunk bounds as documented, exceptions
+// ThreadPool on the kernels' pool: every item exactly once, chunk bounds as documented, exceptions
 // from any chunk reach the caller.
 #include "model/parallel.h"
 
