@@ -203,6 +203,11 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   EXPECT_NE(r.out.find("--stride"), std::string::npos) << r.out;
   r = run("run -m " + model_ + " --temp -1 -n 1");
   EXPECT_NE(r.status, 0);
+  for (const char* t : {"0", "257", "-2"}) {  // the pool takes 1..256 threads
+    r = run("run -m " + model_ + " -n 1 -t " + t);
+    EXPECT_NE(r.status, 0) << t;
+    EXPECT_NE(r.out.find("threads must be in 1..256"), std::string::npos) << r.out;
+  }
 }
 
 }  // namespace
