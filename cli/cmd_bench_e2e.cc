@@ -222,8 +222,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
          "End-to-end speed like llama-bench: ppP (one prompt of P tokens, last logits only) and\n"
          "tgN (N tokens one at a time from a fresh context, or after -d tokens; sampling not\n"
          "timed), R repetitions, mean ± sample stddev of per-repetition t/s; plus the roofline\n"
-         "measured in the same run, resident memory, joules per token, and optionally the\n"
-         "same model in F16.");
+         "measured in the same run (around every repetition: the int8 peak for pp; for tg a\n"
+         "256 MiB stream read and an in-place read of the weights a token streams), resident\n"
+         "memory, joules per token, and optionally the same model in F16.");
   a.option("-m", "FILE", "model file");
   a.option("-p", "N", "prompt tokens (0: skip pp)", "512");
   a.option("-n", "N", "generated tokens (0: skip tg)", "128");
@@ -235,7 +236,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   a.option("-t", "N", "threads", "2");
   a.option("--kv", "TYPE", "KV cache type: f16 (llama-bench's default) or f32", "f16");
   a.flag("--compare-f16", "also run the same weights as F16 (linear layers and head)");
-  a.flag("--no-roofline", "skip the bandwidth / int8 peak measurements");
+  a.flag("--no-roofline", "skip the bandwidth / in-place read / int8 peak measurements");
   a.flag("--no-energy", "skip the energy meter");
   a.flag("--profile", "time each stage of the forward pass (table, or \"profile\" in JSON)");
   a.flag("--json", "print the results as one JSON object");
