@@ -646,7 +646,7 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
       can_interleave && (layout == HeadLayout::kInterleaved ||
                          (layout == HeadLayout::kAuto && copy && impl_ == Impl::kAvx2));
   if (interleave) {
-    // Rows in groups of 16 into the interleaved layout, the rest after them as stored. Like the
+    // Rows in groups of 8 into the interleaved layout, the rest after them as stored. Like the
     // copy below, in steps of about 8 MiB with the mapped pages dropped once converted.
     il_rows_ = rows_ / kIlRows * kIlRows;
     owned_.resize((size_t)bytes);
