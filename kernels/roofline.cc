@@ -185,10 +185,6 @@ double ops_per_iter() {
   }
 }
 
-const uint8_t* align_up_64(const uint8_t* p) {
-  return reinterpret_cast<const uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
-}
-
 struct StreamRing {
   static constexpr int64_t kBytes = int64_t(512) << 20;
   uint8_t* buf = nullptr;
@@ -230,8 +226,9 @@ int peak_task(void*, int, uint8_t* closure) {
 
 // Workers of the pool sleep after a while without work (TRITUNE_SPIN_US; Halide's own pool at
 // once), and a sleeping worker can take longer to wake than a short probe lasts, leaving the
-// calling thread to run every task: the probe would report one thread's figure. Each probe therefore splits its work into many
-// tasks (whoever is awake takes the next) after a wake-up round that is not timed.
+// calling thread to run every task: the probe would report one thread's figure. Each probe
+// therefore splits its work into many tasks (whoever is awake takes the next) after a wake-up
+// round that is not timed.
 constexpr int kTasksPerThread = 16;
 
 int spin_task(void*, int, uint8_t*) {
@@ -278,18 +275,25 @@ struct SpansTask {
   std::atomic<uint64_t>* sink;
 };
 
-// Task i reads the i-th of `tasks` equal slices (256-byte multiples from the span's first
-// 64-byte boundary) of every span.
+// The part of a span the probe reads: from its first 64-byte boundary, whole 256-byte steps
+// (the read loops' unit). Empty (bytes <= 0) when the span is shorter than that.
+ByteSpan readable_part(const ByteSpan& s) {
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(s.data) + 63) & ~uintptr_t(63);
+  const uint8_t* b = reinterpret_cast<const uint8_t*>(a);
+  return {b, ((s.data + s.bytes) - b) & ~int64_t(255)};
+}
+
+// Task i reads the i-th of `tasks` equal slices (256-byte multiples) of every span's readable
+// part.
 int spans_task(void*, int i, uint8_t* closure) {
   auto* t = reinterpret_cast<SpansTask*>(closure);
   uint64_t v = 0;
   for (const ByteSpan& s : *t->spans) {
-    const uint8_t* b = align_up_64(s.data);
-    const int64_t len = ((s.data + s.bytes) - b) & ~int64_t(255);
-    if (len <= 0) continue;
-    const int64_t per = (len / t->tasks) & ~int64_t(255);
-    const int64_t from = per * i, n = i == t->tasks - 1 ? len - from : per;
-    v ^= read_isa(b + from, n);
+    const ByteSpan r = readable_part(s);
+    if (r.bytes <= 0) continue;
+    const int64_t per = (r.bytes / t->tasks) & ~int64_t(255);
+    const int64_t from = per * i, n = i == t->tasks - 1 ? r.bytes - from : per;
+    v ^= read_isa(r.data + from, n);
   }
   *t->sink += v;
   return 0;
@@ -297,10 +301,7 @@ int spans_task(void*, int i, uint8_t* closure) {
 
 int64_t spans_read_bytes(const std::vector<ByteSpan>& spans) {
   int64_t n = 0;
-  for (const ByteSpan& s : spans) {
-    const uint8_t* b = align_up_64(s.data);
-    n += std::max<int64_t>(0, ((s.data + s.bytes) - b) & ~int64_t(255));
-  }
+  for (const ByteSpan& s : spans) n += std::max<int64_t>(0, readable_part(s).bytes);
   return n;
 }
 }  // namespace

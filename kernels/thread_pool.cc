@@ -21,9 +21,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The loop being run. A loop's fields are written before its generation is published and read
-// by workers only after they saw that generation; a worker that read them while a newer loop was
-// being written notices when it tries to claim a task (the claim word carries the generation).
+// The loop being run, published as a seqlock on the claim word: the owner marks it busy under
+// the new generation, writes the fields, then opens it; a worker reads the fields between two
+// reads of the claim word and uses them only if both show that generation, not busy. Tasks are
+// claimed on the same word, so a worker holding stale fields can never take a newer loop's task.
 constexpr uint64_t kBusy = 0xffffffffu;  // claim index while a loop's fields are written
 
 struct Loop {
@@ -39,10 +40,9 @@ struct Loop {
   std::atomic<int> exit_status{0};  // first non-zero task result
 };
 
+// Never destroyed (see pool()): loops may still run during static destruction.
 class Pool {
  public:
-  ~Pool() { stop(); }
-
   // Workers start (or are replaced) by the next loop, not here: a process that sets a thread
   // count and never runs a loop starts no thread.
   void set_threads(int threads) { threads_.store(threads, std::memory_order_relaxed); }
