@@ -645,39 +645,30 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   const bool interleave =
       can_interleave && (layout == HeadLayout::kInterleaved ||
                          (layout == HeadLayout::kAuto && copy && impl_ == Impl::kAvx2));
-  if (interleave) {
-    // Rows in groups of 8 into the interleaved layout, the rest after them as stored. Like the
-    // copy below, in steps of about 8 MiB with the mapped pages dropped once converted.
-    il_rows_ = rows_ / kIlRows * kIlRows;
-    owned_.resize((size_t)bytes);
-    const int64_t nb = cols_ / 32, group_bytes = kIlRows * row_bytes_;
-    const int64_t step = std::max<int64_t>(1, (int64_t(8) << 20) / group_bytes);
-    for (int64_t g0 = 0; g0 < il_rows_ / kIlRows; g0 += step) {
-      const int64_t g1 = std::min(il_rows_ / kIlRows, g0 + step);
-      for (int64_t g = g0; g < g1; ++g) {
-        interleave_q8_0_group(m.data + g * group_bytes, row_bytes_, nb,
-                              owned_.data() + g * group_bytes);
-      }
-      if (m.file_mapped)
-        drop_mapped_pages(m.data + g0 * group_bytes, (size_t)((g1 - g0) * group_bytes));
-    }
-    std::memcpy(owned_.data() + il_rows_ * row_bytes_, m.data + il_rows_ * row_bytes_,
-                (size_t)(bytes - il_rows_ * row_bytes_));
-    data_ = owned_.data();
-  } else if (copy) {
+  if (interleave || copy) {
     // The head is the largest stream of a decode step (349 MB for 2B4T in Q8_0, 269 MB in
     // Q6_K). In the file mapping it sits on 4 KiB pages; a copy on huge pages streams 10-15%
     // faster (see kernels/huge_pages.h). The mapped pages are then dropped from this process (a
     // file mapping re-reads them on access; tied embeddings look up single rows), so resident
-    // memory holds the head once.
-    // In 8 MiB steps, each dropped once copied, so the file pages and the copy are never both
-    // resident (the whole head at once would add 349 MB to the peak).
+    // memory holds the head once. The copy is also where the rows go into the interleaved
+    // layout (groups of 8 rows; the rows after the last group stay as stored).
+    // In steps of about 8 MiB, each dropped once copied, so the file pages and the copy are
+    // never both resident (the whole head at once would add 349 MB to the peak).
+    il_rows_ = interleave ? rows_ / kIlRows * kIlRows : 0;
     owned_.resize((size_t)bytes);
-    constexpr int64_t kStep = int64_t(8) << 20;
-    for (int64_t o = 0; o < bytes; o += kStep) {
-      const int64_t len = std::min(kStep, bytes - o);
-      std::memcpy(owned_.data() + o, m.data + o, (size_t)len);
-      drop_mapped_pages(m.data + o, (size_t)len);
+    const int64_t nb = cols_ / 32;
+    const int64_t step =
+        std::max<int64_t>(1, (int64_t(8) << 20) / (kIlRows * row_bytes_)) * kIlRows;
+    for (int64_t r0 = 0; r0 < rows_; r0 += step) {
+      const int64_t r1 = std::min(rows_, r0 + step), mid = std::max(r0, std::min(r1, il_rows_));
+      for (int64_t r = r0; r < mid; r += kIlRows) {
+        interleave_q8_0_group(m.data + r * row_bytes_, row_bytes_, nb,
+                              owned_.data() + r * row_bytes_);
+      }
+      std::memcpy(owned_.data() + mid * row_bytes_, m.data + mid * row_bytes_,
+                  (size_t)((r1 - mid) * row_bytes_));
+      if (m.file_mapped)
+        drop_mapped_pages(m.data + r0 * row_bytes_, (size_t)((r1 - r0) * row_bytes_));
     }
     data_ = owned_.data();
   }
@@ -687,9 +678,9 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
   // Float and Q6_K dots have no AVX-512 version: AVX2+FMA+F16C.
   if ((!int8 || kind_ == Kind::kQ6K) && impl_ == Impl::kAvx512Vnni) impl_ = Impl::kAvx2;
-  describe_ = std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
-              kImplNames[(int)impl_];
-  if (il_rows_ > 0) describe_ = "q8_0 int16 dot avx2, 8-row interleaved";
+  describe_ = il_rows_ > 0 ? std::string("q8_0 int16 dot avx2, 8-row interleaved")
+                           : std::string(kKindNames[(int)kind_]) +
+                                 (int8 ? " int8 dot " : " float dot ") + kImplNames[(int)impl_];
 }
 
 void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* logits, int64_t ldl,
