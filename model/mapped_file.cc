@@ -71,4 +71,12 @@ void drop_mapped_pages(const uint8_t* p, size_t bytes) {
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+void drop_faulted_around(const uint8_t* p, size_t bytes, const uint8_t* lo, const uint8_t* hi) {
+  constexpr uintptr_t kWindow = uintptr_t(2) << 20;
+  const uintptr_t b = std::max((uintptr_t)lo, (uintptr_t)p / kWindow * kWindow);
+  const uintptr_t e =
+      std::min((uintptr_t)hi, ((uintptr_t)p + bytes + kWindow - 1) / kWindow * kWindow);
+  if (e > b) drop_mapped_pages(reinterpret_cast<const uint8_t*>(b), (size_t)(e - b));
+}
+
 }  // namespace tritune

@@ -44,5 +44,10 @@ class MappedFile {
 // mapping (MappedFile::open): they leave the resident set and are read back from the page cache
 // if touched again. On anonymous memory this would zero it: callers check RawMatrix::file_mapped.
 void drop_mapped_pages(const uint8_t* p, size_t bytes);
+// The same for what touching [p, p + bytes) can have mapped: a read fault maps the pages around
+// it too (kernel fault-around, up to 64 KiB by default, never across a 2 MiB boundary), so the
+// 2 MiB-aligned windows around the range are dropped, clipped to [lo, hi) (the tensor the range
+// belongs to).
+void drop_faulted_around(const uint8_t* p, size_t bytes, const uint8_t* lo, const uint8_t* hi);
 
 }  // namespace tritune

@@ -329,23 +329,18 @@ void Transformer::forward(const int32_t* tokens, int64_t n, int64_t logits_from,
   // fault-around; MADV_RANDOM does not stop it): 140 MB of a 2B4T Q8_0 table after a few random
   // 512-token prompts, and 50-125 MB after pp512 + 3 x tg128 of `bench e2e` when decode steps
   // kept theirs. Unmap them after every call: a long prompt's whole table (one madvise over
-  // the range, about 4 us for 2B4T), a few tokens' 2 MiB-aligned windows around their rows
-  // (fault-around never crosses one). The next lookup re-faults a row from the page cache in
-  // about a microsecond.
+  // the range, about 4 us for 2B4T), a few tokens' windows around their rows (about 1 us). The
+  // next lookup re-faults a row from the page cache in about a microsecond.
+  constexpr int64_t kRowWiseDrop = 16;  // up to this many tokens, per row
   const RawMatrix& e = w_->tok_embd;
   if (e.file_mapped) {
-    if (n > 16) {
+    if (n > kRowWiseDrop) {
       drop_mapped_pages(e.data, (size_t)e.bytes);
     } else {
-      constexpr uintptr_t kWindow = uintptr_t(2) << 20;
       const int64_t row_bytes = e.bytes / e.rows;
-      const uintptr_t lo = (uintptr_t)e.data, hi = lo + (uintptr_t)e.bytes;
       for (int64_t i = 0; i < n; ++i) {
-        const uintptr_t r = lo + (uintptr_t)(tokens[i] * row_bytes);
-        const uintptr_t b = std::max(lo, r / kWindow * kWindow);
-        const uintptr_t end =
-            std::min(hi, (r + (uintptr_t)row_bytes + kWindow - 1) / kWindow * kWindow);
-        drop_mapped_pages(reinterpret_cast<const uint8_t*>(b), (size_t)(end - b));
+        drop_faulted_around(e.data + tokens[i] * row_bytes, (size_t)row_bytes, e.data,
+                            e.data + e.bytes);
       }
     }
   }
