@@ -325,6 +325,26 @@ struct V {
 
 }  // namespace
 
+// The vectorized kernels of one ISA level (the namespaces above), picked once per call.
+struct AttnKernels {
+  void (*attend)(const Rows&, const AttentionShape&, const KvCache&, int64_t, std::vector<float>&);
+  void (*scores)(const Rows&, const AttentionShape&, const KvCache&, int64_t, float*, int64_t,
+                 int64_t, int64_t);
+  void (*softmax_values)(const Rows&, const AttentionShape&, const KvCache&, int64_t, float*,
+                         int64_t, int64_t, int64_t, std::vector<float>&);
+};
+
+const AttnKernels& attn_kernels() {
+  static const AttnKernels k512{attn_avx512::attend_any, attn_avx512::scores_any,
+                                attn_avx512::softmax_values_any};
+  static const AttnKernels k256{attn_avx2::attend_any, attn_avx2::scores_any,
+                                attn_avx2::softmax_values_any};
+  static const AttnKernels kGeneric{attn_generic::attend_any, attn_generic::scores_any,
+                                    attn_generic::softmax_values_any};
+  const Isa isa = selected_isa();
+  return isa >= Isa::kAvx512Vnni ? k512 : isa >= Isa::kAvx2 ? k256 : kGeneric;
+}
+
 // Below this many multiply-adds (query rows x keys x head_dim) a call stays on the calling
 // thread. Decode from about 20 positions on is split: the two cores then read the cache in
 // parallel (measured on a Zen 3 VM, f16 cache: 64 positions 19 -> 14 us per layer).
@@ -343,7 +363,7 @@ void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& 
                             const KvCache& cache, int64_t layer, float* out, ThreadPool& pool) {
   const int64_t KH = s.kv_heads, G = s.heads / s.kv_heads, D = s.head_dim;
   const int64_t n = pos0 + 1, ld = (n + 15) / 16 * 16, blocks = ld / 16;
-  const Isa isa = selected_isa();
+  const AttnKernels& kern = attn_kernels();
   // At least four tasks per thread in each phase, so kv heads that do not divide evenly over
   // the threads still leave none idle for long.
   const int64_t want = (4 * pool.size() + KH - 1) / KH;
@@ -370,13 +390,7 @@ void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& 
           const Rows rows = rows_of(kh);
           float* s_kh = sc + kh * G * ld;
           const int64_t je = std::min(ld, jb + per_split);
-          if (isa >= Isa::kAvx512Vnni) {
-            attn_avx512::scores_any(rows, s, cache, layer, s_kh, ld, jb, je);
-          } else if (isa >= Isa::kAvx2) {
-            attn_avx2::scores_any(rows, s, cache, layer, s_kh, ld, jb, je);
-          } else {
-            attn_generic::scores_any(rows, s, cache, layer, s_kh, ld, jb, je);
-          }
+          kern.scores(rows, s, cache, layer, s_kh, ld, jb, je);
         }
       },
       1);
@@ -390,13 +404,7 @@ void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& 
           const int64_t de = task % dsplit == dsplit - 1 ? D : std::min(D, db + per_d);
           const Rows rows = rows_of(kh);
           float* s_kh = sc + kh * G * ld;
-          if (isa >= Isa::kAvx512Vnni) {
-            attn_avx512::softmax_values_any(rows, s, cache, layer, s_kh, ld, db, de, scratch);
-          } else if (isa >= Isa::kAvx2) {
-            attn_avx2::softmax_values_any(rows, s, cache, layer, s_kh, ld, db, de, scratch);
-          } else {
-            attn_generic::softmax_values_any(rows, s, cache, layer, s_kh, ld, db, de, scratch);
-          }
+          kern.softmax_values(rows, s, cache, layer, s_kh, ld, db, de, scratch);
         }
       },
       1);
@@ -406,7 +414,7 @@ void attention_fast(const float* q, int64_t tokens, int64_t pos0, const Attentio
                     const KvCache& cache, int64_t layer, float* out, ThreadPool& pool) {
   check_attention(tokens, pos0, s, cache);
   const int64_t KH = s.kv_heads, G = s.heads / s.kv_heads;
-  const Isa isa = selected_isa();
+  const AttnKernels& kern = attn_kernels();
   // Small calls (short contexts in decode) stay on the calling thread: waking a worker costs
   // more than the arithmetic. A single token against a long cache splits by key ranges, then
   // by kv heads (attention_decode_split, two parallel regions); against a shorter one by halves of
@@ -439,13 +447,7 @@ void attention_fast(const float* q, int64_t tokens, int64_t pos0, const Attentio
                       part * G / gsplit,
                       (part + 1) * G / gsplit,
                       kh};
-      if (isa >= Isa::kAvx512Vnni) {
-        attn_avx512::attend_any(rows, s, cache, layer, scratch);
-      } else if (isa >= Isa::kAvx2) {
-        attn_avx2::attend_any(rows, s, cache, layer, scratch);
-      } else {
-        attn_generic::attend_any(rows, s, cache, layer, scratch);
-      }
+      kern.attend(rows, s, cache, layer, scratch);
     }
   };
   if (serial) {
