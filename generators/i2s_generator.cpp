@@ -60,11 +60,12 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
   // accumulator per group scaled back by an exact arithmetic shift at the end (GEMV only: GEMM
   // amortizes the decode over its token block and cannot afford 4x the accumulators). Exact
   // while |sum| fits int32: K <= 2^19 (the space's constraint). split (accum=pmaddubsw, GEMV):
-  // one shift per byte serves two groups: groups 0 and 1 are w & 3 and (w >> 2) & 3, groups 2
-  // and 3 are w & 0x30 and (w >> 2) & 0x30 = 16 * code; each pair of groups has its own i16
-  // sum and int32 accumulator, the second scaled back by an exact >> 4 at the end. 5 ops per
-  // 32 bytes instead of 7, and 1 shift instead of 3 (shifts have half the ports of logic ops on
-  // Zen 3). Exact: a 16*code pair is in [-8192, 8128], so 2 groups x 2 tiles fit int16.
+  // one shift per byte serves two groups: with v = w and v = w >> 4, v & 3 is group 0 or 2 and
+  // v & 12 = 4 * code is group 1 or 3; the two scales have their own i16 sums, the 4 * code
+  // one scaled back by an exact >> 2 when a chunk of kunroll tiles is widened. 5 ops per 32
+  // bytes instead of 7, and 1 shift instead of 3 (shifts have half the ports of logic ops on
+  // Zen 3). Exact: a 4 * code pair is in [-2048, 2032], so 2 groups x 8 tiles fit int16 and
+  // the widening (pmaddwd + add) comes once per 8 tiles.
   GP<Decode> decode{"decode",
                     Decode::Shift,
                     {{"shift", Decode::Shift}, {"mask", Decode::Mask}, {"split", Decode::Split}}};
@@ -180,58 +181,65 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     }
   }
 
-  // accum=pmaddubsw: pair(j, lane) = sum over p < 2 of code * x in i16 (one pmaddubsw lane),
-  // accumulated over the 4 groups of `kunroll` tiles, then widened and summed over j into the
-  // int32 accumulator (one pmaddwd against ones per kunroll tiles).
+  // accum=pmaddubsw: prod(j, lane, g, kc) = one pmaddubsw lane (a u8 x s8 pair summed in
+  // i16); pair sums prods in i16 over the groups of `kunroll` tiles (a chunk), acc widens each
+  // chunk's sums to int32 (one pmaddwd against ones). The k16 % kunroll tiles after the last
+  // whole chunk are one more, shorter i16 sum (pair_tail).
   void generate_i16_pairs(Expr k16) {
-    Var j{"j"}, ck{"ck"};
-    Func pair{"pair"};
+    Var j{"j"}, ck{"ck"}, h{"h"};
     const int U = kunroll;
     const bool split = decode == Decode::Split;
     if (split) {
-      // g = 0, 1: (w >> 2g) & 3; g = 2, 3: (w >> 2(g-2)) & 0x30. One w >> 2 for g = 1 and 3.
+      // g = 0, 2: (w >> 2g) & 3; g = 1, 3: (w >> 2(g-1)) & 12 = 4 * code. One w >> 4 for g = 2
+      // and 3.
       Expr byte = w(b, kc, rt);
-      Expr sh = byte >> cast<uint8_t>(2 * (g % 2));
-      code(b, g, kc, rt) = sh & select(g < 2, cast<uint8_t>(3), cast<uint8_t>(0x30));
+      Expr sh = byte >> cast<uint8_t>(4 * (g / 2));
+      code(b, g, kc, rt) = sh & select(g % 2 == 0, cast<uint8_t>(3), cast<uint8_t>(12));
     } else {
       code(b, g, kc, rt) = shift_decode(w(b, kc, rt), g);
     }
-    Expr chunks = k16 / U;  // whole chunks of U tiles; the k16 % U tail tiles come after
+    // prod is its own Func so that only the pairwise step is a saturating reduction (the
+    // pmaddubsw pattern); it never saturates (at most 2 * 8 * 128). pair then sums prods with
+    // plain adds: vpaddw runs on all four vector pipes of Zen 3, vpaddsw on two, shared with
+    // vpmaddubsw (measured: 1.1-1.15x on L2-resident weights).
+    Func prod{"prod"};
+    RDom p(0, 2, "p");  // column in a pair
+    prod(j, lane, g, kc, rt, t) = cast<int16_t>(0);
+    prod(j, lane, g, kc, rt, t) =
+        saturating_add(prod(j, lane, g, kc, rt, t),
+                       cast<int16_t>(code(4 * lane + 2 * j + p, g, kc, rt)) *
+                           cast<int16_t>(x(2 * j + p + 4 * g + 16 * kc, t)));
     // GEMV: two independent int16 chains per vector (h: even and odd groups) halve the latency
     // of the dependent adds; they are added (still exact) before widening. GEMM has a chain per
     // token already and needs the registers (measured on Zen 3: 2-8% faster GEMV, 10% slower
-    // GEMM with two chains).
-    // decode=split: h is the scale class instead (groups 0-1 and 2-3), never mixed in int16.
+    // GEMM with two chains). decode=split: h (= g % 2) is also the scale class (code or
+    // 4 * code), never mixed in int16.
     const int H = kGemm && !split ? 1 : 2;
-    Var h{"h"};
-    RDom q(0, 2, 0, 4 / H, 0, U, "q");  // q.x: column in a pair, q.y: group / H, q.z: tile
-    Expr kc_q = ck * U + q.z;
-    Expr g_q = split ? 2 * h + q.y : H * q.y + h;
-    Expr c = code(4 * lane + 2 * j + q.x, g_q, kc_q, rt);
-    Expr a = x(2 * j + q.x + 4 * g_q + 16 * kc_q, t);
+    Expr chunks = k16 / U;
+    Func pair{"pair"}, pair_tail{"pair_tail"};
+    RDom q(0, 4 / H, 0, U, "q");                         // q.x: group / H, q.y: tile
+    RDom qt(0, 4 / H, chunks * U, k16 - chunks * U, "qt");  // the tail tiles
     pair(j, lane, h, rt, t, ck) = cast<int16_t>(0);
-    pair(j, lane, h, rt, t, ck) =
-        saturating_add(pair(j, lane, h, rt, t, ck), cast<int16_t>(c) * cast<int16_t>(a));
+    pair(j, lane, h, rt, t, ck) += prod(j, lane, H * q.x + h, ck * U + q.y, rt, t);
+    pair_tail(j, lane, h, rt, t) = cast<int16_t>(0);
+    pair_tail(j, lane, h, rt, t) += prod(j, lane, H * qt.x + h, qt.y, rt, t);
+    // One int16 per (j, lane) from the H sums: decode=split's h = 1 holds sums of
+    // 4 * code * x, multiples of 4, so >> 2 is exact, and the two scales then fit one int16
+    // (|sum| <= 8192 each).
+    auto combined = [&](Func f, std::vector<Expr> at) {
+      std::vector<Expr> a0 = at, a1 = at;
+      a0.insert(a0.begin() + 2, 0);
+      a1.insert(a1.begin() + 2, 1);
+      Expr v = f(a0);
+      if (split) return v + (f(a1) >> 2);
+      return H == 2 ? v + f(a1) : v;
+    };
     RDom r(0, 2, 0, chunks, "r");  // r.x: j, r.y: chunk of U tiles
-    // Tail tiles (K not a multiple of 16 * U columns), one 4-way int32 dot per column group.
-    RDom e(0, 4, 0, 4, chunks * U, k16 - chunks * U, "e");
-    Expr ce = shift_decode(w(4 * lane + e.x, e.z, rt), e.y);
-    Expr tail_dot = cast<int32_t>(ce) * cast<int32_t>(x(e.x + 4 * e.y + 16 * e.z, t));
-    if (split) {
-      // acc(lane, c, ..): c = 0 codes, c = 1 16 * codes.
-      acc(lane, h, rt, t) = 0;
-      acc(lane, h, rt, t) += cast<int32_t>(pair(r.x, lane, h, rt, t, r.y));
-      acc(lane, 0, rt, t) += tail_dot;
-      Expr l = n % 16, tile = n / 16;
-      y(n, t) = acc(l, 0, tile, t) + (acc(l, 1, tile, t) >> 4) - xsum(t);
-    } else {
-      acc(lane, rt, t) = 0;
-      Expr pairs = pair(r.x, lane, 0, rt, t, r.y);
-      if (H == 2) pairs = saturating_add(pairs, pair(r.x, lane, 1, rt, t, r.y));
-      acc(lane, rt, t) += cast<int32_t>(pairs);
-      acc(lane, rt, t) += tail_dot;
-      y(n, t) = acc(n % 16, n / 16, t) - xsum(t);
-    }
+    RDom rj(0, 2, "rj");
+    acc(lane, rt, t) = 0;
+    acc(lane, rt, t) += cast<int32_t>(combined(pair, {r.x, lane, rt, t, r.y}));
+    acc(lane, rt, t) += cast<int32_t>(combined(pair_tail, {rj, lane, rt, t}));
+    y(n, t) = acc(n % 16, n / 16, t) - xsum(t);
 
     const int vl = vbits / 32;
     layout_contract();
@@ -239,40 +247,69 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     block_stages(rows, tokens, nto);
     // acc lives in registers for one block: compute it at the innermost block loop (to).
     acc.compute_at(y, to).vectorize(lane, vl).unroll(rt).unroll(t);
-    if (split) acc.unroll(h);
-    Stage upd = acc.update();
-    if (split) {
-      upd.reorder(r.x, lane, h, t, rt, r.y).unroll(h);
-    } else {
-      upd.reorder(r.x, lane, t, rt, r.y);
-    }
+    Stage upd = acc.update(0), upd_tail = acc.update(1);
+    upd.reorder(r.x, lane, t, rt, r.y);
     upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt);
-    pair.compute_at(acc, r.y).vectorize(j).vectorize(lane, vl).unroll(h).unroll(rt).unroll(t);
-    Stage pu = pair.update();
-    pu.reorder(q.x, j, lane, h, t, rt, q.y, q.z);
-    // atomic(true): saturating_add is not associative in general; here it never saturates
-    // (see accum), so the reduction order is free.
-    pu.atomic(true)
-        .vectorize(q.x)
-        .vectorize(j)
-        .vectorize(lane, vl)
-        .unroll(h)
-        .unroll(t)
-        .unroll(rt)
-        .unroll(q.y);
-    if (U > 1) pu.unroll(q.z);
+    upd_tail.reorder(rj, lane, t, rt).atomic().vectorize(rj).vectorize(lane, vl).unroll(t).unroll(
+        rt);
+    pair.compute_at(acc, r.y);
+    pair_tail.compute_at(y, to);
+    Func prod_tail = prod.clone_in(pair_tail);
+    Func code_tail = code.clone_in(prod_tail);
+    // Tiles are unrolled for kunroll <= 2 only: a longer unroll lets LLVM hoist the loads of
+    // later tiles and spill the i16 sums, and a sum spilled to the stack turns the add chain
+    // into a store-load chain (Zen 3, kunroll=8 fully unrolled: 0.75x of kunroll=2).
+    schedule_pair_sum(pair, q, U <= 2, prod, code);
+    schedule_pair_sum(pair_tail, qt, false, prod_tail, code_tail);
     if (vl < 16) {
       acc.unroll(lane);
       upd.unroll(lane);
-      pair.unroll(lane);
-      pu.unroll(lane);
+      upd_tail.unroll(lane);
     }
-    code.compute_at(pair, q.z).vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt);
-    if (vl * 4 < 64) code.unroll(b);
-    prefetch_w(upd, r.y, U);
-    Stage tail = acc.update(1);
-    tail.reorder(e.x, lane, t, rt, e.y, e.z).vectorize(lane, vl).unroll(t).unroll(rt);
-    if (vl < 16) tail.unroll(lane);
+    // kunroll <= 2: U tiles' prefetches per chunk; longer chunks prefetch one tile per tile (a
+    // loop of 8 prefetches per chunk of 8 tiles was 5% slower on warm weights).
+    if (U <= 2) {
+      prefetch_w(upd, r.y, U);
+    } else {
+      prefetch_w(pair.update(), q.y, 1);
+    }
+  }
+
+  // Schedule of an i16 sum over groups and tiles (pair or pair_tail) with its prod and code:
+  // (j, lane) vectorized, one group pair (h) of one tile at a time, prod and code computed
+  // per group pair where they are used.
+  void schedule_pair_sum(Func f, RDom q, bool unroll_tiles, Func prod, Func code) {
+    const int vl = vbits / 32;
+    Var j = f.args()[0], l = f.args()[1], h = f.args()[2], r = f.args()[3], t = f.args()[4];
+    f.vectorize(j).vectorize(l, vl).unroll(h).unroll(r).unroll(t);
+    Stage u = f.update();
+    u.reorder(j, l, h, t, r, q.x, q.y);
+    u.vectorize(j).vectorize(l, vl).unroll(h).unroll(t).unroll(r).unroll(q.x);
+    if (unroll_tiles) u.unroll(q.y);
+    Var pj = prod.args()[0], pl = prod.args()[1], pg = prod.args()[2], pr = prod.args()[4],
+        pt = prod.args()[5];
+    RVar pp = prod.rvars(0)[0];
+    prod.compute_at(f, q.x).vectorize(pj).vectorize(pl, vl).unroll(pg).unroll(pr).unroll(pt);
+    // atomic(true): saturating_add is not associative in general; here it never saturates
+    // (see accum), so the reduction order is free.
+    prod.update()
+        .reorder(pp, pj, pl, pg, pt, pr)
+        .atomic(true)
+        .vectorize(pp)
+        .vectorize(pj)
+        .vectorize(pl, vl)
+        .unroll(pg)
+        .unroll(pt)
+        .unroll(pr);
+    if (vl < 16) {
+      f.unroll(l);
+      u.unroll(l);
+      prod.unroll(pl);
+      prod.update().unroll(pl);
+    }
+    Var cb = code.args()[0], cg = code.args()[1], cr = code.args()[3];
+    code.compute_at(f, q.x).vectorize(cb, std::min(64, vl * 4)).unroll(cg).unroll(cr);
+    if (vl * 4 < 64) code.unroll(cb);
   }
 
   // Software prefetch of the weights `prefetch` tiles ahead of loop `at`, one iteration of which

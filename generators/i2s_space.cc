@@ -63,15 +63,15 @@ std::vector<Constraint> i2s_constraints() {
          if (d != p.end() && d->second == "mask") return std::string("decode=mask");
          return p.at("kblock") == "0" ? std::string() : std::string("kblock > 0");
        }});
-  // Two groups of 16 * code pairs (each in [-8192, 8128]) per tile: two tiles fill int16.
+  // Two groups of 4 * code pairs (each in [-2048, 2032]) per tile: eight tiles fill int16.
   c.push_back(
-      {"decode=split needs accum=pmaddubsw and kunroll <= 2 (int16 range of 16 * code "
+      {"decode=split needs accum=pmaddubsw and kunroll <= 8 (int16 range of 4 * code "
        "sums)",
        [](const Params& p, const Shape*, Isa) {
          auto d = p.find("decode");
          if (d == p.end() || d->second != "split") return std::string();
          if (p.at("accum") != "pmaddubsw") return "accum=" + p.at("accum");
-         return std::stoi(p.at("kunroll")) <= 2 ? std::string() : "kunroll=" + p.at("kunroll");
+         return std::stoi(p.at("kunroll")) <= 8 ? std::string() : "kunroll=" + p.at("kunroll");
        }});
   c.push_back({"kunroll > 4 only with accum=pmaddubsw (elsewhere it only grows the code)",
                [](const Params& p, const Shape*, Isa) {
@@ -121,7 +121,7 @@ std::vector<SearchSpace> i2s_spaces() {
        "u",
        {"1", "2", "4", "8", "16"},
        "1",
-       {{"avx2", "2"}},
+       {{"avx2", "8"}},
        "unroll of the K loop in 16-column tiles (accum=pmaddubsw: tiles summed in i16 before "
        "widening)"},
       {"vbits",
@@ -154,10 +154,10 @@ std::vector<SearchSpace> i2s_spaces() {
        "d",
        {"shift", "mask", "split"},
        "mask",
-       {{"avx2", "shift"}, {"x86_64", "shift"}},
+       {{"avx2", "split"}, {"x86_64", "shift"}},
        "2-bit decode: shift = (w >> 2g) & 3; mask = w & (3 << 2g) with one accumulator per "
        "group (one op per group instead of two); split = one shift per two groups, groups "
-       "2-3 as 16 * code in their own sums (accum=pmaddubsw)"},
+       "1 and 3 as 4 * code in their own sums (accum=pmaddubsw)"},
   };
   gemv.constraints = i2s_constraints();
 

@@ -194,8 +194,9 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   if (isa != Isa::kX86_64) {
     names.push_back("i2s_gemv_r2_t1_u8_v" + vb + "_g2_k0_apmaddubsw_p16_dshift__" + isa_name(isa));
     names.push_back("i2s_gemm_r1_t2_u4_v" + vb + "_g1_k0_apmaddubsw_p16_dshift__" + isa_name(isa));
-    // decode=split: groups 2-3 as 16 * code in their own sums.
+    // decode=split: groups 1 and 3 as 4 * code in their own sums.
     names.push_back("i2s_gemv_r2_t1_u2_v" + vb + "_g2_k0_apmaddubsw_p128_dsplit__" + isa_name(isa));
+    names.push_back("i2s_gemv_r1_t1_u8_v" + vb + "_g2_k0_apmaddubsw_p64_dsplit__" + isa_name(isa));
   }
   // decode=mask: one accumulator per 2-bit group, exact shifts at the end. Four accumulators
   // per 16-row tile fit the register file at 256 and 512 bits, not at 128.
@@ -225,21 +226,21 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   EXPECT_THROW(get_variant("i2s_gemm_r1_t2_u1_v256_g4_k512_apmaddubsw_p0_dshift__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u8_v256_g2_k0_avnni_p8_dshift__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r2_t1_u1_v256_g2_k0_avnni_p8_dmask__avx2"), Error);
-  // decode=split: pmaddubsw only, and at most two tiles of 16 * code pairs per int16 sum.
-  EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u4_v256_g2_k0_apmaddubsw_p8_dsplit__avx2"), Error);
+  // decode=split: pmaddubsw only, and at most eight tiles of 4 * code pairs per int16 sum.
+  EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u16_v256_g2_k0_apmaddubsw_p8_dsplit__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u2_v256_g2_k0_avnni_p8_dsplit__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemm_r1_t2_u1_v256_g4_k0_apmaddubsw_p0_dsplit__avx2"), Error);
 }
 
-// decode=split keeps groups 2-3 as 16 * code: a pair is in [-8192, 8128] and two tiles of two
-// groups reach exactly -32768 with every weight +1 against -128 (which the quantizer never
+// decode=split keeps groups 1 and 3 as 4 * code: a pair is in [-2048, 2032] and eight tiles of
+// two groups reach exactly -32768 with every weight +1 against -128 (which the quantizer never
 // produces, but the kernel contract allows). Both ends, alternating signs, K with a tail tile.
 TEST(Variants, SplitDecodeI16SumsStayExactAtBothEnds) {
   const Isa isa = selected_isa();
   if (isa == Isa::kX86_64) GTEST_SKIP() << "pmaddubsw points need SSSE3 or better";
   const std::string vb = isa == Isa::kAvx512Vnni ? "512" : "256";
   const int64_t n = 48, tokens = 3;
-  for (const std::string u : {"1", "2"}) {
+  for (const std::string u : {"1", "2", "8"}) {
     const Variant& v = get_variant("i2s_gemv_r1_t1_u" + u + "_v" + vb +
                                    "_g0_k0_apmaddubsw_p0_dsplit__" + isa_name(isa));
     for (const int64_t k : {int64_t{16 * 16 * 3 + 16}, int64_t{16 * 16}, int64_t{100}}) {
