@@ -124,25 +124,35 @@ class Pool {
     return status;
   }
 
-  // Claims and runs tasks of generation g until none are left.
+  // Claims and runs tasks of generation g until none are left. Guided self-scheduling: a claim
+  // takes a run of consecutive tasks, 1/(2 x threads) of those left (at least one), so each
+  // thread streams through long contiguous runs (a GEMV's row tiles: its prefetches run on
+  // into the next task's weights) while the last claims are single tasks that even out the
+  // threads' finishing times.
   void run_tasks(uint64_t g, halide_task_t f, void* uc, uint8_t* closure, int min, int size,
                  bool worker) {
+    const int share = 2 * std::max(1, threads());
     for (;;) {
       uint64_t c = loop_.claim.load(std::memory_order_acquire);
+      int first = 0, n = 0;
       for (;;) {
-        if ((c >> 32) != g || (int)(c & 0xffffffffu) >= size) return;
-        if (loop_.claim.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
+        first = (int)(c & 0xffffffffu);
+        if ((c >> 32) != g || first >= size) return;
+        n = std::max(1, (size - first) / share);
+        if (loop_.claim.compare_exchange_weak(c, c + (uint64_t)n, std::memory_order_acq_rel,
                                               std::memory_order_acquire)) {
           break;
         }
       }
-      const int r = f(uc, min + (int)(c & 0xffffffffu), closure);
-      if (r != 0) {
-        int zero = 0;
-        loop_.exit_status.compare_exchange_strong(zero, r, std::memory_order_relaxed);
+      for (int i = first; i < first + n; ++i) {
+        const int r = f(uc, min + i, closure);
+        if (r != 0) {
+          int zero = 0;
+          loop_.exit_status.compare_exchange_strong(zero, r, std::memory_order_relaxed);
+        }
       }
-      if (worker) worker_tasks_.fetch_add(1, std::memory_order_relaxed);
-      loop_.done.fetch_add(1, std::memory_order_release);
+      if (worker) worker_tasks_.fetch_add(n, std::memory_order_relaxed);
+      loop_.done.fetch_add(n, std::memory_order_release);
     }
   }
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <random>
@@ -83,6 +84,44 @@ TEST_F(ThreadPoolTest, WorkersTakePart) {
   const PoolStats after = pool_stats();
   EXPECT_GE(after.loops - before.loops, 5);
   EXPECT_GT(after.worker_tasks - before.worker_tasks, 0);
+}
+
+// Guided claims: a thread takes a run of consecutive tasks, 1/(2 x threads) of those left, so
+// a loop of 100 tasks splits into at most ~20 same-thread runs (claims of 25, 18, 14, ... then
+// single tasks), where one task per claim would alternate threads about every task.
+struct Owners {
+  std::vector<std::atomic<int>> tid;
+  explicit Owners(int n) : tid((size_t)n) {}
+};
+thread_local int this_thread_tag = 0;
+std::atomic<int> next_tag{1};
+int owner_task(void*, int i, uint8_t* closure) {
+  if (this_thread_tag == 0) this_thread_tag = next_tag.fetch_add(1);
+  spin_for(20000);
+  reinterpret_cast<Owners*>(closure)->tid[(size_t)i].store(this_thread_tag);
+  return 0;
+}
+
+TEST_F(ThreadPoolTest, ClaimsAreRunsOfConsecutiveTasks) {
+  set_num_threads(2);
+  expect_each_once(0, 16, 20000);  // workers up and spinning
+  int most_runs = 0, threads_seen = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    Owners o(100);
+    ASSERT_EQ(halide_do_par_for(nullptr, owner_task, 0, 100, reinterpret_cast<uint8_t*>(&o)), 0);
+    int runs = 1;
+    std::vector<int> tags;
+    for (int i = 0; i < 100; ++i) {
+      const int t = o.tid[(size_t)i].load();
+      ASSERT_NE(t, 0) << "task " << i << " did not run";
+      if (i > 0 && t != o.tid[(size_t)i - 1].load()) ++runs;
+      if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
+    }
+    most_runs = std::max(most_runs, runs);
+    threads_seen = std::max(threads_seen, (int)tags.size());
+  }
+  EXPECT_EQ(threads_seen, 2);  // both threads took part (else the run count proves nothing)
+  EXPECT_LE(most_runs, 24);
 }
 
 TEST_F(ThreadPoolTest, SleepingWorkersWakeUp) {
