@@ -5,6 +5,7 @@
 // resident memory, joules per token (with the meter's source) and, optionally, the same model
 // with F16 weights.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -59,6 +60,7 @@ struct BenchResult {
   int64_t rss_running = 0;          // resident set after the runs, the Transformer still alive
   int64_t rss_running_file = 0;     // of which clean file-backed pages
   int64_t kv_bytes = 0;             // the KV cache, of the running figure
+  std::array<int64_t, (size_t)Stage::kCount> stage_bytes{};  // weights per token per stage
 };
 
 OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
@@ -97,6 +99,7 @@ BenchResult bench_model(
   r.kernels = tf.describe();
   r.bytes_per_token = tf.bytes_per_token(depth + tg / 2);
   for (const ByteSpan& b : tf.weight_spans()) r.weight_span_bytes += b.bytes;
+  r.stage_bytes = tf.stage_weight_bytes();
   r.kv_bytes = tf.kv_cache().bytes();
   r.linear_ops_per_token = ops_per_token;
   // Warm-up (llama-bench runs one too): page in the weights, spin up both pools.
@@ -173,12 +176,15 @@ BenchResult bench_model(
   return r;
 }
 
-// Per-stage milliseconds per token of pp and tg, with shares of the forward() time.
-void print_profile(const ForwardProfile& pp, const ForwardProfile& tg) {
-  std::printf("\nwhere the time goes (ms per token, share of forward time):\n");
-  std::printf("| %-10s | %16s | %16s |\n", "stage", "pp", "tg");
-  std::printf("| %s | %s | %s |\n", std::string(10, '-').c_str(), std::string(16, '-').c_str(),
-              std::string(16, '-').c_str());
+// Per-stage milliseconds per token of pp and tg, with shares of the forward() time; for the
+// stages that stream weights, the tg rate (their bytes per token over their time) and, when the
+// in-place read was probed, that rate as a fraction of it.
+void print_profile(const ForwardProfile& pp, const ForwardProfile& tg,
+                   const std::array<int64_t, (size_t)Stage::kCount>& bytes, double inplace_gbs) {
+  std::printf("\nwhere the time goes (ms per token, share of forward time; tg weight rate):\n");
+  std::printf("| %-10s | %16s | %16s | %18s |\n", "stage", "pp", "tg", "tg GB/s (in place)");
+  std::printf("| %s | %s | %s | %s |\n", std::string(10, '-').c_str(), std::string(16, '-').c_str(),
+              std::string(16, '-').c_str(), std::string(18, '-').c_str());
   auto cell = [](const ForwardProfile& p, double sec) {
     char b[64] = "-";
     if (p.tokens > 0 && p.total_seconds > 0) {
@@ -187,17 +193,32 @@ void print_profile(const ForwardProfile& pp, const ForwardProfile& tg) {
     }
     return std::string(b);
   };
+  auto rate = [&](int i) {
+    char b[64] = "";
+    const double sec = tg.seconds[i];
+    if (bytes[(size_t)i] > 0 && tg.tokens > 0 && sec > 0) {
+      const double gbs = (double)bytes[(size_t)i] * (double)tg.tokens / sec / 1e9;
+      if (inplace_gbs > 0) {
+        std::snprintf(b, sizeof b, "%6.2f (%4.0f%%)", gbs, 100 * gbs / inplace_gbs);
+      } else {
+        std::snprintf(b, sizeof b, "%6.2f", gbs);
+      }
+    }
+    return std::string(b);
+  };
   double pp_sum = 0, tg_sum = 0;
   for (int i = 0; i < (int)Stage::kCount; ++i) {
-    std::printf("| %-10s | %16s | %16s |\n", stage_name((Stage)i), cell(pp, pp.seconds[i]).c_str(),
-                cell(tg, tg.seconds[i]).c_str());
+    std::printf("| %-10s | %16s | %16s | %18s |\n", stage_name((Stage)i),
+                cell(pp, pp.seconds[i]).c_str(), cell(tg, tg.seconds[i]).c_str(),
+                rate(i).c_str());
     pp_sum += pp.seconds[i];
     tg_sum += tg.seconds[i];
   }
-  std::printf("| %-10s | %16s | %16s |\n", "other", cell(pp, pp.total_seconds - pp_sum).c_str(),
-              cell(tg, tg.total_seconds - tg_sum).c_str());
-  std::printf("| %-10s | %16s | %16s |\n", "total", cell(pp, pp.total_seconds).c_str(),
-              cell(tg, tg.total_seconds).c_str());
+  std::printf("| %-10s | %16s | %16s | %18s |\n", "other",
+              cell(pp, pp.total_seconds - pp_sum).c_str(),
+              cell(tg, tg.total_seconds - tg_sum).c_str(), "");
+  std::printf("| %-10s | %16s | %16s | %18s |\n", "total", cell(pp, pp.total_seconds).c_str(),
+              cell(tg, tg.total_seconds).c_str(), "");
 }
 
 std::string profile_json(const ForwardProfile& p) {
@@ -207,6 +228,17 @@ std::string profile_json(const ForwardProfile& p) {
     s += ", \"" + std::string(stage_name((Stage)i)) + "\": " + std::to_string(p.seconds[i]);
   }
   return s + "}";
+}
+
+// {"qkv": bytes, ...} for the stages that stream weights.
+std::string stage_bytes_json(const std::array<int64_t, (size_t)Stage::kCount>& bytes) {
+  std::string s;
+  for (int i = 0; i < (int)Stage::kCount; ++i) {
+    if (bytes[(size_t)i] <= 0) continue;
+    s += std::string(s.empty() ? "" : ", ") + "\"" + stage_name((Stage)i) +
+         "\": " + std::to_string(bytes[(size_t)i]);
+  }
+  return "{" + s + "}";
 }
 
 void print_row(const std::string& model, double size_gib, double params_b, int threads,
@@ -359,8 +391,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
           f16.pp.mean, f16.pp.sd, f16.tg.mean, f16.tg.sd);
     }
     if (a.has("--profile")) {
-      std::printf(", \"profile\": {\"pp\": %s, \"tg\": %s}", profile_json(r.pp_prof).c_str(),
-                  profile_json(r.tg_prof).c_str());
+      std::printf(", \"profile\": {\"pp\": %s, \"tg\": %s, \"tg_stage_weight_bytes\": %s}",
+                  profile_json(r.pp_prof).c_str(), profile_json(r.tg_prof).c_str(),
+                  stage_bytes_json(r.stage_bytes).c_str());
     }
     std::printf("}\n");
     return 0;
@@ -383,7 +416,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
     if (tg > 0) print_row(fl, fgib, params_b, threads, tgs, f16.tg);
   }
   std::printf("\nkernels (%s):\n%s", isa_name(selected_isa()), r.kernels.c_str());
-  if (a.has("--profile")) print_profile(r.pp_prof, r.tg_prof);
+  if (a.has("--profile")) print_profile(r.pp_prof, r.tg_prof, r.stage_bytes, inplace_gbs);
   std::printf(
       "\nbytes read per generated token   %.1f MB (weights, head, one embedding row, KV "
       "at context %lld)\n",

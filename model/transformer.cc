@@ -513,6 +513,33 @@ std::vector<ByteSpan> Transformer::weight_spans() const {
   return v;
 }
 
+std::array<int64_t, (size_t)Stage::kCount> Transformer::stage_weight_bytes() const {
+  std::array<int64_t, (size_t)Stage::kCount> b{};
+  if (lin_.empty()) return b;
+  auto stage_of = [](LinearId id) {
+    switch (id) {
+      case LinearId::kQ:
+      case LinearId::kK:
+      case LinearId::kV:
+        return Stage::kQkv;
+      case LinearId::kO:
+        return Stage::kO;
+      case LinearId::kGate:
+      case LinearId::kUp:
+        return Stage::kGateUp;
+      default:
+        return Stage::kDown;
+    }
+  };
+  for (int64_t l = 0; l < hp().layers; ++l) {
+    for (int i = 0; i < kLinears; ++i) {
+      b[(size_t)stage_of((LinearId)i)] += kernel_linear(l, (LinearId)i)->weight_bytes();
+    }
+  }
+  b[(size_t)Stage::kHead] = head_->weight_bytes();
+  return b;
+}
+
 int64_t Transformer::extra_bytes() const {
   int64_t b = cache_.bytes();
   for (const auto& L : lin_) b += L->weight_bytes();

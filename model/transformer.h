@@ -9,6 +9,7 @@
 // Both run batched: forward() takes any number of tokens (prefill = one GEMM per layer) and
 // appends them to the KV cache.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -127,6 +128,9 @@ class Transformer {
   // Kernel path: the weight bytes a decoded token streams, in the order it streams them (each
   // layer's q, k, v, o, gate, up, down, then the head). Empty on the reference path.
   std::vector<ByteSpan> weight_spans() const;
+  // Weight bytes each stage streams per decoded token (kQkv, kO, kGateUp, kDown: the layers'
+  // linear weights; kHead: the head; 0 for the others). They sum to weight_spans()' total.
+  std::array<int64_t, (size_t)Stage::kCount> stage_weight_bytes() const;
   // Bytes the path holds besides the ModelWeights (repacked linears, converted head, cache).
   int64_t extra_bytes() const;
   // Human-readable list of the kernel variants in use (per linear format/shape and the head).

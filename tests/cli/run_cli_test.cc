@@ -2,10 +2,13 @@
 // GGUF written here: validate passes and says so in JSON, run is deterministic per seed and
 // writes --logits-out, ppl and bench e2e run, bad input exits non-zero with a message.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -117,6 +120,8 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   EXPECT_EQ(r.out.find("\"pp_peak_fraction\": 0.0000"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"attention\": "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"profile\": {\"pp\": {\"tokens\": 16"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"tg_stage_weight_bytes\": {\"qkv\": "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"head\": "), std::string::npos) << r.out;
   r = run("bench e2e -m " + model_ + " -p 0 -n 2 -r 1 -t 2 --no-energy");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("in-place read (same run)"), std::string::npos) << r.out;
@@ -125,6 +130,22 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("where the time goes"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("| gate+up"), std::string::npos) << r.out;
+  // The weight-streaming stages get a tg rate (no percentage without the in-place probe).
+  EXPECT_NE(r.out.find("tg GB/s (in place)"), std::string::npos) << r.out;
+  for (const std::string stage : {"| down", "| attention"}) {
+    const size_t at = r.out.find(stage);
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string row = r.out.substr(at, r.out.find('\n', at) - at);
+    ASSERT_EQ(std::count(row.begin(), row.end(), '|'), 5) << row;
+    const size_t c4 = row.rfind('|', row.size() - 2);  // the rate cell, after the 4th '|'
+    const std::string rate = row.substr(c4 + 1, row.size() - c4 - 2);
+    if (stage == "| down") {
+      EXPECT_GT(std::atof(rate.c_str()), 0.0) << row;
+      EXPECT_EQ(rate.find('%'), std::string::npos) << row;  // --no-roofline: no in-place read
+    } else {
+      EXPECT_EQ(rate.find_first_not_of(' '), std::string::npos) << row;  // streams no weights
+    }
+  }
   // tg after a filled context (llama-bench's -d): the filling prompt is neither timed nor
   // profiled, and the bytes per token count the KV cache at the deeper context.
   r = run("bench e2e -m " + model_ + " -p 0 -n 2 -d 20 -r 2 -t 2 --no-roofline --no-energy");

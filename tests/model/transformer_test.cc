@@ -330,5 +330,33 @@ TEST(Transformer, WeightSpansAreTheBytesADecodeStepStreams) {
   EXPECT_TRUE(ref.weight_spans().empty());
 }
 
+// The bytes `bench e2e --profile` divides each stage's time into: the stage's own linear layers
+// (or the head), summing to the spans' total, nothing for the stages that stream no weights.
+TEST(Transformer, StageWeightBytesSplitTheSpansByStage) {
+  auto w = make_tiny_model();
+  Transformer tf(w, {Path::kKernel, 1, KvType::kF32, 0});
+  const auto b = tf.stage_weight_bytes();
+  auto bytes_of = [&](std::initializer_list<LinearId> ids) {
+    int64_t n = 0;
+    for (int64_t l = 0; l < w->hp.layers; ++l) {
+      for (LinearId id : ids) n += tf.kernel_linear(l, id)->weight_bytes();
+    }
+    return n;
+  };
+  EXPECT_EQ(b[(size_t)Stage::kQkv], bytes_of({LinearId::kQ, LinearId::kK, LinearId::kV}));
+  EXPECT_EQ(b[(size_t)Stage::kO], bytes_of({LinearId::kO}));
+  EXPECT_EQ(b[(size_t)Stage::kGateUp], bytes_of({LinearId::kGate, LinearId::kUp}));
+  EXPECT_EQ(b[(size_t)Stage::kDown], bytes_of({LinearId::kDown}));
+  EXPECT_EQ(b[(size_t)Stage::kHead], tf.kernel_head()->weight_bytes());
+  int64_t total = 0, spans = 0;
+  for (int64_t x : b) total += x;
+  for (const ByteSpan& s : tf.weight_spans()) spans += s.bytes;
+  EXPECT_EQ(total, spans);
+  EXPECT_EQ(b[(size_t)Stage::kAttention], 0);
+  EXPECT_EQ(b[(size_t)Stage::kNorm], 0);
+  Transformer ref(w, {Path::kReference, 1, KvType::kF32, 0});
+  for (int64_t x : ref.stage_weight_bytes()) EXPECT_EQ(x, 0);
+}
+
 }  // namespace
 }  // namespace tritune
