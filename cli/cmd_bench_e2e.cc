@@ -209,8 +209,7 @@ void print_profile(const ForwardProfile& pp, const ForwardProfile& tg,
   double pp_sum = 0, tg_sum = 0;
   for (int i = 0; i < (int)Stage::kCount; ++i) {
     std::printf("| %-10s | %16s | %16s | %18s |\n", stage_name((Stage)i),
-                cell(pp, pp.seconds[i]).c_str(), cell(tg, tg.seconds[i]).c_str(),
-                rate(i).c_str());
+                cell(pp, pp.seconds[i]).c_str(), cell(tg, tg.seconds[i]).c_str(), rate(i).c_str());
     pp_sum += pp.seconds[i];
     tg_sum += tg.seconds[i];
   }

@@ -205,10 +205,9 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     Func prod{"prod"};
     RDom p(0, 2, "p");  // column in a pair
     prod(j, lane, g, kc, rt, t) = cast<int16_t>(0);
-    prod(j, lane, g, kc, rt, t) =
-        saturating_add(prod(j, lane, g, kc, rt, t),
-                       cast<int16_t>(code(4 * lane + 2 * j + p, g, kc, rt)) *
-                           cast<int16_t>(x(2 * j + p + 4 * g + 16 * kc, t)));
+    prod(j, lane, g, kc, rt, t) = saturating_add(
+        prod(j, lane, g, kc, rt, t), cast<int16_t>(code(4 * lane + 2 * j + p, g, kc, rt)) *
+                                         cast<int16_t>(x(2 * j + p + 4 * g + 16 * kc, t)));
     // GEMV: two independent int16 chains per vector (h: even and odd groups) halve the latency
     // of the dependent adds; they are added (still exact) before widening. GEMM has a chain per
     // token already and needs the registers (measured on Zen 3: 2-8% faster GEMV, 10% slower
@@ -217,7 +216,7 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     const int H = kGemm && !split ? 1 : 2;
     Expr chunks = k16 / U;
     Func pair{"pair"}, pair_tail{"pair_tail"};
-    RDom q(0, 4 / H, 0, U, "q");                         // q.x: group / H, q.y: tile
+    RDom q(0, 4 / H, 0, U, "q");                            // q.x: group / H, q.y: tile
     RDom qt(0, 4 / H, chunks * U, k16 - chunks * U, "qt");  // the tail tiles
     pair(j, lane, h, rt, t, ck) = cast<int16_t>(0);
     pair(j, lane, h, rt, t, ck) += prod(j, lane, H * q.x + h, ck * U + q.y, rt, t);
@@ -250,8 +249,12 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     Stage upd = acc.update(0), upd_tail = acc.update(1);
     upd.reorder(r.x, lane, t, rt, r.y);
     upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt);
-    upd_tail.reorder(rj, lane, t, rt).atomic().vectorize(rj).vectorize(lane, vl).unroll(t).unroll(
-        rt);
+    upd_tail.reorder(rj, lane, t, rt)
+        .atomic()
+        .vectorize(rj)
+        .vectorize(lane, vl)
+        .unroll(t)
+        .unroll(rt);
     pair.compute_at(acc, r.y);
     pair_tail.compute_at(y, to);
     Func prod_tail = prod.clone_in(pair_tail);

@@ -128,12 +128,38 @@ I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float s
 
 // Storage -> kernel layout one row at a time, code to code, without a ternary copy of the
 // matrix: a model loads in the time it takes to read it (2B4T: 6 s -> under 1 s).
-I2SKernelWeights i2s_repack(const PackedWeights& p) {
+namespace {
+// Before anything is allocated for them: hostile shapes fail here.
+void check_i2s_storage(const PackedWeights& p) {
   if (p.format != Format::kI2S) throw Error("i2s_repack: weights are not in i2_s format");
   if (p.n <= 0 || p.k <= 0 || p.k % kI2SBlock != 0 || (int64_t)p.data.size() < p.n * p.k / 4) {
     throw Error("i2_s: storage of " + std::to_string(p.data.size()) + " bytes cannot hold " +
                 std::to_string(p.n) + "x" + std::to_string(p.k));
   }
+}
+}  // namespace
+
+void i2s_repack_into(const PackedWeights& p, uint8_t* dst) {
+  check_i2s_storage(p);
+  const int64_t n16 = (p.n + 15) / 16, k16 = p.k / 16;
+  if (n16 * 16 > p.n) {  // padding rows of the last row tile: code 1 (weight 0)
+    std::memset(dst + (n16 - 1) * k16 * 64, 0x55, (size_t)(k16 * 64));
+  }
+  std::vector<uint8_t> codes((size_t)p.k);
+  for (int64_t r = 0; r < p.n; ++r) {
+    decode_storage_row(p.data.data() + r * (p.k / 4), p.k, r, codes.data());
+    uint8_t* out = dst + (r / 16) * k16 * 64 + 4 * (r % 16);
+    for (int64_t kc = 0; kc < k16; ++kc) {
+      const uint8_t* c = codes.data() + 16 * kc;
+      for (int rr = 0; rr < 4; ++rr) {
+        out[kc * 64 + rr] = (uint8_t)(c[rr] | c[4 + rr] << 2 | c[8 + rr] << 4 | c[12 + rr] << 6);
+      }
+    }
+  }
+}
+
+I2SKernelWeights i2s_repack(const PackedWeights& p) {
+  check_i2s_storage(p);
   I2SKernelWeights w;
   w.n = p.n;
   w.k = p.k;
@@ -141,20 +167,7 @@ I2SKernelWeights i2s_repack(const PackedWeights& p) {
   w.k16 = p.k / 16;
   w.scale = p.scale;
   w.tiles.resize((size_t)(w.n16 * w.k16 * 64));
-  if (w.n16 * 16 > p.n) {  // padding rows of the last row tile: code 1 (weight 0)
-    std::memset(w.tiles.data() + (w.n16 - 1) * w.k16 * 64, 0x55, (size_t)(w.k16 * 64));
-  }
-  std::vector<uint8_t> codes((size_t)p.k);
-  for (int64_t r = 0; r < p.n; ++r) {
-    decode_storage_row(p.data.data() + r * (p.k / 4), p.k, r, codes.data());
-    uint8_t* out = w.tiles.data() + (r / 16) * w.k16 * 64 + 4 * (r % 16);
-    for (int64_t kc = 0; kc < w.k16; ++kc) {
-      const uint8_t* c = codes.data() + 16 * kc;
-      for (int rr = 0; rr < 4; ++rr) {
-        out[kc * 64 + rr] = (uint8_t)(c[rr] | c[4 + rr] << 2 | c[8 + rr] << 4 | c[12 + rr] << 6);
-      }
-    }
-  }
+  i2s_repack_into(p, w.tiles.data());
   return w;
 }
 

@@ -37,17 +37,32 @@ float i2s_tail_scale(const uint8_t* data, int64_t n, int64_t k);
 constexpr int64_t kI2SMaxK = int64_t(1) << 19;
 
 struct I2SKernelWeights {
-  int64_t n = 0, k = 0;        // logical shape
-  int64_t n16 = 0, k16 = 0;    // tiles: rows/16, columns/16 (rounded up)
-  WeightBytes tiles;           // n16 * k16 * 64 bytes, tile (rt, kc) at (rt*k16 + kc)*64
+  int64_t n = 0, k = 0;      // logical shape
+  int64_t n16 = 0, k16 = 0;  // tiles: rows/16, columns/16 (rounded up)
+  WeightBytes tiles;         // n16 * k16 * 64 bytes, tile (rt, kc) at (rt*k16 + kc)*64
   float scale = 1.0f;
   int64_t k_pad() const { return k16 * 16; }
   int64_t n_pad() const { return n16 * 16; }
 };
 
+// A run of whole row tiles of the kernel layout, wherever they live (one layer's own buffer or
+// its slice of a fused group's): what the kernels read.
+struct I2STiles {
+  const uint8_t* data = nullptr;
+  int64_t n = 0, k = 0, n16 = 0, k16 = 0;
+  int64_t k_pad() const { return k16 * 16; }
+  int64_t n_pad() const { return n16 * 16; }
+  int64_t bytes() const { return n16 * k16 * 64; }
+};
+inline I2STiles tiles_of(const I2SKernelWeights& w) {
+  return {w.tiles.data(), w.n, w.k, w.n16, w.k16};
+}
+
 I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float scale);
 // Repack step from bitnet.cpp storage (round-trip tested against i2s_untile).
 I2SKernelWeights i2s_repack(const PackedWeights& p);
+// The same into `dst`: (n + 15) / 16 * (k / 16) * 64 bytes. Checks the storage like i2s_repack.
+void i2s_repack_into(const PackedWeights& p, uint8_t* dst);
 std::vector<int8_t> i2s_untile(const I2SKernelWeights& w);
 
 // Scalar integer reference on the kernel layout: raw[t*ldy + n] = sum_k x_q[t][k] * t[n][k]

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <tuple>
 
@@ -61,14 +62,54 @@ int dequant_chunk(void*, int c, uint8_t* closure) {
   return 0;
 }
 
+// Float outputs of n rows from raw results (row stride ldr): a prefill's raw results (512 x 6912
+// int32 = 14 MB) are converted on every thread of the kernels' pool, a decode's few thousand
+// values on the calling thread.
+void dequant(const int32_t* raw, int64_t ldr, const QuantizedActs& a, int64_t n, float w_scale,
+             float* y, int64_t ldy) {
+  Dequant job{raw, ldr, y, ldy, a.scale.data(), n, w_scale};
+  const int chunks = a.tokens * n >= (1 << 16) ? (int)std::min<int64_t>(a.tokens, 64) : 1;
+  job.per = (a.tokens + chunks - 1) / chunks;
+  job.tokens = a.tokens;
+  if (chunks == 1) {
+    dequant_chunk(nullptr, 0, reinterpret_cast<uint8_t*>(&job));
+  } else {
+    halide_do_par_for(nullptr, dequant_chunk, 0, chunks, reinterpret_cast<uint8_t*>(&job));
+  }
+}
+
+// Kernel tiles of one layer, or of a fused group's layers back to back.
+struct I2SStore {
+  WeightBytes tiles;
+  int64_t k = 0, k16 = 0;
+  I2STiles rows(int64_t tile0, int64_t n) const {
+    return {tiles.data() + tile0 * k16 * 64, n, k, (n + 15) / 16, k16};
+  }
+};
+
+std::shared_ptr<const I2SStore> own_store(const PackedWeights& p) {
+  auto st = std::make_shared<I2SStore>();
+  I2SKernelWeights w = i2s_repack(p);
+  st->tiles = std::move(w.tiles);
+  st->k = w.k;
+  st->k16 = w.k16;
+  return st;
+}
+
+// An i2_s layer: its rows of a tile store (its own, or its group's).
 class LinearI2S : public Linear {
  public:
-  explicit LinearI2S(const PackedWeights& p) : w_(i2s_repack(p)), variants_("i2s", p.n, p.k) {}
+  explicit LinearI2S(const PackedWeights& p) : LinearI2S(own_store(p), 0, p.n, p.scale) {}
+  LinearI2S(std::shared_ptr<const I2SStore> st, int64_t tile0, int64_t n, float scale)
+      : store_(std::move(st)),
+        w_(store_->rows(tile0, n)),
+        scale_(scale),
+        variants_("i2s", n, store_->k) {}
   Format format() const override { return Format::kI2S; }
   int64_t n() const override { return w_.n; }
   int64_t k() const override { return w_.k; }
-  int64_t weight_bytes() const override { return (int64_t)w_.tiles.size(); }
-  const uint8_t* weight_data() const override { return w_.tiles.data(); }
+  int64_t weight_bytes() const override { return w_.bytes(); }
+  const uint8_t* weight_data() const override { return w_.data; }
   int64_t act_align() const override { return 16; }
   int64_t raw_width() const override { return w_.n_pad(); }
 
@@ -79,17 +120,7 @@ class LinearI2S : public Linear {
     thread_local std::vector<int32_t> raw;
     raw.resize((size_t)(a.tokens * w_.n_pad()));
     forward_raw(a, raw.data(), w_.n_pad());
-    Dequant job{raw.data(), w_.n_pad(), y, ldy, a.scale.data(), w_.n, w_.scale};
-    // A prefill's raw results (512 x 6912 int32 = 14 MB) are converted on every thread of the
-    // kernels' pool; a decode's few thousand values on the calling thread.
-    const int chunks = a.tokens * w_.n >= (1 << 16) ? (int)std::min<int64_t>(a.tokens, 64) : 1;
-    job.per = (a.tokens + chunks - 1) / chunks;
-    job.tokens = a.tokens;
-    if (chunks == 1) {
-      dequant_chunk(nullptr, 0, reinterpret_cast<uint8_t*>(&job));
-    } else {
-      halide_do_par_for(nullptr, dequant_chunk, 0, chunks, reinterpret_cast<uint8_t*>(&job));
-    }
+    dequant(raw.data(), w_.n_pad(), a, w_.n, scale_, y, ldy);
   }
   void forward_raw(const QuantizedActs& a, int32_t* raw, int64_t ldy) const override {
     run_i2s(variants_.get(a.tokens), w_, a, raw, ldy);
@@ -97,7 +128,9 @@ class LinearI2S : public Linear {
   std::string variant_for(int64_t tokens) const override { return variants_.name(tokens); }
 
  private:
-  I2SKernelWeights w_;
+  std::shared_ptr<const I2SStore> store_;
+  I2STiles w_;
+  float scale_;
   VariantCache variants_;
 };
 
@@ -129,6 +162,87 @@ class LinearFp : public Linear {
 };
 
 }  // namespace
+
+struct LinearGroup::Impl {
+  std::shared_ptr<I2SStore> store;
+  std::vector<int64_t> tile0, n;  // per member: first row tile, rows
+  std::vector<float> scale;
+  I2STiles all;
+  std::unique_ptr<VariantCache> variants;
+};
+
+std::shared_ptr<LinearGroup> LinearGroup::create(std::vector<PackedWeights*> members,
+                                                 const std::string& name) {
+  if (members.size() < 2) return nullptr;
+  const int64_t k = members[0]->k;
+  int64_t n16 = 0;
+  for (const PackedWeights* p : members) {
+    // Anything unusual runs (and is refused with its own error) as a layer on its own.
+    if (p->format != Format::kI2S || p->k != k || k <= 0 || k > kI2SMaxK || k % kI2SBlock != 0 ||
+        p->n <= 0 || (int64_t)p->data.size() < p->n * p->k / 4) {
+      return nullptr;
+    }
+    n16 += (p->n + 15) / 16;
+  }
+  auto impl = std::make_shared<Impl>();
+  impl->store = std::make_shared<I2SStore>();
+  I2SStore& st = *impl->store;
+  st.k = k;
+  st.k16 = k / 16;
+  st.tiles.resize((size_t)(n16 * st.k16 * 64));
+  int64_t t0 = 0;
+  for (PackedWeights* p : members) {
+    try {
+      i2s_repack_into(*p, st.tiles.data() + t0 * st.k16 * 64);
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + (name.empty() ? "" : " (" + name + ")"));
+    }
+    impl->tile0.push_back(t0);
+    impl->n.push_back(p->n);
+    impl->scale.push_back(p->scale);
+    t0 += (p->n + 15) / 16;
+    p->data = WeightBytes();  // repacked: the storage bytes are released
+  }
+  impl->all = st.rows(0, n16 * 16);
+  impl->variants = std::make_unique<VariantCache>("i2s", n16 * 16, k);
+  std::shared_ptr<LinearGroup> g(new LinearGroup(impl));
+  return g;
+}
+
+LinearGroup::LinearGroup(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+int LinearGroup::size() const {
+  return (int)impl_->n.size();
+}
+int64_t LinearGroup::n() const {
+  return impl_->all.n;
+}
+int64_t LinearGroup::k() const {
+  return impl_->all.k;
+}
+
+std::unique_ptr<Linear> LinearGroup::member(int i) const {
+  if (i < 0 || i >= size()) throw Error("LinearGroup: no member " + std::to_string(i));
+  return std::make_unique<LinearI2S>(impl_->store, impl_->tile0[(size_t)i], impl_->n[(size_t)i],
+                                     impl_->scale[(size_t)i]);
+}
+
+void LinearGroup::forward_q(const QuantizedActs& a, const std::vector<float*>& ys) const {
+  if ((int)ys.size() != size()) throw Error("LinearGroup: one output per member");
+  thread_local std::vector<int32_t> raw;
+  const I2STiles& w = impl_->all;
+  raw.resize((size_t)(a.tokens * w.n_pad()));
+  run_i2s(impl_->variants->get(a.tokens), w, a, raw.data(), w.n_pad());
+  for (int i = 0; i < size(); ++i) {
+    const int64_t n = impl_->n[(size_t)i];
+    dequant(raw.data() + impl_->tile0[(size_t)i] * 16, w.n_pad(), a, n, impl_->scale[(size_t)i],
+            ys[(size_t)i], n);
+  }
+}
+
+std::string LinearGroup::variant_for(int64_t tokens) const {
+  return impl_->variants->name(tokens);
+}
 
 std::unique_ptr<Linear> Linear::create(PackedWeights w, const std::string& name) {
   switch (w.format) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/formats.h"
 #include "kernels/quantize.h"
@@ -42,6 +43,34 @@ class Linear {
   virtual int64_t raw_width() const { return n(); }
   // Name of the variant a call with this many tokens runs.
   virtual std::string variant_for(int64_t tokens) const = 0;
+};
+
+// Layers that read the same input (a layer's q, k and v; its gate and up) run as one kernel
+// call: their tiles sit back to back in one buffer, so one GEMV (one parallel loop, one pass of
+// the threads over contiguous weights) streams all of them. Each member is still a Linear of
+// its own (a view into the group's tiles) with the same results, bit for bit: the kernel
+// computes every row on its own, and each member's rows are dequantized with its own scale.
+class LinearGroup {
+ public:
+  // Takes the members' weights when they can be fused (all i2_s, one K within the kernels'
+  // limit, at least two); else returns nullptr and leaves them untouched.
+  static std::shared_ptr<LinearGroup> create(std::vector<PackedWeights*> members,
+                                             const std::string& name = "");
+
+  int size() const;
+  int64_t n() const;  // all members' rows, each padded to 16
+  int64_t k() const;
+  // Member i as a Linear (a view that keeps the group alive).
+  std::unique_ptr<Linear> member(int i) const;
+  // ys[i][t * n_i + j]: every member's output from one kernel call on activations `a`.
+  void forward_q(const QuantizedActs& a, const std::vector<float*>& ys) const;
+  std::string variant_for(int64_t tokens) const;
+
+  struct Impl;
+
+ private:
+  explicit LinearGroup(std::shared_ptr<const Impl> impl);
+  std::shared_ptr<const Impl> impl_;
 };
 
 }  // namespace tritune

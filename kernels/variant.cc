@@ -185,7 +185,7 @@ void check_rc(int rc, const Variant& v) {
 }
 }  // namespace
 
-void run_i2s(const Variant& v, const I2SKernelWeights& w, const QuantizedActs& a, int32_t* raw,
+void run_i2s(const Variant& v, const I2STiles& w, const QuantizedActs& a, int32_t* raw,
              int64_t ldy) {
   if (v.spec.family != "i2s") throw Error("run_i2s: " + v.name + " is not an i2s variant");
   if (a.k != w.k || a.k_stride != w.k_pad()) {
@@ -203,7 +203,7 @@ void run_i2s(const Variant& v, const I2SKernelWeights& w, const QuantizedActs& a
   halide_dimension_t xd[2] = {{0, (int)w.k_pad(), 1}, {0, T, (int)a.k_stride}};
   halide_dimension_t sd[1] = {{0, T, 1}};
   halide_dimension_t yd[2] = {{0, (int)w.n_pad(), 1}, {0, T, (int)ldy}};
-  Halide::Runtime::Buffer<const uint8_t> wb(w.tiles.data(), 3, wd);
+  Halide::Runtime::Buffer<const uint8_t> wb(w.data, 3, wd);
   Halide::Runtime::Buffer<const int8_t> xb(a.q.data(), 2, xd);
   Halide::Runtime::Buffer<const int32_t> sb(a.sum.data(), 1, sd);
   Halide::Runtime::Buffer<int32_t> yb(raw, 2, yd);

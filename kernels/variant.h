@@ -47,8 +47,12 @@ int num_threads();
 
 // Runs an i2s variant: raw[t*ldy + n] = sum_k x_q[t][k] * t[n][k] for n < w.n_pad(), t < T.
 // `a` must have k_stride == w.k_pad(). Throws Error on a Halide runtime error.
-void run_i2s(const Variant& v, const I2SKernelWeights& w, const QuantizedActs& a, int32_t* raw,
+void run_i2s(const Variant& v, const I2STiles& w, const QuantizedActs& a, int32_t* raw,
              int64_t ldy);
+inline void run_i2s(const Variant& v, const I2SKernelWeights& w, const QuantizedActs& a,
+                    int32_t* raw, int64_t ldy) {
+  run_i2s(v, tiles_of(w), a, raw, ldy);
+}
 // Runs an fp variant on f32 or f16 weights: y[t*ldy + n] = sum_k W[n][k] * x[t][k].
 void run_fp(const Variant& v, const PackedWeights& w, const float* x, int64_t tokens, float* y,
             int64_t ldy);

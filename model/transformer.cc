@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/error.h"
@@ -145,9 +146,37 @@ Transformer::Transformer(std::shared_ptr<ModelWeights> weights, const Transforme
   cache_ = KvCache(hp.layers, hp.kv_heads, head_dim_of(hp), ctx, opt.kv);
   rope_ = RopeTable(head_dim_of(hp), ctx, hp.rope_theta);
   if (opt.path == Path::kKernel) {
+    const char* fuse_env = std::getenv("TRITUNE_FUSE");
+    const bool fuse = opt.fuse && !(fuse_env && std::string(fuse_env) == "0");
     for (int64_t l = 0; l < hp.layers; ++l) {
       for (int i = 0; i < kLinears; ++i) {
         const std::string name = "blk." + std::to_string(l) + "." + linear_name((LinearId)i);
+        // The first member of a fusable site: the group takes the site's weights (a copy of
+        // them unless take_over) and its members become the site's Linears.
+        const int site = i == (int)LinearId::kQ ? 0 : i == (int)LinearId::kGate ? 1 : -1;
+        if (fuse && site >= 0) {
+          const int count = site == 0 ? 3 : 2;
+          std::vector<PackedWeights> copies;
+          std::vector<PackedWeights*> members;
+          for (int m = 0; m < count; ++m) {
+            const PackedWeights& p = packed(l, (LinearId)(i + m));
+            if (take_over) {
+              members.push_back(const_cast<PackedWeights*>(&p));
+            } else {
+              copies.push_back(p);
+            }
+          }
+          for (PackedWeights& c : copies) members.push_back(&c);
+          auto g = LinearGroup::create(
+              members, "blk." + std::to_string(l) + (site == 0 ? ".attn_qkv" : ".ffn_gate_up"));
+          if (g) {
+            for (int m = 0; m < count; ++m) lin_.push_back(g->member(m));
+            groups_.resize((size_t)(2 * hp.layers));
+            groups_[(size_t)(2 * l + site)] = std::move(g);
+            i += count - 1;
+            continue;
+          }
+        }
         if (take_over) {
           PackedWeights& p = const_cast<PackedWeights&>(packed(l, (LinearId)i));
           PackedWeights meta;
@@ -241,6 +270,15 @@ QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, LinearId firs
     }
   }
   return a;
+}
+
+bool Transformer::fused_linear(int64_t layer, int site, const QuantizedActs* a,
+                               std::vector<float*> ys) {
+  if (a == nullptr || opt_.path != Path::kKernel || groups_.empty()) return false;
+  const LinearGroup* g = groups_[(size_t)(2 * layer + site)].get();
+  if (g == nullptr) return false;
+  g->forward_q(*a, ys);
+  return true;
 }
 
 void Transformer::linear(int64_t layer, LinearId id, const float* x, const QuantizedActs* a,
@@ -395,9 +433,11 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       const bool i8 = int8_acts(l, LinearId::kQ);
       if (i8) a = quantize(l, QuantSite::kQKV, LinearId::kQ, h.data(), n, H);
       lap(Stage::kQuantize);
-      linear(l, LinearId::kQ, h.data(), i8 ? &a : nullptr, n, q.data());
-      linear(l, LinearId::kK, h.data(), i8 ? &a : nullptr, n, k.data());
-      linear(l, LinearId::kV, h.data(), i8 ? &a : nullptr, n, v.data());
+      if (!fused_linear(l, 0, i8 ? &a : nullptr, {q.data(), k.data(), v.data()})) {
+        linear(l, LinearId::kQ, h.data(), i8 ? &a : nullptr, n, q.data());
+        linear(l, LinearId::kK, h.data(), i8 ? &a : nullptr, n, k.data());
+        linear(l, LinearId::kV, h.data(), i8 ? &a : nullptr, n, v.data());
+      }
       lap(Stage::kQkv);
     }
     for (int64_t t = 0; t < n; ++t) {
@@ -432,8 +472,10 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       const bool i8 = int8_acts(l, LinearId::kGate);
       if (i8) a = quantize(l, QuantSite::kGateUp, LinearId::kGate, h.data(), n, H);
       lap(Stage::kQuantize);
-      linear(l, LinearId::kGate, h.data(), i8 ? &a : nullptr, n, g.data());
-      linear(l, LinearId::kUp, h.data(), i8 ? &a : nullptr, n, u.data());
+      if (!fused_linear(l, 1, i8 ? &a : nullptr, {g.data(), u.data()})) {
+        linear(l, LinearId::kGate, h.data(), i8 ? &a : nullptr, n, g.data());
+        linear(l, LinearId::kUp, h.data(), i8 ? &a : nullptr, n, u.data());
+      }
       lap(Stage::kGateUp);
     }
     if (kernel) {
@@ -555,6 +597,13 @@ std::string Transformer::describe() const {
     s += std::string(linear_name((LinearId)i)) + " " + format_traits(L->format()).name + " " +
          std::to_string(L->n()) + "x" + std::to_string(L->k()) + ": tg " + L->variant_for(1) +
          ", pp " + L->variant_for(512) + "\n";
+  }
+  for (int site = 0; site < 2 && !groups_.empty(); ++site) {
+    const LinearGroup* g = groups_[(size_t)site].get();
+    if (g == nullptr) continue;
+    s += std::string(site == 0 ? "attn_q+k+v" : "ffn_gate+up") + " fused i2_s " +
+         std::to_string(g->n()) + "x" + std::to_string(g->k()) + ": tg " + g->variant_for(1) +
+         ", pp " + g->variant_for(512) + " (one call)\n";
   }
   s += "head: " + head_->describe() + "\n";
   return s;

@@ -81,6 +81,10 @@ struct TransformerOptions {
   int threads = 1;
   KvType kv = KvType::kF32;
   int64_t context = 0;  // KV cache positions; 0: the model's context length
+  // Kernel path: a layer's q/k/v and its gate/up (each set reads one input) run as one kernel
+  // call over their tiles stored back to back (LinearGroup), when all are i2_s. The
+  // environment variable TRITUNE_FUSE=0 turns it off (for A/B runs).
+  bool fuse = true;
 };
 
 class Transformer {
@@ -164,6 +168,11 @@ class Transformer {
     std::vector<float> x, h, tmp, q, k, v, att, g, u;
   } buf_;
   std::vector<std::unique_ptr<Linear>> lin_;  // kernel path: layer * 7 + id
+  // Kernel path: per layer and fused site (0: q/k/v, 1: gate/up) the group, or nullptr.
+  std::vector<std::shared_ptr<LinearGroup>> groups_;
+  // y_i = member i of a fused site's group (layer, site 0 or 1) for quantized activations `a`,
+  // one kernel call; false (nothing done) when the site is not fused.
+  bool fused_linear(int64_t layer, int site, const QuantizedActs* a, std::vector<float*> ys);
   std::unique_ptr<OutputHead> head_;
 };
 

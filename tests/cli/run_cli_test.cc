@@ -2,8 +2,6 @@
 // GGUF written here: validate passes and says so in JSON, run is deterministic per seed and
 // writes --logits-out, ppl and bench e2e run, bad input exits non-zero with a message.
 #include <gtest/gtest.h>
-
-#include <algorithm>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "kernels/error.h"
 #include "model/float_model.h"
@@ -268,6 +269,37 @@ TEST(Transformer, ConsumingKernelPathGivesTheSameLogits) {
   }
   EXPECT_THROW(Transformer::consume(make_tiny_model(), {Path::kReference, 1, KvType::kF32, 0}),
                Error);
+}
+
+// q/k/v and gate/up as one kernel call each (LinearGroup) give exactly the logits of the
+// layers run one by one, prefill and decode, copied or consumed weights; TRITUNE_FUSE=0 and
+// TransformerOptions::fuse turn it off, and describe() says which it is.
+TEST(Transformer, FusedSitesGiveTheSameLogitsAsSeparateLayers) {
+  auto w = make_tiny_model();
+  TransformerOptions fused{Path::kKernel, 2, KvType::kF32, 0};
+  TransformerOptions apart = fused;
+  apart.fuse = false;
+  Transformer a(w, fused), b(w, apart);
+  EXPECT_NE(a.describe().find("fused"), std::string::npos) << a.describe();
+  EXPECT_EQ(b.describe().find("fused"), std::string::npos) << b.describe();
+  const auto toks = tiny_tokens(9, w->hp.vocab);
+  EXPECT_EQ(all_logits(a, toks), all_logits(b, toks));
+  // The members are slices of one buffer: k follows q, v follows k, up follows gate.
+  for (int64_t l = 0; l < w->hp.layers; ++l) {
+    for (auto [x, y] :
+         {std::pair{LinearId::kQ, LinearId::kK}, std::pair{LinearId::kK, LinearId::kV},
+          std::pair{LinearId::kGate, LinearId::kUp}}) {
+      const Linear* lx = a.kernel_linear(l, x);
+      EXPECT_EQ(lx->weight_data() + lx->weight_bytes(), a.kernel_linear(l, y)->weight_data());
+    }
+  }
+  auto consumed = Transformer::consume(make_tiny_model(), fused);
+  EXPECT_EQ(all_logits(*consumed, toks), all_logits(b, toks));
+  setenv("TRITUNE_FUSE", "0", 1);
+  Transformer c(w, fused);
+  unsetenv("TRITUNE_FUSE");
+  EXPECT_EQ(c.describe().find("fused"), std::string::npos) << c.describe();
+  EXPECT_EQ(all_logits(c, toks), all_logits(b, toks));
 }
 
 TEST(Transformer, FloatModelCopyHoldsTheSameWeights) {

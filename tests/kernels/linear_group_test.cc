@@ -1,0 +1,142 @@
+// LinearGroup (kernels/linear.h): layers that read one input run as one kernel call over their
+// tiles stored back to back. Its outputs must be those of the same layers run one by one, bit
+// for bit, and anything it cannot fuse must be refused without touching the weights.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/error.h"
+#include "kernels/formats.h"
+#include "kernels/i2s.h"
+#include "kernels/linear.h"
+#include "kernels/quantize.h"
+#include "kernels/variant.h"
+#include "tests/kernels/test_util.h"
+
+namespace tritune {
+namespace {
+
+PackedWeights random_i2s(int64_t n, int64_t k, float scale, std::mt19937& rng) {
+  const auto t = testing::random_ternary(n * k, rng);
+  return i2s_pack_ternary(t.data(), n, k, scale);
+}
+
+// Rows of a layer's float output for quantized activations, through a Linear of its own.
+std::vector<float> alone(const PackedWeights& p, const QuantizedActs& a) {
+  std::unique_ptr<Linear> l = Linear::create(p);
+  std::vector<float> y((size_t)(a.tokens * p.n), -1.0f);
+  l->forward_q(a, y.data(), p.n);
+  return y;
+}
+
+TEST(LinearGroup, OneCallGivesEachMembersOwnResultsBitForBit) {
+  std::mt19937 rng(5);
+  // q/k/v- and gate/up-like sets, with row counts that are not multiples of 16 (padded rows of
+  // one member sit between the next member's rows in the fused buffer) and K with and without
+  // a partial chunk of the kernel's 8-tile unroll.
+  const std::vector<std::vector<int64_t>> sets = {{48, 16, 16}, {33, 7, 100}, {256, 256}};
+  for (const int64_t k : {int64_t{128}, int64_t{384}, int64_t{2560}}) {
+    for (const auto& ns : sets) {
+      std::vector<PackedWeights> ws, keep;
+      for (size_t i = 0; i < ns.size(); ++i) {
+        ws.push_back(random_i2s(ns[i], k, 0.25f + 0.5f * (float)i, rng));
+      }
+      keep = ws;  // the group takes the storage bytes of ws
+      std::vector<PackedWeights*> ptrs;
+      for (auto& w : ws) ptrs.push_back(&w);
+      const auto g = LinearGroup::create(ptrs, "set");
+      ASSERT_NE(g, nullptr);
+      EXPECT_EQ(g->size(), (int)ns.size());
+      EXPECT_EQ(g->k(), k);
+      for (const auto& w : ws) EXPECT_TRUE(w.data.empty());
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        for (const int64_t tokens : {int64_t{1}, int64_t{3}, int64_t{17}}) {
+          const auto x = testing::random_floats(tokens * k, rng, 2.0f);
+          const QuantizedActs a = quantize_acts(x.data(), tokens, k, k, 16);
+          std::vector<std::vector<float>> ys;
+          std::vector<float*> outs;
+          for (int64_t n : ns) ys.emplace_back((size_t)(tokens * n), -7.0f);
+          for (auto& y : ys) outs.push_back(y.data());
+          g->forward_q(a, outs);
+          for (size_t i = 0; i < ns.size(); ++i) {
+            const std::vector<float> want = alone(keep[i], a);
+            ASSERT_EQ(std::memcmp(ys[i].data(), want.data(), want.size() * sizeof(float)), 0)
+                << "member " << i << " of " << ns.size() << ", K=" << k << ", " << tokens
+                << " tokens, " << threads << " threads";
+            // The member as a Linear of its own: the same floats, and the exact integer sums.
+            const std::unique_ptr<Linear> m = g->member((int)i);
+            std::vector<float> y((size_t)(tokens * ns[i]), -7.0f);
+            m->forward_q(a, y.data(), ns[i]);
+            ASSERT_EQ(std::memcmp(y.data(), want.data(), want.size() * sizeof(float)), 0);
+            const I2SKernelWeights ref = i2s_repack(keep[i]);
+            std::vector<int32_t> raw((size_t)(tokens * m->raw_width())), rref(raw.size());
+            m->forward_raw(a, raw.data(), m->raw_width());
+            i2s_ref_gemm_tiled(ref, a, rref.data(), m->raw_width());
+            for (int64_t t = 0; t < tokens; ++t) {
+              for (int64_t j = 0; j < ns[i]; ++j) {
+                const size_t at = (size_t)(t * m->raw_width() + j);
+                ASSERT_EQ(raw[at], rref[at]) << "member " << i << " row " << j;
+              }
+            }
+          }
+        }
+      }
+      set_num_threads(2);
+    }
+  }
+}
+
+// The members' tiles are one contiguous run, in member order (what a decode step streams).
+TEST(LinearGroup, MembersAreConsecutiveSlicesOfOneBuffer) {
+  std::mt19937 rng(6);
+  std::vector<PackedWeights> ws = {random_i2s(40, 256, 1, rng), random_i2s(16, 256, 1, rng),
+                                   random_i2s(16, 256, 1, rng)};
+  std::vector<PackedWeights*> ptrs = {&ws[0], &ws[1], &ws[2]};
+  const auto g = LinearGroup::create(ptrs);
+  ASSERT_NE(g, nullptr);
+  int64_t total = 0;
+  const uint8_t* next = g->member(0)->weight_data();
+  for (int i = 0; i < 3; ++i) {
+    const auto m = g->member(i);
+    EXPECT_EQ(m->weight_data(), next) << "member " << i;
+    EXPECT_EQ(m->weight_bytes(), (m->n() + 15) / 16 * 16 * 256 / 4);
+    next += m->weight_bytes();
+    total += m->weight_bytes();
+  }
+  EXPECT_EQ(g->n(), 48 + 16 + 16);
+  EXPECT_EQ(total, g->n() * 256 / 4);
+  EXPECT_THROW(g->member(3), Error);
+  const QuantizedActs a = quantize_acts(testing::random_floats(256, rng).data(), 1, 256, 256, 16);
+  std::vector<float> y0(40), y1(16);
+  EXPECT_THROW(g->forward_q(a, {y0.data(), y1.data()}), Error);  // one output per member
+}
+
+TEST(LinearGroup, RefusesWhatItCannotFuseAndLeavesTheWeights) {
+  std::mt19937 rng(7);
+  auto check_refused = [](std::vector<PackedWeights> ws, const char* why) {
+    std::vector<size_t> sizes;
+    for (const auto& w : ws) sizes.push_back(w.data.size());
+    std::vector<PackedWeights*> ptrs;
+    for (auto& w : ws) ptrs.push_back(&w);
+    EXPECT_EQ(LinearGroup::create(ptrs), nullptr) << why;
+    for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(ws[i].data.size(), sizes[i]) << why;
+  };
+  check_refused({random_i2s(16, 256, 1, rng)}, "one member");
+  check_refused({random_i2s(16, 256, 1, rng), random_i2s(16, 384, 1, rng)}, "K differs");
+  std::vector<float> dense(16 * 256, 0.5f);
+  check_refused(
+      {random_i2s(16, 256, 1, rng), format_traits(Format::kF16).pack(dense.data(), 16, 256)},
+      "an f16 member");
+  PackedWeights cut = random_i2s(16, 256, 1, rng);
+  cut.data.resize(cut.data.size() / 2);
+  check_refused({random_i2s(16, 256, 1, rng), cut}, "truncated storage");
+  PackedWeights bad_k = random_i2s(16, 256, 1, rng);
+  bad_k.k = 200;  // not a whole number of 128-weight blocks
+  check_refused({bad_k, bad_k}, "K not blocked");
+}
+
+}  // namespace
+}  // namespace tritune
