@@ -15,17 +15,24 @@ const std::vector<ModelShapeSet>& model_shape_sets() {
        {{2560, 2560, "q_proj, o_proj"},
         {640, 2560, "k_proj, v_proj"},
         {6912, 2560, "gate_proj, up_proj"},
-        {2560, 6912, "down_proj"}}},
+        {2560, 6912, "down_proj"},
+        // What the kernel path runs (LinearGroup): q+k+v and gate+up as one GEMV each.
+        {3840, 2560, "q+k+v fused"},
+        {13824, 2560, "gate+up fused"}}},
       {"700m",
        "bitnet_b1_58-large (the papers' 700M): hidden 1536, FFN 4096, 16 heads",
        {{1536, 1536, "q/k/v/o_proj"},
         {4096, 1536, "gate_proj, up_proj"},
-        {1536, 4096, "down_proj"}}},
+        {1536, 4096, "down_proj"},
+        {4608, 1536, "q+k+v fused"},
+        {8192, 1536, "gate+up fused"}}},
       {"3b",
        "bitnet_b1_58-3B: hidden 3200, FFN 8640, 32 heads",
        {{3200, 3200, "q/k/v/o_proj"},
         {8640, 3200, "gate_proj, up_proj"},
-        {3200, 8640, "down_proj"}}},
+        {3200, 8640, "down_proj"},
+        {9600, 3200, "q+k+v fused"},
+        {17280, 3200, "gate+up fused"}}},
   };
   return sets;
 }

@@ -12,10 +12,12 @@ namespace {
 
 TEST(Shapes, NamedSetsHoldTheModelShapes) {
   const auto& s = find_model_shapes("2b4t").shapes;
-  ASSERT_EQ(s.size(), 4u);
+  ASSERT_EQ(s.size(), 6u);
   EXPECT_EQ(s[0].n, 2560);
   EXPECT_EQ(s[1].n, 640);  // 5 KV heads x 128
   EXPECT_EQ(s[3].k, 6912);
+  EXPECT_EQ(s[4].n, 2560 + 640 + 640);  // the fused q+k+v GEMV the kernel path runs
+  EXPECT_EQ(s[5].n, 2 * 6912);          // fused gate+up
   EXPECT_NO_THROW(find_model_shapes("700m"));
   EXPECT_NO_THROW(find_model_shapes("3b"));
   EXPECT_THROW(find_model_shapes("7b"), Error);
