@@ -78,6 +78,14 @@ void dequant(const int32_t* raw, int64_t ldr, const QuantizedActs& a, int64_t n,
   }
 }
 
+// The calling thread's buffer for raw int32 results (a prefill's are up to 512 x 13824 x 4
+// bytes): one for every i2_s layer and group, so it is as large as the largest call, once.
+std::vector<int32_t>& raw_scratch(size_t n) {
+  thread_local std::vector<int32_t> raw;
+  raw.resize(n);
+  return raw;
+}
+
 // Kernel tiles of one layer, or of a fused group's layers back to back.
 struct I2SStore {
   WeightBytes tiles;
@@ -117,8 +125,7 @@ class LinearI2S : public Linear {
     forward_q(quantize_acts(x, tokens, w_.k, w_.k, 16), y, ldy);
   }
   void forward_q(const QuantizedActs& a, float* y, int64_t ldy) const override {
-    thread_local std::vector<int32_t> raw;
-    raw.resize((size_t)(a.tokens * w_.n_pad()));
+    std::vector<int32_t>& raw = raw_scratch((size_t)(a.tokens * w_.n_pad()));
     forward_raw(a, raw.data(), w_.n_pad());
     dequant(raw.data(), w_.n_pad(), a, w_.n, scale_, y, ldy);
   }
@@ -229,9 +236,8 @@ std::unique_ptr<Linear> LinearGroup::member(int i) const {
 
 void LinearGroup::forward_q(const QuantizedActs& a, const std::vector<float*>& ys) const {
   if ((int)ys.size() != size()) throw Error("LinearGroup: one output per member");
-  thread_local std::vector<int32_t> raw;
   const I2STiles& w = impl_->all;
-  raw.resize((size_t)(a.tokens * w.n_pad()));
+  std::vector<int32_t>& raw = raw_scratch((size_t)(a.tokens * w.n_pad()));
   run_i2s(impl_->variants->get(a.tokens), w, a, raw.data(), w.n_pad());
   for (int i = 0; i < size(); ++i) {
     const int64_t n = impl_->n[(size_t)i];
