@@ -98,8 +98,8 @@ BenchResult bench_model(
   BenchResult r;
   r.kernels = tf.describe();
   r.bytes_per_token = tf.bytes_per_token(depth + tg / 2);
-  for (const ByteSpan& b : tf.weight_spans()) r.weight_span_bytes += b.bytes;
   r.stage_bytes = tf.stage_weight_bytes();
+  for (int64_t b : r.stage_bytes) r.weight_span_bytes += b;
   r.kv_bytes = tf.kv_cache().bytes();
   r.linear_ops_per_token = ops_per_token;
   // Warm-up (llama-bench runs one too): page in the weights, spin up both pools.

@@ -222,22 +222,19 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     pair(j, lane, h, rt, t, ck) += prod(j, lane, H * q.x + h, ck * U + q.y, rt, t);
     pair_tail(j, lane, h, rt, t) = cast<int16_t>(0);
     pair_tail(j, lane, h, rt, t) += prod(j, lane, H * qt.x + h, qt.y, rt, t);
-    // One int16 per (j, lane) from the H sums: decode=split's h = 1 holds sums of
+    // One int16 per (j, lane) from the H sums h0 and h1: decode=split's h = 1 holds sums of
     // 4 * code * x, multiples of 4, so >> 2 is exact, and the two scales then fit one int16
     // (|sum| <= 8192 each).
-    auto combined = [&](Func f, std::vector<Expr> at) {
-      std::vector<Expr> a0 = at, a1 = at;
-      a0.insert(a0.begin() + 2, 0);
-      a1.insert(a1.begin() + 2, 1);
-      Expr v = f(a0);
-      if (split) return v + (f(a1) >> 2);
-      return H == 2 ? v + f(a1) : v;
+    auto combined = [&](Expr h0, Expr h1) {
+      return split ? h0 + (h1 >> 2) : H == 2 ? h0 + h1 : h0;
     };
     RDom r(0, 2, 0, chunks, "r");  // r.x: j, r.y: chunk of U tiles
     RDom rj(0, 2, "rj");
     acc(lane, rt, t) = 0;
-    acc(lane, rt, t) += cast<int32_t>(combined(pair, {r.x, lane, rt, t, r.y}));
-    acc(lane, rt, t) += cast<int32_t>(combined(pair_tail, {rj, lane, rt, t}));
+    acc(lane, rt, t) +=
+        cast<int32_t>(combined(pair(r.x, lane, 0, rt, t, r.y), pair(r.x, lane, 1, rt, t, r.y)));
+    acc(lane, rt, t) +=
+        cast<int32_t>(combined(pair_tail(rj, lane, 0, rt, t), pair_tail(rj, lane, 1, rt, t)));
     y(n, t) = acc(n % 16, n / 16, t) - xsum(t);
 
     const int vl = vbits / 32;

@@ -128,14 +128,20 @@ I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float s
 
 // Storage -> kernel layout one row at a time, code to code, without a ternary copy of the
 // matrix: a model loads in the time it takes to read it (2B4T: 6 s -> under 1 s).
+std::string i2s_storage_problem(const PackedWeights& p) {
+  if (p.format != Format::kI2S) return "i2s_repack: weights are not in i2_s format";
+  if (p.n <= 0 || p.k <= 0 || p.k % kI2SBlock != 0 || (int64_t)p.data.size() < p.n * p.k / 4) {
+    return "i2_s: storage of " + std::to_string(p.data.size()) + " bytes cannot hold " +
+           std::to_string(p.n) + "x" + std::to_string(p.k);
+  }
+  return std::string();
+}
+
 namespace {
 // Before anything is allocated for them: hostile shapes fail here.
 void check_i2s_storage(const PackedWeights& p) {
-  if (p.format != Format::kI2S) throw Error("i2s_repack: weights are not in i2_s format");
-  if (p.n <= 0 || p.k <= 0 || p.k % kI2SBlock != 0 || (int64_t)p.data.size() < p.n * p.k / 4) {
-    throw Error("i2_s: storage of " + std::to_string(p.data.size()) + " bytes cannot hold " +
-                std::to_string(p.n) + "x" + std::to_string(p.k));
-  }
+  const std::string why = i2s_storage_problem(p);
+  if (!why.empty()) throw Error(why);
 }
 }  // namespace
 

@@ -14,6 +14,7 @@
 // (code 1), columns pad to 16 with code 1 and the kernels' activations are zero there.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels/formats.h"
@@ -54,8 +55,12 @@ struct I2STiles {
   int64_t n_pad() const { return n16 * 16; }
   int64_t bytes() const { return n16 * k16 * 64; }
 };
+// Rows [16 * tile0, 16 * tile0 + n) of w's tiles (a fused group's member).
+inline I2STiles tile_rows(const I2SKernelWeights& w, int64_t tile0, int64_t n) {
+  return {w.tiles.data() + tile0 * w.k16 * 64, n, w.k, (n + 15) / 16, w.k16};
+}
 inline I2STiles tiles_of(const I2SKernelWeights& w) {
-  return {w.tiles.data(), w.n, w.k, w.n16, w.k16};
+  return tile_rows(w, 0, w.n);
 }
 
 I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float scale);
@@ -63,6 +68,9 @@ I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float s
 I2SKernelWeights i2s_repack(const PackedWeights& p);
 // The same into `dst`: (n + 15) / 16 * (k / 16) * 64 bytes. Checks the storage like i2s_repack.
 void i2s_repack_into(const PackedWeights& p, uint8_t* dst);
+// Why i2s_repack would refuse p (not i2_s, impossible shape, short storage); empty if it would
+// not.
+std::string i2s_storage_problem(const PackedWeights& p);
 std::vector<int8_t> i2s_untile(const I2SKernelWeights& w);
 
 // Scalar integer reference on the kernel layout: raw[t*ldy + n] = sum_k x_q[t][k] * t[n][k]

@@ -86,31 +86,17 @@ std::vector<int32_t>& raw_scratch(size_t n) {
   return raw;
 }
 
-// Kernel tiles of one layer, or of a fused group's layers back to back.
-struct I2SStore {
-  WeightBytes tiles;
-  int64_t k = 0, k16 = 0;
-  I2STiles rows(int64_t tile0, int64_t n) const {
-    return {tiles.data() + tile0 * k16 * 64, n, k, (n + 15) / 16, k16};
-  }
-};
-
-std::shared_ptr<const I2SStore> own_store(const PackedWeights& p) {
-  auto st = std::make_shared<I2SStore>();
-  I2SKernelWeights w = i2s_repack(p);
-  st->tiles = std::move(w.tiles);
-  st->k = w.k;
-  st->k16 = w.k16;
-  return st;
+std::shared_ptr<const I2SKernelWeights> own_store(const PackedWeights& p) {
+  return std::make_shared<const I2SKernelWeights>(i2s_repack(p));
 }
 
 // An i2_s layer: its rows of a tile store (its own, or its group's).
 class LinearI2S : public Linear {
  public:
   explicit LinearI2S(const PackedWeights& p) : LinearI2S(own_store(p), 0, p.n, p.scale) {}
-  LinearI2S(std::shared_ptr<const I2SStore> st, int64_t tile0, int64_t n, float scale)
+  LinearI2S(std::shared_ptr<const I2SKernelWeights> st, int64_t tile0, int64_t n, float scale)
       : store_(std::move(st)),
-        w_(store_->rows(tile0, n)),
+        w_(tile_rows(*store_, tile0, n)),
         scale_(scale),
         variants_("i2s", n, store_->k) {}
   Format format() const override { return Format::kI2S; }
@@ -135,7 +121,7 @@ class LinearI2S : public Linear {
   std::string variant_for(int64_t tokens) const override { return variants_.name(tokens); }
 
  private:
-  std::shared_ptr<const I2SStore> store_;
+  std::shared_ptr<const I2SKernelWeights> store_;
   I2STiles w_;
   float scale_;
   VariantCache variants_;
@@ -171,49 +157,40 @@ class LinearFp : public Linear {
 }  // namespace
 
 struct LinearGroup::Impl {
-  std::shared_ptr<I2SStore> store;
-  std::vector<int64_t> tile0, n;  // per member: first row tile, rows
+  explicit Impl(std::shared_ptr<I2SKernelWeights> st)
+      : store(std::move(st)), variants("i2s", store->n, store->k) {}
+  std::shared_ptr<I2SKernelWeights> store;  // every member's tiles, n = their padded rows
+  std::vector<int64_t> tile0, n;            // per member: first row tile, rows
   std::vector<float> scale;
-  I2STiles all;
-  std::unique_ptr<VariantCache> variants;
+  VariantCache variants;  // for the whole store: one call
 };
 
-std::shared_ptr<LinearGroup> LinearGroup::create(std::vector<PackedWeights*> members,
-                                                 const std::string& name) {
+std::shared_ptr<LinearGroup> LinearGroup::create(std::vector<PackedWeights*> members) {
   if (members.size() < 2) return nullptr;
   const int64_t k = members[0]->k;
   int64_t n16 = 0;
   for (const PackedWeights* p : members) {
     // Anything unusual runs (and is refused with its own error) as a layer on its own.
-    if (p->format != Format::kI2S || p->k != k || k <= 0 || k > kI2SMaxK || k % kI2SBlock != 0 ||
-        p->n <= 0 || (int64_t)p->data.size() < p->n * p->k / 4) {
-      return nullptr;
-    }
+    if (p->k != k || k > kI2SMaxK || !i2s_storage_problem(*p).empty()) return nullptr;
     n16 += (p->n + 15) / 16;
   }
-  auto impl = std::make_shared<Impl>();
-  impl->store = std::make_shared<I2SStore>();
-  I2SStore& st = *impl->store;
-  st.k = k;
-  st.k16 = k / 16;
-  st.tiles.resize((size_t)(n16 * st.k16 * 64));
+  auto st = std::make_shared<I2SKernelWeights>();
+  st->n = n16 * 16;
+  st->k = k;
+  st->n16 = n16;
+  st->k16 = k / 16;
+  st->tiles.resize((size_t)(n16 * st->k16 * 64));
+  auto impl = std::make_shared<Impl>(st);
   int64_t t0 = 0;
   for (PackedWeights* p : members) {
-    try {
-      i2s_repack_into(*p, st.tiles.data() + t0 * st.k16 * 64);
-    } catch (const Error& e) {
-      throw Error(std::string(e.what()) + (name.empty() ? "" : " (" + name + ")"));
-    }
+    i2s_repack_into(*p, st->tiles.data() + t0 * st->k16 * 64);  // checked above: cannot throw
     impl->tile0.push_back(t0);
     impl->n.push_back(p->n);
     impl->scale.push_back(p->scale);
     t0 += (p->n + 15) / 16;
     p->data = WeightBytes();  // repacked: the storage bytes are released
   }
-  impl->all = st.rows(0, n16 * 16);
-  impl->variants = std::make_unique<VariantCache>("i2s", n16 * 16, k);
-  std::shared_ptr<LinearGroup> g(new LinearGroup(impl));
-  return g;
+  return std::shared_ptr<LinearGroup>(new LinearGroup(impl));
 }
 
 LinearGroup::LinearGroup(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
@@ -222,10 +199,10 @@ int LinearGroup::size() const {
   return (int)impl_->n.size();
 }
 int64_t LinearGroup::n() const {
-  return impl_->all.n;
+  return impl_->store->n;
 }
 int64_t LinearGroup::k() const {
-  return impl_->all.k;
+  return impl_->store->k;
 }
 
 std::unique_ptr<Linear> LinearGroup::member(int i) const {
@@ -236,9 +213,9 @@ std::unique_ptr<Linear> LinearGroup::member(int i) const {
 
 void LinearGroup::forward_q(const QuantizedActs& a, const std::vector<float*>& ys) const {
   if ((int)ys.size() != size()) throw Error("LinearGroup: one output per member");
-  const I2STiles& w = impl_->all;
+  const I2SKernelWeights& w = *impl_->store;
   std::vector<int32_t>& raw = raw_scratch((size_t)(a.tokens * w.n_pad()));
-  run_i2s(impl_->variants->get(a.tokens), w, a, raw.data(), w.n_pad());
+  run_i2s(impl_->variants.get(a.tokens), w, a, raw.data(), w.n_pad());
   for (int i = 0; i < size(); ++i) {
     const int64_t n = impl_->n[(size_t)i];
     dequant(raw.data() + impl_->tile0[(size_t)i] * 16, w.n_pad(), a, n, impl_->scale[(size_t)i],
@@ -247,7 +224,7 @@ void LinearGroup::forward_q(const QuantizedActs& a, const std::vector<float*>& y
 }
 
 std::string LinearGroup::variant_for(int64_t tokens) const {
-  return impl_->variants->name(tokens);
+  return impl_->variants.name(tokens);
 }
 
 std::unique_ptr<Linear> Linear::create(PackedWeights w, const std::string& name) {

@@ -54,8 +54,7 @@ class LinearGroup {
  public:
   // Takes the members' weights when they can be fused (all i2_s, one K within the kernels'
   // limit, at least two); else returns nullptr and leaves them untouched.
-  static std::shared_ptr<LinearGroup> create(std::vector<PackedWeights*> members,
-                                             const std::string& name = "");
+  static std::shared_ptr<LinearGroup> create(std::vector<PackedWeights*> members);
 
   int size() const;
   int64_t n() const;  // all members' rows, each padded to 16

@@ -48,6 +48,19 @@ void check_tokens(const HParams& hp, const int32_t* tokens, int64_t n) {
 
 namespace {
 
+// The linear layers each quantization site feeds (they read one input: [first, first +
+// count)) and the profile stage they are timed in.
+struct SiteLayers {
+  LinearId first;
+  int count;
+  Stage stage;
+};
+constexpr SiteLayers kSites[] = {{LinearId::kQ, 3, Stage::kQkv},
+                                 {LinearId::kO, 1, Stage::kO},
+                                 {LinearId::kGate, 2, Stage::kGateUp},
+                                 {LinearId::kDown, 1, Stage::kDown}};
+static_assert(sizeof(kSites) / sizeof(kSites[0]) == (size_t)QuantSite::kCount, "sites");
+
 constexpr int kLinears = (int)LinearId::kCount;
 
 int64_t head_dim_of(const HParams& hp) {
@@ -148,18 +161,17 @@ Transformer::Transformer(std::shared_ptr<ModelWeights> weights, const Transforme
   if (opt.path == Path::kKernel) {
     const char* fuse_env = std::getenv("TRITUNE_FUSE");
     const bool fuse = opt.fuse && !(fuse_env && std::string(fuse_env) == "0");
+    groups_.resize((size_t)(hp.layers * (int)QuantSite::kCount));
     for (int64_t l = 0; l < hp.layers; ++l) {
-      for (int i = 0; i < kLinears; ++i) {
-        const std::string name = "blk." + std::to_string(l) + "." + linear_name((LinearId)i);
-        // The first member of a fusable site: the group takes the site's weights (a copy of
-        // them unless take_over) and its members become the site's Linears.
-        const int site = i == (int)LinearId::kQ ? 0 : i == (int)LinearId::kGate ? 1 : -1;
-        if (fuse && site >= 0) {
-          const int count = site == 0 ? 3 : 2;
+      for (int s = 0; s < (int)QuantSite::kCount; ++s) {
+        const SiteLayers& site = kSites[s];
+        // A site of several layers: one group takes their weights (a copy of them unless
+        // take_over) and its members become the site's Linears.
+        if (fuse && site.count > 1) {
           std::vector<PackedWeights> copies;
           std::vector<PackedWeights*> members;
-          for (int m = 0; m < count; ++m) {
-            const PackedWeights& p = packed(l, (LinearId)(i + m));
+          for (int m = 0; m < site.count; ++m) {
+            const PackedWeights& p = packed(l, (LinearId)((int)site.first + m));
             if (take_over) {
               members.push_back(const_cast<PackedWeights*>(&p));
             } else {
@@ -167,27 +179,27 @@ Transformer::Transformer(std::shared_ptr<ModelWeights> weights, const Transforme
             }
           }
           for (PackedWeights& c : copies) members.push_back(&c);
-          auto g = LinearGroup::create(
-              members, "blk." + std::to_string(l) + (site == 0 ? ".attn_qkv" : ".ffn_gate_up"));
-          if (g) {
-            for (int m = 0; m < count; ++m) lin_.push_back(g->member(m));
-            groups_.resize((size_t)(2 * hp.layers));
-            groups_[(size_t)(2 * l + site)] = std::move(g);
-            i += count - 1;
+          if (auto g = LinearGroup::create(members)) {
+            for (int m = 0; m < site.count; ++m) lin_.push_back(g->member(m));
+            groups_[(size_t)(l * (int)QuantSite::kCount + s)] = std::move(g);
             continue;
           }
         }
-        if (take_over) {
-          PackedWeights& p = const_cast<PackedWeights&>(packed(l, (LinearId)i));
-          PackedWeights meta;
-          meta.format = p.format;
-          meta.n = p.n;
-          meta.k = p.k;
-          meta.scale = p.scale;
-          lin_.push_back(Linear::create(std::move(p), name));
-          p = std::move(meta);
-        } else {
-          lin_.push_back(Linear::create(packed(l, (LinearId)i), name));
+        for (int m = 0; m < site.count; ++m) {
+          const LinearId id = (LinearId)((int)site.first + m);
+          const std::string name = "blk." + std::to_string(l) + "." + linear_name(id);
+          if (take_over) {
+            PackedWeights& p = const_cast<PackedWeights&>(packed(l, id));
+            PackedWeights meta;
+            meta.format = p.format;
+            meta.n = p.n;
+            meta.k = p.k;
+            meta.scale = p.scale;
+            lin_.push_back(Linear::create(std::move(p), name));
+            p = std::move(meta);
+          } else {
+            lin_.push_back(Linear::create(packed(l, id), name));
+          }
         }
       }
     }
@@ -230,13 +242,13 @@ bool Transformer::int8_acts(int64_t layer, LinearId id) const {
   return format_traits(packed(layer, id).format).act == ActType::kInt8PerToken;
 }
 
-QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, LinearId first, const float* x,
-                                    int64_t tokens, int64_t k) {
+QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, const float* x, int64_t tokens,
+                                    int64_t k) {
   int64_t align = 1;
   if (opt_.path == Path::kKernel) {
-    static const int kSiteSize[] = {3, 1, 2, 1};
-    for (int i = 0; i < kSiteSize[(int)site]; ++i) {
-      align = std::max(align, kernel_linear(layer, (LinearId)((int)first + i))->act_align());
+    const SiteLayers& sl = kSites[(int)site];
+    for (int i = 0; i < sl.count; ++i) {
+      align = std::max(align, kernel_linear(layer, (LinearId)((int)sl.first + i))->act_align());
     }
   }
   QuantizedActs a;
@@ -272,10 +284,10 @@ QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, LinearId firs
   return a;
 }
 
-bool Transformer::fused_linear(int64_t layer, int site, const QuantizedActs* a,
+bool Transformer::fused_linear(int64_t layer, QuantSite site, const QuantizedActs* a,
                                std::vector<float*> ys) {
-  if (a == nullptr || opt_.path != Path::kKernel || groups_.empty()) return false;
-  const LinearGroup* g = groups_[(size_t)(2 * layer + site)].get();
+  if (a == nullptr || groups_.empty()) return false;
+  const LinearGroup* g = groups_[(size_t)(layer * (int)QuantSite::kCount + (int)site)].get();
   if (g == nullptr) return false;
   g->forward_q(*a, ys);
   return true;
@@ -431,9 +443,9 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     {
       QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kQ);
-      if (i8) a = quantize(l, QuantSite::kQKV, LinearId::kQ, h.data(), n, H);
+      if (i8) a = quantize(l, QuantSite::kQKV, h.data(), n, H);
       lap(Stage::kQuantize);
-      if (!fused_linear(l, 0, i8 ? &a : nullptr, {q.data(), k.data(), v.data()})) {
+      if (!fused_linear(l, QuantSite::kQKV, i8 ? &a : nullptr, {q.data(), k.data(), v.data()})) {
         linear(l, LinearId::kQ, h.data(), i8 ? &a : nullptr, n, q.data());
         linear(l, LinearId::kK, h.data(), i8 ? &a : nullptr, n, k.data());
         linear(l, LinearId::kV, h.data(), i8 ? &a : nullptr, n, v.data());
@@ -457,7 +469,7 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     {
       QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kO);
-      if (i8) a = quantize(l, QuantSite::kO, LinearId::kO, att.data(), n, Q);
+      if (i8) a = quantize(l, QuantSite::kO, att.data(), n, Q);
       lap(Stage::kQuantize);
       linear(l, LinearId::kO, att.data(), i8 ? &a : nullptr, n, tmp.data());
       lap(Stage::kO);
@@ -470,9 +482,9 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     {
       QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kGate);
-      if (i8) a = quantize(l, QuantSite::kGateUp, LinearId::kGate, h.data(), n, H);
+      if (i8) a = quantize(l, QuantSite::kGateUp, h.data(), n, H);
       lap(Stage::kQuantize);
-      if (!fused_linear(l, 1, i8 ? &a : nullptr, {g.data(), u.data()})) {
+      if (!fused_linear(l, QuantSite::kGateUp, i8 ? &a : nullptr, {g.data(), u.data()})) {
         linear(l, LinearId::kGate, h.data(), i8 ? &a : nullptr, n, g.data());
         linear(l, LinearId::kUp, h.data(), i8 ? &a : nullptr, n, u.data());
       }
@@ -497,7 +509,7 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     {
       QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kDown);
-      if (i8) a = quantize(l, QuantSite::kDown, LinearId::kDown, g.data(), n, F);
+      if (i8) a = quantize(l, QuantSite::kDown, g.data(), n, F);
       lap(Stage::kQuantize);
       linear(l, LinearId::kDown, g.data(), i8 ? &a : nullptr, n, tmp.data());
       lap(Stage::kDown);
@@ -558,24 +570,11 @@ std::vector<ByteSpan> Transformer::weight_spans() const {
 std::array<int64_t, (size_t)Stage::kCount> Transformer::stage_weight_bytes() const {
   std::array<int64_t, (size_t)Stage::kCount> b{};
   if (lin_.empty()) return b;
-  auto stage_of = [](LinearId id) {
-    switch (id) {
-      case LinearId::kQ:
-      case LinearId::kK:
-      case LinearId::kV:
-        return Stage::kQkv;
-      case LinearId::kO:
-        return Stage::kO;
-      case LinearId::kGate:
-      case LinearId::kUp:
-        return Stage::kGateUp;
-      default:
-        return Stage::kDown;
-    }
-  };
   for (int64_t l = 0; l < hp().layers; ++l) {
-    for (int i = 0; i < kLinears; ++i) {
-      b[(size_t)stage_of((LinearId)i)] += kernel_linear(l, (LinearId)i)->weight_bytes();
+    for (const SiteLayers& site : kSites) {
+      for (int m = 0; m < site.count; ++m) {
+        b[(size_t)site.stage] += kernel_linear(l, (LinearId)((int)site.first + m))->weight_bytes();
+      }
     }
   }
   b[(size_t)Stage::kHead] = head_->weight_bytes();
@@ -598,12 +597,12 @@ std::string Transformer::describe() const {
          std::to_string(L->n()) + "x" + std::to_string(L->k()) + ": tg " + L->variant_for(1) +
          ", pp " + L->variant_for(512) + "\n";
   }
-  for (int site = 0; site < 2 && !groups_.empty(); ++site) {
-    const LinearGroup* g = groups_[(size_t)site].get();
+  for (int site = 0; site < (int)QuantSite::kCount; ++site) {
+    const LinearGroup* g = groups_[(size_t)site].get();  // layer 0's
     if (g == nullptr) continue;
-    s += std::string(site == 0 ? "attn_q+k+v" : "ffn_gate+up") + " fused i2_s " +
-         std::to_string(g->n()) + "x" + std::to_string(g->k()) + ": tg " + g->variant_for(1) +
-         ", pp " + g->variant_for(512) + " (one call)\n";
+    s += std::string(quant_site_name((QuantSite)site)) + " fused i2_s " + std::to_string(g->n()) +
+         "x" + std::to_string(g->k()) + ": tg " + g->variant_for(1) + ", pp " +
+         g->variant_for(512) + " (one call)\n";
   }
   s += "head: " + head_->describe() + "\n";
   return s;

@@ -149,8 +149,7 @@ class Transformer {
   // for int8 formats (shared by the layers of a site).
   void linear(int64_t layer, LinearId id, const float* x, const QuantizedActs* a, int64_t tokens,
               float* y);
-  QuantizedActs quantize(int64_t layer, QuantSite site, LinearId first, const float* x,
-                         int64_t tokens, int64_t k);
+  QuantizedActs quantize(int64_t layer, QuantSite site, const float* x, int64_t tokens, int64_t k);
   bool int8_acts(int64_t layer, LinearId id) const;
   void rmsnorm_rows(const float* x, const std::vector<float>& w, int64_t tokens, int64_t n,
                     float* y);
@@ -168,11 +167,11 @@ class Transformer {
     std::vector<float> x, h, tmp, q, k, v, att, g, u;
   } buf_;
   std::vector<std::unique_ptr<Linear>> lin_;  // kernel path: layer * 7 + id
-  // Kernel path: per layer and fused site (0: q/k/v, 1: gate/up) the group, or nullptr.
+  // Kernel path: per layer and quantization site the group of its layers, or nullptr.
   std::vector<std::shared_ptr<LinearGroup>> groups_;
-  // y_i = member i of a fused site's group (layer, site 0 or 1) for quantized activations `a`,
-  // one kernel call; false (nothing done) when the site is not fused.
-  bool fused_linear(int64_t layer, int site, const QuantizedActs* a, std::vector<float*> ys);
+  // y_i = member i of a fused site's group for quantized activations `a`, one kernel call;
+  // false (nothing done) when the site is not fused.
+  bool fused_linear(int64_t layer, QuantSite site, const QuantizedActs* a, std::vector<float*> ys);
   std::unique_ptr<OutputHead> head_;
 };
 

@@ -46,7 +46,7 @@ TEST(LinearGroup, OneCallGivesEachMembersOwnResultsBitForBit) {
       keep = ws;  // the group takes the storage bytes of ws
       std::vector<PackedWeights*> ptrs;
       for (auto& w : ws) ptrs.push_back(&w);
-      const auto g = LinearGroup::create(ptrs, "set");
+      const auto g = LinearGroup::create(ptrs);
       ASSERT_NE(g, nullptr);
       EXPECT_EQ(g->size(), (int)ns.size());
       EXPECT_EQ(g->k(), k);
