@@ -51,6 +51,10 @@ int run_bench_variants(const std::vector<std::string>& argv) {
   a.option("--rounds", "N", "measure the whole list this many times, round-robin", "1");
   a.option("--min-sample-ms", "MS", "a timing sample loops calls for at least this long", "2");
   a.option("--stream-mib", "N", "stream-probe buffer size in MiB", "512");
+  a.option("--cold-mib", "N",
+           "cold mode: rotate through weight copies of at least N MiB (0: twice the last-level "
+           "cache; a model-sized rotation shows the cost of a large working set)",
+           "0");
   a.option("--json", "FILE", "write every sample as JSON");
   if (!a.parse(argv)) return 0;
   if (!a.has("--variants")) throw Error("bench variants: --variants is required");
@@ -81,7 +85,14 @@ int run_bench_variants(const std::vector<std::string>& argv) {
                   " variant (the task is " + key.str() + ")");
     }
   }
+  const int64_t cold_mib = a.get_int("--cold-mib");
+  if (cold_mib < 0 || cold_mib > 16384)
+    throw Error("bench variants: --cold-mib must be in 0..16384");
   HarnessOptions ho;
+  if (cold_mib > 0) {
+    ho.llc_bytes = (cold_mib << 20) / 2;
+    ho.max_cold_bytes = std::max<int64_t>(ho.max_cold_bytes, (cold_mib << 20) * 2);
+  }
   ho.reps = (int)a.get_int("--reps");
   ho.min_sample_s = a.get_double("--min-sample-ms") * 1e-3;
   ho.isolate = false;

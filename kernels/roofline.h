@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu_features.h"
+
 namespace tritune {
 
 struct RooflineSample {
@@ -32,6 +34,12 @@ struct ByteSpan {
 // rows), with no synchronisation between spans; returns GB/s. This is the bandwidth of the
 // workload's own bytes where they live: same footprint, pages and order.
 double probe_read_spans(const std::vector<ByteSpan>& spans, int threads);
+// The probes' read loop: reads [p, p + bytes) once as 4 streams side by side (one stream
+// per core understates the bandwidth: see roofline.cc) with `isa`'s widest loads; returns the
+// xor of the whole 64-bit words of the range (a result the reads cannot be optimised away
+// from, and what the tests check coverage with).
+uint64_t read_streams(const uint8_t* p, int64_t bytes, Isa isa);
+uint64_t read_streams(const uint8_t* p, int64_t bytes);
 // Runs the int8 dot-product loop for about `ops` operations in total; returns GOP/s.
 double probe_int8_peak(double ops, int threads);
 
