@@ -450,12 +450,14 @@ void interleave_q8_0_group(const uint8_t* src, int64_t row_bytes, int64_t nb, ui
   }
 }
 
-// 8 * G logits of one token from G consecutive groups (group_bytes apart): per block and group,
+// 8 * G logits of one token from G groups (group_bytes apart in the layout, their 8 logits
+// out_stride apart in `out`): per block and group,
 // 16 vpmaddwd (8 rows x 2 columns of int16 products each) into an int32 accumulator, exact,
 // then one FMA with the 8 rows' scales times the activation block's.
 template <int G>
 TRITUNE_AVX2 void q8_0_il_token(const uint8_t* g, int64_t group_bytes, int64_t nb,
-                                const int16_t* xw, const float* dx, float* out) {
+                                const int16_t* xw, const float* dx, float* out,
+                                int64_t out_stride = kIlRows) {
   __m256 f[G];
   for (int q = 0; q < G; ++q) f[q] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -479,26 +481,32 @@ TRITUNE_AVX2 void q8_0_il_token(const uint8_t* g, int64_t group_bytes, int64_t n
       f[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[q]), _mm256_mul_ps(d, s), f[q]);
     }
   }
-  for (int q = 0; q < G; ++q) _mm256_storeu_ps(out + 8 * q, f[q]);
+  for (int q = 0; q < G; ++q) _mm256_storeu_ps(out + out_stride * q, f[q]);
 }
 
-// Rows [r0, r1) (both multiples of 8, r1 <= il_rows) of the interleaved head.
+// Rows [r0, r1) (both multiples of 8, r1 <= il_rows) of the interleaved head. The groups read
+// side by side are a quarter of the range apart, so each core streams from 4 places at once, each
+// a long run (one run per core reads 10-30% slower on this kind of machine: see
+// kernels/roofline.cc); the groups left over after 4 equal quarters go one at a time.
 TRITUNE_AVX2 void q8_0_il_rows(const uint8_t* data, int64_t k, const HeadActs& a, int64_t tokens,
                                float* logits, int64_t ldl, int64_t r0, int64_t r1) {
   const int64_t nb = k / 32, group_bytes = nb * kIlBlockBytes;
-  for (int64_t r = r0; r < r1;) {
-    const uint8_t* g = data + (r / kIlRows) * group_bytes;
-    const bool wide = r + kIlGroupsPerPass * kIlRows <= r1;
+  const int64_t groups = (r1 - r0) / kIlRows, quarter = groups / kIlGroupsPerPass;
+  // Each group (or set of 4) is used by every token while it is in L1.
+  for (int64_t i = 0; i < quarter; ++i) {
+    const int64_t r = r0 + i * kIlRows;
     for (int64_t t = 0; t < tokens; ++t) {
-      const int16_t* xw = a.qw.data() + t * k;
-      const float* dx = a.dx.data() + t * nb;
-      if (wide) {
-        q8_0_il_token<kIlGroupsPerPass>(g, group_bytes, nb, xw, dx, logits + t * ldl + r);
-      } else {
-        q8_0_il_token<1>(g, group_bytes, nb, xw, dx, logits + t * ldl + r);
-      }
+      q8_0_il_token<kIlGroupsPerPass>(data + (r / kIlRows) * group_bytes, quarter * group_bytes, nb,
+                                      a.qw.data() + t * k, a.dx.data() + t * nb,
+                                      logits + t * ldl + r, quarter * kIlRows);
     }
-    r += wide ? kIlGroupsPerPass * kIlRows : kIlRows;
+  }
+  for (int64_t g = kIlGroupsPerPass * quarter; g < groups; ++g) {
+    const int64_t r = r0 + g * kIlRows;
+    for (int64_t t = 0; t < tokens; ++t) {
+      q8_0_il_token<1>(data + (r / kIlRows) * group_bytes, group_bytes, nb, a.qw.data() + t * k,
+                       a.dx.data() + t * nb, logits + t * ldl + r);
+    }
   }
 }
 

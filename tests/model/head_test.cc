@@ -252,7 +252,7 @@ TEST(Head, Q8_0OddBlockCountsAndFewRows) {
 TEST(Head, Q8_0InterleavedMatchesReference) {
   std::mt19937_64 rng(31);
   for (int64_t cols : {32, 96, 2560}) {
-    for (int64_t rows : {8, 16, 17, 31, 40, 48, 100, 300}) {
+    for (int64_t rows : {8, 16, 17, 31, 40, 48, 100, 300, 1000}) {
       RawMatrix m = testing::make_raw(rng, "output.weight", rows, cols, kGgmlQ8_0, 0.5f);
       for (int64_t b = 0; b < rows * cols / 32; b += 7) {  // extreme weights in every 7th block
         m.owned[(size_t)(b * 34 + 2)] = 0x80;
