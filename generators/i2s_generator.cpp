@@ -8,6 +8,10 @@
 // columns; decoding group g of a tile (one shift + one mask) yields 16 rows x 4 consecutive
 // columns, which is one vpdpbusd operand. Accumulators therefore hold 16 output rows in 16 int32
 // lanes: no horizontal reduction at the end, and the activation operand is a 4-byte broadcast.
+// K is split into `parts` (w's dimension 2, any extent at run time): part s holds tiles
+// [s * kq, (s + 1) * kq) of every row tile, row tile after row tile. A GEMV walks the parts
+// side by side (for each chunk of tiles, that chunk of every part), so a core reads `parts`
+// long streams at once instead of one; integer sums do not depend on the order.
 #include "Halide.h"
 
 namespace {
@@ -70,31 +74,32 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
                     Decode::Shift,
                     {{"shift", Decode::Shift}, {"mask", Decode::Mask}, {"split", Decode::Split}}};
 
-  In<Buffer<uint8_t, 3>> w{"w"};        // [64, k16, n16]
+  In<Buffer<uint8_t, 4>> w{"w"};        // [64, kq, parts, n16]: tile s * kq + kc of a row
   In<Buffer<int8_t, 2>> x{"x"};         // [k16*16, T]
   In<Buffer<int32_t, 1>> xsum{"xsum"};  // [T]
   Out<Buffer<int32_t, 2>> y{"y"};       // [n16*16, T]
 
-  Var n{"n"}, t{"t"}, lane{"lane"}, rt{"rt"}, b{"b"}, g{"g"}, kc{"kc"};
+  Var n{"n"}, t{"t"}, lane{"lane"}, rt{"rt"}, b{"b"}, g{"g"}, kc{"kc"}, s{"s"};
   Func code{"code"}, acc{"acc"};
 
   void generate() {
     /* THE ALGORITHM */
-    Expr k16 = w.dim(1).extent();
+    Expr kq = w.dim(1).extent(), parts = w.dim(2).extent();
     if (!kGemm && decode == Decode::Mask) {
-      generate_masked(k16);
+      generate_masked(kq, parts);
       return;
     }
     if (accum == Accum::Pmaddubsw) {
-      generate_i16_pairs(k16);
+      generate_i16_pairs(kq, parts);
       return;
     }
     // Decoded codes, u8 in {0,1,2}. Kept as its own Func so the u8 type survives into the dot
     // product (inlined, Halide would prove the value < 128 and narrow it to s8, losing vpdpbusd).
-    code(b, g, kc, rt) = shift_decode(w(b, kc, rt), g);
-    RDom r(0, 4, 0, 4, 0, k16, "r");  // r.x: column within a group of 4, r.y: group, r.z: tile
-    Expr c = code(4 * lane + r.x, r.y, r.z, rt);
-    Expr a = x(r.x + 4 * r.y + 16 * r.z, t);
+    code(b, g, kc, s, rt) = shift_decode(w(b, kc, s, rt), g);
+    // r.x: column within a group of 4, r.y: group, r.z: tile within a part, r[3]: part
+    RDom r(0, 4, 0, 4, 0, kq, 0, parts, "r");
+    Expr c = code(4 * lane + r.x, r.y, r.z, r[3], rt);
+    Expr a = x(r.x + 4 * r.y + 16 * (r[3] * kq + r.z), t);
     acc(lane, rt, t) = 0;
     if (accum == Accum::Vnni) {
       acc(lane, rt, t) += cast<int32_t>(c) * cast<int32_t>(a);
@@ -122,18 +127,18 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     if (kblocked) {
       upd.split(r.z, rzb, rzk, kblock / 16, TailStrategy::GuardWithIf)
           .split(t, to, ti, T, TailStrategy::GuardWithIf)
-          .reorder(r.x, lane, ti, rt, r.y, rzk, to, rzb);
+          .reorder(r.x, lane, ti, rt, r.y, rzk, to, rzb, r[3]);
       upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(ti).unroll(rt).unroll(r.y);
       code.compute_at(acc, rzk);
       prefetch_w(upd, rzk, 1);
     } else if (kunroll > 1) {
       upd.split(r.z, rzo, rzi, kunroll, TailStrategy::GuardWithIf)
-          .reorder(r.x, lane, t, rt, r.y, rzi, rzo);
+          .reorder(r.x, lane, t, rt, r.y, rzi, rzo, r[3]);
       upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt).unroll(r.y).unroll(rzi);
       code.compute_at(acc, rzo);
       prefetch_w(upd, rzo, kunroll);
     } else {
-      upd.reorder(r.x, lane, t, rt, r.y, r.z);
+      upd.reorder(r.x, lane, t, rt, r.y, r.z, r[3]);
       upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt).unroll(r.y);
       code.compute_at(acc, r.z);
       prefetch_w(upd, r.z, 1);
@@ -181,22 +186,23 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     }
   }
 
-  // accum=pmaddubsw: prod(j, lane, g, kc) = one pmaddubsw lane (a u8 x s8 pair summed in
-  // i16); pair sums prods in i16 over the groups of `kunroll` tiles (a chunk), acc widens each
-  // chunk's sums to int32 (one pmaddwd against ones). The k16 % kunroll tiles after the last
-  // whole chunk are one more, shorter i16 sum (pair_tail).
-  void generate_i16_pairs(Expr k16) {
+  // accum=pmaddubsw: prod(j, lane, g, kc, s) = one pmaddubsw lane (a u8 x s8 pair summed in
+  // i16); pair sums prods in i16 over the groups of `kunroll` tiles of a part (a chunk), acc
+  // widens each chunk's sums to int32 (one pmaddwd against ones), chunk c of every part before
+  // chunk c + 1. The kq % kunroll tiles after a part's last whole chunk are one more, shorter
+  // i16 sum (pair_tail).
+  void generate_i16_pairs(Expr kq, Expr parts) {
     Var j{"j"}, ck{"ck"}, h{"h"};
     const int U = kunroll;
     const bool split = decode == Decode::Split;
     if (split) {
       // g = 0, 2: (w >> 2g) & 3; g = 1, 3: (w >> 2(g-1)) & 12 = 4 * code. One w >> 4 for g = 2
       // and 3.
-      Expr byte = w(b, kc, rt);
+      Expr byte = w(b, kc, s, rt);
       Expr sh = byte >> cast<uint8_t>(4 * (g / 2));
-      code(b, g, kc, rt) = sh & select(g % 2 == 0, cast<uint8_t>(3), cast<uint8_t>(12));
+      code(b, g, kc, s, rt) = sh & select(g % 2 == 0, cast<uint8_t>(3), cast<uint8_t>(12));
     } else {
-      code(b, g, kc, rt) = shift_decode(w(b, kc, rt), g);
+      code(b, g, kc, s, rt) = shift_decode(w(b, kc, s, rt), g);
     }
     // prod is its own Func so that only the pairwise step is a saturating reduction (the
     // pmaddubsw pattern); it never saturates (at most 2 * 8 * 128). pair then sums prods with
@@ -204,37 +210,38 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     // vpmaddubsw (with decode=split's 8-tile chunks: 1.17-1.18x on L2-resident weights).
     Func prod{"prod"};
     RDom p(0, 2, "p");  // column in a pair
-    prod(j, lane, g, kc, rt, t) = cast<int16_t>(0);
-    prod(j, lane, g, kc, rt, t) = saturating_add(
-        prod(j, lane, g, kc, rt, t), cast<int16_t>(code(4 * lane + 2 * j + p, g, kc, rt)) *
-                                         cast<int16_t>(x(2 * j + p + 4 * g + 16 * kc, t)));
+    prod(j, lane, g, kc, s, rt, t) = cast<int16_t>(0);
+    prod(j, lane, g, kc, s, rt, t) =
+        saturating_add(prod(j, lane, g, kc, s, rt, t),
+                       cast<int16_t>(code(4 * lane + 2 * j + p, g, kc, s, rt)) *
+                           cast<int16_t>(x(2 * j + p + 4 * g + 16 * (s * kq + kc), t)));
     // GEMV: two independent int16 chains per vector (h: even and odd groups) halve the latency
     // of the dependent adds; they are added (still exact) before widening. GEMM has a chain per
     // token already and needs the registers (measured on Zen 3: 2-8% faster GEMV, 10% slower
     // GEMM with two chains). decode=split: h (= g % 2) is also the scale class (code or
     // 4 * code), never mixed in int16.
     const int H = kGemm && !split ? 1 : 2;
-    Expr chunks = k16 / U;
+    Expr chunks = kq / U;  // per part
     Func pair{"pair"}, pair_tail{"pair_tail"};
-    RDom q(0, 4 / H, 0, U, "q");                            // q.x: group / H, q.y: tile
-    RDom qt(0, 4 / H, chunks * U, k16 - chunks * U, "qt");  // the tail tiles
-    pair(j, lane, h, rt, t, ck) = cast<int16_t>(0);
-    pair(j, lane, h, rt, t, ck) += prod(j, lane, H * q.x + h, ck * U + q.y, rt, t);
-    pair_tail(j, lane, h, rt, t) = cast<int16_t>(0);
-    pair_tail(j, lane, h, rt, t) += prod(j, lane, H * qt.x + h, qt.y, rt, t);
+    RDom q(0, 4 / H, 0, U, "q");                           // q.x: group / H, q.y: tile
+    RDom qt(0, 4 / H, chunks * U, kq - chunks * U, "qt");  // a part's tail tiles
+    pair(j, lane, h, rt, t, ck, s) = cast<int16_t>(0);
+    pair(j, lane, h, rt, t, ck, s) += prod(j, lane, H * q.x + h, ck * U + q.y, s, rt, t);
+    pair_tail(j, lane, h, rt, t, s) = cast<int16_t>(0);
+    pair_tail(j, lane, h, rt, t, s) += prod(j, lane, H * qt.x + h, qt.y, s, rt, t);
     // One int16 per (j, lane) from the H sums h0 and h1: decode=split's h = 1 holds sums of
     // 4 * code * x, multiples of 4, so >> 2 is exact, and the two scales then fit one int16
     // (|sum| <= 8192 each).
     auto combined = [&](Expr h0, Expr h1) {
       return split ? h0 + (h1 >> 2) : H == 2 ? h0 + h1 : h0;
     };
-    RDom r(0, 2, 0, chunks, "r");  // r.x: j, r.y: chunk of U tiles
-    RDom rj(0, 2, "rj");
+    RDom r(0, 2, 0, chunks, 0, parts, "r");  // r.x: j, r.y: chunk of U tiles, r.z: part
+    RDom rj(0, 2, 0, parts, "rj");           // rj.x: j, rj.y: part
     acc(lane, rt, t) = 0;
-    acc(lane, rt, t) +=
-        cast<int32_t>(combined(pair(r.x, lane, 0, rt, t, r.y), pair(r.x, lane, 1, rt, t, r.y)));
-    acc(lane, rt, t) +=
-        cast<int32_t>(combined(pair_tail(rj, lane, 0, rt, t), pair_tail(rj, lane, 1, rt, t)));
+    acc(lane, rt, t) += cast<int32_t>(
+        combined(pair(r.x, lane, 0, rt, t, r.y, r.z), pair(r.x, lane, 1, rt, t, r.y, r.z)));
+    acc(lane, rt, t) += cast<int32_t>(
+        combined(pair_tail(rj.x, lane, 0, rt, t, rj.y), pair_tail(rj.x, lane, 1, rt, t, rj.y)));
     y(n, t) = acc(n % 16, n / 16, t) - xsum(t);
 
     const int vl = vbits / 32;
@@ -244,15 +251,16 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     // acc lives in registers for one block: compute it at the innermost block loop (to).
     acc.compute_at(y, to).vectorize(lane, vl).unroll(rt).unroll(t);
     Stage upd = acc.update(0), upd_tail = acc.update(1);
-    upd.reorder(r.x, lane, t, rt, r.y);
+    // Parts inside chunks: chunk c of every part, then chunk c + 1 (parts streams per core).
+    upd.reorder(r.x, lane, t, rt, r.z, r.y);
     upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(t).unroll(rt);
-    upd_tail.reorder(rj, lane, t, rt)
+    upd_tail.reorder(rj.x, lane, t, rt, rj.y)
         .atomic()
-        .vectorize(rj)
+        .vectorize(rj.x)
         .vectorize(lane, vl)
         .unroll(t)
         .unroll(rt);
-    pair.compute_at(acc, r.y);
+    pair.compute_at(acc, r.z);
     pair_tail.compute_at(y, to);
     Func prod_tail = prod.clone_in(pair_tail);
     Func code_tail = code.clone_in(prod_tail);
@@ -286,8 +294,8 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     u.reorder(j, l, h, t, r, q.x, q.y);
     u.vectorize(j).vectorize(l, vl).unroll(h).unroll(t).unroll(r).unroll(q.x);
     if (unroll_tiles) u.unroll(q.y);
-    Var pj = prod.args()[0], pl = prod.args()[1], pg = prod.args()[2], pr = prod.args()[4],
-        pt = prod.args()[5];
+    Var pj = prod.args()[0], pl = prod.args()[1], pg = prod.args()[2], pr = prod.args()[5],
+        pt = prod.args()[6];
     RVar pp = prod.rvars(0)[0];
     prod.compute_at(f, q.x).vectorize(pj).vectorize(pl, vl).unroll(pg).unroll(pr).unroll(pt);
     // atomic(true): saturating_add is not associative in general; here it never saturates
@@ -307,7 +315,7 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
       prod.unroll(pl);
       prod.update().unroll(pl);
     }
-    Var cb = code.args()[0], cg = code.args()[1], cr = code.args()[3];
+    Var cb = code.args()[0], cg = code.args()[1], cr = code.args()[4];
     code.compute_at(f, q.x).vectorize(cb, std::min(64, vl * 4)).unroll(cg).unroll(cr);
     if (vl * 4 < 64) code.unroll(cb);
   }
@@ -327,8 +335,9 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
   // Layout contract: tiles are dense 64-byte blocks; output rows come in whole tiles.
   void layout_contract() {
     w.dim(0).set_bounds(0, 64);
-    w.dim(1).set_stride(64);
-    w.dim(2).set_stride(64 * w.dim(1).extent());
+    w.dim(1).set_min(0).set_stride(64);
+    w.dim(2).set_min(0);  // parts: any stride (a fused group's member is a slice of each part)
+    w.dim(3).set_min(0).set_stride(64 * w.dim(1).extent());
     x.dim(0).set_min(0).set_stride(1);
     y.dim(0).set_min(0).set_stride(1);
     y.dim(1).set_min(0);
@@ -337,11 +346,12 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
 
   // decode=mask (GEMV): acc per group g of code*4^g products, combined as
   // acc0 + acc1/4 + acc2/16 + acc3/64 (exact shifts: each acc_g is a multiple of 4^g).
-  void generate_masked(Expr k16) {
-    code(b, g, kc, rt) = w(b, kc, rt) & (cast<uint8_t>(3) << cast<uint8_t>(2 * g));
-    RDom r(0, 4, 0, k16, "r");  // r.x: column within a group of 4, r.y: tile
-    Expr c = code(4 * lane + r.x, g, r.y, rt);
-    Expr a = x(r.x + 4 * g + 16 * r.y, t);
+  void generate_masked(Expr kq, Expr parts) {
+    code(b, g, kc, s, rt) = w(b, kc, s, rt) & (cast<uint8_t>(3) << cast<uint8_t>(2 * g));
+    // r.x: column within a group of 4, r.y: tile within a part, r.z: part
+    RDom r(0, 4, 0, kq, 0, parts, "r");
+    Expr c = code(4 * lane + r.x, g, r.y, r.z, rt);
+    Expr a = x(r.x + 4 * g + 16 * (r.z * kq + r.y), t);
     acc(lane, g, rt, t) = 0;
     if (accum == Accum::Vnni) {
       acc(lane, g, rt, t) += cast<int32_t>(c) * cast<int32_t>(a);
@@ -362,12 +372,12 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     Stage upd = acc.update();
     if (kunroll > 1) {
       upd.split(r.y, ryo, ryi, kunroll, TailStrategy::GuardWithIf)
-          .reorder(r.x, lane, g, t, rt, ryi, ryo);
+          .reorder(r.x, lane, g, t, rt, ryi, ryo, r.z);
       upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt).unroll(ryi);
       code.compute_at(acc, ryo);
       prefetch_w(upd, ryo, kunroll);
     } else {
-      upd.reorder(r.x, lane, g, t, rt, r.y);
+      upd.reorder(r.x, lane, g, t, rt, r.y, r.z);
       upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt);
       code.compute_at(acc, r.y);
       prefetch_w(upd, r.y, 1);

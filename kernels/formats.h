@@ -29,10 +29,10 @@ const char* act_type_name(ActType a);
 // Weights of one linear layer (N output rows x K inputs) stored in a format's own layout.
 struct PackedWeights {
   Format format = Format::kF32;
-  int64_t n = 0;              // output features (rows)
-  int64_t k = 0;              // input features (columns; contiguous)
-  WeightBytes data;  // the format's storage, exactly as it would be in a GGUF tensor
-  float scale = 1.0f;         // ternary formats: W ~= t * scale (absmean); float formats: 1
+  int64_t n = 0;       // output features (rows)
+  int64_t k = 0;       // input features (columns; contiguous)
+  WeightBytes data;    // the format's storage, exactly as it would be in a GGUF tensor
+  float scale = 1.0f;  // ternary formats: W ~= t * scale (absmean); float formats: 1
 };
 
 struct FormatTraits {

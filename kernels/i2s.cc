@@ -1,5 +1,6 @@
 #include "kernels/i2s.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -101,7 +102,29 @@ std::vector<int8_t> i2s_unpack_ternary(const PackedWeights& p) {
   return t;
 }
 
-I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float scale) {
+int64_t i2s_default_parts(int64_t k16) {
+  // TRITUNE_I2S_PARTS=N overrides the default for A/B runs (1..16; anything else is ignored).
+  static const int64_t parts = [] {
+    const char* e = std::getenv("TRITUNE_I2S_PARTS");
+    const long v = e ? std::strtol(e, nullptr, 10) : 0;
+    return v >= 1 && v <= 16 ? (int64_t)v : kI2SParts;
+  }();
+  return k16 % parts == 0 ? parts : 1;
+}
+
+namespace {
+int64_t checked_parts(int64_t k16, int64_t parts) {
+  if (parts == 0) return i2s_default_parts(k16);
+  if (parts < 0 || k16 % parts != 0) {
+    throw Error("i2_s: " + std::to_string(k16) + " column tiles cannot be split into " +
+                std::to_string(parts) + " parts");
+  }
+  return parts;
+}
+}  // namespace
+
+I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float scale,
+                                  int64_t parts) {
   if (n <= 0 || k <= 0) {
     throw Error("i2_s: impossible shape " + std::to_string(n) + "x" + std::to_string(k));
   }
@@ -110,6 +133,7 @@ I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float s
   w.k = k;
   w.n16 = (n + 15) / 16;
   w.k16 = (k + 15) / 16;
+  w.parts = checked_parts(w.k16, parts);
   w.scale = scale;
   // Code 1 (weight 0) everywhere first: padding contributes nothing.
   w.tiles.assign((size_t)(w.n16 * w.k16 * 64), 0x55);
@@ -119,7 +143,7 @@ I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float s
       const int8_t v = t[r * k + c];
       check_ternary_value(v, r * k + c);
       const int64_t kc = c / 16, g = (c % 16) / 4, rr = c % 4;
-      uint8_t& byte = w.tiles[(size_t)((rt * w.k16 + kc) * 64 + 4 * lane + rr)];
+      uint8_t& byte = w.tiles[(size_t)(w.tile_offset(rt, kc) + 4 * lane + rr)];
       byte = (uint8_t)((byte & ~(3u << (2 * g))) | (uint8_t)((v + 1) << (2 * g)));
     }
   }
@@ -145,35 +169,49 @@ void check_i2s_storage(const PackedWeights& p) {
 }
 }  // namespace
 
-void i2s_repack_into(const PackedWeights& p, uint8_t* dst) {
+void i2s_repack_into(const PackedWeights& p, I2SKernelWeights& w, int64_t tile0) {
   check_i2s_storage(p);
   const int64_t n16 = (p.n + 15) / 16, k16 = p.k / 16;
+  if (k16 != w.k16 || tile0 < 0 || tile0 + n16 > w.n16 ||
+      (int64_t)w.tiles.size() < w.n16 * w.k16 * 64) {
+    throw Error("i2s_repack_into: " + std::to_string(p.n) + "x" + std::to_string(p.k) +
+                " does not fit row tiles from " + std::to_string(tile0) + " of a " +
+                std::to_string(w.n16) + "x" + std::to_string(w.k16) + "-tile store");
+  }
+  uint8_t* dst = w.tiles.data();
+  const int64_t kq = w.kq();
   if (n16 * 16 > p.n) {  // padding rows of the last row tile: code 1 (weight 0)
-    std::memset(dst + (n16 - 1) * k16 * 64, 0x55, (size_t)(k16 * 64));
+    for (int64_t s = 0; s < w.parts; ++s) {
+      std::memset(dst + w.tile_offset(tile0 + n16 - 1, s * kq), 0x55, (size_t)(kq * 64));
+    }
   }
   std::vector<uint8_t> codes((size_t)p.k);
   for (int64_t r = 0; r < p.n; ++r) {
     decode_storage_row(p.data.data() + r * (p.k / 4), p.k, r, codes.data());
-    uint8_t* out = dst + (r / 16) * k16 * 64 + 4 * (r % 16);
-    for (int64_t kc = 0; kc < k16; ++kc) {
-      const uint8_t* c = codes.data() + 16 * kc;
-      for (int rr = 0; rr < 4; ++rr) {
-        out[kc * 64 + rr] = (uint8_t)(c[rr] | c[4 + rr] << 2 | c[8 + rr] << 4 | c[12 + rr] << 6);
+    for (int64_t s = 0; s < w.parts; ++s) {
+      // The row's kq tiles of part s are 64 bytes apart.
+      uint8_t* out = dst + w.tile_offset(tile0 + r / 16, s * kq) + 4 * (r % 16);
+      for (int64_t j = 0; j < kq; ++j) {
+        const uint8_t* c = codes.data() + 16 * (s * kq + j);
+        for (int rr = 0; rr < 4; ++rr) {
+          out[j * 64 + rr] = (uint8_t)(c[rr] | c[4 + rr] << 2 | c[8 + rr] << 4 | c[12 + rr] << 6);
+        }
       }
     }
   }
 }
 
-I2SKernelWeights i2s_repack(const PackedWeights& p) {
+I2SKernelWeights i2s_repack(const PackedWeights& p, int64_t parts) {
   check_i2s_storage(p);
   I2SKernelWeights w;
   w.n = p.n;
   w.k = p.k;
   w.n16 = (p.n + 15) / 16;
   w.k16 = p.k / 16;
+  w.parts = checked_parts(w.k16, parts);
   w.scale = p.scale;
   w.tiles.resize((size_t)(w.n16 * w.k16 * 64));
-  i2s_repack_into(p, w.tiles.data());
+  i2s_repack_into(p, w, 0);
   return w;
 }
 
@@ -183,7 +221,7 @@ std::vector<int8_t> i2s_untile(const I2SKernelWeights& w) {
     const int64_t rt = r / 16, lane = r % 16;
     for (int64_t c = 0; c < w.k; ++c) {
       const int64_t kc = c / 16, g = (c % 16) / 4, rr = c % 4;
-      const uint8_t byte = w.tiles[(size_t)((rt * w.k16 + kc) * 64 + 4 * lane + rr)];
+      const uint8_t byte = w.tiles[(size_t)(w.tile_offset(rt, kc) + 4 * lane + rr)];
       t[(size_t)(r * w.k + c)] = (int8_t)(((byte >> (2 * g)) & 3) - 1);
     }
   }
@@ -203,7 +241,7 @@ void i2s_ref_gemm_tiled(const I2SKernelWeights& w, const QuantizedActs& a, int32
       int32_t acc = 0;  // sum of code * x, then minus sum x: the kernels' own formulation
       for (int64_t c = 0; c < w.k; ++c) {
         const int64_t kc = c / 16, g = (c % 16) / 4, rr = c % 4;
-        const uint8_t byte = w.tiles[(size_t)((rt * w.k16 + kc) * 64 + 4 * lane + rr)];
+        const uint8_t byte = w.tiles[(size_t)(w.tile_offset(rt, kc) + 4 * lane + rr)];
         acc += (int32_t)((byte >> (2 * g)) & 3) * (int32_t)x[c];
       }
       raw[tok * ldy + r] = acc - a.sum[(size_t)tok];

@@ -12,6 +12,10 @@
 // exactly the operand shape of a 4-way u8 x s8 dot product (VNNI vpdpbusd), so 16 rows accumulate
 // in 16 int32 lanes with no horizontal reduction. Any N and K: rows pad to 16 with zero weights
 // (code 1), columns pad to 16 with code 1 and the kernels' activations are zero there.
+// The K tiles are split into `parts` equal runs (2 when the tile count is even): part s holds
+// tiles [s * kq, (s + 1) * kq) of every row tile, row tile after row tile, and the parts follow
+// each other. A GEMV reads the parts side by side, so each core streams from `parts` places at
+// once (one stream per core reads 10-30% below what the memory delivers: kernels/roofline.cc).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,37 +41,56 @@ float i2s_tail_scale(const uint8_t* data, int64_t n, int64_t k);
 // 128 * 127 * K / 4 per group, which must fit int32. Linear::create refuses larger layers.
 constexpr int64_t kI2SMaxK = int64_t(1) << 19;
 
+// Parts of K the layout uses by default: 2 when k16 is even, else 1.
+constexpr int64_t kI2SParts = 2;
+int64_t i2s_default_parts(int64_t k16);
+
 struct I2SKernelWeights {
   int64_t n = 0, k = 0;      // logical shape
   int64_t n16 = 0, k16 = 0;  // tiles: rows/16, columns/16 (rounded up)
-  WeightBytes tiles;         // n16 * k16 * 64 bytes, tile (rt, kc) at (rt*k16 + kc)*64
+  int64_t parts = 1;         // K split into this many runs of kq() tiles (k16 % parts == 0)
+  WeightBytes tiles;         // n16 * k16 * 64 bytes, tile (rt, kc) at tile_offset(rt, kc)
   float scale = 1.0f;
   int64_t k_pad() const { return k16 * 16; }
   int64_t n_pad() const { return n16 * 16; }
+  int64_t kq() const { return k16 / parts; }
+  int64_t part_bytes() const { return n16 * kq() * 64; }
+  int64_t tile_offset(int64_t rt, int64_t kc) const {
+    return (kc / kq()) * part_bytes() + (rt * kq() + kc % kq()) * 64;
+  }
 };
 
 // A run of whole row tiles of the kernel layout, wherever they live (one layer's own buffer or
 // its slice of a fused group's): what the kernels read.
+// Its bytes are `parts` runs of part_bytes(), part_stride apart (one run when they follow each
+// other: a layer's own buffer).
 struct I2STiles {
   const uint8_t* data = nullptr;
   int64_t n = 0, k = 0, n16 = 0, k16 = 0;
+  int64_t parts = 1, part_stride = 0;
   int64_t k_pad() const { return k16 * 16; }
   int64_t n_pad() const { return n16 * 16; }
+  int64_t kq() const { return k16 / parts; }
   int64_t bytes() const { return n16 * k16 * 64; }
+  int64_t part_bytes() const { return n16 * kq() * 64; }
 };
 // Rows [16 * tile0, 16 * tile0 + n) of w's tiles (a fused group's member).
 inline I2STiles tile_rows(const I2SKernelWeights& w, int64_t tile0, int64_t n) {
-  return {w.tiles.data() + tile0 * w.k16 * 64, n, w.k, (n + 15) / 16, w.k16};
+  return {
+      w.tiles.data() + tile0 * w.kq() * 64, n, w.k, (n + 15) / 16, w.k16, w.parts, w.part_bytes()};
 }
 inline I2STiles tiles_of(const I2SKernelWeights& w) {
   return tile_rows(w, 0, w.n);
 }
 
-I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float scale);
+// parts = 0: i2s_default_parts(k16); else it must divide k16 (throws otherwise).
+I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float scale,
+                                  int64_t parts = 0);
 // Repack step from bitnet.cpp storage (round-trip tested against i2s_untile).
-I2SKernelWeights i2s_repack(const PackedWeights& p);
-// The same into `dst`: (n + 15) / 16 * (k / 16) * 64 bytes. Checks the storage like i2s_repack.
-void i2s_repack_into(const PackedWeights& p, uint8_t* dst);
+I2SKernelWeights i2s_repack(const PackedWeights& p, int64_t parts = 0);
+// The same into row tiles [tile0, tile0 + (n + 15) / 16) of `w` (its k16 must be p's, its tiles
+// allocated). Checks the storage like i2s_repack.
+void i2s_repack_into(const PackedWeights& p, I2SKernelWeights& w, int64_t tile0);
 // Why i2s_repack would refuse p (not i2_s, impossible shape, short storage); empty if it would
 // not.
 std::string i2s_storage_problem(const PackedWeights& p);

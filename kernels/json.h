@@ -2,10 +2,11 @@
 //
 // Used for Hugging Face tokenizer.json / tokenizer_config.json / config.json, safetensors
 // headers and the tuner's JSON-lines files (kernels/ so that tuner/ and model/ share it; the
-// tuner's null-for-infinity numbers are in tuner/record.h). Strict on purpose: a model file with malformed JSON should fail loudly at load with
-// the line and column, not half-load. Object member order is kept (so dumps are stable) and
-// duplicate keys are rejected. Numbers keep both a double and, when the literal is an integer
-// that fits, an exact int64 (token ids, tensor offsets above 2^53 stay exact).
+// tuner's null-for-infinity numbers are in tuner/record.h). Strict on purpose: a model file with
+// malformed JSON should fail loudly at load with the line and column, not half-load. Object member
+// order is kept (so dumps are stable) and duplicate keys are rejected. Numbers keep both a double
+// and, when the literal is an integer that fits, an exact int64 (token ids, tensor offsets above
+// 2^53 stay exact).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -104,6 +104,8 @@ class LinearI2S : public Linear {
   int64_t k() const override { return w_.k; }
   int64_t weight_bytes() const override { return w_.bytes(); }
   const uint8_t* weight_data() const override { return w_.data; }
+  int64_t weight_runs() const override { return w_.parts; }
+  int64_t weight_run_stride() const override { return w_.part_stride; }
   int64_t act_align() const override { return 16; }
   int64_t raw_width() const override { return w_.n_pad(); }
 
@@ -179,11 +181,12 @@ std::shared_ptr<LinearGroup> LinearGroup::create(std::vector<PackedWeights*> mem
   st->k = k;
   st->n16 = n16;
   st->k16 = k / 16;
+  st->parts = i2s_default_parts(st->k16);
   st->tiles.resize((size_t)(n16 * st->k16 * 64));
   auto impl = std::make_shared<Impl>(st);
   int64_t t0 = 0;
   for (PackedWeights* p : members) {
-    i2s_repack_into(*p, st->tiles.data() + t0 * st->k16 * 64);  // checked above: cannot throw
+    i2s_repack_into(*p, *st, t0);  // checked above: cannot throw
     impl->tile0.push_back(t0);
     impl->n.push_back(p->n);
     impl->scale.push_back(p->scale);

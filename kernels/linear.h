@@ -25,8 +25,12 @@ class Linear {
   virtual int64_t k() const = 0;
   // Bytes the kernel reads per call for the weights (roofline / bytes-per-token accounting).
   virtual int64_t weight_bytes() const = 0;
-  // Where those bytes start (weight_bytes() of them, in the order the kernel streams them).
+  // Where those bytes start: weight_runs() runs of weight_bytes() / weight_runs() bytes,
+  // weight_run_stride() apart (one run, in the order the kernel streams it, unless the layer is a
+  // slice of a fused group whose tiles are in several parts: kernels/i2s.h).
   virtual const uint8_t* weight_data() const = 0;
+  virtual int64_t weight_runs() const { return 1; }
+  virtual int64_t weight_run_stride() const { return weight_bytes(); }
   // The k_align quantize_acts() must use for forward_q (16 for i2_s).
   virtual int64_t act_align() const = 0;
 

@@ -2,8 +2,6 @@
 // shared objects that use the executable's Halide runtime), and the family calling wrappers.
 #include "kernels/variant.h"
 
-#include "kernels/thread_pool.h"
-
 #include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +20,7 @@
 #include "HalideRuntime.h"
 #include "kernels/cache_dir.h"
 #include "kernels/error.h"
+#include "kernels/thread_pool.h"
 
 // AOT variant prototypes, from the generated list (abi 3 = fp, 4 = i2s).
 #define TRITUNE_AOT_VARIANT_DECL3(name) \
@@ -174,7 +173,9 @@ void set_num_threads(int n) {
   set_pool_threads(n);
 }
 
-int num_threads() { return pool_threads(); }
+int num_threads() {
+  return pool_threads();
+}
 
 namespace {
 void check_rc(int rc, const Variant& v) {
@@ -199,11 +200,21 @@ void run_i2s(const Variant& v, const I2STiles& w, const QuantizedActs& a, int32_
                 ", the int32 range of the I2_S kernels' accumulators");
   }
   const int T = (int)a.tokens;
-  halide_dimension_t wd[3] = {{0, 64, 1}, {0, (int)w.k16, 64}, {0, (int)w.n16, (int)(64 * w.k16)}};
+  if (w.parts < 1 || w.k16 % w.parts != 0 || (w.parts > 1 && w.part_stride < w.part_bytes()) ||
+      w.part_stride > INT32_MAX) {
+    throw Error("run_i2s: " + std::to_string(w.k16) + " column tiles in " +
+                std::to_string(w.parts) + " parts " + std::to_string(w.part_stride) +
+                " bytes apart is not a tile layout");
+  }
+  // [64 bytes, kq tiles, parts, n16 row tiles] (kernels/i2s.h).
+  halide_dimension_t wd[4] = {{0, 64, 1},
+                              {0, (int)w.kq(), 64},
+                              {0, (int)w.parts, (int)w.part_stride},
+                              {0, (int)w.n16, (int)(64 * w.kq())}};
   halide_dimension_t xd[2] = {{0, (int)w.k_pad(), 1}, {0, T, (int)a.k_stride}};
   halide_dimension_t sd[1] = {{0, T, 1}};
   halide_dimension_t yd[2] = {{0, (int)w.n_pad(), 1}, {0, T, (int)ldy}};
-  Halide::Runtime::Buffer<const uint8_t> wb(w.data, 3, wd);
+  Halide::Runtime::Buffer<const uint8_t> wb(w.data, 4, wd);
   Halide::Runtime::Buffer<const int8_t> xb(a.q.data(), 2, xd);
   Halide::Runtime::Buffer<const int32_t> sb(a.sum.data(), 1, sd);
   Halide::Runtime::Buffer<int32_t> yb(raw, 2, yd);

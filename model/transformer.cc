@@ -562,7 +562,12 @@ int64_t Transformer::bytes_per_token(int64_t ctx) const {
 std::vector<ByteSpan> Transformer::weight_spans() const {
   std::vector<ByteSpan> v;
   if (lin_.empty()) return v;
-  for (const auto& L : lin_) v.push_back({L->weight_data(), L->weight_bytes()});
+  for (const auto& L : lin_) {
+    const int64_t runs = L->weight_runs(), run = L->weight_bytes() / runs;
+    for (int64_t i = 0; i < runs; ++i) {
+      v.push_back({L->weight_data() + i * L->weight_run_stride(), run});
+    }
+  }
   v.push_back({head_->weight_data(), head_->weight_bytes()});
   return v;
 }

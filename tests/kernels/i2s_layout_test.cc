@@ -30,14 +30,43 @@ TEST(I2SLayout, PackUnpackRepackRoundTrip) {
     const auto t = testing::random_ternary(n * k, rng);
     const PackedWeights p = i2s_pack_ternary(t.data(), n, k, 1.25f);
     EXPECT_EQ(i2s_unpack_ternary(p), t);
-    const I2SKernelWeights w = i2s_repack(p);
-    EXPECT_EQ(w.scale, 1.25f);
-    EXPECT_EQ(i2s_untile(w), t) << n << "x" << k;
-    // The direct repack writes exactly the bytes of tiling the ternary values, padding rows
-    // (code 1) included.
-    const I2SKernelWeights ref = i2s_tile_ternary(t.data(), n, k, 1.25f);
-    EXPECT_TRUE(w.tiles == ref.tiles) << n << "x" << k;
+    for (const int64_t parts : {0, 1, 2, 4}) {  // 0: the default (2 parts here)
+      const I2SKernelWeights w = i2s_repack(p, parts);
+      EXPECT_EQ(w.parts, parts == 0 ? kI2SParts : parts);
+      EXPECT_EQ(w.scale, 1.25f);
+      EXPECT_EQ(i2s_untile(w), t) << n << "x" << k << " parts " << parts;
+      // The direct repack writes exactly the bytes of tiling the ternary values, padding rows
+      // (code 1) included.
+      const I2SKernelWeights ref = i2s_tile_ternary(t.data(), n, k, 1.25f, parts);
+      EXPECT_TRUE(w.tiles == ref.tiles) << n << "x" << k << " parts " << parts;
+    }
   }
+}
+
+// Part s of K holds tiles [s * kq, (s + 1) * kq) of every row tile, row tile after row tile.
+TEST(I2SLayout, PartsAreRunsOfTilesOfEveryRowTile) {
+  const int64_t n = 32, k = 256;  // 2 x 16 tiles; 2 parts of 8
+  std::vector<int8_t> t((size_t)(n * k), 0);
+  t[(16 + 3) * k + 16 * 9 + 4 * 2 + 1] = 1;  // row tile 1, lane 3; tile 9 (part 1), g 2, r 1
+  const I2SKernelWeights w = i2s_tile_ternary(t.data(), n, k, 1.0f, 2);
+  ASSERT_EQ(w.parts, 2);
+  EXPECT_EQ(w.kq(), 8);
+  EXPECT_EQ(w.part_bytes(), 2 * 8 * 64);
+  const int64_t at = 2 * 8 * 64 + (1 * 8 + 1) * 64 + 4 * 3 + 1;
+  EXPECT_EQ(w.tile_offset(1, 9) + 4 * 3 + 1, at);
+  for (int64_t i = 0; i < (int64_t)w.tiles.size(); ++i) {
+    ASSERT_EQ(w.tiles[(size_t)i], i == at ? (0x55 & ~(3 << 4)) | (2 << 4) : 0x55) << "byte " << i;
+  }
+  // A store's member slice: every part's run of its row tiles.
+  const I2STiles m = tile_rows(w, 1, 16);
+  EXPECT_EQ(m.data, w.tiles.data() + 8 * 64);
+  EXPECT_EQ(m.parts, 2);
+  EXPECT_EQ(m.part_stride, w.part_bytes());
+  EXPECT_EQ(m.part_bytes(), 8 * 64);
+  // Parts must divide the tile count.
+  EXPECT_THROW(i2s_tile_ternary(t.data(), n, k, 1.0f, 3), Error);
+  EXPECT_THROW(i2s_tile_ternary(t.data(), n, k, 1.0f, -1), Error);
+  EXPECT_EQ(i2s_tile_ternary(t.data(), n, 16 * 3, 1.0f).parts, 1);  // odd tile count: 1 part
 }
 
 TEST(I2SLayout, TiledLayoutHandlesAnyShapeAndPadsWithZeroWeights) {

@@ -89,7 +89,9 @@ TEST(LinearGroup, OneCallGivesEachMembersOwnResultsBitForBit) {
   }
 }
 
-// The members' tiles are one contiguous run, in member order (what a decode step streams).
+// The members' tiles are one contiguous buffer: within each part of K (kernels/i2s.h) the
+// members' runs follow each other in member order, and the parts follow each other (what a
+// decode step streams).
 TEST(LinearGroup, MembersAreConsecutiveSlicesOfOneBuffer) {
   std::mt19937 rng(6);
   std::vector<PackedWeights> ws = {random_i2s(40, 256, 1, rng), random_i2s(16, 256, 1, rng),
@@ -98,14 +100,22 @@ TEST(LinearGroup, MembersAreConsecutiveSlicesOfOneBuffer) {
   const auto g = LinearGroup::create(ptrs);
   ASSERT_NE(g, nullptr);
   int64_t total = 0;
-  const uint8_t* next = g->member(0)->weight_data();
-  for (int i = 0; i < 3; ++i) {
-    const auto m = g->member(i);
-    EXPECT_EQ(m->weight_data(), next) << "member " << i;
-    EXPECT_EQ(m->weight_bytes(), (m->n() + 15) / 16 * 16 * 256 / 4);
-    next += m->weight_bytes();
-    total += m->weight_bytes();
+  const auto m0 = g->member(0);
+  const int64_t parts = m0->weight_runs();
+  EXPECT_EQ(parts, i2s_default_parts(256 / 16));
+  EXPECT_EQ(m0->weight_run_stride(), g->n() * 256 / 4 / parts);
+  const uint8_t* next = m0->weight_data();
+  for (int64_t s = 0; s < parts; ++s) {
+    for (int i = 0; i < 3; ++i) {
+      const auto m = g->member(i);
+      EXPECT_EQ(m->weight_runs(), parts);
+      EXPECT_EQ(m->weight_data() + s * m->weight_run_stride(), next) << "member " << i;
+      EXPECT_EQ(m->weight_bytes(), (m->n() + 15) / 16 * 16 * 256 / 4);
+      next += m->weight_bytes() / parts;
+      if (s == 0) total += m->weight_bytes();
+    }
   }
+  EXPECT_EQ(next, m0->weight_data() + g->n() * 256 / 4);
   EXPECT_EQ(g->n(), 48 + 16 + 16);
   EXPECT_EQ(total, g->n() * 256 / 4);
   EXPECT_THROW(g->member(3), Error);

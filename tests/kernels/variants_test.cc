@@ -42,19 +42,25 @@ std::vector<Shape3> edge_shapes() {
   return s;
 }
 
+// Every layout of K in parts (kernels/i2s.h) the shape allows among 1, 2, 4 and 6: the default,
+// one part, and parts whose tile runs are shorter than a kernel's unroll or leave a tail.
 void check_i2s(const Variant& v, const Shape3& s, std::mt19937& rng) {
   const auto t = testing::random_ternary(s.n * s.k, rng);
   const auto x = testing::random_floats(s.t * s.k, rng, 2.0f);
-  const I2SKernelWeights w = i2s_tile_ternary(t.data(), s.n, s.k, 0.5f);
   const QuantizedActs a = quantize_acts(x.data(), s.t, s.k, s.k, 16);
-  std::vector<int32_t> want((size_t)(s.t * w.n_pad()), 0), got((size_t)(s.t * w.n_pad()), -7);
-  i2s_ref_gemm_tiled(w, a, want.data(), w.n_pad());
-  run_i2s(v, w, a, got.data(), w.n_pad());
-  for (int64_t tok = 0; tok < s.t; ++tok) {
-    for (int64_t r = 0; r < s.n; ++r) {
-      ASSERT_EQ(got[tok * w.n_pad() + r], want[tok * w.n_pad() + r])
-          << v.name << " N=" << s.n << " K=" << s.k << " T=" << s.t << " row " << r << " token "
-          << tok;
+  const int64_t k16 = (s.k + 15) / 16;
+  for (const int64_t parts : {1, 2, 4, 6}) {
+    if (k16 % parts != 0) continue;
+    const I2SKernelWeights w = i2s_tile_ternary(t.data(), s.n, s.k, 0.5f, parts);
+    std::vector<int32_t> want((size_t)(s.t * w.n_pad()), 0), got((size_t)(s.t * w.n_pad()), -7);
+    i2s_ref_gemm_tiled(w, a, want.data(), w.n_pad());
+    run_i2s(v, w, a, got.data(), w.n_pad());
+    for (int64_t tok = 0; tok < s.t; ++tok) {
+      for (int64_t r = 0; r < s.n; ++r) {
+        ASSERT_EQ(got[tok * w.n_pad() + r], want[tok * w.n_pad() + r])
+            << v.name << " N=" << s.n << " K=" << s.k << " T=" << s.t << " parts " << parts
+            << " row " << r << " token " << tok;
+      }
     }
   }
 }
@@ -125,6 +131,24 @@ TEST(Variants, EveryDefaultOfEverySpaceIsBuiltForEveryIsa) {
     }
   }
   EXPECT_EQ(aot_variants().size(), all_spaces().size() * (size_t)Isa::kCount);
+}
+
+// A tile view whose parts do not split K, or overlap, is refused before any kernel runs.
+TEST(Variants, RunI2SRefusesAnImpossiblePartLayout) {
+  std::mt19937 rng(3);
+  const auto t = testing::random_ternary(32 * 256, rng);
+  const I2SKernelWeights w = i2s_tile_ternary(t.data(), 32, 256, 1.0f, 2);
+  const auto x = testing::random_floats(256, rng);
+  const QuantizedActs a = quantize_acts(x.data(), 1, 256, 256, 16);
+  const Variant& v = default_variant("i2s", "gemv", selected_isa());
+  std::vector<int32_t> y(32);
+  I2STiles bad = tiles_of(w);
+  bad.parts = 3;  // 16 tiles
+  EXPECT_THROW(run_i2s(v, bad, a, y.data(), 32), Error);
+  bad = tiles_of(w);
+  bad.part_stride = bad.part_bytes() - 64;  // parts overlapping
+  EXPECT_THROW(run_i2s(v, bad, a, y.data(), 32), Error);
+  EXPECT_NO_THROW(run_i2s(v, tiles_of(w), a, y.data(), 32));
 }
 
 TEST(Variants, HostileActivationsDoNotOverflowOrSaturate) {

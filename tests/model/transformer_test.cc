@@ -284,13 +284,15 @@ TEST(Transformer, FusedSitesGiveTheSameLogitsAsSeparateLayers) {
   EXPECT_EQ(b.describe().find("fused"), std::string::npos) << b.describe();
   const auto toks = tiny_tokens(9, w->hp.vocab);
   EXPECT_EQ(all_logits(a, toks), all_logits(b, toks));
-  // The members are slices of one buffer: k follows q, v follows k, up follows gate.
+  // The members are slices of one buffer: in each part of K, k follows q, v follows k, up
+  // follows gate.
   for (int64_t l = 0; l < w->hp.layers; ++l) {
     for (auto [x, y] :
          {std::pair{LinearId::kQ, LinearId::kK}, std::pair{LinearId::kK, LinearId::kV},
           std::pair{LinearId::kGate, LinearId::kUp}}) {
       const Linear* lx = a.kernel_linear(l, x);
-      EXPECT_EQ(lx->weight_data() + lx->weight_bytes(), a.kernel_linear(l, y)->weight_data());
+      EXPECT_EQ(lx->weight_data() + lx->weight_bytes() / lx->weight_runs(),
+                a.kernel_linear(l, y)->weight_data());
     }
   }
   auto consumed = Transformer::consume(make_tiny_model(), fused);
@@ -342,17 +344,23 @@ TEST(Transformer, WeightSpansAreTheBytesADecodeStepStreams) {
   Transformer tf(w, {Path::kKernel, 1, KvType::kF32, 0});
   const std::vector<ByteSpan> spans = tf.weight_spans();
   const int n = (int)LinearId::kCount;
-  ASSERT_EQ((int64_t)spans.size(), w->hp.layers * n + 1);
   int64_t sum = 0;
+  size_t at = 0;
   for (int64_t l = 0; l < w->hp.layers; ++l) {
     for (int i = 0; i < n; ++i) {
       const Linear* L = tf.kernel_linear(l, (LinearId)i);
-      const ByteSpan& s = spans[(size_t)(l * n + i)];
-      EXPECT_EQ(s.data, L->weight_data()) << "layer " << l << " " << linear_name((LinearId)i);
-      EXPECT_EQ(s.bytes, L->weight_bytes());
-      sum += s.bytes;
+      // A layer in parts of K (kernels/i2s.h) is one span per part.
+      for (int64_t s = 0; s < L->weight_runs(); ++s) {
+        ASSERT_LT(at, spans.size());
+        const ByteSpan& sp = spans[at++];
+        EXPECT_EQ(sp.data, L->weight_data() + s * L->weight_run_stride())
+            << "layer " << l << " " << linear_name((LinearId)i) << " part " << s;
+        EXPECT_EQ(sp.bytes, L->weight_bytes() / L->weight_runs());
+        sum += sp.bytes;
+      }
     }
   }
+  ASSERT_EQ(at + 1, spans.size());
   EXPECT_EQ(spans.back().data, tf.kernel_head()->weight_data());
   EXPECT_EQ(spans.back().bytes, tf.kernel_head()->weight_bytes());
   sum += spans.back().bytes;
