@@ -394,14 +394,20 @@ TRITUNE_VNNI void q8_0_rows_512(const uint8_t* data, int64_t row_bytes, int64_t 
 }
 
 // Q6_K rows for any SIMD level (the AVX2 dot; AVX-512 machines have AVX2).
+// Rows in the order r0, r0 + h, r0 + 1, r0 + h + 1, ... (h = half the range, rounded up): the
+// core reads the two halves as two streams at once (one stream per core reads 10-30% slower
+// here: kernels/roofline.cc).
 TRITUNE_AVX2 void q6_k_rows_avx2(const uint8_t* data, int64_t row_bytes, int64_t k,
                                  const HeadActs& a, int64_t tokens, float* logits, int64_t ldl,
                                  int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* w = data + r * row_bytes;
-    for (int64_t t = 0; t < tokens; ++t) {
-      logits[t * ldl + r] = dot_q6_k_avx2(w, a.q.data() + t * k, a.x16.data() + t * k / 16,
-                                          a.dx.data() + t * (k / 32), k / 256);
+  const int64_t h = (r1 - r0 + 1) / 2;
+  for (int64_t i = 0; i < h; ++i) {
+    for (int64_t r = r0 + i; r < r1; r += h) {
+      const uint8_t* w = data + r * row_bytes;
+      for (int64_t t = 0; t < tokens; ++t) {
+        logits[t * ldl + r] = dot_q6_k_avx2(w, a.q.data() + t * k, a.x16.data() + t * k / 16,
+                                            a.dx.data() + t * (k / 32), k / 256);
+      }
     }
   }
 }
