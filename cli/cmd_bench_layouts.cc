@@ -175,10 +175,7 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
       arr.push_back(j);
     }
     out.set("configs", arr);
-    std::ofstream f(a.get("--json"));
-    if (!f) throw Error("--json " + a.get("--json") + ": cannot write");
-    f << json::dump(out) << "\n";
-    std::printf("wrote %s\n", a.get("--json").c_str());
+    write_json_file("--json", a.get("--json"), out);
   }
   return 0;
 }

@@ -164,10 +164,7 @@ int run_bench_variants(const std::vector<std::string>& argv) {
       arr.push_back(j);
     }
     out.set("rows", arr);
-    std::ofstream f(a.get("--json"));
-    if (!f) throw Error("--json " + a.get("--json") + ": cannot write");
-    f << json::dump(out) << "\n";
-    std::printf("wrote %s\n", a.get("--json").c_str());
+    write_json_file("--json", a.get("--json"), out);
   }
   int failed = 0;
   for (const Row& row : rows) failed += row.m.status != status::kOk;

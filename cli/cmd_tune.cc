@@ -15,6 +15,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "cli/run_common.h"
 #include "kernels/cpu_features.h"
 #include "kernels/dispatch.h"
 #include "kernels/error.h"
@@ -548,10 +549,7 @@ int run_verify(const std::vector<std::string>& argv) {
     out.set("label", a.get("--label"));
     out.set("compare_label", a.get("--compare-label"));
     out.set("rows", rows);
-    std::ofstream f(a.get("--json"));
-    if (!f) throw Error("--json " + a.get("--json") + ": cannot write");
-    f << json::dump(out) << "\n";
-    std::printf("wrote %s\n", a.get("--json").c_str());
+    write_json_file("--json", a.get("--json"), out);
   }
   return 0;
 }

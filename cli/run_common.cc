@@ -133,4 +133,12 @@ std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
   return t;
 }
 
+void write_json_file(const std::string& option, const std::string& path, const json::Value& v) {
+  std::ofstream f(path);
+  if (!f) throw Error(option + " " + path + ": cannot write");
+  f << json::dump(v) << "\n";
+  if (!f) throw Error(option + " " + path + ": cannot write");
+  std::printf("wrote %s\n", path.c_str());
+}
+
 }  // namespace tritune::cli

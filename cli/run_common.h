@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/json.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
 #include "model/weights.h"
@@ -35,6 +36,10 @@ std::unique_ptr<Transformer> make_transformer(const LoadedModel& m, const Transf
 // Transformer options from the common flags (--path, --kv, --ctx).
 TransformerOptions transformer_options(const std::string& path, const std::string& kv, int64_t ctx,
                                        int threads);
+
+// Writes `v` as one JSON document to `path` (the value of `option`, named in the error if the
+// file cannot be written) and prints "wrote PATH".
+void write_json_file(const std::string& option, const std::string& path, const json::Value& v);
 
 // Writes raw little-endian float32 rows to FILE (opened once, appended per call).
 class LogitsWriter {
