@@ -112,31 +112,30 @@ int64_t i2s_default_parts(int64_t k16) {
   return k16 % parts == 0 ? parts : 1;
 }
 
-namespace {
-int64_t checked_parts(int64_t k16, int64_t parts) {
-  if (parts == 0) return i2s_default_parts(k16);
-  if (parts < 0 || k16 % parts != 0) {
-    throw Error("i2_s: " + std::to_string(k16) + " column tiles cannot be split into " +
+I2SKernelWeights i2s_alloc(int64_t n, int64_t k, float scale, int64_t parts) {
+  I2SKernelWeights w;
+  w.n = n;
+  w.k = k;
+  w.n16 = (n + 15) / 16;
+  w.k16 = (k + 15) / 16;
+  w.parts = parts == 0 ? i2s_default_parts(w.k16) : parts;
+  if (w.parts < 1 || w.k16 % w.parts != 0) {
+    throw Error("i2_s: " + std::to_string(w.k16) + " column tiles cannot be split into " +
                 std::to_string(parts) + " parts");
   }
-  return parts;
+  w.scale = scale;
+  w.tiles.resize((size_t)(w.n16 * w.k16 * 64));
+  return w;
 }
-}  // namespace
 
 I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float scale,
                                   int64_t parts) {
   if (n <= 0 || k <= 0) {
     throw Error("i2_s: impossible shape " + std::to_string(n) + "x" + std::to_string(k));
   }
-  I2SKernelWeights w;
-  w.n = n;
-  w.k = k;
-  w.n16 = (n + 15) / 16;
-  w.k16 = (k + 15) / 16;
-  w.parts = checked_parts(w.k16, parts);
-  w.scale = scale;
+  I2SKernelWeights w = i2s_alloc(n, k, scale, parts);
   // Code 1 (weight 0) everywhere first: padding contributes nothing.
-  w.tiles.assign((size_t)(w.n16 * w.k16 * 64), 0x55);
+  std::memset(w.tiles.data(), 0x55, w.tiles.size());
   for (int64_t r = 0; r < n; ++r) {
     const int64_t rt = r / 16, lane = r % 16;
     for (int64_t c = 0; c < k; ++c) {
@@ -203,14 +202,7 @@ void i2s_repack_into(const PackedWeights& p, I2SKernelWeights& w, int64_t tile0)
 
 I2SKernelWeights i2s_repack(const PackedWeights& p, int64_t parts) {
   check_i2s_storage(p);
-  I2SKernelWeights w;
-  w.n = p.n;
-  w.k = p.k;
-  w.n16 = (p.n + 15) / 16;
-  w.k16 = p.k / 16;
-  w.parts = checked_parts(w.k16, parts);
-  w.scale = p.scale;
-  w.tiles.resize((size_t)(w.n16 * w.k16 * 64));
+  I2SKernelWeights w = i2s_alloc(p.n, p.k, p.scale, parts);
   i2s_repack_into(p, w, 0);
   return w;
 }

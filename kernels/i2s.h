@@ -83,7 +83,10 @@ inline I2STiles tiles_of(const I2SKernelWeights& w) {
   return tile_rows(w, 0, w.n);
 }
 
-// parts = 0: i2s_default_parts(k16); else it must divide k16 (throws otherwise).
+// The layout of an n x k matrix (k16 = k / 16 rounded up) with its tiles allocated, contents
+// unset. parts = 0: i2s_default_parts(k16); else it must divide k16 (throws otherwise).
+I2SKernelWeights i2s_alloc(int64_t n, int64_t k, float scale, int64_t parts = 0);
+// parts as for i2s_alloc.
 I2SKernelWeights i2s_tile_ternary(const int8_t* t, int64_t n, int64_t k, float scale,
                                   int64_t parts = 0);
 // Repack step from bitnet.cpp storage (round-trip tested against i2s_untile).

@@ -176,13 +176,7 @@ std::shared_ptr<LinearGroup> LinearGroup::create(std::vector<PackedWeights*> mem
     if (p->k != k || k > kI2SMaxK || !i2s_storage_problem(*p).empty()) return nullptr;
     n16 += (p->n + 15) / 16;
   }
-  auto st = std::make_shared<I2SKernelWeights>();
-  st->n = n16 * 16;
-  st->k = k;
-  st->n16 = n16;
-  st->k16 = k / 16;
-  st->parts = i2s_default_parts(st->k16);
-  st->tiles.resize((size_t)(n16 * st->k16 * 64));
+  auto st = std::make_shared<I2SKernelWeights>(i2s_alloc(n16 * 16, k, 1.0f));
   auto impl = std::make_shared<Impl>(st);
   int64_t t0 = 0;
   for (PackedWeights* p : members) {
