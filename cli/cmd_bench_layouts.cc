@@ -23,6 +23,7 @@
 #include "kernels/quantize.h"
 #include "kernels/roofline.h"
 #include "kernels/stats.h"
+#include "kernels/thread_pool.h"
 #include "kernels/variant.h"
 #include "tuner/record.h"
 #include "tuner/shapes.h"
@@ -34,14 +35,29 @@ struct Config {
   std::string label;  // as given
   const Variant* variant = nullptr;
   int64_t parts = 0;
+  PoolSchedule schedule = PoolSchedule::kRanges;
   std::vector<I2SKernelWeights> copies;
   std::vector<double> time_s;  // one sample per round: mean time per call over all copies
 };
 
-// "2" (the default variant on 2 parts) or "VARIANT@2".
-Config parse_config(const std::string& item, const std::string& op, int64_t k16) {
+// "2" (the default variant on 2 parts) or "VARIANT@2", optionally followed by ":guided" or
+// ":ranges" (the pool's schedule, kernels/thread_pool.h; default: the process's).
+Config parse_config(std::string item, const std::string& op, int64_t k16) {
   Config c;
   c.label = item;
+  c.schedule = pool_schedule();
+  const auto colon = item.find(':');
+  if (colon != std::string::npos) {
+    const std::string sched = item.substr(colon + 1);
+    if (sched == "guided") {
+      c.schedule = PoolSchedule::kGuided;
+    } else if (sched == "ranges") {
+      c.schedule = PoolSchedule::kRanges;
+    } else {
+      throw Error("bench layouts: '" + c.label + "': the schedule after ':' is guided or ranges");
+    }
+    item = item.substr(0, colon);
+  }
   const auto at = item.find('@');
   const std::string parts = at == std::string::npos ? item : item.substr(at + 1);
   char* end = nullptr;
@@ -68,7 +84,9 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
          "median of per-round ratios to the first config (with its quartiles). Results must\n"
          "be bit-identical across configs.");
   a.option("--configs", "LIST",
-           "comma-separated configs: PARTS (this CPU's default variant) or VARIANT@PARTS", "1,2,4");
+           "comma-separated configs: PARTS (this CPU's default variant) or VARIANT@PARTS, either "
+           "optionally followed by :guided or :ranges (the thread pool's schedule)",
+           "1,2,4");
   a.option("--shape", "NxK", "problem shape (N outputs x K inputs)", "13824x2560");
   a.option("--tokens", "T", "tokens (1 = GEMV)", "1");
   a.option("-t", "N", "threads", "2");
@@ -123,11 +141,13 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
     }
   }
 
+  const PoolSchedule schedule0 = pool_schedule();
   std::vector<double> probes = {probe_stream_read(256 << 20, threads)};
   int64_t shift = 0;
   for (int64_t r = 0; r < rounds; ++r) {
     for (size_t i = 0; i < cfgs.size(); ++i) {
       Config& c = cfgs[r % 2 ? cfgs.size() - 1 - i : i];
+      set_pool_schedule(c.schedule);
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t j = 0; j < ncopies; ++j) {
         run_i2s(*c.variant, c.copies[(size_t)((j + shift) % ncopies)], acts, got.data(), ld);
@@ -137,6 +157,7 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
     }
     shift += 3;
   }
+  set_pool_schedule(schedule0);
   probes.push_back(probe_stream_read(256 << 20, threads));
   const double stream = median_or(probes, 0);
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -27,6 +28,16 @@ using Clock = std::chrono::steady_clock;
 // claimed on the same word, so a worker holding stale fields can never take a newer loop's task.
 constexpr uint64_t kBusy = 0xffffffffu;  // claim index while a loop's fields are written
 
+// Schedule kRanges: participant p's share of the loop, on its own cache line. High 32 bits:
+// generation; then the next task (front) and the end (back) of the share, 16 bits each. The
+// participant claims from the front, the others steal from the back; all by compare-exchange on
+// the word, so a stale worker (another generation) can never claim.
+struct alignas(64) Range {
+  std::atomic<uint64_t> word{0};
+};
+constexpr int kMaxParticipants = 256;
+constexpr int kMaxRangesTasks = 0xffff;  // larger loops use guided claims
+
 struct Loop {
   std::atomic<halide_task_t> f{nullptr};
   std::atomic<void*> user_context{nullptr};
@@ -38,6 +49,7 @@ struct Loop {
   std::atomic<uint64_t> claim{0};
   std::atomic<int> done{0};         // tasks finished
   std::atomic<int> exit_status{0};  // first non-zero task result
+  std::atomic<int> participants{0};  // > 0: schedule kRanges with this many shares
 };
 
 // Never destroyed (see pool()): loops may still run during static destruction.
@@ -60,7 +72,8 @@ class Pool {
       shutdown_ = false;
       // They wait for the generation after the current one: this loop's.
       const uint64_t seen = gen_.load(std::memory_order_relaxed);
-      for (int i = 0; i < threads() - 1; ++i) workers_->emplace_back([this, seen] { work(seen); });
+      for (int i = 0; i < threads() - 1; ++i)
+        workers_->emplace_back([this, seen, i] { work(seen, i + 1); });
     }
     loops_.fetch_add(1, std::memory_order_relaxed);
     const uint64_t g = (gen_.load(std::memory_order_relaxed) + 1) & 0xffffffffu;
@@ -75,6 +88,16 @@ class Pool {
     loop_.size.store(size, std::memory_order_relaxed);
     loop_.done.store(0, std::memory_order_relaxed);
     loop_.exit_status.store(0, std::memory_order_relaxed);
+    const int T = threads();
+    const bool ranges = schedule() == PoolSchedule::kRanges && size <= kMaxRangesTasks;
+    loop_.participants.store(ranges ? T : 0, std::memory_order_relaxed);
+    if (ranges) {
+      for (int p = 0; p < T; ++p) {
+        const uint64_t front = (uint64_t)((int64_t)size * p / T);
+        const uint64_t back = (uint64_t)((int64_t)size * (p + 1) / T);
+        ranges_[p].word.store((g << 32) | (front << 16) | back, std::memory_order_relaxed);
+      }
+    }
     loop_.claim.store(g << 32, std::memory_order_release);
     gen_.store(g, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
@@ -82,7 +105,11 @@ class Pool {
       wake_.notify_all();
     }
     in_task_ = true;
-    run_tasks(g, f, uc, closure, min, size, false);
+    if (ranges) {
+      run_ranges(g, 0, T, f, uc, closure, min, false);
+    } else {
+      run_tasks(g, f, uc, closure, min, size, false);
+    }
     in_task_ = false;
     // Tasks a worker claimed are still running: wait for them (they are short).
     while (loop_.done.load(std::memory_order_acquire) < size) _mm_pause();
@@ -101,6 +128,9 @@ class Pool {
     shutdown_.store(false);
     in_task_ = false;
   }
+
+  void set_schedule(PoolSchedule s) { schedule_.store(s, std::memory_order_relaxed); }
+  PoolSchedule schedule() const { return schedule_.load(std::memory_order_relaxed); }
 
   void set_spin_us(int64_t us) { spin_us_.store(us < 0 ? 0 : us, std::memory_order_relaxed); }
   int64_t spin_us() const { return spin_us_.load(std::memory_order_relaxed); }
@@ -156,7 +186,53 @@ class Pool {
     }
   }
 
-  void work(uint64_t seen) {
+  // Schedule kRanges: participant `self` runs its own share front to back, then steals single
+  // tasks from the back of the largest share left, until every share is empty. Each thread
+  // streams one contiguous run of the loop (a GEMV's rows: long runs of weights per core, and
+  // its prefetches run on into its own next task); only the last tasks move between threads.
+  void run_ranges(uint64_t g, int self, int participants, halide_task_t f, void* uc,
+                  uint8_t* closure, int min, bool worker) {
+    int ran = 0;
+    for (;;) {
+      int task = self < participants ? take(ranges_[self], g, true) : -1;
+      while (task < 0) {
+        int victim = -1, most = 0;
+        for (int p = 0; p < participants; ++p) {
+          const uint64_t c = ranges_[p].word.load(std::memory_order_acquire);
+          if ((c >> 32) != g) return;  // a newer loop: this one is over
+          const int left = (int)(c & 0xffff) - (int)((c >> 16) & 0xffff);
+          if (left > most) most = left, victim = p;
+        }
+        if (victim < 0) break;
+        task = take(ranges_[victim], g, false);
+      }
+      if (task < 0) break;
+      const int r = f(uc, min + task, closure);
+      if (r != 0) {
+        int zero = 0;
+        loop_.exit_status.compare_exchange_strong(zero, r, std::memory_order_relaxed);
+      }
+      ++ran;
+      loop_.done.fetch_add(1, std::memory_order_release);
+    }
+    if (worker) worker_tasks_.fetch_add(ran, std::memory_order_relaxed);
+  }
+
+  // Claims the front (or back) task of a share of generation g; -1 when it is empty or stale.
+  static int take(Range& r, uint64_t g, bool front) {
+    uint64_t c = r.word.load(std::memory_order_acquire);
+    for (;;) {
+      const int lo = (int)((c >> 16) & 0xffff), hi = (int)(c & 0xffff);
+      if ((c >> 32) != g || lo >= hi) return -1;
+      const uint64_t next = front ? c + (uint64_t(1) << 16) : c - 1;
+      if (r.word.compare_exchange_weak(c, next, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return front ? lo : hi - 1;
+      }
+    }
+  }
+
+  void work(uint64_t seen, int self) {
     in_task_ = true;  // a loop started from a task runs serially
     for (;;) {
       // Spin for the next loop, then sleep.
@@ -188,9 +264,14 @@ class Pool {
       uint8_t* closure = loop_.closure.load(std::memory_order_relaxed);
       const int min = loop_.min.load(std::memory_order_relaxed);
       const int size = loop_.size.load(std::memory_order_relaxed);
+      const int participants = loop_.participants.load(std::memory_order_relaxed);
       std::atomic_thread_fence(std::memory_order_acquire);
       if ((loop_.claim.load(std::memory_order_relaxed) >> 32) != g) continue;
-      run_tasks(g, f, uc, closure, min, size, true);
+      if (participants > 0) {
+        run_ranges(g, self, participants, f, uc, closure, min, true);
+      } else {
+        run_tasks(g, f, uc, closure, min, size, true);
+      }
     }
   }
 
@@ -209,6 +290,8 @@ class Pool {
   std::mutex owner_;  // held by the thread whose loop runs on the pool
   std::vector<std::thread>* workers_ = new std::vector<std::thread>();
   Loop loop_;
+  Range ranges_[kMaxParticipants];
+  std::atomic<PoolSchedule> schedule_{initial_schedule()};
   std::atomic<uint64_t> gen_{0};
   std::atomic<int> sleepers_{0};
   std::atomic<bool> shutdown_{false};
@@ -227,6 +310,12 @@ class Pool {
     }
     const unsigned n = std::thread::hardware_concurrency();
     return n == 0 ? 1 : (int)std::min(n, 256u);
+  }
+
+  static PoolSchedule initial_schedule() {
+    const char* e = std::getenv("TRITUNE_POOL_SCHEDULE");
+    if (e != nullptr && std::string(e) == "guided") return PoolSchedule::kGuided;
+    return PoolSchedule::kRanges;
   }
 
   static int64_t initial_spin_us() {
@@ -273,6 +362,12 @@ void set_pool_spin_us(int64_t us) {
 }
 int64_t pool_spin_us() {
   return pool().spin_us();
+}
+void set_pool_schedule(PoolSchedule s) {
+  pool().set_schedule(s);
+}
+PoolSchedule pool_schedule() {
+  return pool().schedule();
 }
 PoolStats pool_stats() {
   return pool().stats();

@@ -10,7 +10,7 @@
 //
 // These workers spin on a generation counter (with pause) for a while after each loop before
 // they sleep, so a loop that follows within the spin window starts on every thread at once.
-// The calling thread takes tasks too. Tasks are claimed one at a time (dynamic, in index order).
+// The calling thread takes tasks too. Tasks are claimed dynamically (see PoolSchedule).
 // A loop started from inside a task, or while another thread's loop holds the pool, runs its
 // tasks serially on the calling thread: same results, no deadlock.
 #pragma once
@@ -27,6 +27,16 @@ int pool_threads();
 // once, Halide's behaviour). Environment TRITUNE_SPIN_US sets the initial value.
 void set_pool_spin_us(int64_t us);
 int64_t pool_spin_us();
+
+// How a loop's tasks are shared out. kRanges (default): each thread owns a contiguous share
+// (thread p of T: tasks [size*p/T, size*(p+1)/T)) and runs it front to back; a thread whose
+// share is done steals single tasks from the back of the largest share left. kGuided: one shared
+// counter, each claim a run of 1/(2 x threads) of the tasks left. Environment
+// TRITUNE_POOL_SCHEDULE=guided|ranges sets the initial value. Loops of more than 65535 tasks
+// are always guided.
+enum class PoolSchedule { kRanges, kGuided };
+void set_pool_schedule(PoolSchedule s);
+PoolSchedule pool_schedule();
 
 // Counters since the pool was installed (tests and profiling).
 struct PoolStats {

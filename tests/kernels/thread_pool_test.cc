@@ -57,22 +57,30 @@ class ThreadPoolTest : public ::testing::Test {
  protected:
   void TearDown() override {
     set_pool_spin_us(2000);
+    set_pool_schedule(PoolSchedule::kRanges);
     set_num_threads(2);
   }
 };
 
 TEST_F(ThreadPoolTest, EveryIndexRunsOnceForRandomLoops) {
   std::mt19937 rng(7);
-  for (int threads : {1, 2, 3, 4}) {
-    set_num_threads(threads);
-    EXPECT_EQ(num_threads(), threads);
-    for (int rep = 0; rep < 200; ++rep) {
-      const int size = (int)(rng() % 300);
-      const int min = (int)(rng() % 2000) - 1000;
-      expect_each_once(min, size);
+  for (PoolSchedule sched : {PoolSchedule::kRanges, PoolSchedule::kGuided}) {
+    set_pool_schedule(sched);
+    for (int threads : {1, 2, 3, 4}) {
+      set_num_threads(threads);
+      EXPECT_EQ(num_threads(), threads);
+      for (int rep = 0; rep < 200; ++rep) {
+        const int size = (int)(rng() % 300);
+        const int min = (int)(rng() % 2000) - 1000;
+        expect_each_once(min, size);
+      }
+      expect_each_once(0, 1);
+      expect_each_once(5, 0);
+      // Ranges: shares of a few tasks with one slow task (the others steal around it); more
+      // tasks than a share word holds (guided claims instead).
+      expect_each_once(0, threads + 1, 20000);
+      expect_each_once(-3, 70000);
     }
-    expect_each_once(0, 1);
-    expect_each_once(5, 0);
   }
 }
 
@@ -102,26 +110,41 @@ int owner_task(void*, int i, uint8_t* closure) {
   return 0;
 }
 
-TEST_F(ThreadPoolTest, ClaimsAreRunsOfConsecutiveTasks) {
+// Runs 3 loops of 100 tasks of 20 us on 2 threads; returns the most same-thread runs one of them
+// split into, and checks both threads took part (else the run count proves nothing).
+int most_runs_of_100_tasks() {
   set_num_threads(2);
   expect_each_once(0, 16, 20000);  // workers up and spinning
   int most_runs = 0, threads_seen = 0;
   for (int rep = 0; rep < 3; ++rep) {
     Owners o(100);
-    ASSERT_EQ(halide_do_par_for(nullptr, owner_task, 0, 100, reinterpret_cast<uint8_t*>(&o)), 0);
+    EXPECT_EQ(halide_do_par_for(nullptr, owner_task, 0, 100, reinterpret_cast<uint8_t*>(&o)), 0);
     int runs = 1;
     std::vector<int> tags;
     for (int i = 0; i < 100; ++i) {
       const int t = o.tid[(size_t)i].load();
-      ASSERT_NE(t, 0) << "task " << i << " did not run";
+      EXPECT_NE(t, 0) << "task " << i << " did not run";
       if (i > 0 && t != o.tid[(size_t)i - 1].load()) ++runs;
       if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
     }
     most_runs = std::max(most_runs, runs);
     threads_seen = std::max(threads_seen, (int)tags.size());
   }
-  EXPECT_EQ(threads_seen, 2);  // both threads took part (else the run count proves nothing)
-  EXPECT_LE(most_runs, 24);
+  EXPECT_EQ(threads_seen, 2);
+  return most_runs;
+}
+
+TEST_F(ThreadPoolTest, GuidedClaimsAreRunsOfConsecutiveTasks) {
+  set_pool_schedule(PoolSchedule::kGuided);
+  EXPECT_LE(most_runs_of_100_tasks(), 24);
+}
+
+// Ranges: each thread runs its half front to back and steals from the back of the other's, so
+// a loop is at most 4 runs (per half: the owner's run from the front, the thief's from the back),
+// however the threads are delayed (guided claims give 10 or more).
+TEST_F(ThreadPoolTest, RangesAreOneShareAndAStolenTailPerThread) {
+  set_pool_schedule(PoolSchedule::kRanges);
+  EXPECT_LE(most_runs_of_100_tasks(), 4);
 }
 
 TEST_F(ThreadPoolTest, SleepingWorkersWakeUp) {
