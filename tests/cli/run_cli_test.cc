@@ -211,25 +211,30 @@ TEST_F(RunCli, BenchLayoutsComparesPartsInOneProcess) {
   const std::string json = dir_ + "/layouts.json";
   // 512 columns = 32 tiles: 1, 2 and 4 parts; a named variant on 2 parts.
   Result r =
-      run("bench layouts --shape 64x512 --cold-mib 0 --rounds 4 -t 1 --configs 1,4,"
+      run("bench layouts --shape 64x512 --cold-mib 0 --rounds 4 -t 2 --configs 1,4:guided,"
           "i2s_gemv_r1_t1_u1_v128_g1_k0_avnni_p0_dshift__x86_64@2 --json " +
           json);
   EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("i2_s gemv 64x512, 1 token(s), 1 thread(s): 1 copy"), std::string::npos)
+  EXPECT_NE(r.out.find("i2_s gemv 64x512, 1 token(s), 2 thread(s): 1 copy"), std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find(" @4 "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("i2s_gemv_r1_t1_u1_v128_g1_k0_avnni_p0_dshift__x86_64 @2"),
+  EXPECT_NE(r.out.find(" @4 guided "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" @1 ranges "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("i2s_gemv_r1_t1_u1_v128_g1_k0_avnni_p0_dshift__x86_64 @2 ranges"),
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("1.000x (1.000..1.000)"), std::string::npos) << r.out;  // the first
   std::ifstream f(json);
   const std::string body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   EXPECT_NE(body.find("\"parts\": 4"), std::string::npos) << body;
+  EXPECT_NE(body.find("\"schedule\": \"guided\""), std::string::npos) << body;
   EXPECT_NE(body.find("\"time_s\": ["), std::string::npos) << body;
   // Parts that do not divide K's tiles, a GEMM variant for a GEMV, bad numbers: say why.
   r = run("bench layouts --shape 64x512 --cold-mib 0 --configs 3");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("divides the 32 column tiles"), std::string::npos) << r.out;
+  r = run("bench layouts --shape 64x512 --cold-mib 0 --configs 2:static");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("guided or ranges"), std::string::npos) << r.out;
   r =
       run("bench layouts --shape 64x512 --cold-mib 0 --configs "
           "i2s_gemm_r1_t2_u1_v128_g1_k0_avnni_p0_dshift__x86_64@1");
