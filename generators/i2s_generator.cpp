@@ -261,7 +261,9 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
         .unroll(t)
         .unroll(rt);
     pair.compute_at(acc, r.z);
-    pair_tail.compute_at(y, to);
+    // Per part: a part-count-sized buffer (parts is a run-time extent) would be heap-allocated
+    // and zeroed for every row block (halide_malloc + memset + halide_free per 16 rows).
+    pair_tail.compute_at(acc, rj.y);
     Func prod_tail = prod.clone_in(pair_tail);
     Func code_tail = code.clone_in(prod_tail);
     // Tiles are unrolled for kunroll <= 2 only: a longer unroll lets LLVM hoist the loads of
