@@ -192,6 +192,9 @@ class Pool {
   // its prefetches run on into its own next task); only the last tasks move between threads.
   void run_ranges(uint64_t g, int self, int participants, halide_task_t f, void* uc,
                   uint8_t* closure, int min, bool worker) {
+    // Tasks run are counted here and added to `done` once, on leaving: a shared counter
+    // bumped per task moves its cache line between the cores at every task. The loop cannot
+    // end (nor a newer one start) before this thread adds its count.
     int ran = 0;
     for (;;) {
       int task = self < participants ? take(ranges_[self], g, true) : -1;
@@ -199,7 +202,10 @@ class Pool {
         int victim = -1, most = 0;
         for (int p = 0; p < participants; ++p) {
           const uint64_t c = ranges_[p].word.load(std::memory_order_acquire);
-          if ((c >> 32) != g) return;  // a newer loop: this one is over
+          if ((c >> 32) != g) {  // a newer loop (only possible before this thread ran a task)
+            victim = -1;
+            break;
+          }
           const int left = (int)(c & 0xffff) - (int)((c >> 16) & 0xffff);
           if (left > most) most = left, victim = p;
         }
@@ -213,8 +219,8 @@ class Pool {
         loop_.exit_status.compare_exchange_strong(zero, r, std::memory_order_relaxed);
       }
       ++ran;
-      loop_.done.fetch_add(1, std::memory_order_release);
     }
+    if (ran > 0) loop_.done.fetch_add(ran, std::memory_order_release);
     if (worker) worker_tasks_.fetch_add(ran, std::memory_order_relaxed);
   }
 
