@@ -36,7 +36,7 @@ struct alignas(64) Range {
   std::atomic<uint64_t> word{0};
 };
 constexpr int kMaxParticipants = 256;
-constexpr int kMaxRangesTasks = 0xffff;  // larger loops use guided claims
+constexpr int kMaxRangesTasks = 0xffff;  // larger loops (or more threads) use guided claims
 
 struct Loop {
   std::atomic<halide_task_t> f{nullptr};
@@ -89,7 +89,8 @@ class Pool {
     loop_.done.store(0, std::memory_order_relaxed);
     loop_.exit_status.store(0, std::memory_order_relaxed);
     const int T = threads();
-    const bool ranges = schedule() == PoolSchedule::kRanges && size <= kMaxRangesTasks;
+    const bool ranges =
+        schedule() == PoolSchedule::kRanges && size <= kMaxRangesTasks && T <= kMaxParticipants;
     loop_.participants.store(ranges ? T : 0, std::memory_order_relaxed);
     if (ranges) {
       for (int p = 0; p < T; ++p) {

@@ -32,8 +32,8 @@ int64_t pool_spin_us();
 // (thread p of T: tasks [size*p/T, size*(p+1)/T)) and runs it front to back; a thread whose
 // share is done steals single tasks from the back of the largest share left. kGuided: one shared
 // counter, each claim a run of 1/(2 x threads) of the tasks left. Environment
-// TRITUNE_POOL_SCHEDULE=guided|ranges sets the initial value. Loops of more than 65535 tasks
-// are always guided.
+// TRITUNE_POOL_SCHEDULE=guided|ranges sets the initial value. Loops of more than 65535 tasks,
+// and pools of more than 256 threads, are always guided.
 enum class PoolSchedule { kRanges, kGuided };
 void set_pool_schedule(PoolSchedule s);
 PoolSchedule pool_schedule();

@@ -220,6 +220,17 @@ TEST_F(ThreadPoolTest, ConcurrentCallersAllComplete) {
   EXPECT_EQ(failures.load(), 0);
 }
 
+// More threads than the ranges schedule has shares for (256) fall back to guided claims.
+TEST_F(ThreadPoolTest, MoreThreadsThanSharesStillRunEveryIndexOnce) {
+  set_pool_spin_us(0);  // 299 workers: sleep between loops instead of spinning
+  set_pool_threads(300);
+  EXPECT_EQ(pool_threads(), 300);
+  expect_each_once(0, 1000);
+  expect_each_once(7, 3, 1000);
+  set_pool_threads(2);
+  expect_each_once(0, 100);
+}
+
 TEST_F(ThreadPoolTest, ResizingKeepsResults) {
   for (int threads : {4, 1, 2, 3, 2}) {
     set_num_threads(threads);
