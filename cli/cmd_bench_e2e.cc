@@ -21,6 +21,7 @@
 #include "kernels/op_counts.h"
 #include "kernels/roofline.h"
 #include "kernels/stats.h"
+#include "kernels/thread_pool.h"
 #include "model/float_model.h"
 #include "model/transformer.h"
 
@@ -375,14 +376,16 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"kv\": \"%s\", \"kv_bytes\": %lld, "
         "\"rss_loaded\": %lld, \"rss_run\": %lld, \"rss_run_file\": %lld, \"rss_peak\": %lld, "
         "\"tg_j_per_token\": %.6f, "
-        "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s",
+        "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s, "
+        "\"pool_schedule\": \"%s\", \"pool_spin_us\": %lld",
         label.c_str(), m.weights->path.c_str(), (long long)m.file_bytes, (long long)params, threads,
         isa_name(selected_isa()), (long long)pp, (long long)tg, (long long)depth, reps, r.pp.mean,
         r.pp.sd, r.tg.mean, r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s, tg_s,
         tg_ratio, inplace_gbs, tg_inplace_bound_s, tg_inplace_ratio, peak_gops, pp_gops, pp_frac,
         kv_type_name(kv), (long long)r.kv_bytes, (long long)rss_loaded, (long long)rss_run,
         (long long)r.rss_running_file, (long long)rss_peak, r.tg_joules_per_token,
-        r.pp_joules_per_token, r.energy_source.c_str(), r.energy_estimated ? "true" : "false");
+        r.pp_joules_per_token, r.energy_source.c_str(), r.energy_estimated ? "true" : "false",
+        pool_schedule_name(pool_schedule()), (long long)pool_spin_us());
     if (fm) {
       std::printf(
           ", \"f16_pp_tps_mean\": %.4f, \"f16_pp_tps_sd\": %.4f, "
@@ -415,6 +418,8 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
     if (tg > 0) print_row(fl, fgib, params_b, threads, tgs, f16.tg);
   }
   std::printf("\nkernels (%s):\n%s", isa_name(selected_isa()), r.kernels.c_str());
+  std::printf("thread pool: %d threads, %s schedule, workers spin %lld us between loops\n", threads,
+              pool_schedule_name(pool_schedule()), (long long)pool_spin_us());
   if (a.has("--profile")) print_profile(r.pp_prof, r.tg_prof, r.stage_bytes, inplace_gbs);
   std::printf(
       "\nbytes read per generated token   %.1f MB (weights, head, one embedding row, KV "

@@ -40,10 +40,6 @@ struct Config {
   std::vector<double> time_s;  // one sample per round: mean time per call over all copies
 };
 
-const char* schedule_name(PoolSchedule s) {
-  return s == PoolSchedule::kGuided ? "guided" : "ranges";
-}
-
 // "2" (the default variant on 2 parts) or "VARIANT@2", optionally followed by ":guided" or
 // ":ranges" (the pool's schedule, kernels/thread_pool.h; default: the process's).
 Config parse_config(std::string item, const std::string& op, int64_t k16) {
@@ -174,12 +170,12 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
     std::vector<double> ratio;
     for (size_t i = 0; i < c.time_s.size(); ++i) ratio.push_back(cfgs[0].time_s[i] / c.time_s[i]);
     const double med = median_or(c.time_s, 0), gbs = (double)wbytes / med / 1e9;
-    std::printf("%-71s %8.1fus %8.2f %7.1f%% %7.3fx (%.3f..%.3f)\n",
-                (c.variant->name + " @" + std::to_string(c.parts) + " " + schedule_name(c.schedule))
-                    .c_str(),
-                med * 1e6, gbs,
-                100.0 * gbs / stream, median_or(ratio, 0), quantile(ratio, 0.25),
-                quantile(ratio, 0.75));
+    std::printf(
+        "%-71s %8.1fus %8.2f %7.1f%% %7.3fx (%.3f..%.3f)\n",
+        (c.variant->name + " @" + std::to_string(c.parts) + " " + pool_schedule_name(c.schedule))
+            .c_str(),
+        med * 1e6, gbs, 100.0 * gbs / stream, median_or(ratio, 0), quantile(ratio, 0.25),
+        quantile(ratio, 0.75));
   }
   std::printf("stream read (4 streams per thread), %d thread(s): %.2f GB/s before, %.2f after\n",
               threads, probes[0], probes[1]);
@@ -198,7 +194,7 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
       json::Value j = json::Value::object();
       j.set("variant", c.variant->name);
       j.set("parts", c.parts);
-      j.set("schedule", schedule_name(c.schedule));
+      j.set("schedule", pool_schedule_name(c.schedule));
       j.set("time_s", json_numbers(c.time_s));
       arr.push_back(j);
     }

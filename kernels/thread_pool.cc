@@ -47,8 +47,8 @@ struct Loop {
   // High 32 bits: generation; low 32 bits: next task index. Claimed by compare-exchange so a
   // stale worker never takes an index of a newer loop.
   std::atomic<uint64_t> claim{0};
-  std::atomic<int> done{0};         // tasks finished
-  std::atomic<int> exit_status{0};  // first non-zero task result
+  std::atomic<int> done{0};          // tasks finished
+  std::atomic<int> exit_status{0};   // first non-zero task result
   std::atomic<int> participants{0};  // > 0: schedule kRanges with this many shares
 };
 
@@ -321,7 +321,9 @@ class Pool {
 
   static PoolSchedule initial_schedule() {
     const char* e = std::getenv("TRITUNE_POOL_SCHEDULE");
-    if (e != nullptr && std::string(e) == "guided") return PoolSchedule::kGuided;
+    if (e != nullptr && std::string(e) == pool_schedule_name(PoolSchedule::kGuided)) {
+      return PoolSchedule::kGuided;
+    }
     return PoolSchedule::kRanges;
   }
 
@@ -375,6 +377,9 @@ void set_pool_schedule(PoolSchedule s) {
 }
 PoolSchedule pool_schedule() {
   return pool().schedule();
+}
+const char* pool_schedule_name(PoolSchedule s) {
+  return s == PoolSchedule::kGuided ? "guided" : "ranges";
 }
 PoolStats pool_stats() {
   return pool().stats();

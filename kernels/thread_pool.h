@@ -37,6 +37,7 @@ int64_t pool_spin_us();
 enum class PoolSchedule { kRanges, kGuided };
 void set_pool_schedule(PoolSchedule s);
 PoolSchedule pool_schedule();
+const char* pool_schedule_name(PoolSchedule s);  // "ranges" | "guided"
 
 // Counters since the pool was installed (tests and profiling).
 struct PoolStats {

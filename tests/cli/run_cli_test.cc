@@ -119,10 +119,12 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   EXPECT_NE(r.out.find("\"attention\": "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"profile\": {\"pp\": {\"tokens\": 16"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"tg_stage_weight_bytes\": {\"qkv\": "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"pool_schedule\": \"ranges\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"head\": "), std::string::npos) << r.out;
   r = run("bench e2e -m " + model_ + " -p 0 -n 2 -r 1 -t 2 --no-energy");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("in-place read (same run)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("thread pool: 2 threads, ranges schedule"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("reading its bytes in place: "), std::string::npos) << r.out;
   r = run("bench e2e -m " + model_ + " -p 8 -n 2 -r 1 -t 1 --no-energy --no-roofline --profile");
   EXPECT_EQ(r.status, 0) << r.out;
