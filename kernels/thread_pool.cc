@@ -35,6 +35,15 @@ constexpr uint64_t kBusy = 0xffffffffu;  // claim index while a loop's fields ar
 struct alignas(64) Range {
   std::atomic<uint64_t> word{0};
 };
+constexpr uint64_t share_word(uint64_t g, uint64_t front, uint64_t back) {
+  return (g << 32) | (front << 16) | back;
+}
+constexpr int share_front(uint64_t w) {
+  return (int)((w >> 16) & 0xffff);
+}
+constexpr int share_back(uint64_t w) {
+  return (int)(w & 0xffff);
+}
 constexpr int kMaxParticipants = 256;
 constexpr int kMaxRangesTasks = 0xffff;  // larger loops (or more threads) use guided claims
 
@@ -96,7 +105,7 @@ class Pool {
       for (int p = 0; p < T; ++p) {
         const uint64_t front = (uint64_t)((int64_t)size * p / T);
         const uint64_t back = (uint64_t)((int64_t)size * (p + 1) / T);
-        ranges_[p].word.store((g << 32) | (front << 16) | back, std::memory_order_relaxed);
+        ranges_[p].word.store(share_word(g, front, back), std::memory_order_relaxed);
       }
     }
     loop_.claim.store(g << 32, std::memory_order_release);
@@ -175,16 +184,25 @@ class Pool {
           break;
         }
       }
-      for (int i = first; i < first + n; ++i) {
-        const int r = f(uc, min + i, closure);
-        if (r != 0) {
-          int zero = 0;
-          loop_.exit_status.compare_exchange_strong(zero, r, std::memory_order_relaxed);
-        }
-      }
-      if (worker) worker_tasks_.fetch_add(n, std::memory_order_relaxed);
-      loop_.done.fetch_add(n, std::memory_order_release);
+      for (int i = first; i < first + n; ++i) run_task(f, uc, min + i, closure);
+      finished(n, worker);
     }
+  }
+
+  // Runs one task; the loop keeps the first non-zero status.
+  void run_task(halide_task_t f, void* uc, int index, uint8_t* closure) {
+    const int r = f(uc, index, closure);
+    if (r != 0) {
+      int zero = 0;
+      loop_.exit_status.compare_exchange_strong(zero, r, std::memory_order_relaxed);
+    }
+  }
+
+  // Counts `n` tasks of the current loop as done (by a worker or the calling thread).
+  void finished(int n, bool worker) {
+    if (n <= 0) return;
+    if (worker) worker_tasks_.fetch_add(n, std::memory_order_relaxed);
+    loop_.done.fetch_add(n, std::memory_order_release);
   }
 
   // Schedule kRanges: participant `self` runs its own share front to back, then steals single
@@ -207,29 +225,24 @@ class Pool {
             victim = -1;
             break;
           }
-          const int left = (int)(c & 0xffff) - (int)((c >> 16) & 0xffff);
+          const int left = share_back(c) - share_front(c);
           if (left > most) most = left, victim = p;
         }
         if (victim < 0) break;
         task = take(ranges_[victim], g, false);
       }
       if (task < 0) break;
-      const int r = f(uc, min + task, closure);
-      if (r != 0) {
-        int zero = 0;
-        loop_.exit_status.compare_exchange_strong(zero, r, std::memory_order_relaxed);
-      }
+      run_task(f, uc, min + task, closure);
       ++ran;
     }
-    if (ran > 0) loop_.done.fetch_add(ran, std::memory_order_release);
-    if (worker) worker_tasks_.fetch_add(ran, std::memory_order_relaxed);
+    finished(ran, worker);
   }
 
   // Claims the front (or back) task of a share of generation g; -1 when it is empty or stale.
   static int take(Range& r, uint64_t g, bool front) {
     uint64_t c = r.word.load(std::memory_order_acquire);
     for (;;) {
-      const int lo = (int)((c >> 16) & 0xffff), hi = (int)(c & 0xffff);
+      const int lo = share_front(c), hi = share_back(c);
       if ((c >> 32) != g || lo >= hi) return -1;
       const uint64_t next = front ? c + (uint64_t(1) << 16) : c - 1;
       if (r.word.compare_exchange_weak(c, next, std::memory_order_acq_rel,
