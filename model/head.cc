@@ -88,10 +88,16 @@ struct HeadActs {
   std::vector<int16_t> x16;
   // Interleaved Q8_0 only: q widened to int16 (tokens * k), the vpmaddwd operand.
   std::vector<int16_t> qw;
+  // Interleaved Q6_K only: per group of 16 activations (k / 16 per token), two int16 as one
+  // dword: 32 times the sum of the activations that meet the first (resp. second) byte pair of
+  // each 4-column dword, i.e. of columns 16g + 4c + {0, 1} (resp. {2, 3}) over c < 4. Each fits
+  // int16 (|.| <= 32 * 8 * 127).
+  std::vector<int16_t> o32;
 };
 
 HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t k,
-                            bool group_sums = false, bool widened = false) {
+                            bool group_sums = false, bool widened = false,
+                            bool q6_offsets = false) {
   HeadActs a;
   const int64_t nb = k / kActBlock;
   a.q.resize((size_t)(tokens * k));
@@ -111,6 +117,12 @@ HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t
     for (int64_t i = 0; i < tokens * k; ++i) a.x16[(size_t)(i / 16)] += a.q[(size_t)i];
   }
   if (widened) a.qw.assign(a.q.begin(), a.q.end());
+  if (q6_offsets) {
+    a.o32.assign((size_t)(tokens * k / 8), 0);
+    for (int64_t i = 0; i < tokens * k; ++i) {
+      a.o32[(size_t)(i / 16 * 2 + i % 4 / 2)] += (int16_t)(32 * a.q[(size_t)i]);
+    }
+  }
   return a;
 }
 
@@ -516,6 +528,145 @@ TRITUNE_AVX2 void q8_0_il_rows(const uint8_t* data, int64_t k, const HeadActs& a
   }
 }
 
+// ---- Q6_K, interleaved layout (see HeadLayout) -------------------------------------------------
+// Per group of 8 rows and super-block (256 columns), the 8 rows' 1680 stored bytes reordered
+// so that one 32-byte vector decodes to 8 rows x 4 consecutive columns of 6-bit codes (byte
+// 4r + i: row r, column i of the dword), the vpmaddubsw operand against a broadcast activation
+// dword. The super-block starts with the 8 rows' f16 d (16 bytes, row r at 2r); then come its 8
+// blocks of 32 columns, 208 bytes each, in the order the kernel reads them (one sequential
+// stream per group: a layout with all low nibbles, then all high bits, then all scales had the
+// kernel jump between three regions and ran at a third of the speed). Block b, with 8 code
+// dwords c = 0..7:
+//   [0, 128)    low nibbles: vector c/2, code dword c in bits 3:0 (c even) or 7:4 (c odd)
+//   [128, 192)  high 2 bits: vector c/4, code dword c in bits 2(c%4)+1 : 2(c%4)
+//   [192, 208)  scales: int8 sc of the block's 16-column group h of row r at 8h + r
+constexpr int64_t kIlQ6Bytes = kIlRows * 210;
+constexpr int64_t kIlQ6Block = 208;
+
+TRITUNE_AVX2 inline __m256i broadcast_dword(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// Rows [0, 8) of `src` (row_bytes apart, nsb super-blocks each) into one interleaved group.
+void interleave_q6_k_group(const uint8_t* src, int64_t row_bytes, int64_t nsb, uint8_t* dst) {
+  uint8_t q[kIlRows][256];
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    uint8_t* d = dst + sb * kIlQ6Bytes;
+    std::memset(d, 0, (size_t)kIlQ6Bytes);
+    for (int64_t r = 0; r < kIlRows; ++r) {
+      const uint8_t* blk = src + r * row_bytes + sb * 210;
+      q6_k_codes(blk, q[r]);
+      d[2 * r] = blk[208];
+      d[2 * r + 1] = blk[209];
+      for (int g = 0; g < 16; ++g) d[16 + (g / 2) * kIlQ6Block + 192 + 8 * (g % 2) + r] = blk[192 + g];
+    }
+    for (int b = 0; b < 8; ++b) {
+      uint8_t* db = d + 16 + b * kIlQ6Block;
+      for (int c = 0; c < 8; ++c) {
+        for (int r = 0; r < kIlRows; ++r) {
+          for (int i = 0; i < 4; ++i) {
+            const uint8_t code = q[r][32 * b + 4 * c + i];
+            const int j = 4 * r + i;
+            db[(c / 2) * 32 + j] |= (uint8_t)((code & 0xF) << (4 * (c % 2)));
+            db[128 + (c / 4) * 32 + j] |= (uint8_t)((code >> 4) << (2 * (c % 4)));
+          }
+        }
+      }
+    }
+  }
+}
+
+// 8 * G logits of one token from G interleaved Q6_K groups (group_bytes apart, their logits
+// out_stride apart). Per block of 32 columns and group: the 8 code vectors rebuilt with 17 logic
+// ops per 4; per 16-column group, 4 vpmaddubsw (pairs q * x, at most 2 * 63 * 127), their
+// wrapping int16 sum less the codes' offset 32 * x (o32: the exact sum of (q - 32) * x over 16
+// columns per row and pair, within +-32512, so the wrap-around of the partial sums cancels),
+// then one vpmaddwd by the 8 rows' scales (int16 pairs) into int32 lanes = rows; per block one
+// FMA by d * dx[b].
+template <int G>
+TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t nsb,
+                                const int8_t* x, const int16_t* o32, const float* dx, float* out,
+                                int64_t out_stride = kIlRows) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  __m256 f[G];
+  for (int q = 0; q < G; ++q) f[q] = _mm256_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    __m256 dv[G];
+    for (int q = 0; q < G; ++q) {
+      dv[q] = _mm256_cvtph_ps(
+          _mm_loadu_si128((const __m128i*)(g + q * group_bytes + sb * kIlQ6Bytes)));
+    }
+    for (int b = 0; b < 8; ++b) {
+      const int8_t* xb = x + sb * 256 + 32 * b;
+      __m256i xd[8];
+      for (int c = 0; c < 8; ++c) xd[c] = broadcast_dword(xb + 4 * c);
+      const int16_t* ob = o32 + (sb * 16 + 2 * b) * 2;
+      const __m256i o0 = broadcast_dword(ob), o1 = broadcast_dword(ob + 2);
+      const __m256 s = _mm256_set1_ps(dx[sb * 8 + b]);
+      for (int q = 0; q < G; ++q) {
+        const uint8_t* p = g + q * group_bytes + sb * kIlQ6Bytes + 16 + b * kIlQ6Block;
+        const uint8_t* ql = p;
+        const uint8_t* qh = p + 128;
+        __m256i code[8];
+        for (int h = 0; h < 2; ++h) {
+          const __m256i l0 = _mm256_loadu_si256((const __m256i*)(ql + 64 * h));
+          const __m256i l1 = _mm256_loadu_si256((const __m256i*)(ql + 64 * h + 32));
+          const __m256i hb = _mm256_loadu_si256((const __m256i*)(qh + 32 * h));
+          code[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                            _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+          code[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                            _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+          code[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(hb, m30));
+          code[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                            _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+        }
+        // The two groups' scales as int16 pairs (sc[r], sc[r]) in lanes 2r, 2r + 1.
+        const __m256i sc =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(p + 192)));
+        const __m256i s0 = _mm256_permute4x64_epi64(sc, 0x50), s1 = _mm256_permute4x64_epi64(sc, 0xFA);
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+          __m256i t = _mm256_add_epi16(_mm256_maddubs_epi16(code[4 * h], xd[4 * h]),
+                                       _mm256_maddubs_epi16(code[4 * h + 1], xd[4 * h + 1]));
+          t = _mm256_add_epi16(t, _mm256_maddubs_epi16(code[4 * h + 2], xd[4 * h + 2]));
+          t = _mm256_add_epi16(t, _mm256_maddubs_epi16(code[4 * h + 3], xd[4 * h + 3]));
+          t = _mm256_sub_epi16(t, h == 0 ? o0 : o1);
+          const __m256i sh = h == 0 ? s0 : s1;
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(t, _mm256_unpacklo_epi16(sh, sh)));
+        }
+        f[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(dv[q], s), f[q]);
+      }
+    }
+  }
+  for (int q = 0; q < G; ++q) _mm256_storeu_ps(out + out_stride * q, f[q]);
+}
+
+// Rows [r0, r1) (multiples of 8, r1 <= il_rows) of the interleaved Q6_K head, 4 groups a
+// quarter of the range apart read side by side (as q8_0_il_rows).
+TRITUNE_AVX2 void q6_k_il_rows(const uint8_t* data, int64_t k, const HeadActs& a, int64_t tokens,
+                               float* logits, int64_t ldl, int64_t r0, int64_t r1) {
+  const int64_t nsb = k / 256, group_bytes = nsb * kIlQ6Bytes;
+  const int64_t groups = (r1 - r0) / kIlRows, quarter = groups / kIlGroupsPerPass;
+  for (int64_t i = 0; i < quarter; ++i) {
+    const int64_t r = r0 + i * kIlRows;
+    for (int64_t t = 0; t < tokens; ++t) {
+      q6_k_il_token<kIlGroupsPerPass>(data + (r / kIlRows) * group_bytes, quarter * group_bytes,
+                                      nsb, a.q.data() + t * k, a.o32.data() + t * k / 8,
+                                      a.dx.data() + t * (k / 32), logits + t * ldl + r,
+                                      quarter * kIlRows);
+    }
+  }
+  for (int64_t g = kIlGroupsPerPass * quarter; g < groups; ++g) {
+    const int64_t r = r0 + g * kIlRows;
+    for (int64_t t = 0; t < tokens; ++t) {
+      q6_k_il_token<1>(data + (r / kIlRows) * group_bytes, group_bytes, nsb, a.q.data() + t * k,
+                       a.o32.data() + t * k / 8, a.dx.data() + t * (k / 32), logits + t * ldl + r);
+    }
+  }
+}
+
 void q8_rows_scalar(bool q6k, const uint8_t* data, int64_t row_bytes, int64_t k, const HeadActs& a,
                     int64_t tokens, float* logits, int64_t ldl, int64_t r0, int64_t r1) {
   const int64_t nb = k / 32;
@@ -651,11 +802,14 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
       kind_ = Kind::kQ6K;
       break;  // Q6_K (check_raw_matrix refused the rest)
   }
+  // Float and Q6_K dots have no AVX-512 version: AVX2+FMA+F16C.
+  if (kind_ != Kind::kQ8_0 && impl_ == Impl::kAvx512Vnni) impl_ = Impl::kAvx2;
   row_bytes_ = row_bytes_of(m);
   data_ = m.data;
   const int64_t bytes = rows_ * row_bytes_;
   const bool copy = m.file_mapped && bytes >= (int64_t)kHugePageBytes;
-  const bool can_interleave = kind_ == Kind::kQ8_0 && impl_ != Impl::kScalar && rows_ >= kIlRows;
+  const bool can_interleave =
+      (kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K) && impl_ != Impl::kScalar && rows_ >= kIlRows;
   const bool interleave =
       can_interleave && (layout == HeadLayout::kInterleaved ||
                          (layout == HeadLayout::kAuto && copy && impl_ == Impl::kAvx2));
@@ -676,8 +830,13 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
     for (int64_t r0 = 0; r0 < rows_; r0 += step) {
       const int64_t r1 = std::min(rows_, r0 + step), mid = std::max(r0, std::min(r1, il_rows_));
       for (int64_t r = r0; r < mid; r += kIlRows) {
-        interleave_q8_0_group(m.data + r * row_bytes_, row_bytes_, nb,
-                              owned_.data() + r * row_bytes_);
+        if (kind_ == Kind::kQ6K) {
+          interleave_q6_k_group(m.data + r * row_bytes_, row_bytes_, cols_ / 256,
+                                owned_.data() + r * row_bytes_);
+        } else {
+          interleave_q8_0_group(m.data + r * row_bytes_, row_bytes_, nb,
+                                owned_.data() + r * row_bytes_);
+        }
       }
       std::memcpy(owned_.data() + mid * row_bytes_, m.data + mid * row_bytes_,
                   (size_t)((r1 - mid) * row_bytes_));
@@ -690,9 +849,9 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   static const char* kKindNames[] = {"f32", "f16", "bf16", "q8_0", "q6_k"};
   static const char* kImplNames[] = {"scalar", "avx2", "avx512vnni"};
   const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
-  // Float and Q6_K dots have no AVX-512 version: AVX2+FMA+F16C.
-  if ((!int8 || kind_ == Kind::kQ6K) && impl_ == Impl::kAvx512Vnni) impl_ = Impl::kAvx2;
-  describe_ = il_rows_ > 0 ? std::string("q8_0 int16 dot avx2, 8-row interleaved")
+  describe_ = il_rows_ > 0 ? std::string(kind_ == Kind::kQ6K
+                                              ? "q6_k int8 dot avx2, 8-row interleaved"
+                                              : "q8_0 int16 dot avx2, 8-row interleaved")
                            : std::string(kKindNames[(int)kind_]) +
                                  (int8 ? " int8 dot " : " float dot ") + kImplNames[(int)impl_];
 }
@@ -703,7 +862,8 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
   const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
   HeadActs a;
   const bool q6k = kind_ == Kind::kQ6K;
-  if (int8) a = quantize_head_acts(x, tokens, ldx, cols_, q6k, il_rows_ > 0);
+  const bool il = il_rows_ > 0;
+  if (int8) a = quantize_head_acts(x, tokens, ldx, cols_, q6k, il && !q6k, il && q6k);
   // Rows in chunks of a multiple of 64 (of the cache line for every type, and of the
   // interleaved groups): dynamic claiming keeps both cores streaming to the end even when one
   // is interrupted.
@@ -713,9 +873,12 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
       [&](int64_t r0, int64_t r1, int) {
         if (il_rows_ > 0) {
           const int64_t mid = std::min(r1, il_rows_);
-          if (r0 < mid) q8_0_il_rows(data_, cols_, a, tokens, logits, ldl, r0, mid);
+          if (r0 < mid) {
+            (q6k ? q6_k_il_rows : q8_0_il_rows)(data_, cols_, a, tokens, logits, ldl, r0, mid);
+          }
           if (std::max(r0, mid) < r1) {
-            q8_0_rows_avx2(data_, row_bytes_, cols_, a, tokens, logits, ldl, std::max(r0, mid), r1);
+            (q6k ? q6_k_rows_avx2 : q8_0_rows_avx2)(data_, row_bytes_, cols_, a, tokens, logits,
+                                                    ldl, std::max(r0, mid), r1);
           }
           return;
         }

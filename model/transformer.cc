@@ -203,7 +203,13 @@ Transformer::Transformer(std::shared_ptr<ModelWeights> weights, const Transforme
         }
       }
     }
-    head_ = std::make_unique<OutputHead>(head_matrix());
+    // TRITUNE_HEAD_LAYOUT=stored|interleaved overrides the head's layout choice (A/B runs).
+    const char* hl = std::getenv("TRITUNE_HEAD_LAYOUT");
+    const std::string hls = hl ? hl : "";
+    const HeadLayout layout = hls == "stored"        ? HeadLayout::kAsStored
+                              : hls == "interleaved" ? HeadLayout::kInterleaved
+                                                     : HeadLayout::kAuto;
+    head_ = std::make_unique<OutputHead>(head_matrix(), layout);
   }
 }
 

@@ -289,6 +289,70 @@ TEST(Head, Q8_0InterleavedMatchesReference) {
   }
 }
 
+// The interleaved Q6_K layout against the reference, on arbitrary block bytes: row counts
+// around the groups of 8 and the passes of 4 groups (the rest stays as stored), 1 to 10
+// super-blocks per row, 1 and 2 threads, and the int16 extremes of the kernel's group sums:
+// blocks of all codes 0 or all 63 with scales -128 / 127 against activations that all quantize
+// to +127 or -127 (the sum of (q - 32) * x over a 16-column group and pair reaches -32512).
+TEST(Head, Q6_KInterleavedMatchesReference) {
+  std::mt19937_64 rng(37);
+  for (int64_t cols : {256, 512, 2560}) {
+    for (int64_t rows : {8, 17, 31, 40, 48, 100, 300}) {
+      RawMatrix m;
+      m.name = "output.weight";
+      m.ggml_type = kGgmlQ6_K;
+      m.rows = rows;
+      m.cols = cols;
+      m.owned.resize((size_t)(rows * cols / 256 * 210));
+      for (auto& b : m.owned) b = (uint8_t)rng();
+      for (int64_t blk = 0; blk < rows * cols / 256; ++blk) {
+        uint8_t* p = m.owned.data() + blk * 210;
+        const uint16_t d = (uint16_t)(0x2000 + rng() % 0x1800);
+        std::memcpy(p + 208, &d, 2);
+        if (blk % 5 == 1) {  // all codes 0, every scale -128
+          std::memset(p, 0x00, 192);
+          std::memset(p + 192, 0x80, 16);
+        } else if (blk % 5 == 3) {  // all codes 63, every scale 127
+          std::memset(p, 0xFF, 192);
+          std::memset(p + 192, 0x7F, 16);
+        }
+      }
+      m.data = m.owned.data();
+      m.bytes = (int64_t)m.owned.size();
+      const int64_t tokens = 3;
+      std::vector<float> x((size_t)(tokens * cols));
+      for (int64_t i = 0; i < cols; ++i) {
+        x[(size_t)i] = 0.01f * (float)(rng() % 200) - 1.0f;
+        x[(size_t)(cols + i)] = 1.0f;
+        x[(size_t)(2 * cols + i)] = -1.0f;
+      }
+      std::vector<float> want((size_t)(tokens * rows)), got(want.size());
+      ThreadPool pool2(2);
+      head_reference(m, x.data(), tokens, cols, want.data(), rows, &pool2);
+      double scale = 0;
+      for (float v : want) scale = std::max(scale, (double)std::fabs(v));
+      ASSERT_GT(scale, 1.0);
+      for (int threads : {1, 2}) {
+        ThreadPool pool(threads);
+        for_each_isa([&] {
+          const OutputHead head(m, HeadLayout::kInterleaved);
+          const bool il = selected_isa() >= Isa::kAvx2;
+          ASSERT_EQ(head.describe().find("interleaved") != std::string::npos, il)
+              << head.describe();
+          EXPECT_EQ(head.weight_bytes(), m.bytes);
+          EXPECT_EQ(head.owned_bytes(), il ? m.bytes : 0);
+          std::fill(got.begin(), got.end(), NAN);
+          head.forward(x.data(), tokens, cols, got.data(), rows, pool);
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_NEAR(got[i], want[i], 2e-6 * scale)
+                << head.describe() << " rows " << rows << " cols " << cols << " at " << i;
+          }
+        });
+      }
+    }
+  }
+}
+
 TEST(Head, Int8HeadQuantizesActivationsInBlocksOf32) {
   // One Q8_0 row of ones (d = 1): the logit is sum_b (sum_i x_q[i]) / s_b, not sum x.
   RawMatrix m;
