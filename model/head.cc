@@ -502,30 +502,47 @@ TRITUNE_AVX2 void q8_0_il_token(const uint8_t* g, int64_t group_bytes, int64_t n
   for (int q = 0; q < G; ++q) _mm256_storeu_ps(out + out_stride * q, f[q]);
 }
 
-// Rows [r0, r1) (both multiples of 8, r1 <= il_rows) of the interleaved head. The groups read
-// side by side are a quarter of the range apart, so each core streams from 4 places at once, each
-// a long run (one run per core reads 10-30% slower on this kind of machine: see
-// kernels/roofline.cc); the groups left over after 4 equal quarters go one at a time.
-TRITUNE_AVX2 void q8_0_il_rows(const uint8_t* data, int64_t k, const HeadActs& a, int64_t tokens,
-                               float* logits, int64_t ldl, int64_t r0, int64_t r1) {
-  const int64_t nb = k / 32, group_bytes = nb * kIlBlockBytes;
+// Rows [r0, r1) (both multiples of 8, r1 <= il_rows) of an interleaved head, through
+// token.run<G>(group, group_stride, t, out, out_stride) (8 * G logits of token t). The groups
+// read side by side are a quarter of the range apart, so each core streams from 4 places at
+// once, each a long run (one run per core reads 10-30% slower on this kind of machine: see
+// kernels/roofline.cc); the groups left over after 4 equal quarters go one at a time. Each
+// group (or set of 4) is used by every token while it is in L1.
+template <class Token>
+TRITUNE_AVX2 void il_rows(const uint8_t* data, int64_t group_bytes, const Token& token,
+                          int64_t tokens, float* logits, int64_t ldl, int64_t r0, int64_t r1) {
   const int64_t groups = (r1 - r0) / kIlRows, quarter = groups / kIlGroupsPerPass;
-  // Each group (or set of 4) is used by every token while it is in L1.
   for (int64_t i = 0; i < quarter; ++i) {
     const int64_t r = r0 + i * kIlRows;
     for (int64_t t = 0; t < tokens; ++t) {
-      q8_0_il_token<kIlGroupsPerPass>(data + (r / kIlRows) * group_bytes, quarter * group_bytes, nb,
-                                      a.qw.data() + t * k, a.dx.data() + t * nb,
-                                      logits + t * ldl + r, quarter * kIlRows);
+      token.template run<kIlGroupsPerPass>(data + (r / kIlRows) * group_bytes,
+                                           quarter * group_bytes, t, logits + t * ldl + r,
+                                           quarter * kIlRows);
     }
   }
   for (int64_t g = kIlGroupsPerPass * quarter; g < groups; ++g) {
     const int64_t r = r0 + g * kIlRows;
     for (int64_t t = 0; t < tokens; ++t) {
-      q8_0_il_token<1>(data + (r / kIlRows) * group_bytes, group_bytes, nb, a.qw.data() + t * k,
-                       a.dx.data() + t * nb, logits + t * ldl + r);
+      token.template run<1>(data + (r / kIlRows) * group_bytes, group_bytes, t,
+                            logits + t * ldl + r, kIlRows);
     }
   }
+}
+
+struct Q8IlToken {
+  const HeadActs& a;
+  int64_t k;
+  template <int G>
+  TRITUNE_AVX2 void run(const uint8_t* g, int64_t stride, int64_t t, float* out,
+                        int64_t out_stride) const {
+    q8_0_il_token<G>(g, stride, k / 32, a.qw.data() + t * k, a.dx.data() + t * (k / 32), out,
+                     out_stride);
+  }
+};
+
+TRITUNE_AVX2 void q8_0_il_rows(const uint8_t* data, int64_t k, const HeadActs& a, int64_t tokens,
+                               float* logits, int64_t ldl, int64_t r0, int64_t r1) {
+  il_rows(data, k / 32 * kIlBlockBytes, Q8IlToken{a, k}, tokens, logits, ldl, r0, r1);
 }
 
 // ---- Q6_K, interleaved layout (see HeadLayout) -------------------------------------------------
@@ -643,28 +660,21 @@ TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t n
   for (int q = 0; q < G; ++q) _mm256_storeu_ps(out + out_stride * q, f[q]);
 }
 
-// Rows [r0, r1) (multiples of 8, r1 <= il_rows) of the interleaved Q6_K head, 4 groups a
-// quarter of the range apart read side by side (as q8_0_il_rows).
+struct Q6IlToken {
+  const HeadActs& a;
+  int64_t k;
+  template <int G>
+  TRITUNE_AVX2 void run(const uint8_t* g, int64_t stride, int64_t t, float* out,
+                        int64_t out_stride) const {
+    q6_k_il_token<G>(g, stride, k / 256, a.q.data() + t * k, a.o32.data() + t * k / 8,
+                     a.dx.data() + t * (k / 32), out, out_stride);
+  }
+};
+
+// Rows [r0, r1) (multiples of 8, r1 <= il_rows) of the interleaved Q6_K head.
 TRITUNE_AVX2 void q6_k_il_rows(const uint8_t* data, int64_t k, const HeadActs& a, int64_t tokens,
                                float* logits, int64_t ldl, int64_t r0, int64_t r1) {
-  const int64_t nsb = k / 256, group_bytes = nsb * kIlQ6Bytes;
-  const int64_t groups = (r1 - r0) / kIlRows, quarter = groups / kIlGroupsPerPass;
-  for (int64_t i = 0; i < quarter; ++i) {
-    const int64_t r = r0 + i * kIlRows;
-    for (int64_t t = 0; t < tokens; ++t) {
-      q6_k_il_token<kIlGroupsPerPass>(data + (r / kIlRows) * group_bytes, quarter * group_bytes,
-                                      nsb, a.q.data() + t * k, a.o32.data() + t * k / 8,
-                                      a.dx.data() + t * (k / 32), logits + t * ldl + r,
-                                      quarter * kIlRows);
-    }
-  }
-  for (int64_t g = kIlGroupsPerPass * quarter; g < groups; ++g) {
-    const int64_t r = r0 + g * kIlRows;
-    for (int64_t t = 0; t < tokens; ++t) {
-      q6_k_il_token<1>(data + (r / kIlRows) * group_bytes, group_bytes, nsb, a.q.data() + t * k,
-                       a.o32.data() + t * k / 8, a.dx.data() + t * (k / 32), logits + t * ldl + r);
-    }
-  }
+  il_rows(data, k / 256 * kIlQ6Bytes, Q6IlToken{a, k}, tokens, logits, ldl, r0, r1);
 }
 
 void q8_rows_scalar(bool q6k, const uint8_t* data, int64_t row_bytes, int64_t k, const HeadActs& a,

@@ -179,9 +179,11 @@ INSTANTIATE_TEST_SUITE_P(Types, HeadTypes,
 // The Q6_K kernels on arbitrary bytes (every ql/qh/scale byte is a valid code; only d is kept
 // finite): extreme codes 0 and 63, scale -128 and full-range activations stay exact in the
 // int16/int32 steps, against the reference's independent dequantizer.
-TEST(Head, Q6_KKernelOnArbitraryBlockBytes) {
-  std::mt19937_64 rng(29);
-  const int64_t rows = 70, cols = 768;  // three super-blocks per row
+// A Q6_K matrix of random bytes (every ql/qh/scale byte is a valid code; d kept finite and
+// normal, 2^-7 .. 2^-1), with every `period`-th super-block (offset 0) all codes 63 and every scale
+// s63, and every `period`-th (offset 1) all codes 0 and every scale s0.
+RawMatrix arbitrary_q6_k(std::mt19937_64& rng, int64_t rows, int64_t cols, int64_t period,
+                         uint8_t s63, uint8_t s0) {
   RawMatrix m;
   m.name = "output.weight";
   m.ggml_type = kGgmlQ6_K;
@@ -191,18 +193,26 @@ TEST(Head, Q6_KKernelOnArbitraryBlockBytes) {
   for (auto& b : m.owned) b = (uint8_t)rng();
   for (int64_t blk = 0; blk < rows * cols / 256; ++blk) {
     uint8_t* p = m.owned.data() + blk * 210;
-    const uint16_t d = (uint16_t)(0x2000 + rng() % 0x1800);  // 2^-7 .. 2^-1: finite, normal
+    const uint16_t d = (uint16_t)(0x2000 + rng() % 0x1800);
     std::memcpy(p + 208, &d, 2);
-    if (blk % 3 == 0) {  // all codes 63, every scale -128
+    if (blk % period == 0) {
       std::memset(p, 0xFF, 192);
-      std::memset(p + 192, 0x80, 16);
-    } else if (blk % 3 == 1) {  // all codes 0, every scale 127
+      std::memset(p + 192, s63, 16);
+    } else if (blk % period == 1) {
       std::memset(p, 0x00, 192);
-      std::memset(p + 192, 0x7F, 16);
+      std::memset(p + 192, s0, 16);
     }
   }
   m.data = m.owned.data();
   m.bytes = (int64_t)m.owned.size();
+  return m;
+}
+
+TEST(Head, Q6_KKernelOnArbitraryBlockBytes) {
+  std::mt19937_64 rng(29);
+  const int64_t rows = 70, cols = 768;  // three super-blocks per row
+  // Every third block all codes 63 with scales -128, every third all codes 0 with scales 127.
+  const RawMatrix m = arbitrary_q6_k(rng, rows, cols, 3, 0x80, 0x7F);
   for (int64_t tokens : {1, 2}) {
     std::vector<float> x((size_t)(tokens * cols));
     for (size_t i = 0; i < x.size(); ++i)
@@ -246,6 +256,38 @@ TEST(Head, Q8_0OddBlockCountsAndFewRows) {
   }
 }
 
+// HeadLayout::kInterleaved against the reference for `tokens` rows of x: interleaved at every
+// ISA level from AVX2 on (as stored below), on 1 and 2 threads; tol(want, scale) is the allowed
+// difference, scale the largest |logit| (which must exceed 0.1).
+template <class Tol>
+void check_interleaved_head(const RawMatrix& m, const std::vector<float>& x, int64_t tokens,
+                            Tol tol) {
+  const int64_t rows = m.rows, cols = m.cols;
+  std::vector<float> want((size_t)(tokens * rows)), got(want.size());
+  ThreadPool pool2(2);
+  head_reference(m, x.data(), tokens, cols, want.data(), rows, &pool2);
+  double scale = 0;
+  for (float v : want) scale = std::max(scale, (double)std::fabs(v));
+  ASSERT_GT(scale, 0.1);
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    for_each_isa([&] {
+      const OutputHead head(m, HeadLayout::kInterleaved);
+      const bool il = selected_isa() >= Isa::kAvx2;
+      ASSERT_EQ(head.describe().find("interleaved") != std::string::npos, il) << head.describe();
+      EXPECT_EQ(head.weight_bytes(), m.bytes);
+      EXPECT_EQ(head.owned_bytes(), il ? m.bytes : 0);
+      std::fill(got.begin(), got.end(), NAN);
+      head.forward(x.data(), tokens, cols, got.data(), rows, pool);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], tol(want[i], scale))
+            << head.describe() << " rows " << rows << " cols " << cols << " tokens " << tokens
+            << " at " << i;
+      }
+    });
+  }
+}
+
 // The interleaved Q8_0 layout (HeadLayout::kInterleaved) against the reference: row counts
 // around the groups of 8 and the passes of 4 groups (the rest stays as stored), 1 to 80 blocks per
 // row, several tokens, -128 and 127 weights next to full-range activations, 1 and 2 threads.
@@ -263,27 +305,9 @@ TEST(Head, Q8_0InterleavedMatchesReference) {
         std::vector<float> x = testing::random_floats(rng, tokens * cols, 1.0f);
         x[0] = 4.0f;  // a block whose quantized values reach +-127
         x[(size_t)(cols - 1)] = -4.0f;
-        std::vector<float> want((size_t)(tokens * rows)), got(want.size());
-        ThreadPool pool2(2);
-        head_reference(m, x.data(), tokens, cols, want.data(), rows, &pool2);
-        for (int threads : {1, 2}) {
-          ThreadPool pool(threads);
-          for_each_isa([&] {
-            const OutputHead head(m, HeadLayout::kInterleaved);
-            const bool il = selected_isa() >= Isa::kAvx2;
-            ASSERT_EQ(head.describe().find("interleaved") != std::string::npos, il)
-                << head.describe();
-            EXPECT_EQ(head.weight_bytes(), m.bytes);
-            EXPECT_EQ(head.owned_bytes(), il ? m.bytes : 0);
-            std::fill(got.begin(), got.end(), NAN);
-            head.forward(x.data(), tokens, cols, got.data(), rows, pool);
-            for (size_t i = 0; i < got.size(); ++i) {
-              ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i])))
-                  << head.describe() << " rows " << rows << " cols " << cols << " tokens " << tokens
-                  << " at " << i;
-            }
-          });
-        }
+        check_interleaved_head(m, x, tokens, [](float want, double) {
+          return 1e-5 * (1 + std::fabs(want));
+        });
       }
     }
   }
@@ -298,27 +322,8 @@ TEST(Head, Q6_KInterleavedMatchesReference) {
   std::mt19937_64 rng(37);
   for (int64_t cols : {256, 512, 2560}) {
     for (int64_t rows : {8, 17, 31, 40, 48, 100, 300}) {
-      RawMatrix m;
-      m.name = "output.weight";
-      m.ggml_type = kGgmlQ6_K;
-      m.rows = rows;
-      m.cols = cols;
-      m.owned.resize((size_t)(rows * cols / 256 * 210));
-      for (auto& b : m.owned) b = (uint8_t)rng();
-      for (int64_t blk = 0; blk < rows * cols / 256; ++blk) {
-        uint8_t* p = m.owned.data() + blk * 210;
-        const uint16_t d = (uint16_t)(0x2000 + rng() % 0x1800);
-        std::memcpy(p + 208, &d, 2);
-        if (blk % 5 == 1) {  // all codes 0, every scale -128
-          std::memset(p, 0x00, 192);
-          std::memset(p + 192, 0x80, 16);
-        } else if (blk % 5 == 3) {  // all codes 63, every scale 127
-          std::memset(p, 0xFF, 192);
-          std::memset(p + 192, 0x7F, 16);
-        }
-      }
-      m.data = m.owned.data();
-      m.bytes = (int64_t)m.owned.size();
+      // Every fifth block all codes 63 with scales 127, every fifth all codes 0 with -128.
+      const RawMatrix m = arbitrary_q6_k(rng, rows, cols, 5, 0x7F, 0x80);
       const int64_t tokens = 3;
       std::vector<float> x((size_t)(tokens * cols));
       for (int64_t i = 0; i < cols; ++i) {
@@ -326,29 +331,7 @@ TEST(Head, Q6_KInterleavedMatchesReference) {
         x[(size_t)(cols + i)] = 1.0f;
         x[(size_t)(2 * cols + i)] = -1.0f;
       }
-      std::vector<float> want((size_t)(tokens * rows)), got(want.size());
-      ThreadPool pool2(2);
-      head_reference(m, x.data(), tokens, cols, want.data(), rows, &pool2);
-      double scale = 0;
-      for (float v : want) scale = std::max(scale, (double)std::fabs(v));
-      ASSERT_GT(scale, 1.0);
-      for (int threads : {1, 2}) {
-        ThreadPool pool(threads);
-        for_each_isa([&] {
-          const OutputHead head(m, HeadLayout::kInterleaved);
-          const bool il = selected_isa() >= Isa::kAvx2;
-          ASSERT_EQ(head.describe().find("interleaved") != std::string::npos, il)
-              << head.describe();
-          EXPECT_EQ(head.weight_bytes(), m.bytes);
-          EXPECT_EQ(head.owned_bytes(), il ? m.bytes : 0);
-          std::fill(got.begin(), got.end(), NAN);
-          head.forward(x.data(), tokens, cols, got.data(), rows, pool);
-          for (size_t i = 0; i < got.size(); ++i) {
-            ASSERT_NEAR(got[i], want[i], 2e-6 * scale)
-                << head.describe() << " rows " << rows << " cols " << cols << " at " << i;
-          }
-        });
-      }
+      check_interleaved_head(m, x, tokens, [](float, double scale) { return 2e-6 * scale; });
     }
   }
 }
