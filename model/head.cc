@@ -577,7 +577,8 @@ void interleave_q6_k_group(const uint8_t* src, int64_t row_bytes, int64_t nsb, u
       q6_k_codes(blk, q[r]);
       d[2 * r] = blk[208];
       d[2 * r + 1] = blk[209];
-      for (int g = 0; g < 16; ++g) d[16 + (g / 2) * kIlQ6Block + 192 + 8 * (g % 2) + r] = blk[192 + g];
+      for (int g = 0; g < 16; ++g)
+        d[16 + (g / 2) * kIlQ6Block + 192 + 8 * (g % 2) + r] = blk[192 + g];
     }
     for (int b = 0; b < 8; ++b) {
       uint8_t* db = d + 16 + b * kIlQ6Block;
@@ -603,8 +604,8 @@ void interleave_q6_k_group(const uint8_t* src, int64_t row_bytes, int64_t nsb, u
 // then one vpmaddwd by the 8 rows' scales (int16 pairs) into int32 lanes = rows; per block one
 // FMA by d * dx[b].
 template <int G>
-TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t nsb,
-                                const int8_t* x, const int16_t* o32, const float* dx, float* out,
+TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t nsb, const int8_t* x,
+                                const int16_t* o32, const float* dx, float* out,
                                 int64_t out_stride = kIlRows) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   __m256 f[G];
@@ -612,8 +613,8 @@ TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t n
   for (int64_t sb = 0; sb < nsb; ++sb) {
     __m256 dv[G];
     for (int q = 0; q < G; ++q) {
-      dv[q] = _mm256_cvtph_ps(
-          _mm_loadu_si128((const __m128i*)(g + q * group_bytes + sb * kIlQ6Bytes)));
+      dv[q] =
+          _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(g + q * group_bytes + sb * kIlQ6Bytes)));
     }
     for (int b = 0; b < 8; ++b) {
       const int8_t* xb = x + sb * 256 + 32 * b;
@@ -640,9 +641,9 @@ TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t n
                                             _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
         }
         // The two groups' scales as int16 pairs (sc[r], sc[r]) in lanes 2r, 2r + 1.
-        const __m256i sc =
-            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(p + 192)));
-        const __m256i s0 = _mm256_permute4x64_epi64(sc, 0x50), s1 = _mm256_permute4x64_epi64(sc, 0xFA);
+        const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(p + 192)));
+        const __m256i s0 = _mm256_permute4x64_epi64(sc, 0x50),
+                      s1 = _mm256_permute4x64_epi64(sc, 0xFA);
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h) {
           __m256i t = _mm256_add_epi16(_mm256_maddubs_epi16(code[4 * h], xd[4 * h]),
@@ -859,11 +860,11 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   static const char* kKindNames[] = {"f32", "f16", "bf16", "q8_0", "q6_k"};
   static const char* kImplNames[] = {"scalar", "avx2", "avx512vnni"};
   const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
-  describe_ = il_rows_ > 0 ? std::string(kind_ == Kind::kQ6K
-                                              ? "q6_k int8 dot avx2, 8-row interleaved"
-                                              : "q8_0 int16 dot avx2, 8-row interleaved")
-                           : std::string(kKindNames[(int)kind_]) +
-                                 (int8 ? " int8 dot " : " float dot ") + kImplNames[(int)impl_];
+  describe_ = il_rows_ > 0
+                  ? std::string(kind_ == Kind::kQ6K ? "q6_k int8 dot avx2, 8-row interleaved"
+                                                    : "q8_0 int16 dot avx2, 8-row interleaved")
+                  : std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
+                        kImplNames[(int)impl_];
 }
 
 void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* logits, int64_t ldl,

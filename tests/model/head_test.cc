@@ -305,9 +305,8 @@ TEST(Head, Q8_0InterleavedMatchesReference) {
         std::vector<float> x = testing::random_floats(rng, tokens * cols, 1.0f);
         x[0] = 4.0f;  // a block whose quantized values reach +-127
         x[(size_t)(cols - 1)] = -4.0f;
-        check_interleaved_head(m, x, tokens, [](float want, double) {
-          return 1e-5 * (1 + std::fabs(want));
-        });
+        check_interleaved_head(m, x, tokens,
+                               [](float want, double) { return 1e-5 * (1 + std::fabs(want)); });
       }
     }
   }
