@@ -48,12 +48,7 @@ Config parse_config(std::string item, const std::string& op, int64_t k16) {
   c.schedule = pool_schedule();
   const auto colon = item.find(':');
   if (colon != std::string::npos) {
-    const std::string sched = item.substr(colon + 1);
-    if (sched == "guided") {
-      c.schedule = PoolSchedule::kGuided;
-    } else if (sched == "ranges") {
-      c.schedule = PoolSchedule::kRanges;
-    } else {
+    if (!parse_pool_schedule(item.substr(colon + 1), &c.schedule)) {
       throw Error("bench layouts: '" + c.label + "': the schedule after ':' is guided or ranges");
     }
     item = item.substr(0, colon);

@@ -334,10 +334,9 @@ class Pool {
 
   static PoolSchedule initial_schedule() {
     const char* e = std::getenv("TRITUNE_POOL_SCHEDULE");
-    if (e != nullptr && std::string(e) == pool_schedule_name(PoolSchedule::kGuided)) {
-      return PoolSchedule::kGuided;
-    }
-    return PoolSchedule::kRanges;
+    PoolSchedule s = PoolSchedule::kRanges;
+    if (e != nullptr) parse_pool_schedule(e, &s);
+    return s;
   }
 
   static int64_t initial_spin_us() {
@@ -393,6 +392,15 @@ PoolSchedule pool_schedule() {
 }
 const char* pool_schedule_name(PoolSchedule s) {
   return s == PoolSchedule::kGuided ? "guided" : "ranges";
+}
+bool parse_pool_schedule(const std::string& name, PoolSchedule* out) {
+  for (PoolSchedule s : {PoolSchedule::kRanges, PoolSchedule::kGuided}) {
+    if (name == pool_schedule_name(s)) {
+      *out = s;
+      return true;
+    }
+  }
+  return false;
 }
 PoolStats pool_stats() {
   return pool().stats();

@@ -15,6 +15,7 @@
 // tasks serially on the calling thread: same results, no deadlock.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace tritune {
 
@@ -38,6 +39,8 @@ enum class PoolSchedule { kRanges, kGuided };
 void set_pool_schedule(PoolSchedule s);
 PoolSchedule pool_schedule();
 const char* pool_schedule_name(PoolSchedule s);  // "ranges" | "guided"
+// The schedule named `name` (as pool_schedule_name spells it); false if there is none.
+bool parse_pool_schedule(const std::string& name, PoolSchedule* out);
 
 // Counters since the pool was installed (tests and profiling).
 struct PoolStats {

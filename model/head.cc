@@ -873,8 +873,12 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
   const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
   HeadActs a;
   const bool q6k = kind_ == Kind::kQ6K;
+  // Q6_K's 16-column sums serve the rows read as stored (all rows, or those after the last
+  // interleaved group); the interleaved rows take their offsets from o32.
   const bool il = il_rows_ > 0;
-  if (int8) a = quantize_head_acts(x, tokens, ldx, cols_, q6k, il && !q6k, il && q6k);
+  if (int8) {
+    a = quantize_head_acts(x, tokens, ldx, cols_, q6k && il_rows_ < rows_, il && !q6k, il && q6k);
+  }
   // Rows in chunks of a multiple of 64 (of the cache line for every type, and of the
   // interleaved groups): dynamic claiming keeps both cores streaming to the end even when one
   // is interrupted.
