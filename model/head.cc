@@ -15,6 +15,7 @@
 #include "kernels/error.h"
 #include "kernels/half.h"
 #include "kernels/quantize.h"
+#include "model/act_quant.h"
 #include "model/ggml_types.h"
 #include "model/mapped_file.h"
 
@@ -106,8 +107,9 @@ HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t b = 0; b < nb; ++b) {
       int32_t sum;
-      const float s = quantize_row(x + t * ldx + b * kActBlock, kActBlock,
-                                   a.q.data() + t * k + b * kActBlock, &sum);
+      // The vectorized twin, bit for bit (the scalar one took ~50 us of a 2B4T token's head).
+      const float s = quantize_row_fast(x + t * ldx + b * kActBlock, kActBlock,
+                                        a.q.data() + t * k + b * kActBlock, &sum);
       a.s[(size_t)(t * nb + b)] = s;
       a.dx[(size_t)(t * nb + b)] = 1.0f / s;
     }
