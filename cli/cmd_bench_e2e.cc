@@ -62,7 +62,13 @@ struct BenchResult {
   int64_t rss_running_file = 0;     // of which clean file-backed pages
   int64_t kv_bytes = 0;             // the KV cache, of the running figure
   std::array<int64_t, (size_t)Stage::kCount> stage_bytes{};  // weights per token per stage
+  // Paired tokens: per token, its time over the bound of the probes right around it (the
+  // stream read's, the in-place read's).
+  std::vector<double> paired_ring, paired_inplace;
 };
+
+// Bandwidth probes for one paired token, GB/s: {256 MiB stream read, in-place read}.
+using TokenProbe = std::function<std::array<double, 2>(const Transformer&)>;
 
 OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
   OpCounts c;
@@ -78,7 +84,8 @@ OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
 BenchResult bench_model(
     std::shared_ptr<ModelWeights> w, int threads, KvType kv, int64_t pp, int64_t tg, int64_t depth,
     int reps, EnergyMeter* meter, bool profile,
-    const std::function<void(bool pp, bool after, const Transformer&)>* probe = nullptr) {
+    const std::function<void(bool pp, bool after, const Transformer&)>* probe = nullptr,
+    const TokenProbe* token_probe = nullptr, int64_t paired = 0) {
   TransformerOptions o;
   o.path = Path::kKernel;
   o.threads = threads;
@@ -114,6 +121,18 @@ BenchResult bench_model(
   }
   std::vector<double> pp_rates, tg_rates;
   double pp_j = 0, tg_j = 0, pp_tok = 0, tg_tok = 0;
+  // The context tgN starts from (-d), filled by an untimed prompt after a reset.
+  const auto start_tg = [&](uint64_t seed) {
+    tf.reset();
+    if (depth > 0) {
+      const auto fill = random_tokens(depth, V, seed + 200);
+      tf.forward(fill.data(), depth, depth - 1, logits.data());
+    }
+    return random_tokens(1, V, seed + 100)[0];
+  };
+  const auto next_token = [&] {  // argmax, not timed (llama-bench excludes sampling)
+    return (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  };
   for (int rep = 0; rep < reps; ++rep) {
     if (pp > 0) {
       const auto toks = random_tokens(pp, V, (uint64_t)rep + 1);
@@ -135,12 +154,7 @@ BenchResult bench_model(
       pp_rates.push_back((double)pp / s);
     }
     if (tg > 0) {
-      tf.reset();
-      if (depth > 0) {  // the context tgN starts from, filled by an untimed prompt
-        const auto fill = random_tokens(depth, V, (uint64_t)rep + 200);
-        tf.forward(fill.data(), depth, depth - 1, logits.data());
-      }
-      int32_t tok = random_tokens(1, V, (uint64_t)rep + 100)[0];
+      int32_t tok = start_tg((uint64_t)rep);
       if (probe) (*probe)(false, false, tf);
       double s = 0;
       if (meter) meter->start();
@@ -150,8 +164,7 @@ BenchResult bench_model(
         tf.forward(&tok, 1, 0, logits.data());
         tf.set_profile(nullptr);
         s += std::chrono::duration<double>(Clock::now() - t0).count();
-        // Next token: argmax, not timed (llama-bench excludes sampling).
-        tok = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        tok = next_token();
       }
       if (meter) {
         meter->add_work(tg_work);
@@ -163,6 +176,24 @@ BenchResult bench_model(
       if (probe) (*probe)(false, true, tf);
       tg_tok += (double)tg;
       tg_rates.push_back((double)tg / s);
+    }
+  }
+  // Paired tokens: the first `paired` tokens of a tgN run once more, each timed between two
+  // probes of its own and compared with the better of them. A repetition's probes are seconds
+  // apart, and on a shared host the bandwidth moves within seconds; around a single token the
+  // bound and the token see the same machine.
+  if (token_probe && tg > 0) {
+    int32_t tok = start_tg((uint64_t)reps);
+    for (int64_t i = 0; i < std::min(paired, tg); ++i) {
+      const std::array<double, 2> before = (*token_probe)(tf);
+      const auto t0 = Clock::now();
+      tf.forward(&tok, 1, 0, logits.data());
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      const std::array<double, 2> after = (*token_probe)(tf);
+      tok = next_token();
+      const double bytes = (double)tf.bytes_per_token(depth + i + 1);  // KV incl. its own row
+      r.paired_ring.push_back(s / (bytes / (std::max(before[0], after[0]) * 1e9)));
+      r.paired_inplace.push_back(s / (bytes / (std::max(before[1], after[1]) * 1e9)));
     }
   }
   // The model's resident memory: weights in kernel layouts, head, KV cache and activation
@@ -267,6 +298,11 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   a.option("-r", "N", "repetitions", "5");
   a.option("-t", "N", "threads", "2");
   a.option("--kv", "TYPE", "KV cache type: f16 (llama-bench's default) or f32", "f16");
+  a.option("--paired", "N",
+           "paired tokens: run the first N tokens of tgN once more, each between two probes of "
+           "its own, and report the median of their per-token ratios to the bound (0: skip; "
+           "needs the roofline)",
+           "32");
   a.flag("--compare-f16", "also run the same weights as F16 (linear layers and head)");
   a.flag("--no-roofline", "skip the bandwidth / in-place read / int8 peak measurements");
   a.flag("--no-energy", "skip the energy meter");
@@ -276,11 +312,13 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   const int threads = apply_threads(a.get_int("-t"));
   const int64_t pp = a.get_int("-p"), tg = a.get_int("-n"), depth = a.get_int("-d");
   const int reps = (int)a.get_int("-r");
+  const int64_t paired = a.get_int("--paired");
   if (pp < 0 || tg < 0 || (pp == 0 && tg == 0))
     throw Error(
         "bench e2e: -p and -n must be >= 0, "
         "not both 0");
   if (reps < 1 || reps > 1000) throw Error("bench e2e: -r must be in 1..1000");
+  if (paired < 0 || paired > 100000) throw Error("bench e2e: --paired must be in 0..100000");
   if (depth < 0 || (depth > 0 && tg == 0))
     throw Error("bench e2e: -d must be >= 0 and needs tg (-n > 0)");
   const KvType kv = parse_kv_type(a.get("--kv"));
@@ -322,9 +360,14 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
     keep_better(bw_probes, probe_stream_read(int64_t(256) << 20, threads), after);
     keep_better(inplace_probes, probe_read_spans(tf.weight_spans(), threads), after);
   };
+  const TokenProbe token_probe = [&](const Transformer& tf) {
+    return std::array<double, 2>{probe_stream_read(int64_t(256) << 20, threads),
+                                 probe_read_spans(tf.weight_spans(), threads)};
+  };
   const bool roof = !a.has("--no-roofline");
-  const BenchResult r = bench_model(m.weights, threads, kv, pp, tg, depth, reps, meter.get(),
-                                    a.has("--profile"), roof ? &probe : nullptr);
+  const BenchResult r =
+      bench_model(m.weights, threads, kv, pp, tg, depth, reps, meter.get(), a.has("--profile"),
+                  roof ? &probe : nullptr, roof && paired > 0 ? &token_probe : nullptr, paired);
   const int64_t rss_run = r.rss_running;
   // The peak also covers the load, the kernel layouts built from it and the probes' ring.
   const int64_t rss_peak = peak_resident_bytes();
@@ -360,6 +403,8 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
     pp_fracs.push_back(r.pp.samples[i] * r.linear_ops_per_token / 1e9 / peak_probes[i]);
   }
   const double tg_ratio = median_or(tg_ratios, 0), pp_frac = median_or(pp_fracs, 0);
+  const double paired_ratio = median_or(r.paired_ring, 0),
+               paired_inplace_ratio = median_or(r.paired_inplace, 0);
   const double pp_gops = r.pp.mean * r.linear_ops_per_token / 1e9;
 
   if (a.has("--json")) {
@@ -377,7 +422,8 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"rss_loaded\": %lld, \"rss_run\": %lld, \"rss_run_file\": %lld, \"rss_peak\": %lld, "
         "\"tg_j_per_token\": %.6f, "
         "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s, "
-        "\"pool_schedule\": \"%s\", \"pool_spin_us\": %lld",
+        "\"pool_schedule\": \"%s\", \"pool_spin_us\": %lld, \"tg_paired_tokens\": %zu, "
+        "\"tg_paired_bound_ratio\": %.4f, \"tg_paired_inplace_bound_ratio\": %.4f",
         label.c_str(), m.weights->path.c_str(), (long long)m.file_bytes, (long long)params, threads,
         isa_name(selected_isa()), (long long)pp, (long long)tg, (long long)depth, reps, r.pp.mean,
         r.pp.sd, r.tg.mean, r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s, tg_s,
@@ -385,7 +431,8 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         kv_type_name(kv), (long long)r.kv_bytes, (long long)rss_loaded, (long long)rss_run,
         (long long)r.rss_running_file, (long long)rss_peak, r.tg_joules_per_token,
         r.pp_joules_per_token, r.energy_source.c_str(), r.energy_estimated ? "true" : "false",
-        pool_schedule_name(pool_schedule()), (long long)pool_spin_us());
+        pool_schedule_name(pool_schedule()), (long long)pool_spin_us(), r.paired_ring.size(),
+        paired_ratio, paired_inplace_ratio);
     if (fm) {
       std::printf(
           ", \"f16_pp_tps_mean\": %.4f, \"f16_pp_tps_sd\": %.4f, "
@@ -443,6 +490,18 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "%.2fx the bound; vs %.2f ms reading its bytes in place: %.2fx (medians of "
         "per-repetition ratios)\n",
         tg_s * 1e3, tg_bound_s * 1e3, tg_ratio, tg_inplace_bound_s * 1e3, tg_inplace_ratio);
+  }
+  if (!r.paired_ring.empty()) {
+    const auto q = [](std::vector<double> v, double f) {  // quantile, nearest rank
+      std::sort(v.begin(), v.end());
+      return v[(size_t)std::lround(f * (double)(v.size() - 1))];
+    };
+    std::printf(
+        "tg paired tokens                  %.2fx the bound at streaming bandwidth (quartiles "
+        "%.2f..%.2f), %.2fx reading its bytes in place (%.2f..%.2f): medians over %zu tokens, "
+        "each timed between two probes of its own and compared with the better one\n",
+        paired_ratio, q(r.paired_ring, 0.25), q(r.paired_ring, 0.75), paired_inplace_ratio,
+        q(r.paired_inplace, 0.25), q(r.paired_inplace, 0.75), r.paired_ring.size());
   }
   if (peak_gops > 0 && pp > 0) {
     std::printf(

@@ -121,11 +121,24 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   EXPECT_NE(r.out.find("\"tg_stage_weight_bytes\": {\"qkv\": "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"pool_schedule\": \"ranges\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"head\": "), std::string::npos) << r.out;
+  // Paired tokens: as many as tgN has (32 by default, here 2), each against its own probes.
+  EXPECT_NE(r.out.find("\"tg_paired_tokens\": 2,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"tg_paired_bound_ratio\": "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\"tg_paired_bound_ratio\": 0.0000"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\"tg_paired_inplace_bound_ratio\": 0.0000"), std::string::npos) << r.out;
+  r = run("bench e2e -m " + model_ + " -p 0 -n 3 -r 1 -t 1 --no-energy --paired 0 --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"tg_paired_tokens\": 0,"), std::string::npos) << r.out;
+  r = run("bench e2e -m " + model_ + " -p 0 -n 2 -r 1 -t 1 --no-energy --paired -1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--paired must be in 0..100000"), std::string::npos) << r.out;
   r = run("bench e2e -m " + model_ + " -p 0 -n 2 -r 1 -t 2 --no-energy");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("in-place read (same run)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("thread pool: 2 threads, ranges schedule"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("reading its bytes in place: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("medians over 2 tokens, each timed between two probes"), std::string::npos)
+      << r.out;
   r = run("bench e2e -m " + model_ + " -p 8 -n 2 -r 1 -t 1 --no-energy --no-roofline --profile");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("where the time goes"), std::string::npos) << r.out;
