@@ -454,6 +454,22 @@ constexpr int64_t kIlRows = 8;                   // rows per group
 constexpr int64_t kIlBlockBytes = kIlRows * 34;  // 256 int8 + 8 f16 scales
 constexpr int64_t kIlGroupsPerPass = 4;          // groups read side by side: 4 streams per core
 
+// Software prefetch of the interleaved heads: each block's lines kIlPrefetchBytes ahead, in every
+// stream. The hardware prefetcher alone leaves the 4 streams per core short of misses in flight
+// (the dot work between loads keeps the core's window to about one block per stream): 384-768
+// bytes ahead made both heads 1.07-1.15x faster than none on a Zen 3 VM, cold, 2 threads,
+// alternating with in-place reads of the same bytes; 1 KB and more ahead was slower again.
+// Prefetch points at most 64 bytes apart along a stream cover every line of it, so a block of
+// any size needs one per 64 bytes from its start (the Q6_K super-block's 16-byte header sits in
+// a 32-byte gap between points).
+constexpr int64_t kIlPrefetchBytes = 512;
+template <int64_t kBlock>
+inline void prefetch_il_block(const uint8_t* p) {
+  for (int64_t o = 0; o < kBlock; o += 64) {
+    _mm_prefetch((const char*)p + kIlPrefetchBytes + o, _MM_HINT_T0);
+  }
+}
+
 // Rows [0, 8) of `src` (row_bytes apart) into one group of the interleaved layout at dst.
 void interleave_q8_0_group(const uint8_t* src, int64_t row_bytes, int64_t nb, uint8_t* dst) {
   for (int64_t b = 0; b < nb; ++b) {
@@ -483,6 +499,7 @@ TRITUNE_AVX2 void q8_0_il_token(const uint8_t* g, int64_t group_bytes, int64_t n
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* p = g + b * kIlBlockBytes;
     const int16_t* xb = xw + b * 32;
+    for (int q = 0; q < G; ++q) prefetch_il_block<kIlBlockBytes>(p + q * group_bytes);
     __m256i acc[G];
     for (int q = 0; q < G; ++q) acc[q] = _mm256_setzero_si256();
     for (int j = 0; j < 16; ++j) {
@@ -627,6 +644,7 @@ TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t n
       const __m256 s = _mm256_set1_ps(dx[sb * 8 + b]);
       for (int q = 0; q < G; ++q) {
         const uint8_t* p = g + q * group_bytes + sb * kIlQ6Bytes + 16 + b * kIlQ6Block;
+        prefetch_il_block<kIlQ6Block>(p);
         const uint8_t* ql = p;
         const uint8_t* qh = p + 128;
         __m256i code[8];
