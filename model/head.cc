@@ -572,10 +572,13 @@ TRITUNE_AVX2 void q8_0_il_rows(const uint8_t* data, int64_t k, const HeadActs& a
 // blocks of 32 columns, 208 bytes each, in the order the kernel reads them (one sequential
 // stream per group: a layout with all low nibbles, then all high bits, then all scales had the
 // kernel jump between three regions and ran at a third of the speed). Block b, with 8 code
-// dwords c = 0..7:
-//   [0, 128)    low nibbles: vector c/2, code dword c in bits 3:0 (c even) or 7:4 (c odd)
-//   [128, 192)  high 2 bits: vector c/4, code dword c in bits 2(c%4)+1 : 2(c%4)
-//   [192, 208)  scales: int8 sc of the block's 16-column group h of row r at 8h + r
+// dwords c = 0..7 (columns 32b + 4c .. 32b + 4c + 3):
+//   [96h, 96h + 96)  for h = 0, 1: three vectors A, B, C holding code dwords 4h, 4h + 1 and
+//                    4h + 2 whole in bits 5:0 (one vpand each), and code dword 4h + 3 in pieces
+//                    in bits 7:6: its bits 1:0 in A, 3:2 in B, 5:4 in C (3 masks, 3 shifts and
+//                    2 ors): 11 logic ops per 4 code vectors (planes of low nibbles and of
+//                    high bits took 17)
+//   [192, 208)       scales: int8 sc of the block's 16-column group h of row r at 8h + r
 constexpr int64_t kIlQ6Bytes = kIlRows * 210;
 constexpr int64_t kIlQ6Block = 208;
 
@@ -601,13 +604,14 @@ void interleave_q6_k_group(const uint8_t* src, int64_t row_bytes, int64_t nsb, u
     }
     for (int b = 0; b < 8; ++b) {
       uint8_t* db = d + 16 + b * kIlQ6Block;
-      for (int c = 0; c < 8; ++c) {
+      for (int h = 0; h < 2; ++h) {
         for (int r = 0; r < kIlRows; ++r) {
           for (int i = 0; i < 4; ++i) {
-            const uint8_t code = q[r][32 * b + 4 * c + i];
+            const uint8_t* code = &q[r][32 * b + 16 * h + i];  // code dword 4h + k at code[4k]
             const int j = 4 * r + i;
-            db[(c / 2) * 32 + j] |= (uint8_t)((code & 0xF) << (4 * (c % 2)));
-            db[128 + (c / 4) * 32 + j] |= (uint8_t)((code >> 4) << (2 * (c % 4)));
+            for (int k = 0; k < 3; ++k) {
+              db[96 * h + 32 * k + j] = (uint8_t)(code[4 * k] | ((code[12] >> (2 * k)) & 3) << 6);
+            }
           }
         }
       }
@@ -616,7 +620,7 @@ void interleave_q6_k_group(const uint8_t* src, int64_t row_bytes, int64_t nsb, u
 }
 
 // 8 * G logits of one token from G interleaved Q6_K groups (group_bytes apart, their logits
-// out_stride apart). Per block of 32 columns and group: the 8 code vectors rebuilt with 17 logic
+// out_stride apart). Per block of 32 columns and group: the 8 code vectors rebuilt with 11 logic
 // ops per 4; per 16-column group, 4 vpmaddubsw (pairs q * x, at most 2 * 63 * 127), their
 // wrapping int16 sum less the codes' offset 32 * x (o32: the exact sum of (q - 32) * x over 16
 // columns per row and pair, within +-32512, so the wrap-around of the partial sums cancels),
@@ -626,7 +630,9 @@ template <int G>
 TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t nsb, const int8_t* x,
                                 const int16_t* o32, const float* dx, float* out,
                                 int64_t out_stride = kIlRows) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  const __m256i m3f = _mm256_set1_epi8(0x3F), mc0 = _mm256_set1_epi8((char)0xC0);
+  const __m128i dup0 = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+                dup1 = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
   __m256 f[G];
   for (int q = 0; q < G; ++q) f[q] = _mm256_setzero_ps();
   for (int64_t sb = 0; sb < nsb; ++sb) {
@@ -645,25 +651,25 @@ TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t n
       for (int q = 0; q < G; ++q) {
         const uint8_t* p = g + q * group_bytes + sb * kIlQ6Bytes + 16 + b * kIlQ6Block;
         prefetch_il_block<kIlQ6Block>(p);
-        const uint8_t* ql = p;
-        const uint8_t* qh = p + 128;
         __m256i code[8];
         for (int h = 0; h < 2; ++h) {
-          const __m256i l0 = _mm256_loadu_si256((const __m256i*)(ql + 64 * h));
-          const __m256i l1 = _mm256_loadu_si256((const __m256i*)(ql + 64 * h + 32));
-          const __m256i hb = _mm256_loadu_si256((const __m256i*)(qh + 32 * h));
-          code[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                            _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
-          code[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                            _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
-          code[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(hb, m30));
-          code[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                            _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+          const __m256i a = _mm256_loadu_si256((const __m256i*)(p + 96 * h));
+          const __m256i b1 = _mm256_loadu_si256((const __m256i*)(p + 96 * h + 32));
+          const __m256i c = _mm256_loadu_si256((const __m256i*)(p + 96 * h + 64));
+          code[4 * h + 0] = _mm256_and_si256(a, m3f);
+          code[4 * h + 1] = _mm256_and_si256(b1, m3f);
+          code[4 * h + 2] = _mm256_and_si256(c, m3f);
+          // Bits 7:6 of each byte moved down within it: the masked word has nothing in the
+          // high byte's bits 5:0 to shift into the low byte.
+          code[4 * h + 3] =
+              _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(a, mc0), 6),
+                                              _mm256_srli_epi16(_mm256_and_si256(b1, mc0), 4)),
+                              _mm256_srli_epi16(_mm256_and_si256(c, mc0), 2));
         }
         // The two groups' scales as int16 pairs (sc[r], sc[r]) in lanes 2r, 2r + 1.
-        const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(p + 192)));
-        const __m256i s0 = _mm256_permute4x64_epi64(sc, 0x50),
-                      s1 = _mm256_permute4x64_epi64(sc, 0xFA);
+        const __m128i sc = _mm_loadu_si128((const __m128i*)(p + 192));
+        const __m256i s0 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, dup0)),
+                      s1 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, dup1));
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h) {
           __m256i t = _mm256_add_epi16(_mm256_maddubs_epi16(code[4 * h], xd[4 * h]),
@@ -671,8 +677,7 @@ TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t n
           t = _mm256_add_epi16(t, _mm256_maddubs_epi16(code[4 * h + 2], xd[4 * h + 2]));
           t = _mm256_add_epi16(t, _mm256_maddubs_epi16(code[4 * h + 3], xd[4 * h + 3]));
           t = _mm256_sub_epi16(t, h == 0 ? o0 : o1);
-          const __m256i sh = h == 0 ? s0 : s1;
-          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(t, _mm256_unpacklo_epi16(sh, sh)));
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(t, h == 0 ? s0 : s1));
         }
         f[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(dv[q], s), f[q]);
       }
