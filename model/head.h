@@ -49,9 +49,10 @@ void head_reference(const RawMatrix& m, const float* x, int64_t tokens, int64_t 
 //    layout costs 4 of them per block and the interleaved one 2). The kernel reads 4 groups
 //    side by side (4 streams per core). Needs AVX2; rows past the last multiple of 8 stay as
 //    stored.
-//    Q6_K the same way: groups of 8 rows, 1680 bytes per 8 rows x 256 columns (the same bytes
-//    as stored: the 8 rows' d, then per block of 32 columns the low nibbles, high bits and
-//    scales of 8 rows x 4-column dwords), so vpmaddubsw against a broadcast activation dword
+//    Q6_K the same way: groups of 8 rows, 1680 bytes per 8 rows x 256 columns (the same bits
+//    as stored: the 8 rows' d, then per block of 32 columns the 6-bit codes of 8 rows x
+//    4-column dwords, three codes per 4 whole in a byte's bits 5:0 and the fourth in pieces in
+//    bits 7:6, then the scales), so vpmaddubsw against a broadcast activation dword
 //    and one vpmaddwd by the 8 rows' scales per 16 columns give 8 rows' sums in the lanes: no
 //    horizontal sums and no scale shuffles (1.5x fewer cycles than the stored-layout dot on
 //    L3-resident rows, Zen 3).
