@@ -67,7 +67,7 @@ struct BenchResult {
   std::vector<double> paired_ring, paired_inplace;
 };
 
-// Bandwidth probes for one paired token, GB/s: {256 MiB stream read, in-place read}.
+// The tg bandwidth probes, GB/s: {256 MiB stream read, in-place read of the token's weights}.
 using TokenProbe = std::function<std::array<double, 2>(const Transformer&)>;
 
 OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
@@ -351,18 +351,20 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
       v.push_back(x);
     }
   };
+  // The two tg probes: {stream read, in-place read}, GB/s (around a repetition or a paired token).
+  const TokenProbe token_probe = [&](const Transformer& tf) {
+    return std::array<double, 2>{probe_stream_read(int64_t(256) << 20, threads),
+                                 probe_read_spans(tf.weight_spans(), threads)};
+  };
   const std::function<void(bool, bool, const Transformer&)> probe = [&](bool is_pp, bool after,
                                                                         const Transformer& tf) {
     if (is_pp) {
       keep_better(peak_probes, probe_int8_peak(2e10, threads), after);
       return;
     }
-    keep_better(bw_probes, probe_stream_read(int64_t(256) << 20, threads), after);
-    keep_better(inplace_probes, probe_read_spans(tf.weight_spans(), threads), after);
-  };
-  const TokenProbe token_probe = [&](const Transformer& tf) {
-    return std::array<double, 2>{probe_stream_read(int64_t(256) << 20, threads),
-                                 probe_read_spans(tf.weight_spans(), threads)};
+    const std::array<double, 2> gbs = token_probe(tf);
+    keep_better(bw_probes, gbs[0], after);
+    keep_better(inplace_probes, gbs[1], after);
   };
   const bool roof = !a.has("--no-roofline");
   const BenchResult r =
@@ -492,16 +494,13 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         tg_s * 1e3, tg_bound_s * 1e3, tg_ratio, tg_inplace_bound_s * 1e3, tg_inplace_ratio);
   }
   if (!r.paired_ring.empty()) {
-    const auto q = [](std::vector<double> v, double f) {  // quantile, nearest rank
-      std::sort(v.begin(), v.end());
-      return v[(size_t)std::lround(f * (double)(v.size() - 1))];
-    };
     std::printf(
         "tg paired tokens                  %.2fx the bound at streaming bandwidth (quartiles "
         "%.2f..%.2f), %.2fx reading its bytes in place (%.2f..%.2f): medians over %zu tokens, "
         "each timed between two probes of its own and compared with the better one\n",
-        paired_ratio, q(r.paired_ring, 0.25), q(r.paired_ring, 0.75), paired_inplace_ratio,
-        q(r.paired_inplace, 0.25), q(r.paired_inplace, 0.75), r.paired_ring.size());
+        paired_ratio, quantile_or(r.paired_ring, 0.25, 0), quantile_or(r.paired_ring, 0.75, 0),
+        paired_inplace_ratio, quantile_or(r.paired_inplace, 0.25, 0),
+        quantile_or(r.paired_inplace, 0.75, 0), r.paired_ring.size());
   }
   if (peak_gops > 0 && pp > 0) {
     std::printf(

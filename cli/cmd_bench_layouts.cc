@@ -156,10 +156,6 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
   probes.push_back(probe_stream_read(256 << 20, threads));
   const double stream = median_or(probes, 0);
 
-  auto quantile = [](std::vector<double> v, double q) {
-    std::sort(v.begin(), v.end());
-    return v[(size_t)(q * (double)(v.size() - 1) + 0.5)];
-  };
   std::printf("%-71s %10s %8s %8s %18s\n", "config", "median", "GB/s", "%stream", "vs first (IQR)");
   for (const Config& c : cfgs) {
     std::vector<double> ratio;
@@ -169,8 +165,8 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
         "%-71s %8.1fus %8.2f %7.1f%% %7.3fx (%.3f..%.3f)\n",
         (c.variant->name + " @" + std::to_string(c.parts) + " " + pool_schedule_name(c.schedule))
             .c_str(),
-        med * 1e6, gbs, 100.0 * gbs / stream, median_or(ratio, 0), quantile(ratio, 0.25),
-        quantile(ratio, 0.75));
+        med * 1e6, gbs, 100.0 * gbs / stream, median_or(ratio, 0), quantile_or(ratio, 0.25, 0),
+        quantile_or(ratio, 0.75, 0));
   }
   std::printf("stream read (4 streams per thread), %d thread(s): %.2f GB/s before, %.2f after\n",
               threads, probes[0], probes[1]);

@@ -32,8 +32,8 @@ struct ByteSpan {
 };
 // Reads every span in place, in order, each split evenly over `threads` tasks (one contiguous
 // share per thread, as a GEMV splits its rows), with no synchronisation between spans; returns
-// GB/s. This is the bandwidth of the
-// workload's own bytes where they live: same footprint, pages and order.
+// GB/s. This is the bandwidth of the workload's own bytes where they live: same footprint, pages
+// and order.
 double probe_read_spans(const std::vector<ByteSpan>& spans, int threads);
 // The probes' read loop: reads [p, p + bytes) once as 4 streams side by side (one stream
 // per core understates the bandwidth: see roofline.cc) with `isa`'s widest loads; returns the

@@ -54,8 +54,9 @@ void head_reference(const RawMatrix& m, const float* x, int64_t tokens, int64_t 
 //    4-column dwords, three codes per 4 whole in a byte's bits 5:0 and the fourth in pieces in
 //    bits 7:6, then the scales), so vpmaddubsw against a broadcast activation dword
 //    and one vpmaddwd by the 8 rows' scales per 16 columns give 8 rows' sums in the lanes: no
-//    horizontal sums and no scale shuffles (1.5x fewer cycles than the stored-layout dot on
-//    L3-resident rows, Zen 3).
+//    horizontal sums, and one vpshufb per 8 rows' scales (1.5x fewer cycles than the
+//    stored-layout dot on L3-resident rows, Zen 3, before the code packing above cut 6 more
+//    logic ops per 4 code vectors).
 //  * kAuto: interleaved when the head is copied anyway (a file-mapped Q8_0 or Q6_K head of
 //    2 MiB or more) on a CPU whose best head kernel is AVX2 (every CPU with AVX2 for Q6_K); as
 //    stored otherwise (the AVX-512 VNNI Q8_0 dot has no sign trick to save).
