@@ -250,11 +250,25 @@ void print_profile(const ForwardProfile& pp, const ForwardProfile& tg,
               cell(tg, tg.total_seconds - tg_sum).c_str(), "");
   std::printf("| %-10s | %16s | %16s | %18s |\n", "total", cell(pp, pp.total_seconds).c_str(),
               cell(tg, tg.total_seconds).c_str(), "");
+  // Inside the stage times: threads that finished their share of a parallel loop early wait
+  // for the slowest (one core slowed by a neighbour leaves the other idle; a coarse task grain
+  // makes that wait longer).
+  for (const auto& [name, p] :
+       {std::pair<const char*, const ForwardProfile*>{"pp", &pp}, {"tg", &tg}}) {
+    if (p->tokens <= 0 || p->pool_loops <= 0) continue;
+    std::printf(
+        "%s thread pool: %.1f parallel loops per token; threads waited %.4f ms per token "
+        "in all at the loops' ends\n",
+        name, (double)p->pool_loops / (double)p->tokens,
+        1e3 * p->pool_tail_seconds / (double)p->tokens);
+  }
 }
 
 std::string profile_json(const ForwardProfile& p) {
   std::string s = "{\"tokens\": " + std::to_string(p.tokens) +
-                  ", \"seconds\": " + std::to_string(p.total_seconds);
+                  ", \"seconds\": " + std::to_string(p.total_seconds) +
+                  ", \"pool_loops\": " + std::to_string(p.pool_loops) +
+                  ", \"pool_tail_seconds\": " + std::to_string(p.pool_tail_seconds);
   for (int i = 0; i < (int)Stage::kCount; ++i) {
     s += ", \"" + std::string(stage_name((Stage)i)) + "\": " + std::to_string(p.seconds[i]);
   }

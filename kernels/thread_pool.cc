@@ -61,6 +61,18 @@ struct Loop {
   std::atomic<int> participants{0};  // > 0: schedule kRanges with this many shares
 };
 
+// When participant p of a kRanges loop ran its last task, tagged with the loop's generation (a
+// participant that ran none leaves its slot stale). On its own cache line, like the shares.
+struct alignas(64) Finish {
+  std::atomic<uint64_t> gen{0};
+  std::atomic<int64_t> ns{0};
+};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
 // Never destroyed (see pool()): loops may still run during static destruction.
 class Pool {
  public:
@@ -123,6 +135,7 @@ class Pool {
     in_task_ = false;
     // Tasks a worker claimed are still running: wait for them (they are short).
     while (loop_.done.load(std::memory_order_acquire) < size) _mm_pause();
+    if (ranges) add_tail_idle(g, T);
     return loop_.exit_status.load(std::memory_order_relaxed);
   }
 
@@ -151,6 +164,7 @@ class Pool {
     s.serial_loops = serial_loops_.load();
     s.worker_tasks = worker_tasks_.load();
     s.sleeps = sleeps_.load();
+    s.tail_idle_ns = tail_idle_ns_.load();
     return s;
   }
 
@@ -205,6 +219,22 @@ class Pool {
     loop_.done.fetch_add(n, std::memory_order_release);
   }
 
+  // The work-sharing tail of kRanges loop g (every participant's finish is visible: the caller
+  // saw `done` reach the size, and each participant stores its finish before adding its count):
+  // each participant that ran a task waited from its finish to the last one's.
+  void add_tail_idle(uint64_t g, int participants) {
+    int64_t last = 0, sum = 0;
+    int n = 0;
+    for (int p = 0; p < participants; ++p) {
+      if (finish_[p].gen.load(std::memory_order_relaxed) != g) continue;
+      const int64_t t = finish_[p].ns.load(std::memory_order_relaxed);
+      last = std::max(last, t);
+      sum += t;
+      ++n;
+    }
+    if (n > 1) tail_idle_ns_.fetch_add(n * last - sum, std::memory_order_relaxed);
+  }
+
   // Schedule kRanges: participant `self` runs its own share front to back, then steals single
   // tasks from the back of the largest share left, until every share is empty. Each thread
   // streams one contiguous run of the loop (a GEMV's rows: long runs of weights per core, and
@@ -234,6 +264,10 @@ class Pool {
       if (task < 0) break;
       run_task(f, uc, min + task, closure);
       ++ran;
+    }
+    if (ran > 0 && self < participants) {
+      finish_[self].ns.store(now_ns(), std::memory_order_relaxed);
+      finish_[self].gen.store(g, std::memory_order_relaxed);
     }
     finished(ran, worker);
   }
@@ -311,6 +345,7 @@ class Pool {
   std::vector<std::thread>* workers_ = new std::vector<std::thread>();
   Loop loop_;
   Range ranges_[kMaxParticipants];
+  Finish finish_[kMaxParticipants];
   std::atomic<PoolSchedule> schedule_{initial_schedule()};
   std::atomic<uint64_t> gen_{0};
   std::atomic<int> sleepers_{0};
@@ -318,7 +353,7 @@ class Pool {
   std::mutex sleep_mu_;
   std::condition_variable wake_;
   std::atomic<int64_t> spin_us_{initial_spin_us()};
-  std::atomic<int64_t> loops_{0}, serial_loops_{0}, worker_tasks_{0}, sleeps_{0};
+  std::atomic<int64_t> loops_{0}, serial_loops_{0}, worker_tasks_{0}, sleeps_{0}, tail_idle_ns_{0};
   static thread_local bool in_task_;
 
   // Halide's default: HL_NUM_THREADS, else the number of CPUs.

@@ -48,6 +48,10 @@ struct PoolStats {
   int64_t serial_loops = 0;  // loops run serially (nested, contended or one task)
   int64_t worker_tasks = 0;  // tasks run by workers (not the calling thread)
   int64_t sleeps = 0;        // times a worker went to sleep
+  // kRanges loops: the work-sharing tail. For each loop, summed over the threads that ran a
+  // task, the time from a thread's last task to the loop's last one (threads idle while the
+  // slowest finishes: what a coarse task grain costs when one core runs slower).
+  int64_t tail_idle_ns = 0;
 };
 PoolStats pool_stats();
 

@@ -7,6 +7,7 @@
 
 #include "kernels/error.h"
 #include "kernels/i2s.h"
+#include "kernels/thread_pool.h"
 #include "model/act_quant.h"
 #include "model/mapped_file.h"
 
@@ -412,6 +413,7 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
   using Clock = std::chrono::steady_clock;
   ForwardProfile* prof = profile_;
   const Clock::time_point start = prof ? Clock::now() : Clock::time_point();
+  const PoolStats pool_start = prof ? pool_stats() : PoolStats();
   Clock::time_point mark = start;
   // Charges the time since the previous lap to stage s (nothing without a profile).
   auto lap = [&](Stage s) {
@@ -540,6 +542,9 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     prof->calls += 1;
     prof->tokens += n;
     prof->total_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    const PoolStats pool_end = pool_stats();
+    prof->pool_loops += pool_end.loops - pool_start.loops;
+    prof->pool_tail_seconds += 1e-9 * (double)(pool_end.tail_idle_ns - pool_start.tail_idle_ns);
   }
 }
 

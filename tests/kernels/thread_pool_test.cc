@@ -147,6 +147,52 @@ TEST_F(ThreadPoolTest, RangesAreOneShareAndAStolenTailPerThread) {
   EXPECT_LE(most_runs_of_100_tasks(), 4);
 }
 
+struct Lopsided {
+  std::atomic<int> tag[2];
+};
+// Task 0 works 4 ms, task 1 returns at once: each thread takes one (its share), so the one with
+// task 1 waits about 4 ms at the loop's end.
+int lopsided_task(void*, int i, uint8_t* closure) {
+  if (this_thread_tag == 0) this_thread_tag = next_tag.fetch_add(1);
+  if (i == 0) spin_for(4000000);
+  reinterpret_cast<Lopsided*>(closure)->tag[i].store(this_thread_tag);
+  return 0;
+}
+
+// PoolStats::tail_idle_ns counts the wait of the thread that finished first: at least the
+// lopsided task's 4 ms less the other's start delay, and never more than the loop's wall time
+// (one other thread). Loops run on one thread (a late worker) add nothing.
+TEST_F(ThreadPoolTest, TailIdleIsTheWaitForTheSlowestThread) {
+  set_num_threads(2);
+  set_pool_schedule(PoolSchedule::kRanges);
+  expect_each_once(0, 16, 20000);  // workers up and spinning
+  int both = 0;
+  for (int rep = 0; rep < 10; ++rep) {
+    Lopsided l;
+    l.tag[0] = l.tag[1] = 0;
+    const PoolStats before = pool_stats();
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(halide_do_par_for(nullptr, lopsided_task, 0, 2, reinterpret_cast<uint8_t*>(&l)), 0);
+    const int64_t wall =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    const int64_t tail = pool_stats().tail_idle_ns - before.tail_idle_ns;
+    if (l.tag[0].load() == l.tag[1].load()) {
+      EXPECT_EQ(tail, 0) << "one thread ran both tasks";
+      continue;
+    }
+    ++both;
+    EXPECT_GE(tail, 2000000) << "rep " << rep;
+    EXPECT_LE(tail, wall) << "rep " << rep;
+  }
+  EXPECT_GT(both, 0) << "the worker never took part";
+  // Serial loops (one thread) count no tail.
+  set_num_threads(1);
+  const int64_t before = pool_stats().tail_idle_ns;
+  expect_each_once(0, 8, 1000);
+  EXPECT_EQ(pool_stats().tail_idle_ns, before);
+}
+
 TEST_F(ThreadPoolTest, SleepingWorkersWakeUp) {
   set_num_threads(3);
   set_pool_spin_us(0);  // sleep at once
