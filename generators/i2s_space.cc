@@ -134,7 +134,7 @@ std::vector<SearchSpace> i2s_spaces() {
        "g",
        {"0", "1", "2", "4", "8", "16"},
        "4",
-       {{"avx2", "16"}},
+       {},
        "register blocks per parallel task (0: one task per row block)"},
       {"kblock", "k", {"0"}, "0", {}, "K block (GEMV streams K once: none)"},
       {"accum",
