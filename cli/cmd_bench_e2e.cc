@@ -213,10 +213,14 @@ BenchResult bench_model(
 // in-place read was probed, that rate as a fraction of it.
 void print_profile(const ForwardProfile& pp, const ForwardProfile& tg,
                    const std::array<int64_t, (size_t)Stage::kCount>& bytes, double inplace_gbs) {
-  std::printf("\nwhere the time goes (ms per token, share of forward time; tg weight rate):\n");
-  std::printf("| %-10s | %16s | %16s | %18s |\n", "stage", "pp", "tg", "tg GB/s (in place)");
-  std::printf("| %s | %s | %s | %s |\n", std::string(10, '-').c_str(), std::string(16, '-').c_str(),
-              std::string(16, '-').c_str(), std::string(18, '-').c_str());
+  std::printf(
+      "\nwhere the time goes (ms per token, share of forward time; tg threads' wait at the ends "
+      "of parallel loops, ms per token in all; tg weight rate):\n");
+  std::printf("| %-10s | %16s | %16s | %10s | %18s |\n", "stage", "pp", "tg", "tg wait",
+              "tg GB/s (in place)");
+  std::printf("| %s | %s | %s | %s | %s |\n", std::string(10, '-').c_str(),
+              std::string(16, '-').c_str(), std::string(16, '-').c_str(),
+              std::string(10, '-').c_str(), std::string(18, '-').c_str());
   auto cell = [](const ForwardProfile& p, double sec) {
     char b[64] = "-";
     if (p.tokens > 0 && p.total_seconds > 0) {
@@ -238,18 +242,29 @@ void print_profile(const ForwardProfile& pp, const ForwardProfile& tg,
     }
     return std::string(b);
   };
-  double pp_sum = 0, tg_sum = 0;
+  auto wait = [&](double sec) {
+    char b[32] = "-";
+    if (tg.tokens > 0 && tg.pool_loops > 0) {
+      std::snprintf(b, sizeof b, "%8.4f", 1e3 * sec / (double)tg.tokens);
+    }
+    return std::string(b);
+  };
+  double pp_sum = 0, tg_sum = 0, wait_sum = 0;
   for (int i = 0; i < (int)Stage::kCount; ++i) {
-    std::printf("| %-10s | %16s | %16s | %18s |\n", stage_name((Stage)i),
-                cell(pp, pp.seconds[i]).c_str(), cell(tg, tg.seconds[i]).c_str(), rate(i).c_str());
+    std::printf("| %-10s | %16s | %16s | %10s | %18s |\n", stage_name((Stage)i),
+                cell(pp, pp.seconds[i]).c_str(), cell(tg, tg.seconds[i]).c_str(),
+                wait(tg.tail_seconds[i]).c_str(), rate(i).c_str());
     pp_sum += pp.seconds[i];
     tg_sum += tg.seconds[i];
+    wait_sum += tg.tail_seconds[i];
   }
-  std::printf("| %-10s | %16s | %16s | %18s |\n", "other",
+  std::printf("| %-10s | %16s | %16s | %10s | %18s |\n", "other",
               cell(pp, pp.total_seconds - pp_sum).c_str(),
-              cell(tg, tg.total_seconds - tg_sum).c_str(), "");
-  std::printf("| %-10s | %16s | %16s | %18s |\n", "total", cell(pp, pp.total_seconds).c_str(),
-              cell(tg, tg.total_seconds).c_str(), "");
+              cell(tg, tg.total_seconds - tg_sum).c_str(),
+              wait(tg.pool_tail_seconds - wait_sum).c_str(), "");
+  std::printf("| %-10s | %16s | %16s | %10s | %18s |\n", "total",
+              cell(pp, pp.total_seconds).c_str(), cell(tg, tg.total_seconds).c_str(),
+              wait(tg.pool_tail_seconds).c_str(), "");
   // Inside the stage times: threads that finished their share of a parallel loop early wait
   // for the slowest (one core slowed by a neighbour leaves the other idle; a coarse task grain
   // makes that wait longer).
@@ -269,6 +284,12 @@ std::string profile_json(const ForwardProfile& p) {
                   ", \"seconds\": " + std::to_string(p.total_seconds) +
                   ", \"pool_loops\": " + std::to_string(p.pool_loops) +
                   ", \"pool_tail_seconds\": " + std::to_string(p.pool_tail_seconds);
+  std::string tails;
+  for (int i = 0; i < (int)Stage::kCount; ++i) {
+    tails += std::string(i ? ", " : "") + "\"" + stage_name((Stage)i) +
+             "\": " + std::to_string(p.tail_seconds[i]);
+  }
+  s += ", \"pool_tail_seconds_by_stage\": {" + tails + "}";
   for (int i = 0; i < (int)Stage::kCount; ++i) {
     s += ", \"" + std::string(stage_name((Stage)i)) + "\": " + std::to_string(p.seconds[i]);
   }

@@ -416,11 +416,15 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
   const PoolStats pool_start = prof ? pool_stats() : PoolStats();
   Clock::time_point mark = start;
   // Charges the time since the previous lap to stage s (nothing without a profile).
+  int64_t tail_mark = pool_start.tail_idle_ns;
   auto lap = [&](Stage s) {
     if (!prof) return;
     const Clock::time_point now = Clock::now();
     prof->seconds[(int)s] += std::chrono::duration<double>(now - mark).count();
     mark = now;
+    const int64_t tail = pool_stats().tail_idle_ns;
+    prof->tail_seconds[(int)s] += 1e-9 * (double)(tail - tail_mark);
+    tail_mark = tail;
   };
 
   // Activation buffers live across calls: a 512-token prefill needs ~57 MB of them, and fresh

@@ -74,9 +74,10 @@ struct ForwardProfile {
   int64_t tokens = 0;
   double total_seconds = 0;
   // The thread pool over those calls: parallel loops run, and the threads' summed wait at the
-  // loops' ends (PoolStats::tail_idle_ns).
+  // loops' ends (PoolStats::tail_idle_ns), in all and per stage.
   int64_t pool_loops = 0;
   double pool_tail_seconds = 0;
+  double tail_seconds[(int)Stage::kCount] = {};
   void clear() { *this = ForwardProfile(); }
 };
 

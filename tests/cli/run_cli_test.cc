@@ -149,9 +149,12 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
     const size_t at = r.out.find(stage);
     ASSERT_NE(at, std::string::npos) << r.out;
     const std::string row = r.out.substr(at, r.out.find('\n', at) - at);
-    ASSERT_EQ(std::count(row.begin(), row.end(), '|'), 5) << row;
-    const size_t c4 = row.rfind('|', row.size() - 2);  // the rate cell, after the 4th '|'
-    const std::string rate = row.substr(c4 + 1, row.size() - c4 - 2);
+    ASSERT_EQ(std::count(row.begin(), row.end(), '|'), 6) << row;
+    const size_t c5 = row.rfind('|', row.size() - 2);  // the rate cell, after the 5th '|'
+    const std::string rate = row.substr(c5 + 1, row.size() - c5 - 2);
+    // One thread: no parallel loops, so no wait at their ends.
+    const size_t c4 = row.rfind('|', c5 - 1);
+    EXPECT_EQ(row.substr(c4 + 1, c5 - c4 - 1).find('-'), 10u) << row;
     if (stage == "| down") {
       EXPECT_GT(std::atof(rate.c_str()), 0.0) << row;
       EXPECT_EQ(rate.find('%'), std::string::npos) << row;  // --no-roofline: no in-place read
@@ -159,6 +162,24 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
       EXPECT_EQ(rate.find_first_not_of(' '), std::string::npos) << row;  // streams no weights
     }
   }
+  // Two threads: the wait at the loops' ends, per stage and in all, and in the JSON.
+  r = run("bench e2e -m " + model_ + " -p 0 -n 2 -r 1 -t 2 --no-energy --no-roofline --profile");
+  EXPECT_EQ(r.status, 0) << r.out;
+  {
+    const size_t at = r.out.find("| total");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string row = r.out.substr(at, r.out.find('\n', at) - at);
+    const size_t c5 = row.rfind('|', row.size() - 2), c4 = row.rfind('|', c5 - 1);
+    const std::string wait = row.substr(c4 + 1, c5 - c4 - 1);
+    EXPECT_EQ(wait.find('-'), std::string::npos) << row;
+    EXPECT_GE(std::atof(wait.c_str()), 0.0) << row;
+  }
+  EXPECT_NE(r.out.find("tg thread pool: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" parallel loops per token; threads waited "), std::string::npos) << r.out;
+  r = run("bench e2e -m " + model_ +
+          " -p 0 -n 2 -r 1 -t 2 --no-energy --no-roofline --profile --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"pool_tail_seconds_by_stage\": {\"embed\": "), std::string::npos) << r.out;
   // tg after a filled context (llama-bench's -d): the filling prompt is neither timed nor
   // profiled, and the bytes per token count the KV cache at the deeper context.
   r = run("bench e2e -m " + model_ + " -p 0 -n 2 -d 20 -r 2 -t 2 --no-roofline --no-energy");
