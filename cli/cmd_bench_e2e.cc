@@ -249,22 +249,20 @@ void print_profile(const ForwardProfile& pp, const ForwardProfile& tg,
     }
     return std::string(b);
   };
-  double pp_sum = 0, tg_sum = 0, wait_sum = 0;
+  double pp_sum = 0, tg_sum = 0;
   for (int i = 0; i < (int)Stage::kCount; ++i) {
     std::printf("| %-10s | %16s | %16s | %10s | %18s |\n", stage_name((Stage)i),
                 cell(pp, pp.seconds[i]).c_str(), cell(tg, tg.seconds[i]).c_str(),
                 wait(tg.tail_seconds[i]).c_str(), rate(i).c_str());
     pp_sum += pp.seconds[i];
     tg_sum += tg.seconds[i];
-    wait_sum += tg.tail_seconds[i];
   }
   std::printf("| %-10s | %16s | %16s | %10s | %18s |\n", "other",
               cell(pp, pp.total_seconds - pp_sum).c_str(),
-              cell(tg, tg.total_seconds - tg_sum).c_str(),
-              wait(tg.pool_tail_seconds - wait_sum).c_str(), "");
+              cell(tg, tg.total_seconds - tg_sum).c_str(), "", "");
   std::printf("| %-10s | %16s | %16s | %10s | %18s |\n", "total",
               cell(pp, pp.total_seconds).c_str(), cell(tg, tg.total_seconds).c_str(),
-              wait(tg.pool_tail_seconds).c_str(), "");
+              wait(tg.pool_tail_seconds()).c_str(), "");
   // Inside the stage times: threads that finished their share of a parallel loop early wait
   // for the slowest (one core slowed by a neighbour leaves the other idle; a coarse task grain
   // makes that wait longer).
@@ -275,7 +273,7 @@ void print_profile(const ForwardProfile& pp, const ForwardProfile& tg,
         "%s thread pool: %.1f parallel loops per token; threads waited %.4f ms per token "
         "in all at the loops' ends\n",
         name, (double)p->pool_loops / (double)p->tokens,
-        1e3 * p->pool_tail_seconds / (double)p->tokens);
+        1e3 * p->pool_tail_seconds() / (double)p->tokens);
   }
 }
 
@@ -283,7 +281,7 @@ std::string profile_json(const ForwardProfile& p) {
   std::string s = "{\"tokens\": " + std::to_string(p.tokens) +
                   ", \"seconds\": " + std::to_string(p.total_seconds) +
                   ", \"pool_loops\": " + std::to_string(p.pool_loops) +
-                  ", \"pool_tail_seconds\": " + std::to_string(p.pool_tail_seconds);
+                  ", \"pool_tail_seconds\": " + std::to_string(p.pool_tail_seconds());
   std::string tails;
   for (int i = 0; i < (int)Stage::kCount; ++i) {
     tails += std::string(i ? ", " : "") + "\"" + stage_name((Stage)i) +

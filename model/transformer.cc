@@ -546,9 +546,7 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     prof->calls += 1;
     prof->tokens += n;
     prof->total_seconds += std::chrono::duration<double>(Clock::now() - start).count();
-    const PoolStats pool_end = pool_stats();
-    prof->pool_loops += pool_end.loops - pool_start.loops;
-    prof->pool_tail_seconds += 1e-9 * (double)(pool_end.tail_idle_ns - pool_start.tail_idle_ns);
+    prof->pool_loops += pool_stats().loops - pool_start.loops;
   }
 }
 

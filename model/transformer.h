@@ -73,11 +73,15 @@ struct ForwardProfile {
   int64_t calls = 0;  // forward() calls
   int64_t tokens = 0;
   double total_seconds = 0;
-  // The thread pool over those calls: parallel loops run, and the threads' summed wait at the
-  // loops' ends (PoolStats::tail_idle_ns), in all and per stage.
+  // The thread pool over those calls: parallel loops run, and per stage the threads' summed
+  // wait at the loops' ends (PoolStats::tail_idle_ns; every loop lies inside some stage).
   int64_t pool_loops = 0;
-  double pool_tail_seconds = 0;
   double tail_seconds[(int)Stage::kCount] = {};
+  double pool_tail_seconds() const {
+    double s = 0;
+    for (double t : tail_seconds) s += t;
+    return s;
+  }
   void clear() { *this = ForwardProfile(); }
 };
 

@@ -121,6 +121,7 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   EXPECT_NE(r.out.find("\"tg_stage_weight_bytes\": {\"qkv\": "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"pool_schedule\": \"ranges\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"head\": "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"pool_tail_seconds_by_stage\": {\"embed\": "), std::string::npos) << r.out;
   // Paired tokens: as many as tgN has (32 by default, here 2), each against its own probes.
   EXPECT_NE(r.out.find("\"tg_paired_tokens\": 2,"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"tg_paired_bound_ratio\": "), std::string::npos) << r.out;
@@ -145,16 +146,27 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   EXPECT_NE(r.out.find("| gate+up"), std::string::npos) << r.out;
   // The weight-streaming stages get a tg rate (no percentage without the in-place probe).
   EXPECT_NE(r.out.find("tg GB/s (in place)"), std::string::npos) << r.out;
-  for (const std::string stage : {"| down", "| attention"}) {
+  // A profile row and its last two cells (tg wait, tg rate), between its last three '|'.
+  struct ProfileRow {
+    std::string row, wait, rate;
+  };
+  const auto profile_row = [&](const std::string& stage) {
+    ProfileRow p;
     const size_t at = r.out.find(stage);
-    ASSERT_NE(at, std::string::npos) << r.out;
-    const std::string row = r.out.substr(at, r.out.find('\n', at) - at);
+    if (at == std::string::npos) return p;
+    p.row = r.out.substr(at, r.out.find('\n', at) - at);
+    const size_t c5 = p.row.rfind('|', p.row.size() - 2), c4 = p.row.rfind('|', c5 - 1);
+    p.rate = p.row.substr(c5 + 1, p.row.size() - c5 - 2);
+    p.wait = p.row.substr(c4 + 1, c5 - c4 - 1);
+    return p;
+  };
+  for (const std::string stage : {"| down", "| attention"}) {
+    const ProfileRow p = profile_row(stage);
+    const std::string &row = p.row, &rate = p.rate;
+    ASSERT_FALSE(row.empty()) << r.out;
     ASSERT_EQ(std::count(row.begin(), row.end(), '|'), 6) << row;
-    const size_t c5 = row.rfind('|', row.size() - 2);  // the rate cell, after the 5th '|'
-    const std::string rate = row.substr(c5 + 1, row.size() - c5 - 2);
     // One thread: no parallel loops, so no wait at their ends.
-    const size_t c4 = row.rfind('|', c5 - 1);
-    EXPECT_EQ(row.substr(c4 + 1, c5 - c4 - 1).find('-'), 10u) << row;
+    EXPECT_EQ(p.wait.find('-'), 10u) << row;
     if (stage == "| down") {
       EXPECT_GT(std::atof(rate.c_str()), 0.0) << row;
       EXPECT_EQ(rate.find('%'), std::string::npos) << row;  // --no-roofline: no in-place read
@@ -162,24 +174,17 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
       EXPECT_EQ(rate.find_first_not_of(' '), std::string::npos) << row;  // streams no weights
     }
   }
-  // Two threads: the wait at the loops' ends, per stage and in all, and in the JSON.
+  // Two threads: the wait at the loops' ends, per stage and in all (the JSON: above).
   r = run("bench e2e -m " + model_ + " -p 0 -n 2 -r 1 -t 2 --no-energy --no-roofline --profile");
   EXPECT_EQ(r.status, 0) << r.out;
   {
-    const size_t at = r.out.find("| total");
-    ASSERT_NE(at, std::string::npos) << r.out;
-    const std::string row = r.out.substr(at, r.out.find('\n', at) - at);
-    const size_t c5 = row.rfind('|', row.size() - 2), c4 = row.rfind('|', c5 - 1);
-    const std::string wait = row.substr(c4 + 1, c5 - c4 - 1);
-    EXPECT_EQ(wait.find('-'), std::string::npos) << row;
-    EXPECT_GE(std::atof(wait.c_str()), 0.0) << row;
+    const ProfileRow p = profile_row("| total");
+    ASSERT_FALSE(p.row.empty()) << r.out;
+    EXPECT_EQ(p.wait.find('-'), std::string::npos) << p.row;
+    EXPECT_GE(std::atof(p.wait.c_str()), 0.0) << p.row;
   }
   EXPECT_NE(r.out.find("tg thread pool: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" parallel loops per token; threads waited "), std::string::npos) << r.out;
-  r = run("bench e2e -m " + model_ +
-          " -p 0 -n 2 -r 1 -t 2 --no-energy --no-roofline --profile --json");
-  EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("\"pool_tail_seconds_by_stage\": {\"embed\": "), std::string::npos) << r.out;
   // tg after a filled context (llama-bench's -d): the filling prompt is neither timed nor
   // profiled, and the bytes per token count the KV cache at the deeper context.
   r = run("bench e2e -m " + model_ + " -p 0 -n 2 -d 20 -r 2 -t 2 --no-roofline --no-energy");
