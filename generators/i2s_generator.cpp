@@ -348,21 +348,33 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
 
   // decode=mask (GEMV): acc per group g of code*4^g products, combined as
   // acc0 + acc1/4 + acc2/16 + acc3/64 (exact shifts: each acc_g is a multiple of 4^g).
+  // kunroll = U > 1: tile kc of a part accumulates into chain kc % U, so each group has U
+  // independent vpdpbusd chains: with rows = 1 one chain per group advances once per tile and
+  // the dot product's latency, not its throughput, sets the pace (Zen 5, warm weights: u1, u2
+  // and u4 all equal when the unrolled tiles shared a chain). The chains are summed at the end
+  // (still exact: every sum is a multiple of 4^g and the total is the same).
   void generate_masked(Expr kq, Expr parts) {
+    const int U = kunroll;
+    Var c{"c"};
     code(b, g, kc, s, rt) = w(b, kc, s, rt) & (cast<uint8_t>(3) << cast<uint8_t>(2 * g));
     // r.x: column within a group of 4, r.y: tile within a part, r.z: part
     RDom r(0, 4, 0, kq, 0, parts, "r");
-    Expr c = code(4 * lane + r.x, g, r.y, r.z, rt);
+    Expr cv = code(4 * lane + r.x, g, r.y, r.z, rt);
     Expr a = x(r.x + 4 * g + 16 * (r.z * kq + r.y), t);
-    acc(lane, g, rt, t) = 0;
+    acc(lane, g, c, rt, t) = 0;
+    Expr chain = U > 1 ? r.y % U : Expr(0);
     if (accum == Accum::Vnni) {
-      acc(lane, g, rt, t) += cast<int32_t>(c) * cast<int32_t>(a);
+      acc(lane, g, chain, rt, t) += cast<int32_t>(cv) * cast<int32_t>(a);
     } else {
-      acc(lane, g, rt, t) += cast<int32_t>(cast<int16_t>(c) * cast<int16_t>(a));
+      acc(lane, g, chain, rt, t) += cast<int32_t>(cast<int16_t>(cv) * cast<int16_t>(a));
     }
     Expr l = n % 16, tile = n / 16;
-    y(n, t) = acc(l, 0, tile, t) + (acc(l, 1, tile, t) >> 2) + (acc(l, 2, tile, t) >> 4) +
-              (acc(l, 3, tile, t) >> 6) - xsum(t);
+    auto group = [&](int gi) {
+      Expr sum = acc(l, gi, 0, tile, t);
+      for (int ci = 1; ci < U; ci++) sum += acc(l, gi, ci, tile, t);
+      return sum;
+    };
+    y(n, t) = group(0) + (group(1) >> 2) + (group(2) >> 4) + (group(3) >> 6) - xsum(t);
 
     const int vl = vbits / 32;
     layout_contract();
@@ -370,14 +382,15 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     Var nto{"nto"}, to{"to"};
     RVar ryo{"ryo"}, ryi{"ryi"};
     block_stages(rows, 1, nto);
-    acc.compute_at(y, to).vectorize(lane, vl).unroll(g).unroll(rt).unroll(t);
+    acc.bound(c, 0, U);
+    acc.compute_at(y, to).vectorize(lane, vl).unroll(g).unroll(c).unroll(rt).unroll(t);
     Stage upd = acc.update();
-    if (kunroll > 1) {
-      upd.split(r.y, ryo, ryi, kunroll, TailStrategy::GuardWithIf)
+    if (U > 1) {
+      upd.split(r.y, ryo, ryi, U, TailStrategy::GuardWithIf)
           .reorder(r.x, lane, g, t, rt, ryi, ryo, r.z);
       upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt).unroll(ryi);
       code.compute_at(acc, ryo);
-      prefetch_w(upd, ryo, kunroll);
+      prefetch_w(upd, ryo, U);
     } else {
       upd.reorder(r.x, lane, g, t, rt, r.y, r.z);
       upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt);

@@ -36,14 +36,15 @@ std::vector<Constraint> i2s_constraints() {
   // 2-bit group) + decoded weights (rows) + the broadcast activation must fit the register
   // file, else every K step spills.
   c.push_back(
-      {"rows*tokens*(512/vbits)*(decode=mask ? 4 : split ? 2 : 1) + rows*(512/vbits) + 1 <= "
-       "vector registers",
+      {"rows*tokens*(512/vbits)*(decode=mask ? 4*kunroll : split ? 2 : 1) + rows*(512/vbits) + "
+       "1 <= vector registers",
        [](const Params& p, const Shape*, Isa isa) {
          const int per_tile = 512 / std::stoi(p.at("vbits"));
          const int rows = std::stoi(p.at("rows")), tokens = std::stoi(p.at("tokens"));
          auto d = p.find("decode");
+         // decode=mask: one accumulator per 2-bit group and unrolled tile (its own chain).
          const int groups = d == p.end()           ? 1
-                            : d->second == "mask"  ? 4
+                            : d->second == "mask"  ? 4 * std::stoi(p.at("kunroll"))
                             : d->second == "split" ? 2
                                                    : 1;
          // accum=pmaddubsw: the registers hold the i16 pair sums; the int32 accumulators are
@@ -113,9 +114,10 @@ std::vector<SearchSpace> i2s_spaces() {
       {"rows",
        "r",
        {"1", "2", "4", "6", "8"},
-       "4",
-       {{"avx2", "1"}, {"x86_64", "1"}},
-       "16-row tiles per register block (independent accumulator chains hide dot latency)"},
+       "1",
+       {},
+       "16-row tiles per register block (one sequential stream per part; more rows share the "
+       "activation broadcasts but read rows side by side)"},
       {"tokens", "t", {"1"}, "1", {}, "tokens per block (GEMV: one)"},
       {"kunroll",
        "u",
@@ -123,7 +125,7 @@ std::vector<SearchSpace> i2s_spaces() {
        "1",
        {{"avx2", "8"}},
        "unroll of the K loop in 16-column tiles (accum=pmaddubsw: tiles summed in i16 before "
-       "widening)"},
+       "widening; decode=mask: each unrolled tile into its own accumulators)"},
       {"vbits",
        "v",
        {"128", "256", "512"},
@@ -148,7 +150,7 @@ std::vector<SearchSpace> i2s_spaces() {
        "p",
        {"0", "8", "16", "32", "64", "128"},
        "32",
-       {{"avx2", "64"}},
+       {{"avx2", "64"}, {"avx512vnni", "64"}},
        "software prefetch distance along K in 16-column tiles (0 = off)"},
       {"decode",
        "d",

@@ -268,13 +268,17 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
     names.push_back("i2s_gemv_r2_t1_u2_v" + vb + "_g2_k0_apmaddubsw_p128_dsplit__" + isa_name(isa));
     names.push_back("i2s_gemv_r1_t1_u8_v" + vb + "_g2_k0_apmaddubsw_p64_dsplit__" + isa_name(isa));
   }
-  // decode=mask: one accumulator per 2-bit group, exact shifts at the end. Four accumulators
-  // per 16-row tile fit the register file at 256 and 512 bits, not at 128.
-  if (isa != Isa::kX86_64) {
-    const std::string r = isa == Isa::kAvx512Vnni ? "4" : "1";
-    names.push_back("i2s_gemv_r" + r + "_t1_u1_v" + vb + "_g2_k0_avnni_p16_dmask__" +
-                    isa_name(isa));
-    names.push_back("i2s_gemv_r1_t1_u2_v" + vb + "_g0_k0_apmaddwd_p0_dmask__" + isa_name(isa));
+  // decode=mask: one accumulator per 2-bit group (and per unrolled tile: kunroll chains),
+  // exact shifts at the end. Four accumulators per 16-row tile fit the register file at 256
+  // and 512 bits, not at 128; more chains only the 32 registers of AVX-512 (K=100: 7 tiles,
+  // a partial chunk for u2 and u4).
+  if (isa == Isa::kAvx512Vnni) {
+    names.push_back("i2s_gemv_r4_t1_u1_v512_g2_k0_avnni_p16_dmask__avx512vnni");
+    names.push_back("i2s_gemv_r2_t1_u2_v512_g2_k0_avnni_p16_dmask__avx512vnni");
+    names.push_back("i2s_gemv_r1_t1_u4_v512_g0_k0_apmaddwd_p0_dmask__avx512vnni");
+  } else if (isa == Isa::kAvx2) {
+    names.push_back("i2s_gemv_r1_t1_u1_v256_g2_k0_avnni_p16_dmask__avx2");
+    names.push_back("i2s_gemv_r1_t1_u1_v256_g0_k0_apmaddwd_p0_dmask__avx2");
   }
   std::mt19937 rng(99);
   for (const auto& name : names) {
@@ -296,6 +300,8 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   EXPECT_THROW(get_variant("i2s_gemm_r1_t2_u1_v256_g4_k512_apmaddubsw_p0_dshift__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u8_v256_g2_k0_avnni_p8_dshift__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r2_t1_u1_v256_g2_k0_avnni_p8_dmask__avx2"), Error);
+  EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u2_v256_g2_k0_avnni_p8_dmask__avx2"), Error);  // 2 chains
+  EXPECT_THROW(get_variant("i2s_gemv_r4_t1_u2_v512_g2_k0_avnni_p8_dmask__avx512vnni"), Error);
   // decode=split: pmaddubsw only, and at most eight tiles of 4 * code pairs per int16 sum.
   EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u16_v256_g2_k0_apmaddubsw_p8_dsplit__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u2_v256_g2_k0_avnni_p8_dsplit__avx2"), Error);
