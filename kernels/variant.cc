@@ -1,5 +1,6 @@
 // AOT variant table, JIT compilation of search-space points (cached in memory and on disk as
-// shared objects that use the executable's Halide runtime), and the family calling wrappers.
+// shared objects that use the executable's Halide runtime; the compiler itself is the
+// separately loaded module kernels/jit/jit_module.cc), and the family calling wrappers.
 #include "kernels/variant.h"
 
 #include <dlfcn.h>
@@ -15,7 +16,6 @@
 #include <mutex>
 #include <sstream>
 
-#include "Halide.h"
 #include "HalideBuffer.h"
 #include "HalideRuntime.h"
 #include "kernels/cache_dir.h"
@@ -32,14 +32,6 @@
 #undef TRITUNE_AOT_VARIANT
 
 namespace tritune {
-
-// Defined in the generator sources; calling them keeps their registrations linked in.
-void link_i2s_generators();
-void link_fp_generators();
-static void link_generators() {
-  link_i2s_generators();
-  link_fp_generators();
-}
 
 namespace {
 
@@ -74,6 +66,26 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
+// The compiler module, loaded on first use (callers hold g_jit_mutex).
+using JitCompileFn = int (*)(const char*, const char*, int, const char* const*,
+                             const char* const*, const char*, const char*, char*, size_t);
+JitCompileFn jit_compiler() {
+  static std::map<std::string, JitCompileFn> loaded;  // by path (TRITUNE_JIT_MODULE may change)
+  const char* env = std::getenv("TRITUNE_JIT_MODULE");
+  const std::string path = env && *env ? env : TRITUNE_JIT_MODULE_PATH;
+  JitCompileFn& fn = loaded[path];
+  if (fn != nullptr) return fn;
+  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (h == nullptr) {
+    throw Error("JIT: cannot load the kernel compiler module " + path + ": " + dlerror() +
+                " (build the tritune_jit target, or point TRITUNE_JIT_MODULE at "
+                "libtritune_jit.so; the ahead-of-time variants need neither)");
+  }
+  fn = reinterpret_cast<JitCompileFn>(dlsym(h, "tritune_jit_compile_object"));
+  if (fn == nullptr) throw Error("JIT: " + path + " lacks tritune_jit_compile_object");
+  return fn;
+}
+
 // Compiles one point to <dir>/<name>-<key>.so (atomically), returns the path.
 std::string jit_compile_to_disk(const Variant& v) {
   const std::string target_str = std::string(isa_halide_target(v.spec.isa)) + "-no_runtime";
@@ -84,21 +96,19 @@ std::string jit_compile_to_disk(const Variant& v) {
   struct stat st;
   if (stat(so.c_str(), &st) == 0) return so;
 
-  link_generators();
-  Halide::Target target(target_str);
-  auto gen = Halide::Internal::GeneratorRegistry::create(v.space->generator,
-                                                         Halide::GeneratorContext(target));
-  if (!gen) throw Error("JIT: generator '" + v.space->generator + "' is not linked in");
-  for (const auto& [k, val] : v.spec.params) gen->set_generatorparam_value(k, val);
   const std::string tmp_base = dir + "/." + v.name + "-" + key + "." + std::to_string(getpid());
   const std::string obj = tmp_base + ".o";
-  try {
-    Halide::Module m = gen->build_module(v.name);
-    m.compile({{Halide::OutputFileType::object, obj}});
-  } catch (const Halide::CompileError& e) {
-    throw Error("JIT: Halide could not compile " + v.name + ": " + e.what());
-  } catch (const Halide::InternalError& e) {
-    throw Error("JIT: Halide internal error compiling " + v.name + ": " + e.what());
+  std::vector<const char*> keys, values;
+  for (const auto& [k, val] : v.spec.params) {
+    keys.push_back(k.c_str());
+    values.push_back(val.c_str());
+  }
+  char err[4096] = "";
+  if (jit_compiler()(v.space->generator.c_str(), target_str.c_str(), (int)keys.size(),
+                     keys.data(), values.data(), v.name.c_str(), obj.c_str(), err,
+                     sizeof err) != 0) {
+    std::remove(obj.c_str());
+    throw Error("JIT: " + v.name + ": " + err);
   }
   const std::string tmp_so = tmp_base + ".so";
   const std::string cmd =

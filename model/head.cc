@@ -463,10 +463,10 @@ constexpr int64_t kIlGroupsPerPass = 4;          // groups read side by side: 4 
 // any size needs one per 64 bytes from its start (the Q6_K super-block's 16-byte header sits in
 // a 32-byte gap between points).
 constexpr int64_t kIlPrefetchBytes = 512;
-template <int64_t kBlock>
+template <int64_t kBlock, int64_t kAhead = kIlPrefetchBytes>
 inline void prefetch_il_block(const uint8_t* p) {
   for (int64_t o = 0; o < kBlock; o += 64) {
-    _mm_prefetch((const char*)p + kIlPrefetchBytes + o, _MM_HINT_T0);
+    _mm_prefetch((const char*)p + kAhead + o, _MM_HINT_T0);
   }
 }
 
@@ -521,29 +521,28 @@ TRITUNE_AVX2 void q8_0_il_token(const uint8_t* g, int64_t group_bytes, int64_t n
   for (int q = 0; q < G; ++q) _mm256_storeu_ps(out + out_stride * q, f[q]);
 }
 
-// Rows [r0, r1) (both multiples of 8, r1 <= il_rows) of an interleaved head, through
-// token.run<G>(group, group_stride, t, out, out_stride) (8 * G logits of token t). The groups
-// read side by side are a quarter of the range apart, so each core streams from 4 places at
-// once, each a long run (one run per core reads 10-30% slower on this kind of machine: see
-// kernels/roofline.cc); the groups left over after 4 equal quarters go one at a time. Each
+// Rows [r0, r1) (both multiples of R, the group's rows, r1 <= il_rows) of an interleaved head,
+// through token.run<G>(group, group_stride, t, out, out_stride) (R * G logits of token t). The P
+// groups read side by side are 1/P of the range apart, so each core streams from P places at
+// once, each a long run (one run per core read 10-30% slower on a Zen 3 VM: see
+// kernels/roofline.cc); the groups left over after P equal parts go one at a time. Each
 // group (or set of 4) is used by every token while it is in L1.
-template <class Token>
+template <int64_t R = kIlRows, int P = kIlGroupsPerPass, class Token>
 TRITUNE_AVX2 void il_rows(const uint8_t* data, int64_t group_bytes, const Token& token,
                           int64_t tokens, float* logits, int64_t ldl, int64_t r0, int64_t r1) {
-  const int64_t groups = (r1 - r0) / kIlRows, quarter = groups / kIlGroupsPerPass;
+  const int64_t groups = (r1 - r0) / R, quarter = groups / P;
   for (int64_t i = 0; i < quarter; ++i) {
-    const int64_t r = r0 + i * kIlRows;
+    const int64_t r = r0 + i * R;
     for (int64_t t = 0; t < tokens; ++t) {
-      token.template run<kIlGroupsPerPass>(data + (r / kIlRows) * group_bytes,
-                                           quarter * group_bytes, t, logits + t * ldl + r,
-                                           quarter * kIlRows);
+      token.template run<P>(data + (r / R) * group_bytes, quarter * group_bytes, t,
+                            logits + t * ldl + r, quarter * R);
     }
   }
-  for (int64_t g = kIlGroupsPerPass * quarter; g < groups; ++g) {
-    const int64_t r = r0 + g * kIlRows;
+  for (int64_t g = P * quarter; g < groups; ++g) {
+    const int64_t r = r0 + g * R;
     for (int64_t t = 0; t < tokens; ++t) {
-      token.template run<1>(data + (r / kIlRows) * group_bytes, group_bytes, t,
-                            logits + t * ldl + r, kIlRows);
+      token.template run<1>(data + (r / R) * group_bytes, group_bytes, t, logits + t * ldl + r,
+                            R);
     }
   }
 }
@@ -588,29 +587,34 @@ TRITUNE_AVX2 inline __m256i broadcast_dword(const void* p) {
   return _mm256_set1_epi32(v);
 }
 
-// Rows [0, 8) of `src` (row_bytes apart, nsb super-blocks each) into one interleaved group.
+// Rows [0, R) of `src` (row_bytes apart, nsb super-blocks each) into one interleaved group. R = 8
+// is the layout above (the AVX2 kernel's); R = 16 the same with every part twice as wide (the
+// AVX-512 kernel's: one zmm of codes is 16 rows x 4 columns): per super-block 2R bytes of d,
+// then 8 blocks of 26R bytes, each two halves of three 4R-byte code vectors and 2R scales.
+template <int64_t R = kIlRows>
 void interleave_q6_k_group(const uint8_t* src, int64_t row_bytes, int64_t nsb, uint8_t* dst) {
-  uint8_t q[kIlRows][256];
+  constexpr int64_t kSb = R * 210, kBlk = R * 26;
+  uint8_t q[R][256];
   for (int64_t sb = 0; sb < nsb; ++sb) {
-    uint8_t* d = dst + sb * kIlQ6Bytes;
-    std::memset(d, 0, (size_t)kIlQ6Bytes);
-    for (int64_t r = 0; r < kIlRows; ++r) {
+    uint8_t* d = dst + sb * kSb;
+    std::memset(d, 0, (size_t)kSb);
+    for (int64_t r = 0; r < R; ++r) {
       const uint8_t* blk = src + r * row_bytes + sb * 210;
       q6_k_codes(blk, q[r]);
       d[2 * r] = blk[208];
       d[2 * r + 1] = blk[209];
-      for (int g = 0; g < 16; ++g)
-        d[16 + (g / 2) * kIlQ6Block + 192 + 8 * (g % 2) + r] = blk[192 + g];
+      for (int g = 0; g < 16; ++g) d[2 * R + (g / 2) * kBlk + 24 * R + R * (g % 2) + r] = blk[192 + g];
     }
     for (int b = 0; b < 8; ++b) {
-      uint8_t* db = d + 16 + b * kIlQ6Block;
+      uint8_t* db = d + 2 * R + b * kBlk;
       for (int h = 0; h < 2; ++h) {
-        for (int r = 0; r < kIlRows; ++r) {
+        for (int r = 0; r < R; ++r) {
           for (int i = 0; i < 4; ++i) {
             const uint8_t* code = &q[r][32 * b + 16 * h + i];  // code dword 4h + k at code[4k]
             const int j = 4 * r + i;
             for (int k = 0; k < 3; ++k) {
-              db[96 * h + 32 * k + j] = (uint8_t)(code[4 * k] | ((code[12] >> (2 * k)) & 3) << 6);
+              db[12 * R * h + 4 * R * k + j] =
+                  (uint8_t)(code[4 * k] | ((code[12] >> (2 * k)) & 3) << 6);
             }
           }
         }
@@ -701,6 +705,111 @@ struct Q6IlToken {
 TRITUNE_AVX2 void q6_k_il_rows(const uint8_t* data, int64_t k, const HeadActs& a, int64_t tokens,
                                float* logits, int64_t ldl, int64_t r0, int64_t r1) {
   il_rows(data, k / 256 * kIlQ6Bytes, Q6IlToken{a, k}, tokens, logits, ldl, r0, r1);
+}
+
+// ---- Q6_K, 16-row interleaved layout, AVX-512 ------------------------------------------------
+// The 8-row kernel at twice the width: one zmm of codes holds 16 rows x 4 columns, so each op
+// does the work of two AVX2 ones (Zen 4/5 run 512-bit logic, vpmaddubsw and vpmaddwd at the
+// 256-bit rate per op). At 42 GB/s per core (a Zen 5 VM's share of 85 GB/s) the AVX2 kernel's
+// 49 vector ops per 8 rows x 32 columns left too little slack to stream at memory speed.
+#define TRITUNE_AVX512 \
+  __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")))
+constexpr int64_t kIl16 = 16;                 // rows per group
+constexpr int64_t kIl16Bytes = kIl16 * 210;   // per super-block
+constexpr int64_t kIl16Block = kIl16 * 26;    // per block of 32 columns
+// One stream per core, prefetched 4 KB ahead with NTA: on a Zen 5 VM, 2 threads, a 2B4T head
+// (269 MB), 4 streams per core as in the AVX2 kernel ran 1.3x slower than one (at 48-52 GB/s
+// machine bandwidth, where the AVX2 kernel reads at memory speed); at 85 GB/s one stream with
+// 4 KB NTA took 0.93x the AVX2 kernel's time, 2 KB 1.01x, T0 hints 0.97-1.04x.
+constexpr int64_t kIl16PrefetchBytes = 4096;
+constexpr int kIl16GroupsPerPass = 1;
+
+TRITUNE_AVX512 inline __m512i broadcast_dword512(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+template <int G>
+TRITUNE_AVX512 void q6_k_il16_token(const uint8_t* g, int64_t group_bytes, int64_t nsb,
+                                    const int8_t* x, const int16_t* o32, const float* dx,
+                                    float* out, int64_t out_stride) {
+  const __m512i m3f = _mm512_set1_epi8(0x3F), mc0 = _mm512_set1_epi8((char)0xC0);
+  // Per 128-bit lane: lane 0 and 1 duplicate scale bytes 0-7, lanes 2 and 3 bytes 8-15 (after
+  // the 16 scales are broadcast to every lane), so vpmovsxbw yields pairs (sc[r], sc[r]).
+  const __m256i dup = _mm256_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9,
+                                       10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  __m512 f[G];
+  for (int q = 0; q < G; ++q) f[q] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    __m512 dv[G];
+    for (int q = 0; q < G; ++q) {
+      dv[q] = _mm512_cvtph_ps(
+          _mm256_loadu_si256((const __m256i*)(g + q * group_bytes + sb * kIl16Bytes)));
+    }
+    for (int b = 0; b < 8; ++b) {
+      const int8_t* xb = x + sb * 256 + 32 * b;
+      __m512i xd[8];
+      for (int c = 0; c < 8; ++c) xd[c] = broadcast_dword512(xb + 4 * c);
+      const int16_t* ob = o32 + (sb * 16 + 2 * b) * 2;
+      const __m512i o0 = broadcast_dword512(ob), o1 = broadcast_dword512(ob + 2);
+      const __m512 s = _mm512_set1_ps(dx[sb * 8 + b]);
+      for (int q = 0; q < G; ++q) {
+        const uint8_t* p = g + q * group_bytes + sb * kIl16Bytes + 2 * kIl16 + b * kIl16Block;
+        for (int64_t o = 0; o < kIl16Block; o += 64) {
+          _mm_prefetch((const char*)p + kIl16PrefetchBytes + o, _MM_HINT_NTA);
+        }
+        __m512i code[8];
+        for (int h = 0; h < 2; ++h) {
+          const __m512i a = _mm512_loadu_si512((const void*)(p + 192 * h));
+          const __m512i b1 = _mm512_loadu_si512((const void*)(p + 192 * h + 64));
+          const __m512i c = _mm512_loadu_si512((const void*)(p + 192 * h + 128));
+          code[4 * h + 0] = _mm512_and_si512(a, m3f);
+          code[4 * h + 1] = _mm512_and_si512(b1, m3f);
+          code[4 * h + 2] = _mm512_and_si512(c, m3f);
+          code[4 * h + 3] =
+              _mm512_or_si512(_mm512_or_si512(_mm512_srli_epi16(_mm512_and_si512(a, mc0), 6),
+                                              _mm512_srli_epi16(_mm512_and_si512(b1, mc0), 4)),
+                              _mm512_srli_epi16(_mm512_and_si512(c, mc0), 2));
+        }
+        const __m256i sc0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(p + 384)));
+        const __m256i sc1 =
+            _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(p + 384 + 16)));
+        const __m512i s0 = _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(sc0, dup)),
+                      s1 = _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(sc1, dup));
+        __m512i acc = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+          __m512i t = _mm512_add_epi16(_mm512_maddubs_epi16(code[4 * h], xd[4 * h]),
+                                       _mm512_maddubs_epi16(code[4 * h + 1], xd[4 * h + 1]));
+          t = _mm512_add_epi16(t, _mm512_maddubs_epi16(code[4 * h + 2], xd[4 * h + 2]));
+          t = _mm512_add_epi16(t, _mm512_maddubs_epi16(code[4 * h + 3], xd[4 * h + 3]));
+          t = _mm512_sub_epi16(t, h == 0 ? o0 : o1);
+          acc = _mm512_add_epi32(acc, _mm512_madd_epi16(t, h == 0 ? s0 : s1));
+        }
+        f[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(dv[q], s), f[q]);
+      }
+    }
+  }
+  for (int q = 0; q < G; ++q) _mm512_storeu_ps(out + out_stride * q, f[q]);
+}
+
+struct Q6Il16Token {
+  const HeadActs& a;
+  int64_t k;
+  template <int G>
+  TRITUNE_AVX512 void run(const uint8_t* g, int64_t stride, int64_t t, float* out,
+                          int64_t out_stride) const {
+    q6_k_il16_token<G>(g, stride, k / 256, a.q.data() + t * k, a.o32.data() + t * k / 8,
+                       a.dx.data() + t * (k / 32), out, out_stride);
+  }
+};
+
+// Rows [r0, r1) (multiples of 16, r1 <= il_rows) of the 16-row interleaved Q6_K head.
+TRITUNE_AVX512 void q6_k_il16_rows(const uint8_t* data, int64_t k, const HeadActs& a,
+                                   int64_t tokens, float* logits, int64_t ldl, int64_t r0,
+                                   int64_t r1) {
+  il_rows<kIl16, kIl16GroupsPerPass>(data, k / 256 * kIl16Bytes, Q6Il16Token{a, k}, tokens,
+                                     logits, ldl, r0, r1);
 }
 
 void q8_rows_scalar(bool q6k, const uint8_t* data, int64_t row_bytes, int64_t k, const HeadActs& a,
@@ -838,17 +947,21 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
       kind_ = Kind::kQ6K;
       break;  // Q6_K (check_raw_matrix refused the rest)
   }
-  // Float and Q6_K dots have no AVX-512 version: AVX2+FMA+F16C.
-  if (kind_ != Kind::kQ8_0 && impl_ == Impl::kAvx512Vnni) impl_ = Impl::kAvx2;
+  // Float dots have no AVX-512 version: AVX2+FMA+F16C. Q6_K has one for its 16-row
+  // interleaved layout only; its other rows run the AVX2 dot.
+  const bool int8_kind = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
+  if (!int8_kind && impl_ == Impl::kAvx512Vnni) impl_ = Impl::kAvx2;
+  // Rows per interleaved group: 16 for the AVX-512 Q6_K kernel, 8 for the AVX2 kernels.
+  il_group_ = kind_ == Kind::kQ6K && impl_ == Impl::kAvx512Vnni ? 16 : kIlRows;
   row_bytes_ = row_bytes_of(m);
   data_ = m.data;
   const int64_t bytes = rows_ * row_bytes_;
   const bool copy = m.file_mapped && bytes >= (int64_t)kHugePageBytes;
-  const bool can_interleave =
-      (kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K) && impl_ != Impl::kScalar && rows_ >= kIlRows;
+  const bool can_interleave = int8_kind && impl_ != Impl::kScalar && rows_ >= il_group_;
   const bool interleave =
-      can_interleave && (layout == HeadLayout::kInterleaved ||
-                         (layout == HeadLayout::kAuto && copy && impl_ == Impl::kAvx2));
+      can_interleave &&
+      (layout == HeadLayout::kInterleaved ||
+       (layout == HeadLayout::kAuto && copy && (impl_ == Impl::kAvx2 || il_group_ == 16)));
   if (interleave || copy) {
     // The head is the largest stream of a decode step (349 MB for 2B4T in Q8_0, 269 MB in
     // Q6_K). In the file mapping it sits on 4 KiB pages; a copy on huge pages streams 10-15%
@@ -858,17 +971,17 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
     // layout (groups of 8 rows; the rows after the last group stay as stored).
     // In steps of about 8 MiB, each dropped once copied, so the file pages and the copy are
     // never both resident (the whole head at once would add 349 MB to the peak).
-    il_rows_ = interleave ? rows_ / kIlRows * kIlRows : 0;
+    il_rows_ = interleave ? rows_ / il_group_ * il_group_ : 0;
     owned_.resize((size_t)bytes);
     const int64_t nb = cols_ / 32;
     const int64_t step =
-        std::max<int64_t>(1, (int64_t(8) << 20) / (kIlRows * row_bytes_)) * kIlRows;
+        std::max<int64_t>(1, (int64_t(8) << 20) / (il_group_ * row_bytes_)) * il_group_;
     for (int64_t r0 = 0; r0 < rows_; r0 += step) {
       const int64_t r1 = std::min(rows_, r0 + step), mid = std::max(r0, std::min(r1, il_rows_));
-      for (int64_t r = r0; r < mid; r += kIlRows) {
+      for (int64_t r = r0; r < mid; r += il_group_) {
         if (kind_ == Kind::kQ6K) {
-          interleave_q6_k_group(m.data + r * row_bytes_, row_bytes_, cols_ / 256,
-                                owned_.data() + r * row_bytes_);
+          (il_group_ == 16 ? interleave_q6_k_group<16> : interleave_q6_k_group<kIlRows>)(
+              m.data + r * row_bytes_, row_bytes_, cols_ / 256, owned_.data() + r * row_bytes_);
         } else {
           interleave_q8_0_group(m.data + r * row_bytes_, row_bytes_, nb,
                                 owned_.data() + r * row_bytes_);
@@ -886,8 +999,10 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   static const char* kImplNames[] = {"scalar", "avx2", "avx512vnni"};
   const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
   describe_ = il_rows_ > 0
-                  ? std::string(kind_ == Kind::kQ6K ? "q6_k int8 dot avx2, 8-row interleaved"
-                                                    : "q8_0 int16 dot avx2, 8-row interleaved")
+                  ? std::string(kind_ == Kind::kQ6K
+                                    ? (il_group_ == 16 ? "q6_k int8 dot avx512, 16-row interleaved"
+                                                       : "q6_k int8 dot avx2, 8-row interleaved")
+                                    : "q8_0 int16 dot avx2, 8-row interleaved")
                   : std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
                         kImplNames[(int)impl_];
 }
@@ -916,7 +1031,9 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
         if (il_rows_ > 0) {
           const int64_t mid = std::min(r1, il_rows_);
           if (r0 < mid) {
-            (q6k ? q6_k_il_rows : q8_0_il_rows)(data_, cols_, a, tokens, logits, ldl, r0, mid);
+            (!q6k               ? q8_0_il_rows
+             : il_group_ == 16 ? q6_k_il16_rows
+                               : q6_k_il_rows)(data_, cols_, a, tokens, logits, ldl, r0, mid);
           }
           if (std::max(r0, mid) < r1) {
             (q6k ? q6_k_rows_avx2 : q8_0_rows_avx2)(data_, row_bytes_, cols_, a, tokens, logits,
@@ -925,9 +1042,9 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
           return;
         }
         if (int8) {
-          if (impl_ == Impl::kAvx512Vnni) {  // Q8_0 only (Q6_K runs its AVX2 dot)
+          if (impl_ == Impl::kAvx512Vnni && !q6k) {  // Q6_K as stored: the AVX2 dot
             q8_0_rows_vnni(data_, row_bytes_, cols_, a, tokens, logits, ldl, r0, r1);
-          } else if (impl_ == Impl::kAvx2) {
+          } else if (impl_ != Impl::kScalar) {
             (q6k ? q6_k_rows_avx2 : q8_0_rows_avx2)(data_, row_bytes_, cols_, a, tokens, logits,
                                                     ldl, r0, r1);
           } else {

@@ -5,6 +5,7 @@
 // shapes, with 1 and 2 threads. Variants for a level the CPU lacks are skipped with a reason.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -306,6 +307,31 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u16_v256_g2_k0_apmaddubsw_p8_dsplit__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u2_v256_g2_k0_avnni_p8_dsplit__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemm_r1_t2_u1_v256_g4_k0_apmaddubsw_p0_dsplit__avx2"), Error);
+}
+
+// The compiler is a module loaded on the first JIT request: when it cannot be loaded, asking
+// for a point not built ahead of time is an Error naming the module and the fix, and the AOT
+// variants still run.
+TEST(Variants, MissingJitModuleIsAClearErrorAndAotStillRuns) {
+  const char* tmp = std::getenv("TRITUNE_TEST_TMP");
+  const std::string dir =
+      std::string(tmp ? tmp : "/tmp") + "/jit-missing-" + std::to_string(::getpid());
+  setenv("TRITUNE_CACHE_DIR", dir.c_str(), 1);
+  setenv("TRITUNE_JIT_MODULE", "/nonexistent/libtritune_jit.so", 1);
+  const Isa isa = selected_isa();
+  const std::string vb = isa == Isa::kAvx512Vnni ? "512" : isa == Isa::kAvx2 ? "256" : "128";
+  try {
+    get_variant("i2s_gemv_r2_t1_u1_v" + vb + "_g8_k0_avnni_p8_dshift__" + isa_name(isa));
+    FAIL() << "a JIT point compiled without the compiler module";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("/nonexistent/libtritune_jit.so"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("TRITUNE_JIT_MODULE"), std::string::npos) << msg;
+  }
+  unsetenv("TRITUNE_JIT_MODULE");
+  std::mt19937 rng(3);
+  check_i2s(default_variant("i2s", "gemv", isa), Shape3{33, 1280, 1}, rng);
+  unsetenv("TRITUNE_CACHE_DIR");
 }
 
 // decode=split keeps groups 1 and 3 as 4 * code: a pair is in [-2048, 2032] and eight tiles of
