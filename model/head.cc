@@ -85,6 +85,8 @@ struct HeadActs {
   std::vector<int8_t> q;
   std::vector<float> s;   // 127 / absmax per block
   std::vector<float> dx;  // 1 / s
+  // Per block of 32: the sum of its quantized activations (tokens * k / 32).
+  std::vector<int32_t> bsum;
   // Q6_K only: the sum of each 16 activations (k / 16 per token), for the codes' offset of 32.
   std::vector<int16_t> x16;
   // Interleaved Q8_0 only: q widened to int16 (tokens * k), the vpmaddwd operand.
@@ -104,6 +106,7 @@ HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t
   a.q.resize((size_t)(tokens * k));
   a.s.resize((size_t)(tokens * nb));
   a.dx.resize(a.s.size());
+  a.bsum.resize(a.s.size());
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t b = 0; b < nb; ++b) {
       int32_t sum;
@@ -112,6 +115,7 @@ HeadActs quantize_head_acts(const float* x, int64_t tokens, int64_t ldx, int64_t
                                         a.q.data() + t * k + b * kActBlock, &sum);
       a.s[(size_t)(t * nb + b)] = s;
       a.dx[(size_t)(t * nb + b)] = 1.0f / s;
+      a.bsum[(size_t)(t * nb + b)] = sum;
     }
   }
   if (group_sums) {
@@ -812,6 +816,80 @@ TRITUNE_AVX512 void q6_k_il16_rows(const uint8_t* data, int64_t k, const HeadAct
                                      logits, ldl, r0, r1);
 }
 
+// ---- Q8_0, 16-row interleaved layout, AVX-512 VNNI ---------------------------------------------
+// Per group of 16 rows and block of 32 columns (544 bytes, as stored): 8 vectors of 64 bytes,
+// vector c holding rows r = 0..15 x columns 4c..4c+3 at byte 4r + i, each weight stored as
+// w + 128 (= w ^ 0x80, a u8), then the 16 rows' f16 scales. vpdpbusd takes the u8 weights
+// against a broadcast activation dword: sum (w + 128) x = sum w x + 128 sum x, and the block's
+// activation sum is the same for all 16 rows, so one subtraction per block corrects it. 8 dot
+// products per 16 rows x 32 columns, no sign trick (the stored-layout VNNI kernel needs vpabsb,
+// a mask and a masked negate per vector, and horizontal sums per row).
+constexpr int64_t kIl16Q8Block = kIl16 * 34;
+
+void interleave_q8_0_group16(const uint8_t* src, int64_t row_bytes, int64_t nb, uint8_t* dst) {
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* d = dst + b * kIl16Q8Block;
+    for (int64_t r = 0; r < kIl16; ++r) {
+      const uint8_t* blk = src + r * row_bytes + b * 34;
+      for (int c = 0; c < 8; ++c) {
+        for (int i = 0; i < 4; ++i) d[64 * c + 4 * r + i] = (uint8_t)(blk[2 + 4 * c + i] ^ 0x80);
+      }
+      d[512 + 2 * r] = blk[0];
+      d[513 + 2 * r] = blk[1];
+    }
+  }
+}
+
+template <int G>
+TRITUNE_AVX512 void q8_0_il16_token(const uint8_t* g, int64_t group_bytes, int64_t nb,
+                                    const int8_t* x, const int32_t* bsum, const float* dx,
+                                    float* out, int64_t out_stride) {
+  __m512 f[G];
+  for (int q = 0; q < G; ++q) f[q] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* xb = x + 32 * b;
+    const __m512i off = _mm512_set1_epi32(128 * bsum[b]);
+    const __m512 s = _mm512_set1_ps(dx[b]);
+    for (int q = 0; q < G; ++q) {
+      const uint8_t* p = g + q * group_bytes + b * kIl16Q8Block;
+      for (int64_t o = 0; o < kIl16Q8Block; o += 64) {
+        _mm_prefetch((const char*)p + kIl16PrefetchBytes + o, _MM_HINT_NTA);
+      }
+      // Two chains (even and odd dwords) halve the dot products' dependent latency.
+      __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+      for (int c = 0; c < 8; c += 2) {
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void*)(p + 64 * c)),
+                                 broadcast_dword512(xb + 4 * c));
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512((const void*)(p + 64 * c + 64)),
+                                 broadcast_dword512(xb + 4 * c + 4));
+      }
+      const __m512i acc = _mm512_sub_epi32(_mm512_add_epi32(a0, a1), off);
+      const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(p + 512)));
+      f[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(d, s), f[q]);
+    }
+  }
+  for (int q = 0; q < G; ++q) _mm512_storeu_ps(out + out_stride * q, f[q]);
+}
+
+struct Q8Il16Token {
+  const HeadActs& a;
+  int64_t k;
+  template <int G>
+  TRITUNE_AVX512 void run(const uint8_t* g, int64_t stride, int64_t t, float* out,
+                          int64_t out_stride) const {
+    q8_0_il16_token<G>(g, stride, k / 32, a.q.data() + t * k, a.bsum.data() + t * (k / 32),
+                       a.dx.data() + t * (k / 32), out, out_stride);
+  }
+};
+
+// Rows [r0, r1) (multiples of 16, r1 <= il_rows) of the 16-row interleaved Q8_0 head.
+TRITUNE_AVX512 void q8_0_il16_rows(const uint8_t* data, int64_t k, const HeadActs& a,
+                                   int64_t tokens, float* logits, int64_t ldl, int64_t r0,
+                                   int64_t r1) {
+  il_rows<kIl16, kIl16GroupsPerPass>(data, k / 32 * kIl16Q8Block, Q8Il16Token{a, k}, tokens,
+                                     logits, ldl, r0, r1);
+}
+
 void q8_rows_scalar(bool q6k, const uint8_t* data, int64_t row_bytes, int64_t k, const HeadActs& a,
                     int64_t tokens, float* logits, int64_t ldl, int64_t r0, int64_t r1) {
   const int64_t nb = k / 32;
@@ -951,8 +1029,8 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   // interleaved layout only; its other rows run the AVX2 dot.
   const bool int8_kind = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
   if (!int8_kind && impl_ == Impl::kAvx512Vnni) impl_ = Impl::kAvx2;
-  // Rows per interleaved group: 16 for the AVX-512 Q6_K kernel, 8 for the AVX2 kernels.
-  il_group_ = kind_ == Kind::kQ6K && impl_ == Impl::kAvx512Vnni ? 16 : kIlRows;
+  // Rows per interleaved group: 16 for the AVX-512 kernels, 8 for the AVX2 ones.
+  il_group_ = int8_kind && impl_ == Impl::kAvx512Vnni ? kIl16 : kIlRows;
   row_bytes_ = row_bytes_of(m);
   data_ = m.data;
   const int64_t bytes = rows_ * row_bytes_;
@@ -982,6 +1060,9 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
         if (kind_ == Kind::kQ6K) {
           (il_group_ == 16 ? interleave_q6_k_group<16> : interleave_q6_k_group<kIlRows>)(
               m.data + r * row_bytes_, row_bytes_, cols_ / 256, owned_.data() + r * row_bytes_);
+        } else if (il_group_ == 16) {
+          interleave_q8_0_group16(m.data + r * row_bytes_, row_bytes_, nb,
+                                  owned_.data() + r * row_bytes_);
         } else {
           interleave_q8_0_group(m.data + r * row_bytes_, row_bytes_, nb,
                                 owned_.data() + r * row_bytes_);
@@ -1002,7 +1083,8 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
                   ? std::string(kind_ == Kind::kQ6K
                                     ? (il_group_ == 16 ? "q6_k int8 dot avx512, 16-row interleaved"
                                                        : "q6_k int8 dot avx2, 8-row interleaved")
-                                    : "q8_0 int16 dot avx2, 8-row interleaved")
+                                    : (il_group_ == 16 ? "q8_0 int8 dot avx512vnni, 16-row interleaved"
+                                                       : "q8_0 int16 dot avx2, 8-row interleaved"))
                   : std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
                         kImplNames[(int)impl_];
 }
@@ -1017,7 +1099,8 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
   // interleaved group); the interleaved rows take their offsets from o32.
   const bool il = il_rows_ > 0;
   if (int8) {
-    a = quantize_head_acts(x, tokens, ldx, cols_, q6k && il_rows_ < rows_, il && !q6k, il && q6k);
+    a = quantize_head_acts(x, tokens, ldx, cols_, q6k && il_rows_ < rows_,
+                           il && !q6k && il_group_ == kIlRows, il && q6k);
   }
   // Rows in chunks of a multiple of 64 (of the cache line for every type, and of the
   // interleaved groups): dynamic claiming keeps both cores streaming to the end even when one
@@ -1031,9 +1114,9 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
         if (il_rows_ > 0) {
           const int64_t mid = std::min(r1, il_rows_);
           if (r0 < mid) {
-            (!q6k               ? q8_0_il_rows
-             : il_group_ == 16 ? q6_k_il16_rows
-                               : q6_k_il_rows)(data_, cols_, a, tokens, logits, ldl, r0, mid);
+            const bool wide = il_group_ == kIl16;
+            (q6k ? (wide ? q6_k_il16_rows : q6_k_il_rows) : (wide ? q8_0_il16_rows : q8_0_il_rows))(
+                data_, cols_, a, tokens, logits, ldl, r0, mid);
           }
           if (std::max(r0, mid) < r1) {
             (q6k ? q6_k_rows_avx2 : q8_0_rows_avx2)(data_, row_bytes_, cols_, a, tokens, logits,

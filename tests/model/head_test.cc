@@ -80,9 +80,9 @@ TEST(Head, MappedHeadIsCopiedAndTheMappingStillReads) {
   const OutputHead a(mapped), b(owned);
   EXPECT_EQ(a.owned_bytes(), bytes);
   EXPECT_EQ(b.owned_bytes(), 0);
-  // On an AVX2 machine the copy is also the interleaved layout: the same logits as the owned
-  // bytes interleaved, and within float rounding of them read as stored.
-  const bool il = selected_isa() == Isa::kAvx2;
+  // From AVX2 on the copy is also the interleaved layout: the same logits as the owned bytes
+  // interleaved, and within float rounding of them read as stored.
+  const bool il = selected_isa() >= Isa::kAvx2;
   EXPECT_EQ(a.describe().find("interleaved") != std::string::npos, il) << a.describe();
   const OutputHead c(owned, il ? HeadLayout::kInterleaved : HeadLayout::kAsStored);
   EXPECT_EQ(c.owned_bytes(), il ? bytes : 0);
@@ -273,10 +273,9 @@ void check_interleaved_head(const RawMatrix& m, const std::vector<float>& x, int
     ThreadPool pool(threads);
     for_each_isa([&] {
       const OutputHead head(m, HeadLayout::kInterleaved);
-      // Groups of 8 rows (AVX2 kernels) or 16 (the AVX-512 Q6_K kernel); fewer rows than a
-      // group stay as stored.
-      const int64_t group =
-          m.ggml_type == kGgmlQ6_K && selected_isa() >= Isa::kAvx512Vnni ? 16 : 8;
+      // Groups of 8 rows (AVX2 kernels) or 16 (AVX-512); fewer rows than a group stay as
+      // stored.
+      const int64_t group = selected_isa() >= Isa::kAvx512Vnni ? 16 : 8;
       const bool il = selected_isa() >= Isa::kAvx2 && rows >= group;
       if (il) {
         EXPECT_NE(head.describe().find(std::to_string(group) + "-row"), std::string::npos)
