@@ -582,15 +582,6 @@ TRITUNE_AVX2 void q8_0_il_rows(const uint8_t* data, int64_t k, const HeadActs& a
 //                    2 ors): 11 logic ops per 4 code vectors (planes of low nibbles and of
 //                    high bits took 17)
 //   [192, 208)       scales: int8 sc of the block's 16-column group h of row r at 8h + r
-constexpr int64_t kIlQ6Bytes = kIlRows * 210;
-constexpr int64_t kIlQ6Block = 208;
-
-TRITUNE_AVX2 inline __m256i broadcast_dword(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
 // Rows [0, R) of `src` (row_bytes apart, nsb super-blocks each) into one interleaved group. R = 8
 // is the layout above (the AVX2 kernel's); R = 16 the same with every part twice as wide (the
 // AVX-512 kernel's: one zmm of codes is 16 rows x 4 columns): per super-block 2R bytes of d,
@@ -627,89 +618,53 @@ void interleave_q6_k_group(const uint8_t* src, int64_t row_bytes, int64_t nsb, u
   }
 }
 
-// 8 * G logits of one token from G interleaved Q6_K groups (group_bytes apart, their logits
-// out_stride apart). Per block of 32 columns and group: the 8 code vectors rebuilt with 11 logic
-// ops per 4; per 16-column group, 4 vpmaddubsw (pairs q * x, at most 2 * 63 * 127), their
-// wrapping int16 sum less the codes' offset 32 * x (o32: the exact sum of (q - 32) * x over 16
-// columns per row and pair, within +-32512, so the wrap-around of the partial sums cancels),
-// then one vpmaddwd by the 8 rows' scales (int16 pairs) into int32 lanes = rows; per block one
-// FMA by d * dx[b].
-template <int G>
-TRITUNE_AVX2 void q6_k_il_token(const uint8_t* g, int64_t group_bytes, int64_t nsb, const int8_t* x,
-                                const int16_t* o32, const float* dx, float* out,
-                                int64_t out_stride = kIlRows) {
-  const __m256i m3f = _mm256_set1_epi8(0x3F), mc0 = _mm256_set1_epi8((char)0xC0);
-  const __m128i dup0 = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
-                dup1 = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-  __m256 f[G];
-  for (int q = 0; q < G; ++q) f[q] = _mm256_setzero_ps();
-  for (int64_t sb = 0; sb < nsb; ++sb) {
-    __m256 dv[G];
-    for (int q = 0; q < G; ++q) {
-      dv[q] =
-          _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(g + q * group_bytes + sb * kIlQ6Bytes)));
-    }
-    for (int b = 0; b < 8; ++b) {
-      const int8_t* xb = x + sb * 256 + 32 * b;
-      __m256i xd[8];
-      for (int c = 0; c < 8; ++c) xd[c] = broadcast_dword(xb + 4 * c);
-      const int16_t* ob = o32 + (sb * 16 + 2 * b) * 2;
-      const __m256i o0 = broadcast_dword(ob), o1 = broadcast_dword(ob + 2);
-      const __m256 s = _mm256_set1_ps(dx[sb * 8 + b]);
-      for (int q = 0; q < G; ++q) {
-        const uint8_t* p = g + q * group_bytes + sb * kIlQ6Bytes + 16 + b * kIlQ6Block;
-        prefetch_il_block<kIlQ6Block>(p);
-        __m256i code[8];
-        for (int h = 0; h < 2; ++h) {
-          const __m256i a = _mm256_loadu_si256((const __m256i*)(p + 96 * h));
-          const __m256i b1 = _mm256_loadu_si256((const __m256i*)(p + 96 * h + 32));
-          const __m256i c = _mm256_loadu_si256((const __m256i*)(p + 96 * h + 64));
-          code[4 * h + 0] = _mm256_and_si256(a, m3f);
-          code[4 * h + 1] = _mm256_and_si256(b1, m3f);
-          code[4 * h + 2] = _mm256_and_si256(c, m3f);
-          // Bits 7:6 of each byte moved down within it: the masked word has nothing in the
-          // high byte's bits 5:0 to shift into the low byte.
-          code[4 * h + 3] =
-              _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(a, mc0), 6),
-                                              _mm256_srli_epi16(_mm256_and_si256(b1, mc0), 4)),
-                              _mm256_srli_epi16(_mm256_and_si256(c, mc0), 2));
-        }
-        // The two groups' scales as int16 pairs (sc[r], sc[r]) in lanes 2r, 2r + 1.
-        const __m128i sc = _mm_loadu_si128((const __m128i*)(p + 192));
-        const __m256i s0 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, dup0)),
-                      s1 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, dup1));
-        __m256i acc = _mm256_setzero_si256();
-        for (int h = 0; h < 2; ++h) {
-          __m256i t = _mm256_add_epi16(_mm256_maddubs_epi16(code[4 * h], xd[4 * h]),
-                                       _mm256_maddubs_epi16(code[4 * h + 1], xd[4 * h + 1]));
-          t = _mm256_add_epi16(t, _mm256_maddubs_epi16(code[4 * h + 2], xd[4 * h + 2]));
-          t = _mm256_add_epi16(t, _mm256_maddubs_epi16(code[4 * h + 3], xd[4 * h + 3]));
-          t = _mm256_sub_epi16(t, h == 0 ? o0 : o1);
-          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(t, h == 0 ? s0 : s1));
-        }
-        f[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(dv[q], s), f[q]);
-      }
-    }
+// The Q6_K kernel per ISA level (model/head_q6k_kernel.inc): AVX2 over 8-row groups, 4 groups
+// (streams) per core, T0 prefetches 512 bytes ahead (see prefetch_il_block).
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+namespace q6_avx2 {
+struct V {
+  using I = __m256i;
+  using F = __m256;
+  static constexpr int64_t kRows = kIlRows;
+  static constexpr int kGroupsPerPass = kIlGroupsPerPass;
+  static constexpr int64_t kPrefetchBytes = kIlPrefetchBytes;
+  static inline void prefetch(const uint8_t* p) { _mm_prefetch((const char*)p, _MM_HINT_T0); }
+  static inline I load(const uint8_t* p) { return _mm256_loadu_si256((const __m256i*)p); }
+  static inline F load_halves(const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
   }
-  for (int q = 0; q < G; ++q) _mm256_storeu_ps(out + out_stride * q, f[q]);
-}
-
-struct Q6IlToken {
-  const HeadActs& a;
-  int64_t k;
-  template <int G>
-  TRITUNE_AVX2 void run(const uint8_t* g, int64_t stride, int64_t t, float* out,
-                        int64_t out_stride) const {
-    q6_k_il_token<G>(g, stride, k / 256, a.q.data() + t * k, a.o32.data() + t * k / 8,
-                     a.dx.data() + t * (k / 32), out, out_stride);
+  static inline I broadcast_dword(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
   }
+  // 8 int8 scales -> (sc[r], sc[r]) int16 pairs.
+  static inline I scale_pairs(const uint8_t* p) {
+    const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i*)p), dup));
+  }
+  static inline I set1_i8(char v) { return _mm256_set1_epi8(v); }
+  static inline I zero_i() { return _mm256_setzero_si256(); }
+  static inline F zero_ps() { return _mm256_setzero_ps(); }
+  static inline F set1_ps(float v) { return _mm256_set1_ps(v); }
+  static inline I and_(I a, I b) { return _mm256_and_si256(a, b); }
+  static inline I or_(I a, I b) { return _mm256_or_si256(a, b); }
+  template <int N>
+  static inline I srli16(I a) { return _mm256_srli_epi16(a, N); }
+  static inline I maddubs(I a, I b) { return _mm256_maddubs_epi16(a, b); }
+  static inline I madd(I a, I b) { return _mm256_madd_epi16(a, b); }
+  static inline I add16(I a, I b) { return _mm256_add_epi16(a, b); }
+  static inline I sub16(I a, I b) { return _mm256_sub_epi16(a, b); }
+  static inline I add32(I a, I b) { return _mm256_add_epi32(a, b); }
+  static inline F cvt(I a) { return _mm256_cvtepi32_ps(a); }
+  static inline F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static inline F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static inline void store(float* p, F v) { _mm256_storeu_ps(p, v); }
 };
-
-// Rows [r0, r1) (multiples of 8, r1 <= il_rows) of the interleaved Q6_K head.
-TRITUNE_AVX2 void q6_k_il_rows(const uint8_t* data, int64_t k, const HeadActs& a, int64_t tokens,
-                               float* logits, int64_t ldl, int64_t r0, int64_t r1) {
-  il_rows(data, k / 256 * kIlQ6Bytes, Q6IlToken{a, k}, tokens, logits, ldl, r0, r1);
-}
+#include "model/head_q6k_kernel.inc"
+}  // namespace q6_avx2
+#pragma GCC pop_options
 
 // ---- Q6_K, 16-row interleaved layout, AVX-512 ------------------------------------------------
 // The 8-row kernel at twice the width: one zmm of codes holds 16 rows x 4 columns, so each op
@@ -718,9 +673,7 @@ TRITUNE_AVX2 void q6_k_il_rows(const uint8_t* data, int64_t k, const HeadActs& a
 // 49 vector ops per 8 rows x 32 columns left too little slack to stream at memory speed.
 #define TRITUNE_AVX512 \
   __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")))
-constexpr int64_t kIl16 = 16;                 // rows per group
-constexpr int64_t kIl16Bytes = kIl16 * 210;   // per super-block
-constexpr int64_t kIl16Block = kIl16 * 26;    // per block of 32 columns
+constexpr int64_t kIl16 = 16;  // rows per group
 // One stream per core, prefetched 4 KB ahead with NTA: on a Zen 5 VM, 2 threads, a 2B4T head
 // (269 MB), 4 streams per core as in the AVX2 kernel ran 1.3x slower than one (at 48-52 GB/s
 // machine bandwidth, where the AVX2 kernel reads at memory speed); at 85 GB/s one stream with
@@ -734,87 +687,50 @@ TRITUNE_AVX512 inline __m512i broadcast_dword512(const void* p) {
   return _mm512_set1_epi32(v);
 }
 
-template <int G>
-TRITUNE_AVX512 void q6_k_il16_token(const uint8_t* g, int64_t group_bytes, int64_t nsb,
-                                    const int8_t* x, const int16_t* o32, const float* dx,
-                                    float* out, int64_t out_stride) {
-  const __m512i m3f = _mm512_set1_epi8(0x3F), mc0 = _mm512_set1_epi8((char)0xC0);
-  // Per 128-bit lane: lane 0 and 1 duplicate scale bytes 0-7, lanes 2 and 3 bytes 8-15 (after
-  // the 16 scales are broadcast to every lane), so vpmovsxbw yields pairs (sc[r], sc[r]).
-  const __m256i dup = _mm256_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9,
-                                       10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-  __m512 f[G];
-  for (int q = 0; q < G; ++q) f[q] = _mm512_setzero_ps();
-  for (int64_t sb = 0; sb < nsb; ++sb) {
-    __m512 dv[G];
-    for (int q = 0; q < G; ++q) {
-      dv[q] = _mm512_cvtph_ps(
-          _mm256_loadu_si256((const __m256i*)(g + q * group_bytes + sb * kIl16Bytes)));
-    }
-    for (int b = 0; b < 8; ++b) {
-      const int8_t* xb = x + sb * 256 + 32 * b;
-      __m512i xd[8];
-      for (int c = 0; c < 8; ++c) xd[c] = broadcast_dword512(xb + 4 * c);
-      const int16_t* ob = o32 + (sb * 16 + 2 * b) * 2;
-      const __m512i o0 = broadcast_dword512(ob), o1 = broadcast_dword512(ob + 2);
-      const __m512 s = _mm512_set1_ps(dx[sb * 8 + b]);
-      for (int q = 0; q < G; ++q) {
-        const uint8_t* p = g + q * group_bytes + sb * kIl16Bytes + 2 * kIl16 + b * kIl16Block;
-        for (int64_t o = 0; o < kIl16Block; o += 64) {
-          _mm_prefetch((const char*)p + kIl16PrefetchBytes + o, _MM_HINT_NTA);
-        }
-        __m512i code[8];
-        for (int h = 0; h < 2; ++h) {
-          const __m512i a = _mm512_loadu_si512((const void*)(p + 192 * h));
-          const __m512i b1 = _mm512_loadu_si512((const void*)(p + 192 * h + 64));
-          const __m512i c = _mm512_loadu_si512((const void*)(p + 192 * h + 128));
-          code[4 * h + 0] = _mm512_and_si512(a, m3f);
-          code[4 * h + 1] = _mm512_and_si512(b1, m3f);
-          code[4 * h + 2] = _mm512_and_si512(c, m3f);
-          code[4 * h + 3] =
-              _mm512_or_si512(_mm512_or_si512(_mm512_srli_epi16(_mm512_and_si512(a, mc0), 6),
-                                              _mm512_srli_epi16(_mm512_and_si512(b1, mc0), 4)),
-                              _mm512_srli_epi16(_mm512_and_si512(c, mc0), 2));
-        }
-        const __m256i sc0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(p + 384)));
-        const __m256i sc1 =
-            _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(p + 384 + 16)));
-        const __m512i s0 = _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(sc0, dup)),
-                      s1 = _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(sc1, dup));
-        __m512i acc = _mm512_setzero_si512();
-        for (int h = 0; h < 2; ++h) {
-          __m512i t = _mm512_add_epi16(_mm512_maddubs_epi16(code[4 * h], xd[4 * h]),
-                                       _mm512_maddubs_epi16(code[4 * h + 1], xd[4 * h + 1]));
-          t = _mm512_add_epi16(t, _mm512_maddubs_epi16(code[4 * h + 2], xd[4 * h + 2]));
-          t = _mm512_add_epi16(t, _mm512_maddubs_epi16(code[4 * h + 3], xd[4 * h + 3]));
-          t = _mm512_sub_epi16(t, h == 0 ? o0 : o1);
-          acc = _mm512_add_epi32(acc, _mm512_madd_epi16(t, h == 0 ? s0 : s1));
-        }
-        f[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(dv[q], s), f[q]);
-      }
-    }
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")
+namespace q6_avx512 {
+struct V {
+  using I = __m512i;
+  using F = __m512;
+  static constexpr int64_t kRows = kIl16;
+  static constexpr int kGroupsPerPass = kIl16GroupsPerPass;
+  static constexpr int64_t kPrefetchBytes = kIl16PrefetchBytes;
+  static inline void prefetch(const uint8_t* p) { _mm_prefetch((const char*)p, _MM_HINT_NTA); }
+  static inline I load(const uint8_t* p) { return _mm512_loadu_si512((const void*)p); }
+  static inline F load_halves(const uint8_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p));
   }
-  for (int q = 0; q < G; ++q) _mm512_storeu_ps(out + out_stride * q, f[q]);
-}
-
-struct Q6Il16Token {
-  const HeadActs& a;
-  int64_t k;
-  template <int G>
-  TRITUNE_AVX512 void run(const uint8_t* g, int64_t stride, int64_t t, float* out,
-                          int64_t out_stride) const {
-    q6_k_il16_token<G>(g, stride, k / 256, a.q.data() + t * k, a.o32.data() + t * k / 8,
-                       a.dx.data() + t * (k / 32), out, out_stride);
+  static inline I broadcast_dword(const void* p) { return broadcast_dword512(p); }
+  // 16 int8 scales -> (sc[r], sc[r]) int16 pairs: broadcast to both 128-bit lanes, lane 0
+  // duplicates bytes 0-7 and lane 1 bytes 8-15, then vpmovsxbw.
+  static inline I scale_pairs(const uint8_t* p) {
+    const __m256i dup = _mm256_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9,
+                                         9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    return _mm512_cvtepi8_epi16(
+        _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)p)), dup));
   }
+  static inline I set1_i8(char v) { return _mm512_set1_epi8(v); }
+  static inline I zero_i() { return _mm512_setzero_si512(); }
+  static inline F zero_ps() { return _mm512_setzero_ps(); }
+  static inline F set1_ps(float v) { return _mm512_set1_ps(v); }
+  static inline I and_(I a, I b) { return _mm512_and_si512(a, b); }
+  static inline I or_(I a, I b) { return _mm512_or_si512(a, b); }
+  template <int N>
+  static inline I srli16(I a) { return _mm512_srli_epi16(a, N); }
+  static inline I maddubs(I a, I b) { return _mm512_maddubs_epi16(a, b); }
+  static inline I madd(I a, I b) { return _mm512_madd_epi16(a, b); }
+  static inline I add16(I a, I b) { return _mm512_add_epi16(a, b); }
+  static inline I sub16(I a, I b) { return _mm512_sub_epi16(a, b); }
+  static inline I add32(I a, I b) { return _mm512_add_epi32(a, b); }
+  static inline F cvt(I a) { return _mm512_cvtepi32_ps(a); }
+  static inline F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static inline F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline void store(float* p, F v) { _mm512_storeu_ps(p, v); }
 };
-
-// Rows [r0, r1) (multiples of 16, r1 <= il_rows) of the 16-row interleaved Q6_K head.
-TRITUNE_AVX512 void q6_k_il16_rows(const uint8_t* data, int64_t k, const HeadActs& a,
-                                   int64_t tokens, float* logits, int64_t ldl, int64_t r0,
-                                   int64_t r1) {
-  il_rows<kIl16, kIl16GroupsPerPass>(data, k / 256 * kIl16Bytes, Q6Il16Token{a, k}, tokens,
-                                     logits, ldl, r0, r1);
-}
+#include "model/head_q6k_kernel.inc"
+}  // namespace q6_avx512
+#pragma GCC pop_options
 
 // ---- Q8_0, 16-row interleaved layout, AVX-512 VNNI ---------------------------------------------
 // Per group of 16 rows and block of 32 columns (544 bytes, as stored): 8 vectors of 64 bytes,
@@ -1115,7 +1031,8 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
           const int64_t mid = std::min(r1, il_rows_);
           if (r0 < mid) {
             const bool wide = il_group_ == kIl16;
-            (q6k ? (wide ? q6_k_il16_rows : q6_k_il_rows) : (wide ? q8_0_il16_rows : q8_0_il_rows))(
+            (q6k ? (wide ? q6_avx512::q6_k_il_rows : q6_avx2::q6_k_il_rows)
+                 : (wide ? q8_0_il16_rows : q8_0_il_rows))(
                 data_, cols_, a, tokens, logits, ldl, r0, mid);
           }
           if (std::max(r0, mid) < r1) {
