@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu_features.h"
 #include "kernels/formats.h"
 
 namespace tritune {
@@ -41,9 +42,10 @@ float i2s_tail_scale(const uint8_t* data, int64_t n, int64_t k);
 // 128 * 127 * K / 4 per group, which must fit int32. Linear::create refuses larger layers.
 constexpr int64_t kI2SMaxK = int64_t(1) << 19;
 
-// Parts of K the layout uses by default: 2 when k16 is even, else 1.
+// Parts of K the layout uses by default: on CPUs whose GEMV walks the parts side by side
+// (below AVX-512) 2 when k16 is even, else 1; on AVX-512 1 (its GEMV reads them in turn).
 constexpr int64_t kI2SParts = 2;
-int64_t i2s_default_parts(int64_t k16);
+int64_t i2s_default_parts(int64_t k16, Isa isa = selected_isa());
 
 struct I2SKernelWeights {
   int64_t n = 0, k = 0;      // logical shape

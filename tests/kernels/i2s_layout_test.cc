@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "kernels/error.h"
+#include "kernels/cpu_features.h"
 #include "kernels/i2s.h"
 #include "tests/kernels/test_util.h"
 
@@ -30,9 +31,11 @@ TEST(I2SLayout, PackUnpackRepackRoundTrip) {
     const auto t = testing::random_ternary(n * k, rng);
     const PackedWeights p = i2s_pack_ternary(t.data(), n, k, 1.25f);
     EXPECT_EQ(i2s_unpack_ternary(p), t);
-    for (const int64_t parts : {0, 1, 2, 4}) {  // 0: the default (2 parts here)
+    for (const int64_t parts : {0, 1, 2, 4}) {  // 0: the default (1 part on AVX-512, else 2)
       const I2SKernelWeights w = i2s_repack(p, parts);
-      EXPECT_EQ(w.parts, parts == 0 ? kI2SParts : parts);
+      EXPECT_EQ(w.parts, parts != 0                            ? parts
+                         : selected_isa() >= Isa::kAvx512Vnni ? 1
+                                                              : kI2SParts);
       EXPECT_EQ(w.scale, 1.25f);
       EXPECT_EQ(i2s_untile(w), t) << n << "x" << k << " parts " << parts;
       // The direct repack writes exactly the bytes of tiling the ternary values, padding rows

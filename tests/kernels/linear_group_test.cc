@@ -3,10 +3,12 @@
 // for bit, and anything it cannot fuse must be refused without touching the weights.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "kernels/cpu_features.h"
 #include "kernels/error.h"
 #include "kernels/formats.h"
 #include "kernels/i2s.h"
@@ -92,7 +94,21 @@ TEST(LinearGroup, OneCallGivesEachMembersOwnResultsBitForBit) {
 // The members' tiles are one contiguous buffer: within each part of K (kernels/i2s.h) the
 // members' runs follow each other in member order, and the parts follow each other (what a
 // decode step streams).
-TEST(LinearGroup, MembersAreConsecutiveSlicesOfOneBuffer) {
+// At this CPU's level and, where it has AVX2, at the AVX2 level too: the default layout has one
+// part on AVX-512 and two below, and a group's members must be slices of every part.
+class LinearGroupLevels : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    if (GetParam()) {
+      if (!cpu_supports(Isa::kAvx2)) GTEST_SKIP() << "no AVX2";
+      setenv("TRITUNE_ISA", "avx2", 1);
+    }
+  }
+  void TearDown() override { unsetenv("TRITUNE_ISA"); }
+};
+INSTANTIATE_TEST_SUITE_P(Isa, LinearGroupLevels, ::testing::Bool());
+
+TEST_P(LinearGroupLevels, MembersAreConsecutiveSlicesOfOneBuffer) {
   std::mt19937 rng(6);
   std::vector<PackedWeights> ws = {random_i2s(40, 256, 1, rng), random_i2s(16, 256, 1, rng),
                                    random_i2s(16, 256, 1, rng)};
@@ -103,6 +119,7 @@ TEST(LinearGroup, MembersAreConsecutiveSlicesOfOneBuffer) {
   const auto m0 = g->member(0);
   const int64_t parts = m0->weight_runs();
   EXPECT_EQ(parts, i2s_default_parts(256 / 16));
+  EXPECT_EQ(parts, selected_isa() >= Isa::kAvx512Vnni ? 1 : 2);
   EXPECT_EQ(m0->weight_run_stride(), g->n() * 256 / 4 / parts);
   const uint8_t* next = m0->weight_data();
   for (int64_t s = 0; s < parts; ++s) {
