@@ -447,6 +447,24 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
   lap(Stage::kEmbed);
 
   const AttentionShape shape{hp.heads, hp.kv_heads, D};
+  // Per-token element-wise steps (RoPE and the KV store, the residual adds): a prefill's rows
+  // across the pool (512 x 2560 floats per residual add), a decode step's one row in place.
+  auto per_token = [&](auto&& body) {
+    if (kernel && n > 1) {
+      pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+        for (int64_t t = t0; t < t1; ++t) body(t);
+      });
+    } else {
+      for (int64_t t = 0; t < n; ++t) body(t);
+    }
+  };
+  auto add_residual = [&] {
+    per_token([&](int64_t t) {
+      float* xt = x.data() + t * H;
+      const float* dt = tmp.data() + t * H;
+      for (int64_t i = 0; i < H; ++i) xt[i] += dt[i];
+    });
+  };
   for (int64_t l = 0; l < hp.layers; ++l) {
     const LayerWeights& L = w_->layers[(size_t)l];
     // Attention block.
@@ -464,11 +482,11 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       }
       lap(Stage::kQkv);
     }
-    for (int64_t t = 0; t < n; ++t) {
+    per_token([&](int64_t t) {
       apply_rope(q.data() + t * Q, hp.heads, pos_ + t, rope_);
       apply_rope(k.data() + t * KV, hp.kv_heads, pos_ + t, rope_);
       cache_.store(l, pos_ + t, k.data() + t * KV, v.data() + t * KV);
-    }
+    });
     lap(Stage::kRopeCache);
     if (kernel) {
       attention_fast(q.data(), n, pos_, shape, cache_, l, att.data(), pool_);
@@ -486,7 +504,7 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       linear(l, LinearId::kO, att.data(), i8 ? &a : nullptr, n, tmp.data());
       lap(Stage::kO);
     }
-    for (int64_t i = 0; i < n * H; ++i) x[(size_t)i] += tmp[(size_t)i];
+    add_residual();
     lap(Stage::kResidual);
     // Feed-forward block.
     rmsnorm_rows(x.data(), L.ffn_norm, n, H, h.data());
@@ -526,7 +544,7 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       linear(l, LinearId::kDown, g.data(), i8 ? &a : nullptr, n, tmp.data());
       lap(Stage::kDown);
     }
-    for (int64_t i = 0; i < n * H; ++i) x[(size_t)i] += tmp[(size_t)i];
+    add_residual();
     lap(Stage::kResidual);
   }
   pos_ += n;
