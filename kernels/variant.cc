@@ -67,8 +67,8 @@ uint64_t fnv1a(const std::string& s) {
 }
 
 // The compiler module, loaded on first use (callers hold g_jit_mutex).
-using JitCompileFn = int (*)(const char*, const char*, int, const char* const*,
-                             const char* const*, const char*, const char*, char*, size_t);
+using JitCompileFn = int (*)(const char*, const char*, int, const char* const*, const char* const*,
+                             const char*, const char*, char*, size_t);
 JitCompileFn jit_compiler() {
   static std::map<std::string, JitCompileFn> loaded;  // by path (TRITUNE_JIT_MODULE may change)
   const char* env = std::getenv("TRITUNE_JIT_MODULE");
@@ -104,9 +104,8 @@ std::string jit_compile_to_disk(const Variant& v) {
     values.push_back(val.c_str());
   }
   char err[4096] = "";
-  if (jit_compiler()(v.space->generator.c_str(), target_str.c_str(), (int)keys.size(),
-                     keys.data(), values.data(), v.name.c_str(), obj.c_str(), err,
-                     sizeof err) != 0) {
+  if (jit_compiler()(v.space->generator.c_str(), target_str.c_str(), (int)keys.size(), keys.data(),
+                     values.data(), v.name.c_str(), obj.c_str(), err, sizeof err) != 0) {
     std::remove(obj.c_str());
     throw Error("JIT: " + v.name + ": " + err);
   }

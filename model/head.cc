@@ -467,10 +467,10 @@ constexpr int64_t kIlGroupsPerPass = 4;          // groups read side by side: 4 
 // any size needs one per 64 bytes from its start (the Q6_K super-block's 16-byte header sits in
 // a 32-byte gap between points).
 constexpr int64_t kIlPrefetchBytes = 512;
-template <int64_t kBlock, int64_t kAhead = kIlPrefetchBytes>
+template <int64_t kBlock>
 inline void prefetch_il_block(const uint8_t* p) {
   for (int64_t o = 0; o < kBlock; o += 64) {
-    _mm_prefetch((const char*)p + kAhead + o, _MM_HINT_T0);
+    _mm_prefetch((const char*)p + kIlPrefetchBytes + o, _MM_HINT_T0);
   }
 }
 
@@ -545,8 +545,7 @@ TRITUNE_AVX2 void il_rows(const uint8_t* data, int64_t group_bytes, const Token&
   for (int64_t g = P * quarter; g < groups; ++g) {
     const int64_t r = r0 + g * R;
     for (int64_t t = 0; t < tokens; ++t) {
-      token.template run<1>(data + (r / R) * group_bytes, group_bytes, t, logits + t * ldl + r,
-                            R);
+      token.template run<1>(data + (r / R) * group_bytes, group_bytes, t, logits + t * ldl + r, R);
     }
   }
 }
@@ -598,7 +597,8 @@ void interleave_q6_k_group(const uint8_t* src, int64_t row_bytes, int64_t nsb, u
       q6_k_codes(blk, q[r]);
       d[2 * r] = blk[208];
       d[2 * r + 1] = blk[209];
-      for (int g = 0; g < 16; ++g) d[2 * R + (g / 2) * kBlk + 24 * R + R * (g % 2) + r] = blk[192 + g];
+      for (int g = 0; g < 16; ++g)
+        d[2 * R + (g / 2) * kBlk + 24 * R + R * (g % 2) + r] = blk[192 + g];
     }
     for (int b = 0; b < 8; ++b) {
       uint8_t* db = d + 2 * R + b * kBlk;
@@ -651,7 +651,9 @@ struct V {
   static inline I and_(I a, I b) { return _mm256_and_si256(a, b); }
   static inline I or_(I a, I b) { return _mm256_or_si256(a, b); }
   template <int N>
-  static inline I srli16(I a) { return _mm256_srli_epi16(a, N); }
+  static inline I srli16(I a) {
+    return _mm256_srli_epi16(a, N);
+  }
   static inline I maddubs(I a, I b) { return _mm256_maddubs_epi16(a, b); }
   static inline I madd(I a, I b) { return _mm256_madd_epi16(a, b); }
   static inline I add16(I a, I b) { return _mm256_add_epi16(a, b); }
@@ -705,8 +707,8 @@ struct V {
   // 16 int8 scales -> (sc[r], sc[r]) int16 pairs: broadcast to both 128-bit lanes, lane 0
   // duplicates bytes 0-7 and lane 1 bytes 8-15, then vpmovsxbw.
   static inline I scale_pairs(const uint8_t* p) {
-    const __m256i dup = _mm256_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9,
-                                         9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const __m256i dup = _mm256_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9,
+                                         10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     return _mm512_cvtepi8_epi16(
         _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)p)), dup));
   }
@@ -717,7 +719,9 @@ struct V {
   static inline I and_(I a, I b) { return _mm512_and_si512(a, b); }
   static inline I or_(I a, I b) { return _mm512_or_si512(a, b); }
   template <int N>
-  static inline I srli16(I a) { return _mm512_srli_epi16(a, N); }
+  static inline I srli16(I a) {
+    return _mm512_srli_epi16(a, N);
+  }
   static inline I maddubs(I a, I b) { return _mm512_maddubs_epi16(a, b); }
   static inline I madd(I a, I b) { return _mm512_madd_epi16(a, b); }
   static inline I add16(I a, I b) { return _mm512_add_epi16(a, b); }
@@ -802,8 +806,8 @@ struct Q8Il16Token {
 TRITUNE_AVX512 void q8_0_il16_rows(const uint8_t* data, int64_t k, const HeadActs& a,
                                    int64_t tokens, float* logits, int64_t ldl, int64_t r0,
                                    int64_t r1) {
-  il_rows<kIl16, kIl16GroupsPerPass>(data, k / 32 * kIl16Q8Block, Q8Il16Token{a, k}, tokens,
-                                     logits, ldl, r0, r1);
+  il_rows<kIl16, kIl16GroupsPerPass>(data, k / 32 * kIl16Q8Block, Q8Il16Token{a, k}, tokens, logits,
+                                     ldl, r0, r1);
 }
 
 void q8_rows_scalar(bool q6k, const uint8_t* data, int64_t row_bytes, int64_t k, const HeadActs& a,
@@ -974,8 +978,10 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
       const int64_t r1 = std::min(rows_, r0 + step), mid = std::max(r0, std::min(r1, il_rows_));
       for (int64_t r = r0; r < mid; r += il_group_) {
         if (kind_ == Kind::kQ6K) {
-          (il_group_ == 16 ? interleave_q6_k_group<16> : interleave_q6_k_group<kIlRows>)(
-              m.data + r * row_bytes_, row_bytes_, cols_ / 256, owned_.data() + r * row_bytes_);
+          (il_group_ == 16 ? interleave_q6_k_group<16>
+                           : interleave_q6_k_group<kIlRows>)(m.data + r * row_bytes_, row_bytes_,
+                                                             cols_ / 256,
+                                                             owned_.data() + r * row_bytes_);
         } else if (il_group_ == 16) {
           interleave_q8_0_group16(m.data + r * row_bytes_, row_bytes_, nb,
                                   owned_.data() + r * row_bytes_);
@@ -995,14 +1001,15 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   static const char* kKindNames[] = {"f32", "f16", "bf16", "q8_0", "q6_k"};
   static const char* kImplNames[] = {"scalar", "avx2", "avx512vnni"};
   const bool int8 = kind_ == Kind::kQ8_0 || kind_ == Kind::kQ6K;
-  describe_ = il_rows_ > 0
-                  ? std::string(kind_ == Kind::kQ6K
-                                    ? (il_group_ == 16 ? "q6_k int8 dot avx512, 16-row interleaved"
-                                                       : "q6_k int8 dot avx2, 8-row interleaved")
-                                    : (il_group_ == 16 ? "q8_0 int8 dot avx512vnni, 16-row interleaved"
-                                                       : "q8_0 int16 dot avx2, 8-row interleaved"))
-                  : std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
-                        kImplNames[(int)impl_];
+  describe_ =
+      il_rows_ > 0
+          ? std::string(kind_ == Kind::kQ6K
+                            ? (il_group_ == 16 ? "q6_k int8 dot avx512, 16-row interleaved"
+                                               : "q6_k int8 dot avx2, 8-row interleaved")
+                            : (il_group_ == 16 ? "q8_0 int8 dot avx512vnni, 16-row interleaved"
+                                               : "q8_0 int16 dot avx2, 8-row interleaved"))
+          : std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
+                kImplNames[(int)impl_];
 }
 
 void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* logits, int64_t ldl,
@@ -1032,8 +1039,8 @@ void OutputHead::forward(const float* x, int64_t tokens, int64_t ldx, float* log
           if (r0 < mid) {
             const bool wide = il_group_ == kIl16;
             (q6k ? (wide ? q6_avx512::q6_k_il_rows : q6_avx2::q6_k_il_rows)
-                 : (wide ? q8_0_il16_rows : q8_0_il_rows))(
-                data_, cols_, a, tokens, logits, ldl, r0, mid);
+                 : (wide ? q8_0_il16_rows : q8_0_il_rows))(data_, cols_, a, tokens, logits, ldl, r0,
+                                                           mid);
           }
           if (std::max(r0, mid) < r1) {
             (q6k ? q6_k_rows_avx2 : q8_0_rows_avx2)(data_, row_bytes_, cols_, a, tokens, logits,

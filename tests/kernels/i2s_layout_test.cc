@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "kernels/error.h"
 #include "kernels/cpu_features.h"
+#include "kernels/error.h"
 #include "kernels/i2s.h"
 #include "tests/kernels/test_util.h"
 
@@ -33,9 +33,7 @@ TEST(I2SLayout, PackUnpackRepackRoundTrip) {
     EXPECT_EQ(i2s_unpack_ternary(p), t);
     for (const int64_t parts : {0, 1, 2, 4}) {  // 0: the default (1 part on AVX-512, else 2)
       const I2SKernelWeights w = i2s_repack(p, parts);
-      EXPECT_EQ(w.parts, parts != 0                            ? parts
-                         : selected_isa() >= Isa::kAvx512Vnni ? 1
-                                                              : kI2SParts);
+      EXPECT_EQ(w.parts, parts != 0 ? parts : selected_isa() >= Isa::kAvx512Vnni ? 1 : kI2SParts);
       EXPECT_EQ(w.scale, 1.25f);
       EXPECT_EQ(i2s_untile(w), t) << n << "x" << k << " parts " << parts;
       // The direct repack writes exactly the bytes of tiling the ternary values, padding rows

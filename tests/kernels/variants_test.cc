@@ -301,7 +301,8 @@ TEST(Variants, JitCompilesAnyPointAndCachesIt) {
   EXPECT_THROW(get_variant("i2s_gemm_r1_t2_u1_v256_g4_k512_apmaddubsw_p0_dshift__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u8_v256_g2_k0_avnni_p8_dshift__avx2"), Error);
   EXPECT_THROW(get_variant("i2s_gemv_r2_t1_u1_v256_g2_k0_avnni_p8_dmask__avx2"), Error);
-  EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u2_v256_g2_k0_avnni_p8_dmask__avx2"), Error);  // 2 chains
+  EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u2_v256_g2_k0_avnni_p8_dmask__avx2"),
+               Error);  // 2 chains
   EXPECT_THROW(get_variant("i2s_gemv_r4_t1_u2_v512_g2_k0_avnni_p8_dmask__avx512vnni"), Error);
   // decode=split: pmaddubsw only, and at most eight tiles of 4 * code pairs per int16 sum.
   EXPECT_THROW(get_variant("i2s_gemv_r1_t1_u16_v256_g2_k0_apmaddubsw_p8_dsplit__avx2"), Error);
