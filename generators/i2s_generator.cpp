@@ -348,25 +348,36 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
 
   // decode=mask (GEMV): acc per group g of code*4^g products, combined as
   // acc0 + acc1/4 + acc2/16 + acc3/64 (exact shifts: each acc_g is a multiple of 4^g).
-  // kunroll = U > 1: tile kc of a part accumulates into chain kc % U, so each group has U
-  // independent vpdpbusd chains: with rows = 1 one chain per group advances once per tile and
-  // the dot product's latency, not its throughput, sets the pace (Zen 5, warm weights: u1, u2
-  // and u4 all equal when the unrolled tiles shared a chain). The chains are summed at the end
-  // (still exact: every sum is a multiple of 4^g and the total is the same).
+  // kunroll = U > 1: the tiles of a part go in chunks of U, tile i of a chunk into chain i, so
+  // each group has U independent vpdpbusd chains (with rows = 1 one chain per group advances
+  // once per tile and the dot product's latency sets the pace: Zen 5, warm weights, u1 = u2 = u4
+  // while the unrolled tiles shared a chain); the kq % U tiles after a part's last chunk go into
+  // chain 0 (a second update). The chains are summed at the end (still exact: every sum is a
+  // multiple of 4^g and the total is the same). Chunks are an RDom dimension of their own, not a
+  // split of the tiles: a GuardWithIf split clamps the tile index, and Halide then sized the
+  // prefetch of the next chunk to nothing (the u > 1 points ran without prefetches).
   void generate_masked(Expr kq, Expr parts) {
     const int U = kunroll;
     Var c{"c"};
-    code(b, g, kc, s, rt) = w(b, kc, s, rt) & (cast<uint8_t>(3) << cast<uint8_t>(2 * g));
-    // r.x: column within a group of 4, r.y: tile within a part, r.z: part
-    RDom r(0, 4, 0, kq, 0, parts, "r");
-    Expr cv = code(4 * lane + r.x, g, r.y, r.z, rt);
-    Expr a = x(r.x + 4 * g + 16 * (r.z * kq + r.y), t);
+    code(b, g, kc, s, rt) = masked_code(w(b, kc, s, rt), g);
     acc(lane, g, c, rt, t) = 0;
-    Expr chain = U > 1 ? r.y % U : Expr(0);
-    if (accum == Accum::Vnni) {
-      acc(lane, g, chain, rt, t) += cast<int32_t>(cv) * cast<int32_t>(a);
-    } else {
-      acc(lane, g, chain, rt, t) += cast<int32_t>(cast<int16_t>(cv) * cast<int16_t>(a));
+    auto product = [&](Expr cv, Expr a) {
+      return accum == Accum::Vnni ? cast<int32_t>(cv) * cast<int32_t>(a)
+                                  : cast<int32_t>(cast<int16_t>(cv) * cast<int16_t>(a));
+    };
+    // r.x: column within a group of 4, r.y: tile within a chunk (= chain), r.z: chunk, r[3]: part
+    Expr chunks = kq / U;
+    RDom r(0, 4, 0, U, 0, chunks, 0, parts, "r");
+    Expr tile_r = r.z * U + r.y;
+    acc(lane, g, r.y, rt, t) += product(code(4 * lane + r.x, g, tile_r, r[3], rt),
+                                        x(r.x + 4 * g + 16 * (r[3] * kq + tile_r), t));
+    Func code_tail{"code_tail"};
+    if (U > 1) {
+      code_tail(b, g, kc, s, rt) = masked_code(w(b, kc, s, rt), g);
+      // rq.x: column, rq.y: tile (after the last whole chunk), rq.z: part
+      RDom rq(0, 4, chunks * U, kq - chunks * U, 0, parts, "rq");
+      acc(lane, g, 0, rt, t) += product(code_tail(4 * lane + rq.x, g, rq.y, rq.z, rt),
+                                        x(rq.x + 4 * g + 16 * (rq.z * kq + rq.y), t));
     }
     Expr l = n % 16, tile = n / 16;
     auto group = [&](int gi) {
@@ -380,29 +391,37 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     layout_contract();
 
     Var nto{"nto"}, to{"to"};
-    RVar ryo{"ryo"}, ryi{"ryi"};
     block_stages(rows, 1, nto);
     acc.bound(c, 0, U);
     acc.compute_at(y, to).vectorize(lane, vl).unroll(g).unroll(c).unroll(rt).unroll(t);
-    Stage upd = acc.update();
-    if (U > 1) {
-      upd.split(r.y, ryo, ryi, U, TailStrategy::GuardWithIf)
-          .reorder(r.x, lane, g, t, rt, ryi, ryo, r.z);
-      upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt).unroll(ryi);
-      code.compute_at(acc, ryo);
-      prefetch_w(upd, ryo, U);
-    } else {
-      upd.reorder(r.x, lane, g, t, rt, r.y, r.z);
-      upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt);
-      code.compute_at(acc, r.y);
-      prefetch_w(upd, r.y, 1);
-    }
+    Stage upd = acc.update(0);
+    upd.reorder(r.x, lane, g, t, rt, r.y, r.z, r[3]);
+    upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt).unroll(r.y);
+    // Decoded (and prefetched, `prefetch` tiles ahead) tile by tile inside the unrolled chunk.
+    code.compute_at(acc, r.y);
+    prefetch_w(upd, r.y, 1);
+    code.vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt).unroll(kc);
+    if (vl * 4 < 64) code.unroll(b);
     if (vl < 16) {
       acc.unroll(lane);
       upd.unroll(lane);
     }
-    code.vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt).unroll(kc);
-    if (vl * 4 < 64) code.unroll(b);
+    if (U > 1) {
+      Stage tail = acc.update(1);
+      const std::vector<RVar> q = acc.rvars(1);
+      const RVar qx = q[0], qy = q[1], qz = q[2];
+      tail.reorder(qx, lane, g, t, rt, qy, qz);
+      tail.atomic().vectorize(qx).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt);
+      if (vl < 16) tail.unroll(lane);
+      code_tail.compute_at(acc, qy);
+      code_tail.vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt).unroll(kc);
+      if (vl * 4 < 64) code_tail.unroll(b);
+    }
+  }
+
+  // decode=mask: w & (3 << 2g) = code * 4^g, one op per group.
+  static Expr masked_code(Expr byte, Expr g) {
+    return byte & (cast<uint8_t>(3) << cast<uint8_t>(2 * g));
   }
 };
 

@@ -123,7 +123,7 @@ std::vector<SearchSpace> i2s_spaces() {
        "u",
        {"1", "2", "4", "8", "16"},
        "1",
-       {{"avx2", "8"}},
+       {{"avx2", "8"}, {"avx512vnni", "4"}},
        "unroll of the K loop in 16-column tiles (accum=pmaddubsw: tiles summed in i16 before "
        "widening; decode=mask: each unrolled tile into its own accumulators)"},
       {"vbits",
