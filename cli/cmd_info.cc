@@ -4,6 +4,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "kernels/cpu_features.h"
+#include "kernels/variant.h"
 
 namespace tritune::cli {
 namespace {
@@ -27,8 +28,11 @@ int run_info(const std::vector<std::string>& argv) {
     for (size_t i = 0; i < c.flags.size(); ++i) {
       std::printf("%s\"%s\"", i ? ", " : "", c.flags[i].c_str());
     }
-    std::printf("], \"isa\": \"%s\", \"halide_target\": \"%s\", \"reason\": \"%s\"}\n",
-                isa_name(isa), isa_halide_target(isa), selected_isa_reason().c_str());
+    std::printf(
+        "], \"isa\": \"%s\", \"halide_target\": \"%s\", \"reason\": \"%s\", "
+        "\"jit_module\": \"%s\", \"jit_module_present\": %s}\n",
+        isa_name(isa), isa_halide_target(isa), selected_isa_reason().c_str(),
+        jit_module_path().c_str(), jit_module_present() ? "true" : "false");
     return 0;
   }
   std::printf("CPU          %s (%s family 0x%x model 0x%x stepping %d)%s\n", c.brand.c_str(),
@@ -48,6 +52,10 @@ int run_info(const std::vector<std::string>& argv) {
     std::printf("%s%s=%s", i ? ", " : "", isa_name((Isa)i), cpu_supports((Isa)i) ? "yes" : "no");
   }
   std::printf("\n");
+  std::printf("JIT          %s (%s)\n", jit_module_path().c_str(),
+              jit_module_present()
+                  ? "compiles search-space points not built ahead of time"
+                  : "missing: only the ahead-of-time variants run; set TRITUNE_JIT_MODULE");
   return 0;
 }
 

@@ -71,8 +71,7 @@ using JitCompileFn = int (*)(const char*, const char*, int, const char* const*, 
                              const char*, const char*, char*, size_t);
 JitCompileFn jit_compiler() {
   static std::map<std::string, JitCompileFn> loaded;  // by path (TRITUNE_JIT_MODULE may change)
-  const char* env = std::getenv("TRITUNE_JIT_MODULE");
-  const std::string path = env && *env ? env : TRITUNE_JIT_MODULE_PATH;
+  const std::string path = jit_module_path();
   JitCompileFn& fn = loaded[path];
   if (fn != nullptr) return fn;
   void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -132,6 +131,16 @@ std::string jit_compile_to_disk(const Variant& v) {
 }
 
 }  // namespace
+
+std::string jit_module_path() {
+  const char* env = std::getenv("TRITUNE_JIT_MODULE");
+  return env && *env ? env : TRITUNE_JIT_MODULE_PATH;
+}
+
+bool jit_module_present() {
+  struct stat st;
+  return stat(jit_module_path().c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
 
 const std::vector<Variant>& aot_variants() {
   static const std::vector<Variant> table = make_aot_table();

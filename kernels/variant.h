@@ -40,6 +40,10 @@ const Variant& default_variant(const std::string& family, const std::string& op,
 // Finds a variant by name among the AOT ones, else compiles it (JIT); throws Error if the name
 // is not a legal point or compilation fails.
 const Variant& get_variant(const std::string& name);
+// The JIT compiler module get_variant loads for points not built ahead of time
+// (TRITUNE_JIT_MODULE, else the one this build made), and whether that file exists.
+std::string jit_module_path();
+bool jit_module_present();
 
 // Threads used by every Halide kernel (one pool for AOT and JIT variants).
 void set_num_threads(int n);

@@ -203,6 +203,28 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   }
 }
 
+// `tritune info` names the JIT compiler module and whether it is there (TRITUNE_JIT_MODULE
+// points elsewhere), in text and JSON.
+TEST_F(RunCli, InfoReportsTheJitModule) {
+  Result r = run("info --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"jit_module_present\": true"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("libtritune_jit"), std::string::npos) << r.out;
+  r = run("info");
+  EXPECT_NE(r.out.find("JIT"), std::string::npos) << r.out;
+  Result missing;
+  {
+    FILE* p = popen(("TRITUNE_JIT_MODULE=/nonexistent/jit.so " + bin_ + " info 2>&1").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) missing.out.append(buf, n);
+    missing.status = pclose(p);
+  }
+  EXPECT_EQ(missing.status, 0) << missing.out;
+  EXPECT_NE(missing.out.find("/nonexistent/jit.so (missing"), std::string::npos) << missing.out;
+}
+
 TEST_F(RunCli, BenchRoofline) {
   Result r = run("bench roofline -t 1,2 -r 2 --mib 16 --json");
   EXPECT_EQ(r.status, 0) << r.out;
