@@ -12,10 +12,12 @@
 // exactly the operand shape of a 4-way u8 x s8 dot product (VNNI vpdpbusd), so 16 rows accumulate
 // in 16 int32 lanes with no horizontal reduction. Any N and K: rows pad to 16 with zero weights
 // (code 1), columns pad to 16 with code 1 and the kernels' activations are zero there.
-// The K tiles are split into `parts` equal runs (2 when the tile count is even): part s holds
-// tiles [s * kq, (s + 1) * kq) of every row tile, row tile after row tile, and the parts follow
-// each other. A GEMV reads the parts side by side, so each core streams from `parts` places at
-// once (one stream per core reads 10-30% below what the memory delivers: kernels/roofline.cc).
+// The K tiles are split into `parts` equal runs (by default 2 when the tile count is even, 1 on
+// AVX-512: i2s_default_parts): part s holds tiles [s * kq, (s + 1) * kq) of every row tile, row
+// tile after row tile, and the parts follow each other. The AVX2 GEMV reads the parts side by
+// side, so each core streams from `parts` places at once (one stream per core read 10-30%
+// below what the memory delivers on a Zen 3 VM: kernels/roofline.cc); the AVX-512 one reads a
+// row tile's parts in turn.
 #pragma once
 #include <cstdint>
 #include <string>
