@@ -398,10 +398,12 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
     upd.reorder(r.x, lane, g, t, rt, r.y, r.z, r[3]);
     upd.atomic().vectorize(r.x).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt).unroll(r.y);
     // Decoded (and prefetched, `prefetch` tiles ahead) tile by tile inside the unrolled chunk.
-    code.compute_at(acc, r.y);
+    auto schedule_code = [&](Func f, const RVar& at) {
+      f.compute_at(acc, at).vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt).unroll(kc);
+      if (vl * 4 < 64) f.unroll(b);
+    };
+    schedule_code(code, r.y);
     prefetch_w(upd, r.y, 1);
-    code.vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt).unroll(kc);
-    if (vl * 4 < 64) code.unroll(b);
     if (vl < 16) {
       acc.unroll(lane);
       upd.unroll(lane);
@@ -413,9 +415,7 @@ class I2SMatmul : public Generator<I2SMatmul<kGemm>> {
       tail.reorder(qx, lane, g, t, rt, qy, qz);
       tail.atomic().vectorize(qx).vectorize(lane, vl).unroll(g).unroll(t).unroll(rt);
       if (vl < 16) tail.unroll(lane);
-      code_tail.compute_at(acc, qy);
-      code_tail.vectorize(b, std::min(64, vl * 4)).unroll(g).unroll(rt).unroll(kc);
-      if (vl * 4 < 64) code_tail.unroll(b);
+      schedule_code(code_tail, qy);
     }
   }
 

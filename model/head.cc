@@ -673,8 +673,6 @@ struct V {
 // does the work of two AVX2 ones (Zen 4/5 run 512-bit logic, vpmaddubsw and vpmaddwd at the
 // 256-bit rate per op). At 42 GB/s per core (a Zen 5 VM's share of 85 GB/s) the AVX2 kernel's
 // 49 vector ops per 8 rows x 32 columns left too little slack to stream at memory speed.
-#define TRITUNE_AVX512 \
-  __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")))
 constexpr int64_t kIl16 = 16;  // rows per group
 // One stream per core, prefetched 4 KB ahead with NTA: on a Zen 5 VM, 2 threads, a 2B4T head
 // (269 MB), 4 streams per core as in the AVX2 kernel ran 1.3x slower than one (at 48-52 GB/s
@@ -683,14 +681,14 @@ constexpr int64_t kIl16 = 16;  // rows per group
 constexpr int64_t kIl16PrefetchBytes = 4096;
 constexpr int kIl16GroupsPerPass = 1;
 
-TRITUNE_AVX512 inline __m512i broadcast_dword512(const void* p) {
+TRITUNE_VNNI inline __m512i broadcast_dword512(const void* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return _mm512_set1_epi32(v);
 }
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")
 namespace q6_avx512 {
 struct V {
   using I = __m512i;
@@ -761,7 +759,7 @@ void interleave_q8_0_group16(const uint8_t* src, int64_t row_bytes, int64_t nb, 
 }
 
 template <int G>
-TRITUNE_AVX512 void q8_0_il16_token(const uint8_t* g, int64_t group_bytes, int64_t nb,
+TRITUNE_VNNI void q8_0_il16_token(const uint8_t* g, int64_t group_bytes, int64_t nb,
                                     const int8_t* x, const int32_t* bsum, const float* dx,
                                     float* out, int64_t out_stride) {
   __m512 f[G];
@@ -795,7 +793,7 @@ struct Q8Il16Token {
   const HeadActs& a;
   int64_t k;
   template <int G>
-  TRITUNE_AVX512 void run(const uint8_t* g, int64_t stride, int64_t t, float* out,
+  TRITUNE_VNNI void run(const uint8_t* g, int64_t stride, int64_t t, float* out,
                           int64_t out_stride) const {
     q8_0_il16_token<G>(g, stride, k / 32, a.q.data() + t * k, a.bsum.data() + t * (k / 32),
                        a.dx.data() + t * (k / 32), out, out_stride);
@@ -803,7 +801,7 @@ struct Q8Il16Token {
 };
 
 // Rows [r0, r1) (multiples of 16, r1 <= il_rows) of the 16-row interleaved Q8_0 head.
-TRITUNE_AVX512 void q8_0_il16_rows(const uint8_t* data, int64_t k, const HeadActs& a,
+TRITUNE_VNNI void q8_0_il16_rows(const uint8_t* data, int64_t k, const HeadActs& a,
                                    int64_t tokens, float* logits, int64_t ldl, int64_t r0,
                                    int64_t r1) {
   il_rows<kIl16, kIl16GroupsPerPass>(data, k / 32 * kIl16Q8Block, Q8Il16Token{a, k}, tokens, logits,
@@ -957,9 +955,7 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   const bool copy = m.file_mapped && bytes >= (int64_t)kHugePageBytes;
   const bool can_interleave = int8_kind && impl_ != Impl::kScalar && rows_ >= il_group_;
   const bool interleave =
-      can_interleave &&
-      (layout == HeadLayout::kInterleaved ||
-       (layout == HeadLayout::kAuto && copy && (impl_ == Impl::kAvx2 || il_group_ == 16)));
+      can_interleave && (layout == HeadLayout::kInterleaved || (layout == HeadLayout::kAuto && copy));
   if (interleave || copy) {
     // The head is the largest stream of a decode step (349 MB for 2B4T in Q8_0, 269 MB in
     // Q6_K). In the file mapping it sits on 4 KiB pages; a copy on huge pages streams 10-15%
@@ -978,11 +974,11 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
       const int64_t r1 = std::min(rows_, r0 + step), mid = std::max(r0, std::min(r1, il_rows_));
       for (int64_t r = r0; r < mid; r += il_group_) {
         if (kind_ == Kind::kQ6K) {
-          (il_group_ == 16 ? interleave_q6_k_group<16>
+          (il_group_ == kIl16 ? interleave_q6_k_group<kIl16>
                            : interleave_q6_k_group<kIlRows>)(m.data + r * row_bytes_, row_bytes_,
                                                              cols_ / 256,
                                                              owned_.data() + r * row_bytes_);
-        } else if (il_group_ == 16) {
+        } else if (il_group_ == kIl16) {
           interleave_q8_0_group16(m.data + r * row_bytes_, row_bytes_, nb,
                                   owned_.data() + r * row_bytes_);
         } else {
@@ -1004,9 +1000,9 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   describe_ =
       il_rows_ > 0
           ? std::string(kind_ == Kind::kQ6K
-                            ? (il_group_ == 16 ? "q6_k int8 dot avx512, 16-row interleaved"
+                            ? (il_group_ == kIl16 ? "q6_k int8 dot avx512, 16-row interleaved"
                                                : "q6_k int8 dot avx2, 8-row interleaved")
-                            : (il_group_ == 16 ? "q8_0 int8 dot avx512vnni, 16-row interleaved"
+                            : (il_group_ == kIl16 ? "q8_0 int8 dot avx512vnni, 16-row interleaved"
                                                : "q8_0 int16 dot avx2, 8-row interleaved"))
           : std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
                 kImplNames[(int)impl_];

@@ -58,8 +58,8 @@ void head_reference(const RawMatrix& m, const float* x, int64_t tokens, int64_t 
 //    stored-layout dot on L3-resident rows, Zen 3, before the code packing above cut 6 more
 //    logic ops per 4 code vectors).
 //  * kAuto: interleaved when the head is copied anyway (a file-mapped Q8_0 or Q6_K head of
-//    2 MiB or more) on a CPU whose best head kernel is AVX2 (every CPU with AVX2 for Q6_K); as
-//    stored otherwise (the AVX-512 VNNI Q8_0 dot has no sign trick to save).
+//    2 MiB or more) on a CPU with AVX2 or AVX-512 (on AVX-512 in groups of 16 rows, see
+//    head.cc); as stored otherwise.
 enum class HeadLayout { kAuto, kAsStored, kInterleaved };
 
 // The kernel-path head. Every type runs on the tensor's own bytes (the RawMatrix must outlive

@@ -448,9 +448,10 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
 
   const AttentionShape shape{hp.heads, hp.kv_heads, D};
   // Per-token element-wise steps (RoPE and the KV store, the residual adds): a prefill's rows
-  // across the pool (512 x 2560 floats per residual add), a decode step's one row in place.
+  // across the pool (512 x 2560 floats per residual add); a decode step's one row runs in place
+  // (parallel_for runs a single chunk on the calling thread).
   auto per_token = [&](auto&& body) {
-    if (kernel && n > 1) {
+    if (kernel) {
       pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
         for (int64_t t = t0; t < t1; ++t) body(t);
       });
