@@ -760,8 +760,8 @@ void interleave_q8_0_group16(const uint8_t* src, int64_t row_bytes, int64_t nb, 
 
 template <int G>
 TRITUNE_VNNI void q8_0_il16_token(const uint8_t* g, int64_t group_bytes, int64_t nb,
-                                    const int8_t* x, const int32_t* bsum, const float* dx,
-                                    float* out, int64_t out_stride) {
+                                  const int8_t* x, const int32_t* bsum, const float* dx, float* out,
+                                  int64_t out_stride) {
   __m512 f[G];
   for (int q = 0; q < G; ++q) f[q] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -794,16 +794,15 @@ struct Q8Il16Token {
   int64_t k;
   template <int G>
   TRITUNE_VNNI void run(const uint8_t* g, int64_t stride, int64_t t, float* out,
-                          int64_t out_stride) const {
+                        int64_t out_stride) const {
     q8_0_il16_token<G>(g, stride, k / 32, a.q.data() + t * k, a.bsum.data() + t * (k / 32),
                        a.dx.data() + t * (k / 32), out, out_stride);
   }
 };
 
 // Rows [r0, r1) (multiples of 16, r1 <= il_rows) of the 16-row interleaved Q8_0 head.
-TRITUNE_VNNI void q8_0_il16_rows(const uint8_t* data, int64_t k, const HeadActs& a,
-                                   int64_t tokens, float* logits, int64_t ldl, int64_t r0,
-                                   int64_t r1) {
+TRITUNE_VNNI void q8_0_il16_rows(const uint8_t* data, int64_t k, const HeadActs& a, int64_t tokens,
+                                 float* logits, int64_t ldl, int64_t r0, int64_t r1) {
   il_rows<kIl16, kIl16GroupsPerPass>(data, k / 32 * kIl16Q8Block, Q8Il16Token{a, k}, tokens, logits,
                                      ldl, r0, r1);
 }
@@ -954,8 +953,8 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
   const int64_t bytes = rows_ * row_bytes_;
   const bool copy = m.file_mapped && bytes >= (int64_t)kHugePageBytes;
   const bool can_interleave = int8_kind && impl_ != Impl::kScalar && rows_ >= il_group_;
-  const bool interleave =
-      can_interleave && (layout == HeadLayout::kInterleaved || (layout == HeadLayout::kAuto && copy));
+  const bool interleave = can_interleave && (layout == HeadLayout::kInterleaved ||
+                                             (layout == HeadLayout::kAuto && copy));
   if (interleave || copy) {
     // The head is the largest stream of a decode step (349 MB for 2B4T in Q8_0, 269 MB in
     // Q6_K). In the file mapping it sits on 4 KiB pages; a copy on huge pages streams 10-15%
@@ -975,9 +974,9 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
       for (int64_t r = r0; r < mid; r += il_group_) {
         if (kind_ == Kind::kQ6K) {
           (il_group_ == kIl16 ? interleave_q6_k_group<kIl16>
-                           : interleave_q6_k_group<kIlRows>)(m.data + r * row_bytes_, row_bytes_,
-                                                             cols_ / 256,
-                                                             owned_.data() + r * row_bytes_);
+                              : interleave_q6_k_group<kIlRows>)(m.data + r * row_bytes_, row_bytes_,
+                                                                cols_ / 256,
+                                                                owned_.data() + r * row_bytes_);
         } else if (il_group_ == kIl16) {
           interleave_q8_0_group16(m.data + r * row_bytes_, row_bytes_, nb,
                                   owned_.data() + r * row_bytes_);
@@ -1001,9 +1000,9 @@ OutputHead::OutputHead(const RawMatrix& m, HeadLayout layout) {
       il_rows_ > 0
           ? std::string(kind_ == Kind::kQ6K
                             ? (il_group_ == kIl16 ? "q6_k int8 dot avx512, 16-row interleaved"
-                                               : "q6_k int8 dot avx2, 8-row interleaved")
+                                                  : "q6_k int8 dot avx2, 8-row interleaved")
                             : (il_group_ == kIl16 ? "q8_0 int8 dot avx512vnni, 16-row interleaved"
-                                               : "q8_0 int16 dot avx2, 8-row interleaved"))
+                                                  : "q8_0 int16 dot avx2, 8-row interleaved"))
           : std::string(kKindNames[(int)kind_]) + (int8 ? " int8 dot " : " float dot ") +
                 kImplNames[(int)impl_];
 }

@@ -92,9 +92,9 @@ class OutputHead {
   const uint8_t* data_ = nullptr;
   int64_t row_bytes_ = 0;
   int64_t weight_bytes_ = 0;
-  int64_t il_rows_ = 0;  // rows in the interleaved layout (0: as stored)
+  int64_t il_rows_ = 0;   // rows in the interleaved layout (0: as stored)
   int64_t il_group_ = 8;  // rows per interleaved group (16: the AVX-512 Q6_K kernel)
-  WeightBytes owned_;    // the mapped tensor copied onto huge pages
+  WeightBytes owned_;     // the mapped tensor copied onto huge pages
   std::string describe_;
 };
 
