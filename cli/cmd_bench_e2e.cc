@@ -271,9 +271,10 @@ void print_profile(const ForwardProfile& pp, const ForwardProfile& tg,
     if (p->tokens <= 0 || p->pool_loops <= 0) continue;
     std::printf(
         "%s thread pool: %.1f parallel loops per token; threads waited %.4f ms per token "
-        "in all at the loops' ends\n",
+        "in all at the loops' ends; idle workers prefetched %.2f MB of weights per token\n",
         name, (double)p->pool_loops / (double)p->tokens,
-        1e3 * p->pool_tail_seconds() / (double)p->tokens);
+        1e3 * p->pool_tail_seconds() / (double)p->tokens,
+        1e-6 * (double)p->idle_prefetch_bytes / (double)p->tokens);
   }
 }
 
@@ -281,7 +282,8 @@ std::string profile_json(const ForwardProfile& p) {
   std::string s = "{\"tokens\": " + std::to_string(p.tokens) +
                   ", \"seconds\": " + std::to_string(p.total_seconds) +
                   ", \"pool_loops\": " + std::to_string(p.pool_loops) +
-                  ", \"pool_tail_seconds\": " + std::to_string(p.pool_tail_seconds());
+                  ", \"pool_tail_seconds\": " + std::to_string(p.pool_tail_seconds()) +
+                  ", \"idle_prefetch_bytes\": " + std::to_string(p.idle_prefetch_bytes);
   std::string tails;
   for (int i = 0; i < (int)Stage::kCount; ++i) {
     tails += std::string(i ? ", " : "") + "\"" + stage_name((Stage)i) +
@@ -457,7 +459,8 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"rss_loaded\": %lld, \"rss_run\": %lld, \"rss_run_file\": %lld, \"rss_peak\": %lld, "
         "\"tg_j_per_token\": %.6f, "
         "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s, "
-        "\"pool_schedule\": \"%s\", \"pool_spin_us\": %lld, \"tg_paired_tokens\": %zu, "
+        "\"pool_schedule\": \"%s\", \"pool_spin_us\": %lld, \"pool_idle_prefetch_bytes\": %lld, "
+        "\"tg_paired_tokens\": %zu, "
         "\"tg_paired_bound_ratio\": %.4f, \"tg_paired_inplace_bound_ratio\": %.4f",
         label.c_str(), m.weights->path.c_str(), (long long)m.file_bytes, (long long)params, threads,
         isa_name(selected_isa()), (long long)pp, (long long)tg, (long long)depth, reps, r.pp.mean,
@@ -466,8 +469,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         kv_type_name(kv), (long long)r.kv_bytes, (long long)rss_loaded, (long long)rss_run,
         (long long)r.rss_running_file, (long long)rss_peak, r.tg_joules_per_token,
         r.pp_joules_per_token, r.energy_source.c_str(), r.energy_estimated ? "true" : "false",
-        pool_schedule_name(pool_schedule()), (long long)pool_spin_us(), r.paired_ring.size(),
-        paired_ratio, paired_inplace_ratio);
+        pool_schedule_name(pool_schedule()), (long long)pool_spin_us(),
+        (long long)pool_idle_prefetch_bytes(), r.paired_ring.size(), paired_ratio,
+        paired_inplace_ratio);
     if (fm) {
       std::printf(
           ", \"f16_pp_tps_mean\": %.4f, \"f16_pp_tps_sd\": %.4f, "
@@ -500,8 +504,11 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
     if (tg > 0) print_row(fl, fgib, params_b, threads, tgs, f16.tg);
   }
   std::printf("\nkernels (%s):\n%s", isa_name(selected_isa()), r.kernels.c_str());
-  std::printf("thread pool: %d threads, %s schedule, workers spin %lld us between loops\n", threads,
-              pool_schedule_name(pool_schedule()), (long long)pool_spin_us());
+  std::printf(
+      "thread pool: %d threads, %s schedule, workers spin %lld us between loops and prefetch up "
+      "to %lld KiB of the next GEMV's weights meanwhile\n",
+      threads, pool_schedule_name(pool_schedule()), (long long)pool_spin_us(),
+      (long long)(pool_idle_prefetch_bytes() >> 10));
   if (a.has("--profile")) print_profile(r.pp_prof, r.tg_prof, r.stage_bytes, inplace_gbs);
   std::printf(
       "\nbytes read per generated token   %.1f MB (weights, head, one embedding row, KV "

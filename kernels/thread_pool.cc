@@ -127,6 +127,9 @@ class Pool {
       wake_.notify_all();
     }
     in_task_ = true;
+    tail_now_ = tail_next_;
+    if (idle_prefetch() == 0) tail_now_.n = 0;
+    tail_next_ = {};
     if (ranges) {
       run_ranges(g, 0, T, f, uc, closure, min, false);
     } else {
@@ -155,6 +158,18 @@ class Pool {
   void set_schedule(PoolSchedule s) { schedule_.store(s, std::memory_order_relaxed); }
   PoolSchedule schedule() const { return schedule_.load(std::memory_order_relaxed); }
 
+  void prefetch_next(const void* p, int64_t bytes, int64_t runs, int64_t run_stride) {
+    hint_p_.store(static_cast<const uint8_t*>(p), std::memory_order_relaxed);
+    hint_bytes_.store(p == nullptr ? 0 : bytes, std::memory_order_relaxed);
+    hint_runs_.store(runs < 1 ? 1 : runs, std::memory_order_relaxed);
+    hint_stride_.store(run_stride, std::memory_order_relaxed);
+    hint_seq_.fetch_add(1, std::memory_order_release);
+  }
+  void set_idle_prefetch(int64_t bytes) {
+    idle_prefetch_.store(bytes < 0 ? 0 : bytes, std::memory_order_relaxed);
+  }
+  int64_t idle_prefetch() const { return idle_prefetch_.load(std::memory_order_relaxed); }
+
   void set_spin_us(int64_t us) { spin_us_.store(us < 0 ? 0 : us, std::memory_order_relaxed); }
   int64_t spin_us() const { return spin_us_.load(std::memory_order_relaxed); }
 
@@ -165,6 +180,7 @@ class Pool {
     s.worker_tasks = worker_tasks_.load();
     s.sleeps = sleeps_.load();
     s.tail_idle_ns = tail_idle_ns_.load();
+    for (const Prefetched& p : prefetched_) s.idle_prefetch_bytes += p.bytes.load();
     return s;
   }
 
@@ -247,6 +263,11 @@ class Pool {
     int ran = 0;
     for (;;) {
       int task = self < participants ? take(ranges_[self], g, true) : -1;
+      if (!worker && tail_now_.n > 0 && task >= 0) {
+        const uint64_t c = ranges_[self].word.load(std::memory_order_relaxed);
+        // This thread's last own task: the inputs of the small stages after the loop next.
+        if (share_front(c) >= share_back(c)) tail_now_.issue();
+      }
       while (task < 0) {
         int victim = -1, most = 0;
         for (int p = 0; p < participants; ++p) {
@@ -272,6 +293,32 @@ class Pool {
     finished(ran, worker);
   }
 
+  // The calling thread's tail-prefetch list (pool_prefetch_at_tail).
+  struct TailList {
+    PrefetchSpan spans[kMaxTailSpans];
+    int n = 0;
+    void issue() {
+      for (int i = 0; i < n; ++i) {
+        const char* p = static_cast<const char*>(spans[i].p);
+        const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t(63);
+        const uintptr_t end = reinterpret_cast<uintptr_t>(p) + (uintptr_t)spans[i].bytes;
+        for (uintptr_t a = first; a < end; a += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
+        }
+      }
+      n = 0;
+    }
+  };
+
+ public:
+  void prefetch_at_tail(const PrefetchSpan* spans, int n) {
+    tail_next_.n = 0;
+    for (int i = 0; i < n && i < kMaxTailSpans; ++i) {
+      if (spans[i].p != nullptr && spans[i].bytes > 0) tail_next_.spans[tail_next_.n++] = spans[i];
+    }
+  }
+
+ private:
   // Claims the front (or back) task of a share of generation g; -1 when it is empty or stale.
   static int take(Range& r, uint64_t g, bool front) {
     uint64_t c = r.word.load(std::memory_order_acquire);
@@ -286,14 +333,48 @@ class Pool {
     }
   }
 
+  // A worker's progress through the current prefetch hint (see pool_prefetch_next).
+  struct HintCursor {
+    uint64_t seq = 0;
+    const uint8_t* base = nullptr;
+    int64_t runs = 1, stride = 0, line = 0, lines = 0;
+    // Prefetches the next 1 KiB of this worker's share; false when there is nothing to do.
+    bool step(Pool& pool, int self) {
+      const uint64_t s = pool.hint_seq_.load(std::memory_order_acquire);
+      if (s != seq) {
+        seq = s;
+        line = lines = 0;
+        const int T = pool.threads();
+        const int64_t bytes = pool.hint_bytes_.load(std::memory_order_relaxed);
+        runs = pool.hint_runs_.load(std::memory_order_relaxed);
+        stride = pool.hint_stride_.load(std::memory_order_relaxed);
+        const int64_t run = bytes / runs, cap = pool.idle_prefetch() / runs;
+        if (bytes <= 0 || cap <= 0 || self >= T) return false;
+        const int64_t from = run * self / T / 64 * 64, to = run * (self + 1) / T;
+        base = pool.hint_p_.load(std::memory_order_relaxed) + from;
+        lines = runs * ((std::min(to - from, cap) + 63) / 64);
+      }
+      if (line >= lines) return false;
+      const int64_t first = line;
+      for (int i = 0; i < 16 && line < lines; ++i, ++line) {
+        const int64_t r = line % runs, off = line / runs * 64;
+        _mm_prefetch(reinterpret_cast<const char*>(base + r * stride + off), _MM_HINT_T0);
+      }
+      // This worker's own counter (its cache line): no traffic between the cores.
+      pool.prefetched_[self].bytes.fetch_add(64 * (line - first), std::memory_order_relaxed);
+      return true;
+    }
+  };
+
   void work(uint64_t seen, int self) {
     in_task_ = true;  // a loop started from a task runs serially
+    HintCursor hint;
     for (;;) {
       // Spin for the next loop, then sleep.
       const auto deadline = Clock::now() + std::chrono::microseconds(spin_us());
       uint64_t g = gen_.load(std::memory_order_acquire);
       for (int i = 0; g == seen && !shutdown_.load(std::memory_order_relaxed); ++i) {
-        _mm_pause();
+        if (!hint.step(*this, self)) _mm_pause();
         if ((i & 63) == 63 && Clock::now() >= deadline) break;
         g = gen_.load(std::memory_order_acquire);
       }
@@ -353,8 +434,19 @@ class Pool {
   std::mutex sleep_mu_;
   std::condition_variable wake_;
   std::atomic<int64_t> spin_us_{initial_spin_us()};
+  // The idle-prefetch hint (pool_prefetch_next): fields, then the sequence number bumped.
+  std::atomic<const uint8_t*> hint_p_{nullptr};
+  std::atomic<int64_t> hint_bytes_{0}, hint_runs_{1}, hint_stride_{0};
+  std::atomic<uint64_t> hint_seq_{0};
+  std::atomic<int64_t> idle_prefetch_{initial_idle_prefetch()};
+  struct alignas(64) Prefetched {
+    std::atomic<int64_t> bytes{0};
+  };
+  Prefetched prefetched_[kMaxParticipants];  // per worker: bytes its idle prefetch issued
   std::atomic<int64_t> loops_{0}, serial_loops_{0}, worker_tasks_{0}, sleeps_{0}, tail_idle_ns_{0};
   static thread_local bool in_task_;
+  // Set by the thread that owns the next loop, read by it alone (as the calling thread).
+  static thread_local TailList tail_next_, tail_now_;
 
   // Halide's default: HL_NUM_THREADS, else the number of CPUs.
   static int initial_threads() {
@@ -374,6 +466,16 @@ class Pool {
     return s;
   }
 
+  static int64_t initial_idle_prefetch() {
+    const char* e = std::getenv("TRITUNE_IDLE_PREFETCH_KB");
+    if (e != nullptr && *e != 0) {
+      char* end = nullptr;
+      const long long v = std::strtoll(e, &end, 10);
+      if (end != nullptr && *end == 0 && v >= 0) return (int64_t)v << 10;
+    }
+    return int64_t(512) << 10;
+  }
+
   static int64_t initial_spin_us() {
     const char* e = std::getenv("TRITUNE_SPIN_US");
     if (e != nullptr && *e != 0) {
@@ -386,6 +488,7 @@ class Pool {
 };
 
 thread_local bool Pool::in_task_ = false;
+thread_local Pool::TailList Pool::tail_next_, Pool::tail_now_;
 
 Pool& pool() {
   static Pool* p = new Pool();  // never destroyed: loops may run during static destruction
@@ -418,6 +521,18 @@ void set_pool_spin_us(int64_t us) {
 }
 int64_t pool_spin_us() {
   return pool().spin_us();
+}
+void pool_prefetch_next(const void* p, int64_t bytes, int64_t runs, int64_t run_stride) {
+  pool().prefetch_next(p, bytes, runs, run_stride);
+}
+void pool_prefetch_at_tail(const PrefetchSpan* spans, int n) {
+  pool().prefetch_at_tail(spans, n);
+}
+void set_pool_idle_prefetch_bytes(int64_t bytes) {
+  pool().set_idle_prefetch(bytes);
+}
+int64_t pool_idle_prefetch_bytes() {
+  return pool().idle_prefetch();
 }
 void set_pool_schedule(PoolSchedule s) {
   pool().set_schedule(s);

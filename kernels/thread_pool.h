@@ -42,6 +42,35 @@ const char* pool_schedule_name(PoolSchedule s);  // "ranges" | "guided"
 // The schedule named `name` (as pool_schedule_name spells it); false if there is none.
 bool parse_pool_schedule(const std::string& name, PoolSchedule* out);
 
+// Idle prefetch. A decode step's small stages (norms, quantization, RoPE, dequantization) run on
+// the calling thread between the GEMVs while the workers wait, and for that long the memory
+// system idles. pool_prefetch_next(p, bytes) names the weights the next parallel loop will
+// stream: while it waits for a loop, worker w of T pulls the start of its share of them
+// (the bytes from bytes * w / T on, the part a kRanges loop over those bytes in order hands
+// it) into its caches with software prefetches, at most pool_idle_prefetch_bytes() of it,
+// checking for a new loop every 1 KiB. The loop then finds those lines cached, the worker
+// finishes its share early and steals from the calling thread's. `runs` runs of bytes / runs
+// bytes, `run_stride` apart, are read in lockstep (a layer whose row tiles are split in parts
+// of K). Prefetches never fault: a stale hint costs only bandwidth. nullptr clears it.
+void pool_prefetch_next(const void* p, int64_t bytes, int64_t runs = 1, int64_t run_stride = 0);
+// Tail prefetch. The small stages after a GEMV read a few cold vectors (the next norm's
+// weights, the residual, a RoPE row): the GEMV's weight stream has pushed them out of every
+// cache, and one thread reading them back runs at DRAM latency. pool_prefetch_at_tail(spans, n)
+// names up to kMaxTailSpans of them to the next parallel loop: the calling thread prefetches
+// them when it takes the last task of its own share, so they arrive while that task streams.
+// Consumed by that loop (loops of one task, which run inline, leave it for the next).
+struct PrefetchSpan {
+  const void* p = nullptr;
+  int64_t bytes = 0;
+};
+constexpr int kMaxTailSpans = 4;
+void pool_prefetch_at_tail(const PrefetchSpan* spans, int n);
+// The most bytes a worker prefetches per hint (default 512 KiB, half a Zen 4/5 L2); 0 turns
+// the idle and the tail prefetch off (A/B runs). Environment TRITUNE_IDLE_PREFETCH_KB sets the
+// initial value.
+void set_pool_idle_prefetch_bytes(int64_t bytes);
+int64_t pool_idle_prefetch_bytes();
+
 // Counters since the pool was installed (tests and profiling).
 struct PoolStats {
   int64_t loops = 0;         // parallel loops run on the pool
@@ -52,6 +81,7 @@ struct PoolStats {
   // task, the time from a thread's last task to the loop's last one (threads idle while the
   // slowest finishes: what a coarse task grain costs when one core runs slower).
   int64_t tail_idle_ns = 0;
+  int64_t idle_prefetch_bytes = 0;  // bytes workers prefetched while idle (pool_prefetch_next)
 };
 PoolStats pool_stats();
 

@@ -291,6 +291,19 @@ QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, const float* 
   return a;
 }
 
+void Transformer::prefetch_site(int64_t layer, QuantSite site) const {
+  // A fused site's members are consecutive row tiles of one store: one span (per part of K).
+  const SiteLayers& sl = kSites[(int)site];
+  const bool fused =
+      !groups_.empty() && groups_[(size_t)(layer * (int)QuantSite::kCount + (int)site)] != nullptr;
+  const Linear* first = kernel_linear(layer, sl.first);
+  int64_t bytes = first->weight_bytes();
+  for (int i = 1; fused && i < sl.count; ++i) {
+    bytes += kernel_linear(layer, (LinearId)((int)sl.first + i))->weight_bytes();
+  }
+  pool_prefetch_next(first->weight_data(), bytes, first->weight_runs(), first->weight_run_stride());
+}
+
 bool Transformer::fused_linear(int64_t layer, QuantSite site, const QuantizedActs* a,
                                std::vector<float*> ys) {
   if (a == nullptr || groups_.empty()) return false;
@@ -443,6 +456,21 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
   }
   std::vector<float>&x = B.x, &h = B.h, &tmp = B.tmp, &q = B.q, &k = B.k, &v = B.v, &att = B.att,
   &g = B.g, &u = B.u;
+  // Decode: while the calling thread runs the small stages before each GEMV, the pool's idle
+  // workers prefetch the start of their share of its weights (pool_prefetch_next).
+  const bool hints = kernel && n == 1;
+  auto hint_site = [&](int64_t l, QuantSite site) {
+    if (hints) prefetch_site(l, site);
+  };
+  // ... and the calling thread, as it takes its last task of a GEMV, prefetches the cold
+  // vectors the small stages after it read (pool_prefetch_at_tail).
+  auto tail = [&](std::initializer_list<PrefetchSpan> spans) {
+    if (hints) pool_prefetch_at_tail(spans.begin(), (int)spans.size());
+  };
+  auto floats = [](const float* p, int64_t n) {
+    return PrefetchSpan{p, n * (int64_t)sizeof(float)};
+  };
+  hint_site(0, QuantSite::kQKV);
   for (int64_t t = 0; t < n; ++t) embed_row(w_->tok_embd, tokens[t], x.data() + t * H);
   lap(Stage::kEmbed);
 
@@ -476,11 +504,16 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       const bool i8 = int8_acts(l, LinearId::kQ);
       if (i8) a = quantize(l, QuantSite::kQKV, h.data(), n, H);
       lap(Stage::kQuantize);
+      if (hints) {
+        tail({floats(rope_.cos_row(pos_), D / 2), floats(rope_.sin_row(pos_), D / 2),
+              floats(L.attn_sub_norm.data(), Q)});
+      }
       if (!fused_linear(l, QuantSite::kQKV, i8 ? &a : nullptr, {q.data(), k.data(), v.data()})) {
         linear(l, LinearId::kQ, h.data(), i8 ? &a : nullptr, n, q.data());
         linear(l, LinearId::kK, h.data(), i8 ? &a : nullptr, n, k.data());
         linear(l, LinearId::kV, h.data(), i8 ? &a : nullptr, n, v.data());
       }
+      hint_site(l, QuantSite::kO);
       lap(Stage::kQkv);
     }
     per_token([&](int64_t t) {
@@ -502,7 +535,9 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       const bool i8 = int8_acts(l, LinearId::kO);
       if (i8) a = quantize(l, QuantSite::kO, att.data(), n, Q);
       lap(Stage::kQuantize);
+      tail({floats(x.data(), H), floats(L.ffn_norm.data(), H)});
       linear(l, LinearId::kO, att.data(), i8 ? &a : nullptr, n, tmp.data());
+      hint_site(l, QuantSite::kGateUp);
       lap(Stage::kO);
     }
     add_residual();
@@ -515,10 +550,12 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       const bool i8 = int8_acts(l, LinearId::kGate);
       if (i8) a = quantize(l, QuantSite::kGateUp, h.data(), n, H);
       lap(Stage::kQuantize);
+      tail({floats(L.ffn_sub_norm.data(), F)});
       if (!fused_linear(l, QuantSite::kGateUp, i8 ? &a : nullptr, {g.data(), u.data()})) {
         linear(l, LinearId::kGate, h.data(), i8 ? &a : nullptr, n, g.data());
         linear(l, LinearId::kUp, h.data(), i8 ? &a : nullptr, n, u.data());
       }
+      hint_site(l, QuantSite::kDown);
       lap(Stage::kGateUp);
     }
     if (kernel) {
@@ -542,7 +579,15 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       const bool i8 = int8_acts(l, LinearId::kDown);
       if (i8) a = quantize(l, QuantSite::kDown, g.data(), n, F);
       lap(Stage::kQuantize);
+      tail({floats(x.data(), H), l + 1 < hp.layers
+                                     ? floats(w_->layers[(size_t)l + 1].attn_norm.data(), H)
+                                     : floats(w_->output_norm.data(), H)});
       linear(l, LinearId::kDown, g.data(), i8 ? &a : nullptr, n, tmp.data());
+      if (hints && l + 1 < hp.layers) {
+        prefetch_site(l + 1, QuantSite::kQKV);
+      } else if (hints && n > logits_from) {
+        pool_prefetch_next(head_->weight_data(), head_->weight_bytes());
+      }
       lap(Stage::kDown);
     }
     add_residual();
@@ -556,6 +601,7 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     lap(Stage::kNorm);
     if (kernel) {
       head_->forward(h.data(), m, H, logits, hp.vocab, pool_);
+      hint_site(0, QuantSite::kQKV);  // the next token's first GEMV
     } else {
       head_reference(head_matrix(), h.data(), m, H, logits, hp.vocab, &pool_);
     }
@@ -565,7 +611,9 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     prof->calls += 1;
     prof->tokens += n;
     prof->total_seconds += std::chrono::duration<double>(Clock::now() - start).count();
-    prof->pool_loops += pool_stats().loops - pool_start.loops;
+    const PoolStats end = pool_stats();
+    prof->pool_loops += end.loops - pool_start.loops;
+    prof->idle_prefetch_bytes += end.idle_prefetch_bytes - pool_start.idle_prefetch_bytes;
   }
 }
 

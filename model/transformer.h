@@ -76,6 +76,7 @@ struct ForwardProfile {
   // The thread pool over those calls: parallel loops run, and per stage the threads' summed
   // wait at the loops' ends (PoolStats::tail_idle_ns; every loop lies inside some stage).
   int64_t pool_loops = 0;
+  int64_t idle_prefetch_bytes = 0;  // bytes idle workers prefetched (pool_prefetch_next)
   double tail_seconds[(int)Stage::kCount] = {};
   double pool_tail_seconds() const {
     double s = 0;
@@ -175,6 +176,8 @@ class Transformer {
   struct Buffers {
     std::vector<float> x, h, tmp, q, k, v, att, g, u;
   } buf_;
+  // Names the weights of (layer, site)'s GEMV to the pool's idle prefetch (decode).
+  void prefetch_site(int64_t layer, QuantSite site) const;
   std::vector<std::unique_ptr<Linear>> lin_;  // kernel path: layer * 7 + id
   // Kernel path: per layer and quantization site the group of its layers, or nullptr.
   std::vector<std::shared_ptr<LinearGroup>> groups_;

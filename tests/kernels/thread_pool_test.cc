@@ -197,6 +197,76 @@ TEST_F(ThreadPoolTest, TailIdleIsTheWaitForTheSlowestThread) {
   EXPECT_EQ(pool_stats().tail_idle_ns, before);
 }
 
+// pool_prefetch_next: a worker waiting for the next loop prefetches the start of its share of
+// the named bytes (worker w of T: from bytes * w / T on), at most pool_idle_prefetch_bytes().
+TEST_F(ThreadPoolTest, IdleWorkersPrefetchTheStartOfTheirShare) {
+  set_num_threads(2);
+  set_pool_schedule(PoolSchedule::kRanges);
+  const int64_t cap0 = pool_idle_prefetch_bytes();
+  std::vector<uint8_t> buf(size_t(1) << 20, 1);
+  set_pool_spin_us(1000000);  // the worker spins through the waits below
+  // Whether the worker, given time, prefetches exactly `want` bytes for one hint (a loaded
+  // machine may keep it off its core for a while: a few attempts).
+  auto prefetched = [&](const void* p, int64_t bytes, int64_t runs, int64_t stride, int64_t cap,
+                        int64_t want) {
+    set_pool_idle_prefetch_bytes(cap);
+    std::string seen;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      expect_each_once(0, 4);  // the worker is up and spinning
+      pool_prefetch_next(nullptr, 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // done with the last hint
+      const int64_t before = pool_stats().idle_prefetch_bytes;
+      pool_prefetch_next(p, bytes, runs, stride);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      const int64_t got = pool_stats().idle_prefetch_bytes - before;
+      if (got == want) return std::string("ok");
+      seen += std::to_string(got) + " ";
+    }
+    return seen;
+  };
+  // The worker's half of 1 MiB is 512 KiB; the cap stops it at 256 KiB.
+  EXPECT_EQ(prefetched(buf.data(), 1 << 20, 1, 0, 256 << 10, 256 << 10), "ok");
+  EXPECT_EQ(prefetched(buf.data(), 1 << 20, 1, 0, 4 << 20, 512 << 10), "ok");
+  // Two runs of 512 KiB: the second half of each, 256 KiB each.
+  EXPECT_EQ(prefetched(buf.data(), 1 << 20, 2, 512 << 10, 4 << 20, 512 << 10), "ok");
+  // Off, and a hint of nothing.
+  EXPECT_EQ(prefetched(buf.data(), 1 << 20, 1, 0, 0, 0), "ok");
+  EXPECT_EQ(prefetched(nullptr, 1 << 20, 1, 0, 256 << 10, 0), "ok");
+  // Prefetches never fault: a hint at unmapped or freed memory costs nothing but bandwidth.
+  EXPECT_EQ(
+      prefetched(reinterpret_cast<const void*>(uintptr_t(64)), 1 << 20, 1, 0, 64 << 10, 64 << 10),
+      "ok");
+  {
+    std::vector<uint8_t> gone(size_t(8) << 20, 1);
+    pool_prefetch_next(gone.data(), (int64_t)gone.size());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  expect_each_once(0, 64);
+  pool_prefetch_next(nullptr, 0);
+  set_pool_idle_prefetch_bytes(cap0);
+}
+
+// pool_prefetch_at_tail: the next loop's calling thread prefetches the spans before its last
+// task; more spans than kMaxTailSpans, empty and null ones, and loops of one task (inline,
+// which leave the list for the next) change nothing about what runs.
+TEST_F(ThreadPoolTest, TailPrefetchListsLeaveLoopsAlone) {
+  set_num_threads(2);
+  std::vector<float> a(4096, 1.0f), b(100, 2.0f);
+  const PrefetchSpan spans[] = {{a.data(), 16384}, {nullptr, 64},  {b.data(), 0},
+                                {b.data(), 400},   {a.data(), 64}, {a.data() + 100, 8},
+                                {b.data(), 4},     {a.data(), 1}};
+  for (int n : {0, 1, 3, 8}) {
+    pool_prefetch_at_tail(spans, n);
+    expect_each_once(0, 1);
+    expect_each_once(0, 37, 1000);
+    pool_prefetch_at_tail(spans, n);
+    expect_each_once(5, 1000);
+  }
+  set_num_threads(1);
+  pool_prefetch_at_tail(spans, 8);
+  expect_each_once(0, 9);
+}
+
 TEST_F(ThreadPoolTest, SleepingWorkersWakeUp) {
   set_num_threads(3);
   set_pool_spin_us(0);  // sleep at once

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "kernels/error.h"
+#include "kernels/thread_pool.h"
 #include "model/float_model.h"
 #include "model/validate.h"
 #include "tests/model/tiny_model.h"
@@ -302,6 +303,40 @@ TEST(Transformer, FusedSitesGiveTheSameLogitsAsSeparateLayers) {
   unsetenv("TRITUNE_FUSE");
   EXPECT_EQ(c.describe().find("fused"), std::string::npos) << c.describe();
   EXPECT_EQ(all_logits(c, toks), all_logits(b, toks));
+}
+
+// Decode names each GEMV's weights to the pool's idle workers and the calling thread's tail
+// (kernels/thread_pool.h): prefetches only, so the logits are the same with them off, and the
+// workers did prefetch while the calling thread ran the small stages.
+TEST(Transformer, DecodePrefetchHintsLeaveTheLogitsAlone) {
+  auto w = make_tiny_model();
+  TransformerOptions opt{Path::kKernel, 2, KvType::kF32, 0};
+  Transformer tf(w, opt);
+  const auto toks = tiny_tokens(12, w->hp.vocab);
+  auto decode = [&] {
+    std::vector<float> out(toks.size() * (size_t)w->hp.vocab);
+    tf.reset();
+    for (size_t i = 0; i < toks.size(); ++i) {
+      tf.forward(&toks[i], 1, 0, out.data() + i * (size_t)w->hp.vocab);
+    }
+    return out;
+  };
+  const int64_t cap = pool_idle_prefetch_bytes();
+  set_pool_idle_prefetch_bytes(0);
+  const PoolStats off0 = pool_stats();
+  const std::vector<float> plain = decode();
+  EXPECT_EQ(pool_stats().idle_prefetch_bytes, off0.idle_prefetch_bytes);
+  set_pool_idle_prefetch_bytes(512 << 10);
+  const std::vector<float> hinted = decode();
+  set_pool_idle_prefetch_bytes(cap);
+  EXPECT_EQ(hinted, plain);
+  // The hints stay valid pointers into live weights; a hint left behind by a destroyed model
+  // is harmless (prefetches never fault): run another model after this one is gone.
+  {
+    Transformer other(make_tiny_model(), opt);
+    other.forward(&toks[0], 1, 0, std::vector<float>((size_t)w->hp.vocab).data());
+  }
+  decode();
 }
 
 TEST(Transformer, FloatModelCopyHoldsTheSameWeights) {
