@@ -249,8 +249,8 @@ bool Transformer::int8_acts(int64_t layer, LinearId id) const {
   return format_traits(packed(layer, id).format).act == ActType::kInt8PerToken;
 }
 
-QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, const float* x, int64_t tokens,
-                                    int64_t k) {
+const QuantizedActs& Transformer::quantize(int64_t layer, QuantSite site, const float* x,
+                                           int64_t tokens, int64_t k) {
   int64_t align = 1;
   if (opt_.path == Path::kKernel) {
     const SiteLayers& sl = kSites[(int)site];
@@ -258,20 +258,23 @@ QuantizedActs Transformer::quantize(int64_t layer, QuantSite site, const float* 
       align = std::max(align, kernel_linear(layer, (LinearId)((int)sl.first + i))->act_align());
     }
   }
-  QuantizedActs a;
+  // One buffer for every site, reused (a prefill's are megabytes: fresh ones cost page faults
+  // and zeroing on every call); each site's GEMV reads it before the next site fills it.
+  QuantizedActs& a = buf_.acts;
   if (opt_.path == Path::kKernel) {
     // The vectorized quantizer, token rows across the pool; bit-identical to quantize_acts.
     a.tokens = tokens;
     a.k = k;
     a.k_stride = (k + align - 1) / align * align;
-    a.q.assign((size_t)(tokens * a.k_stride), 0);
+    a.q.resize((size_t)(tokens * a.k_stride));
     a.scale.resize((size_t)tokens);
     a.sum.resize((size_t)tokens);
     pool_.parallel_for(tokens, [&](int64_t t0, int64_t t1, int) {
       for (int64_t t = t0; t < t1; ++t) {
+        int8_t* row = a.q.data() + t * a.k_stride;
+        std::memset(row + k, 0, (size_t)(a.k_stride - k));  // the zero tail kernels read
         try {
-          a.scale[(size_t)t] =
-              quantize_row_fast(x + t * k, k, a.q.data() + t * a.k_stride, &a.sum[(size_t)t]);
+          a.scale[(size_t)t] = quantize_row_fast(x + t * k, k, row, &a.sum[(size_t)t]);
         } catch (const Error& e) {
           throw Error(std::string(e.what()) + " (token " + std::to_string(t) + ", layer " +
                       std::to_string(layer) + ", " + quant_site_name(site) + ")");
@@ -500,18 +503,17 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     rmsnorm_rows(x.data(), L.attn_norm, n, H, h.data());
     lap(Stage::kNorm);
     {
-      QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kQ);
-      if (i8) a = quantize(l, QuantSite::kQKV, h.data(), n, H);
+      const QuantizedActs* a = i8 ? &quantize(l, QuantSite::kQKV, h.data(), n, H) : nullptr;
       lap(Stage::kQuantize);
       if (hints) {
         tail({floats(rope_.cos_row(pos_), D / 2), floats(rope_.sin_row(pos_), D / 2),
               floats(L.attn_sub_norm.data(), Q)});
       }
-      if (!fused_linear(l, QuantSite::kQKV, i8 ? &a : nullptr, {q.data(), k.data(), v.data()})) {
-        linear(l, LinearId::kQ, h.data(), i8 ? &a : nullptr, n, q.data());
-        linear(l, LinearId::kK, h.data(), i8 ? &a : nullptr, n, k.data());
-        linear(l, LinearId::kV, h.data(), i8 ? &a : nullptr, n, v.data());
+      if (!fused_linear(l, QuantSite::kQKV, a, {q.data(), k.data(), v.data()})) {
+        linear(l, LinearId::kQ, h.data(), a, n, q.data());
+        linear(l, LinearId::kK, h.data(), a, n, k.data());
+        linear(l, LinearId::kV, h.data(), a, n, v.data());
       }
       hint_site(l, QuantSite::kO);
       lap(Stage::kQkv);
@@ -531,12 +533,11 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     rmsnorm_rows(att.data(), L.attn_sub_norm, n, Q, att.data());
     lap(Stage::kNorm);
     {
-      QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kO);
-      if (i8) a = quantize(l, QuantSite::kO, att.data(), n, Q);
+      const QuantizedActs* a = i8 ? &quantize(l, QuantSite::kO, att.data(), n, Q) : nullptr;
       lap(Stage::kQuantize);
       tail({floats(x.data(), H), floats(L.ffn_norm.data(), H)});
-      linear(l, LinearId::kO, att.data(), i8 ? &a : nullptr, n, tmp.data());
+      linear(l, LinearId::kO, att.data(), a, n, tmp.data());
       hint_site(l, QuantSite::kGateUp);
       lap(Stage::kO);
     }
@@ -546,14 +547,13 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
     rmsnorm_rows(x.data(), L.ffn_norm, n, H, h.data());
     lap(Stage::kNorm);
     {
-      QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kGate);
-      if (i8) a = quantize(l, QuantSite::kGateUp, h.data(), n, H);
+      const QuantizedActs* a = i8 ? &quantize(l, QuantSite::kGateUp, h.data(), n, H) : nullptr;
       lap(Stage::kQuantize);
       tail({floats(L.ffn_sub_norm.data(), F)});
-      if (!fused_linear(l, QuantSite::kGateUp, i8 ? &a : nullptr, {g.data(), u.data()})) {
-        linear(l, LinearId::kGate, h.data(), i8 ? &a : nullptr, n, g.data());
-        linear(l, LinearId::kUp, h.data(), i8 ? &a : nullptr, n, u.data());
+      if (!fused_linear(l, QuantSite::kGateUp, a, {g.data(), u.data()})) {
+        linear(l, LinearId::kGate, h.data(), a, n, g.data());
+        linear(l, LinearId::kUp, h.data(), a, n, u.data());
       }
       hint_site(l, QuantSite::kDown);
       lap(Stage::kGateUp);
@@ -575,14 +575,13 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
       lap(Stage::kNorm);
     }
     {
-      QuantizedActs a;
       const bool i8 = int8_acts(l, LinearId::kDown);
-      if (i8) a = quantize(l, QuantSite::kDown, g.data(), n, F);
+      const QuantizedActs* a = i8 ? &quantize(l, QuantSite::kDown, g.data(), n, F) : nullptr;
       lap(Stage::kQuantize);
       tail({floats(x.data(), H), l + 1 < hp.layers
                                      ? floats(w_->layers[(size_t)l + 1].attn_norm.data(), H)
                                      : floats(w_->output_norm.data(), H)});
-      linear(l, LinearId::kDown, g.data(), i8 ? &a : nullptr, n, tmp.data());
+      linear(l, LinearId::kDown, g.data(), a, n, tmp.data());
       if (hints && l + 1 < hp.layers) {
         prefetch_site(l + 1, QuantSite::kQKV);
       } else if (hints && n > logits_from) {

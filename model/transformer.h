@@ -159,7 +159,9 @@ class Transformer {
   // for int8 formats (shared by the layers of a site).
   void linear(int64_t layer, LinearId id, const float* x, const QuantizedActs* a, int64_t tokens,
               float* y);
-  QuantizedActs quantize(int64_t layer, QuantSite site, const float* x, int64_t tokens, int64_t k);
+  // The activations of `site`, in a buffer the next call reuses.
+  const QuantizedActs& quantize(int64_t layer, QuantSite site, const float* x, int64_t tokens,
+                                int64_t k);
   bool int8_acts(int64_t layer, LinearId id) const;
   void rmsnorm_rows(const float* x, const std::vector<float>& w, int64_t tokens, int64_t n,
                     float* y);
@@ -175,6 +177,7 @@ class Transformer {
   ForwardProfile* profile_ = nullptr;
   struct Buffers {
     std::vector<float> x, h, tmp, q, k, v, att, g, u;
+    QuantizedActs acts;  // quantize()'s result, one site at a time
   } buf_;
   // Names the weights of (layer, site)'s GEMV to the pool's idle prefetch (decode).
   void prefetch_site(int64_t layer, QuantSite site) const;
