@@ -57,8 +57,9 @@ void pool_prefetch_next(const void* p, int64_t bytes, int64_t runs = 1, int64_t 
 // weights, the residual, a RoPE row): the GEMV's weight stream has pushed them out of every
 // cache, and one thread reading them back runs at DRAM latency. pool_prefetch_at_tail(spans, n)
 // names up to kMaxTailSpans of them to the next parallel loop: the calling thread prefetches
-// them when it takes the last task of its own share, so they arrive while that task streams.
-// Consumed by that loop (loops of one task, which run inline, leave it for the next).
+// them when it takes the last task of its own share (kRanges loops; guided ones have no shares
+// and skip it), so they arrive while that task streams. Consumed by that loop (loops of one
+// task, which run inline, leave it for the next).
 struct PrefetchSpan {
   const void* p = nullptr;
   int64_t bytes = 0;
