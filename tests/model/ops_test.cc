@@ -221,7 +221,11 @@ TEST(Ops, FastAttentionBitIdenticalOnRandomShapes) {
                         {12, 3, 40, 1, 150},
                         {8, 1, 40, 1, 200},
                         {4, 1, 64, 1, 200},
-                        {8, 8, 64, 1, 500}};
+                        {8, 8, 64, 1, 500},
+                        // values: whole kv heads evenly over the threads, the ones left over
+                        // split by dimension (5 on 2 or 3 threads, 3 on 2)
+                        {20, 5, 128, 1, 1000},
+                        {6, 3, 128, 1, 129}};
   for (const Case& cs : cases) {
     const AttentionShape s{cs.heads, cs.kv_heads, cs.dim};
     const int64_t ctx = cs.pos0 + cs.tokens + 20;
@@ -245,7 +249,7 @@ TEST(Ops, FastAttentionBitIdenticalOnRandomShapes) {
       for (auto& x : q) x = 2.0f * d(rng);
       attention_ref(q.data(), cs.tokens, cs.pos0, s, c, 0, a.data(), nullptr);
       for (float x : a) ASSERT_LT(std::fabs(x), 10.0f);  // no garbage leaked in
-      for (int threads : {1, 2}) {
+      for (int threads : {1, 2, 3}) {
         ThreadPool pool(threads);
         for_each_isa([&] {
           std::fill(b.begin(), b.end(), NAN);
