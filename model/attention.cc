@@ -355,8 +355,9 @@ constexpr double kSerialWork = 5e4;
 constexpr int64_t kDecodeSplitKeys = 128;
 // One token against a long enough cache, on every thread of the pool, each cache byte read
 // once: first the scores, split by kv head and key range (each task all q heads of its kv
-// head); then the softmax and weighted values, split by kv head (and by dimension range when
-// there are fewer kv heads than threads, each such task on its own copy of the scores).
+// head); then the softmax and weighted values, split by kv head and, for the heads that do not
+// go evenly over the threads, by dimension range (each such task on its own copy of the
+// scores).
 // Splitting the q heads of a group instead, as prefill tasks do, had both threads read the
 // whole cache of the kv head.
 void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& s,
