@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu_features.h"
@@ -139,6 +140,45 @@ TEST_P(LinearGroupLevels, MembersAreConsecutiveSlicesOfOneBuffer) {
   const QuantizedActs a = quantize_acts(testing::random_floats(256, rng).data(), 1, 256, 256, 16);
   std::vector<float> y0(40), y1(16);
   EXPECT_THROW(g->forward_q(a, {y0.data(), y1.data()}), Error);  // one output per member
+}
+
+// The float outputs are the integer sums through i2s_dequant (raw / act_scale * w_scale),
+// bit for bit, at every ISA level the CPU has (the dequantization is vectorized per level),
+// including hostile scales: huge, tiny, subnormal products, and token counts that split the
+// conversion across the pool.
+TEST(LinearGroup, FloatOutputsAreTheScalarDequantizationAtEveryLevel) {
+  std::mt19937 rng(9);
+  const int64_t n = 37, k = 384;
+  for (const float w_scale : {0.37f, 3.0e38f, 1.0e-30f}) {
+    const PackedWeights p = random_i2s(n, k, w_scale, rng);
+    const I2SKernelWeights ref = i2s_repack(p);
+    for (const int64_t tokens : {int64_t{1}, int64_t{5}, int64_t{70}}) {
+      auto x = testing::random_floats(tokens * k, rng, 2.0f);
+      x[0] = 1.0e30f;  // token 0: a tiny activation scale, other entries quantize to 0
+      const QuantizedActs a = quantize_acts(x.data(), tokens, k, k, 16);
+      const int64_t ldr = (n + 15) / 16 * 16;
+      std::vector<int32_t> raw((size_t)(tokens * ldr));
+      i2s_ref_gemm_tiled(ref, a, raw.data(), ldr);
+      for (const char* level : {"", "avx2", "x86_64"}) {
+        if (*level != 0) {
+          if (std::string(level) == "avx2" && !cpu_supports(Isa::kAvx2)) continue;
+          setenv("TRITUNE_ISA", level, 1);
+        }
+        std::vector<float> y((size_t)(tokens * n), -1.0f);
+        Linear::create(p)->forward_q(a, y.data(), n);
+        unsetenv("TRITUNE_ISA");
+        for (int64_t t = 0; t < tokens; ++t) {
+          for (int64_t j = 0; j < n; ++j) {
+            const float want = i2s_dequant(raw[(size_t)(t * ldr + j)], a.scale[(size_t)t], p.scale);
+            const float got = y[(size_t)(t * n + j)];
+            ASSERT_EQ(std::memcmp(&got, &want, 4), 0)
+                << "level '" << level << "' token " << t << " row " << j << ": " << got << " vs "
+                << want << ", w_scale " << w_scale;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(LinearGroup, RefusesWhatItCannotFuseAndLeavesTheWeights) {
