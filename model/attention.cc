@@ -214,6 +214,12 @@ struct V {
     for (int i = 0; i < 16; ++i) r.v[i] = exp_canonical(a.v[i] - m);
     return r;
   }
+  // Lanes [n, 16) set to +0.
+  static B keep_first(const B& a, int n) {
+    B r{};
+    for (int i = 0; i < n && i < 16; ++i) r.v[i] = a.v[i];
+    return r;
+  }
   static constexpr int kScoreRows = 4;
 };
 
@@ -274,6 +280,12 @@ struct V {
     const __m256 v = _mm256_set1_ps(m);
     return {exp8(_mm256_sub_ps(a.lo, v)), exp8(_mm256_sub_ps(a.hi, v))};
   }
+  static inline B keep_first(const B& a, int n) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 lo = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane));
+    const __m256 hi = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane));
+    return {_mm256_and_ps(a.lo, lo), _mm256_and_ps(a.hi, hi)};
+  }
   static constexpr int kScoreRows = 4;  // 8 ymm accumulators of 16 registers
 };
 
@@ -315,6 +327,9 @@ struct V {
     const __m512i e =
         _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+  }
+  static inline B keep_first(B a, int n) {
+    return _mm512_maskz_mov_ps((__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1), a);
   }
   static constexpr int kScoreRows = 8;  // 8 independent FMA chains hide the FMA latency
 };
