@@ -105,7 +105,9 @@ void dequant(const int32_t* raw, int64_t ldr, const QuantizedActs& a, int64_t n,
 // bytes): one for every i2_s layer and group, so it is as large as the largest call, once.
 std::vector<int32_t>& raw_scratch(size_t n) {
   thread_local std::vector<int32_t> raw;
-  raw.resize(n);
+  // Never shrunk: a resize back up would zero the regrown part (megabytes per prefill call,
+  // as the q/k/v, o, gate/up and down sizes alternate).
+  if (raw.size() < n) raw.resize(n);
   return raw;
 }
 

@@ -413,7 +413,7 @@ void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& 
   // The calling thread's buffer, reached by the workers through this pointer (a thread_local
   // named inside the lambdas would be each worker's own).
   thread_local std::vector<float> sc_buf;
-  sc_buf.resize((size_t)(KH * G * ld));
+  if (sc_buf.size() < (size_t)(KH * G * ld)) sc_buf.resize((size_t)(KH * G * ld));
   float* const sc = sc_buf.data();
   auto rows_of = [&](int64_t kh) { return Rows{q, out, pos0, 0, 1, 0, G, kh}; };
   pool.parallel_for(
