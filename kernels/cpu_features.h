@@ -43,3 +43,19 @@ std::string selected_isa_reason();
 std::string cpu_fingerprint_text();
 
 }  // namespace tritune
+
+// Plain C++ loops compiled once per ISA level: NAME_generic, NAME_avx2 and NAME_avx512, each
+// `return BODY ARGS;` (BODY an always_inline function) under that level's target attribute, so
+// the compiler vectorizes the same source at each width; callers pick one by selected_isa().
+// The clones give the same results where every operation is correctly rounded and none is
+// contracted into an FMA (a file that has a*b+c in a body turns contraction off).
+#define TRITUNE_ISA_CLONES(RET, NAME, PARAMS, ARGS, BODY)                                       \
+  RET NAME##_generic PARAMS {                                                                   \
+    return BODY ARGS;                                                                           \
+  }                                                                                             \
+  __attribute__((target("avx2,fma,f16c"))) RET NAME##_avx2 PARAMS {                             \
+    return BODY ARGS;                                                                           \
+  }                                                                                             \
+  __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw"))) RET NAME##_avx512 PARAMS { \
+    return BODY ARGS;                                                                           \
+  }

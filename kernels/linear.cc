@@ -59,25 +59,15 @@ __attribute__((always_inline)) inline void dequant_row(const int32_t* r, int64_t
                                                        float w, float* out) {
   for (int64_t j = 0; j < n; ++j) out[j] = i2s_dequant(r[j], s, w);
 }
-void dequant_row_generic(const int32_t* r, int64_t n, float s, float w, float* out) {
-  dequant_row(r, n, s, w, out);
-}
-__attribute__((target("avx2"))) void dequant_row_avx2(const int32_t* r, int64_t n, float s, float w,
-                                                      float* out) {
-  dequant_row(r, n, s, w, out);
-}
-__attribute__((target("avx2,avx512f,avx512vl"))) void dequant_row_avx512(const int32_t* r,
-                                                                         int64_t n, float s,
-                                                                         float w, float* out) {
-  dequant_row(r, n, s, w, out);
-}
+TRITUNE_ISA_CLONES(void, dequant_row_k, (const int32_t* r, int64_t n, float s, float w, float* out),
+                   (r, n, s, w, out), dequant_row)
 
 int dequant_chunk(void*, int c, uint8_t* closure) {
   const Dequant& d = *reinterpret_cast<const Dequant*>(closure);
   const Isa isa = selected_isa();
-  const auto row = isa >= Isa::kAvx512Vnni ? dequant_row_avx512
-                   : isa >= Isa::kAvx2     ? dequant_row_avx2
-                                           : dequant_row_generic;
+  const auto row = isa >= Isa::kAvx512Vnni ? dequant_row_k_avx512
+                   : isa >= Isa::kAvx2     ? dequant_row_k_avx2
+                                           : dequant_row_k_generic;
   const int64_t t1 = std::min(d.tokens, (c + 1) * d.per);
   for (int64_t t = c * d.per; t < t1; ++t) {
     row(d.raw + t * d.ldr, d.n, d.scale[t], d.w_scale, d.y + t * d.ldy);

@@ -95,6 +95,7 @@ class Pool {
       const uint64_t seen = gen_.load(std::memory_order_relaxed);
       for (int i = 0; i < threads() - 1; ++i)
         workers_->emplace_back([this, seen, i] { work(seen, i + 1); });
+      if (threads() > counted_) counted_ = threads();
     }
     loops_.fetch_add(1, std::memory_order_relaxed);
     const uint64_t g = (gen_.load(std::memory_order_relaxed) + 1) & 0xffffffffu;
@@ -180,7 +181,9 @@ class Pool {
     s.worker_tasks = worker_tasks_.load();
     s.sleeps = sleeps_.load();
     s.tail_idle_ns = tail_idle_ns_.load();
-    for (const Prefetched& p : prefetched_) s.idle_prefetch_bytes += p.bytes.load();
+    // Only the slots a worker ever had (profiling reads the stats at every stage).
+    const int slots = counted_.load(std::memory_order_relaxed);
+    for (int i = 0; i < slots; ++i) s.idle_prefetch_bytes += prefetched_[i].bytes.load();
     return s;
   }
 
@@ -443,6 +446,7 @@ class Pool {
     std::atomic<int64_t> bytes{0};
   };
   Prefetched prefetched_[kMaxParticipants];  // per worker: bytes its idle prefetch issued
+  std::atomic<int> counted_{0};              // participants the pool ever started workers for
   std::atomic<int64_t> loops_{0}, serial_loops_{0}, worker_tasks_{0}, sleeps_{0}, tail_idle_ns_{0};
   static thread_local bool in_task_;
   // Set by the thread that owns the next loop, read by it alone (as the calling thread).

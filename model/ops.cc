@@ -71,17 +71,6 @@ __attribute__((always_inline)) inline void rmsnorm_body(const float* x, const fl
   for (int64_t i = 0; i < n; ++i) y[i] = w[i] * (x[i] * r);
 }
 
-#define TRITUNE_ISA_CLONES(RET, NAME, PARAMS, ARGS, BODY)                                       \
-  RET NAME##_generic PARAMS {                                                                   \
-    return BODY ARGS;                                                                           \
-  }                                                                                             \
-  __attribute__((target("avx2,fma,f16c"))) RET NAME##_avx2 PARAMS {                             \
-    return BODY ARGS;                                                                           \
-  }                                                                                             \
-  __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw"))) RET NAME##_avx512 PARAMS { \
-    return BODY ARGS;                                                                           \
-  }
-
 TRITUNE_ISA_CLONES(void, rmsnorm_k,
                    (const float* x, const float* w, int64_t n, float eps, float* y),
                    (x, w, n, eps, y), rmsnorm_body)
