@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "cli/run_common.h"
 #include "kernels/error.h"
+#include "model/loader.h"
 #include "model/perplexity.h"
 #include "model/sampling.h"
 #include "model/tokenizer.h"
@@ -32,17 +33,7 @@ Tokenizer model_tokenizer(const ModelWeights& w) {
     throw Error("model '" + w.path + "' carries no tokenizer (tokenizer.ggml.* metadata); " +
                 "use a GGUF with a vocabulary or pass token ids with --tokens");
   }
-  TokenizerData d;
-  d.tokens = w.tok_tokens;
-  d.token_types = w.tok_types;
-  d.merges = w.tok_merges;
-  d.bos = w.bos;
-  d.eos = w.eos;
-  d.eot = w.eot;
-  if (!w.tok_pre.empty()) d.pre = w.tok_pre;
-  d.add_bos = w.add_bos;
-  d.chat_template = w.chat_template;
-  return Tokenizer::from_vocab(std::move(d));
+  return Tokenizer::from_vocab(tokenizer_data_of(w));
 }
 
 std::vector<int32_t> parse_token_ids(const std::string& s) {

@@ -44,6 +44,22 @@ std::string cpu_fingerprint_text();
 
 }  // namespace tritune
 
+// Code between TRITUNE_TARGET_PUSH("avx2,fma") and TRITUNE_TARGET_POP is compiled for those
+// ISA extensions whatever the file's flags (GCC: #pragma GCC target; clang, which the fuzzing
+// build uses: #pragma clang attribute on every function in between). Callers reach it only
+// after checking the CPU (selected_isa()).
+#define TRITUNE_PRAGMA_TEXT(...) #__VA_ARGS__
+#if defined(__clang__)
+#define TRITUNE_TARGET_PUSH(isa)    \
+  _Pragma(TRITUNE_PRAGMA_TEXT(      \
+      clang attribute push(__attribute__((target(isa))), apply_to = function)))
+#define TRITUNE_TARGET_POP _Pragma("clang attribute pop")
+#else
+#define TRITUNE_TARGET_PUSH(isa) \
+  _Pragma("GCC push_options") _Pragma(TRITUNE_PRAGMA_TEXT(GCC target(isa)))
+#define TRITUNE_TARGET_POP _Pragma("GCC pop_options")
+#endif
+
 // Plain C++ loops compiled once per ISA level: NAME_generic, NAME_avx2 and NAME_avx512, each
 // `return BODY ARGS;` (BODY an always_inline function) under that level's target attribute, so
 // the compiler vectorizes the same source at each width; callers pick one by selected_isa().

@@ -226,8 +226,7 @@ struct V {
 #include "model/attention_kernel.inc"
 }  // namespace attn_generic
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+TRITUNE_TARGET_PUSH("avx2,fma,f16c")
 namespace attn_avx2 {
 struct V {
   struct B {
@@ -291,10 +290,9 @@ struct V {
 
 #include "model/attention_kernel.inc"
 }  // namespace attn_avx2
-#pragma GCC pop_options
+TRITUNE_TARGET_POP
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512bw")
+TRITUNE_TARGET_PUSH("avx2,fma,f16c,avx512f,avx512vl,avx512bw")
 namespace attn_avx512 {
 struct V {
   using B = __m512;
@@ -336,7 +334,7 @@ struct V {
 
 #include "model/attention_kernel.inc"
 }  // namespace attn_avx512
-#pragma GCC pop_options
+TRITUNE_TARGET_POP
 
 }  // namespace
 

@@ -14,15 +14,7 @@ class WeightsSource : public ModelSource {
  public:
   WeightsSource(const ModelWeights& w, bool ternarize_float) : w_(w), ternarize_(ternarize_float) {
     if (!w.tok_tokens.empty()) {
-      tok_.tokens = w.tok_tokens;
-      tok_.token_types = w.tok_types;
-      tok_.merges = w.tok_merges;
-      tok_.bos = w.bos;
-      tok_.eos = w.eos;
-      tok_.eot = w.eot;
-      tok_.pre = w.tok_pre.empty() ? "llama-bpe" : w.tok_pre;
-      tok_.add_bos = w.add_bos;
-      tok_.chat_template = w.chat_template;
+      tok_ = tokenizer_data_of(w);
       has_tok_ = true;
     }
   }

@@ -620,8 +620,7 @@ void interleave_q6_k_group(const uint8_t* src, int64_t row_bytes, int64_t nsb, u
 
 // The Q6_K kernel per ISA level (model/head_q6k_kernel.inc): AVX2 over 8-row groups, 4 groups
 // (streams) per core, T0 prefetches 512 bytes ahead (see prefetch_il_block).
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+TRITUNE_TARGET_PUSH("avx2,fma,f16c")
 namespace q6_avx2 {
 struct V {
   using I = __m256i;
@@ -666,7 +665,7 @@ struct V {
 };
 #include "model/head_q6k_kernel.inc"
 }  // namespace q6_avx2
-#pragma GCC pop_options
+TRITUNE_TARGET_POP
 
 // ---- Q6_K, 16-row interleaved layout, AVX-512 ------------------------------------------------
 // The 8-row kernel at twice the width: one zmm of codes holds 16 rows x 4 columns, so each op
@@ -687,8 +686,7 @@ TRITUNE_VNNI inline __m512i broadcast_dword512(const void* p) {
   return _mm512_set1_epi32(v);
 }
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")
+TRITUNE_TARGET_PUSH("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")
 namespace q6_avx512 {
 struct V {
   using I = __m512i;
@@ -732,7 +730,7 @@ struct V {
 };
 #include "model/head_q6k_kernel.inc"
 }  // namespace q6_avx512
-#pragma GCC pop_options
+TRITUNE_TARGET_POP
 
 // ---- Q8_0, 16-row interleaved layout, AVX-512 VNNI ---------------------------------------------
 // Per group of 16 rows and block of 32 columns (544 bytes, as stored): 8 vectors of 64 bytes,

@@ -12,8 +12,7 @@ namespace tritune {
 
 namespace {
 
-#pragma GCC push_options
-#pragma GCC target("avx2,f16c")
+TRITUNE_TARGET_PUSH("avx2,f16c")
 // Eight floats to halves with F16C, rounding to nearest even like float_to_half. False (nothing
 // written) if one is a NaN: F16C keeps NaN payload bits that float_to_half drops, so those go
 // through the scalar code and every level stores the same bits.
@@ -23,7 +22,7 @@ bool to_half8(const float* x, uint16_t* h) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(h), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
   return true;
 }
-#pragma GCC pop_options
+TRITUNE_TARGET_POP
 
 }  // namespace
 

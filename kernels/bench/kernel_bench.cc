@@ -122,7 +122,9 @@ RooflineInfo measure_roofline(const std::vector<int>& threads, bool verbose) {
 void register_kernel_benchmarks(const KernelBenchOptions& opt, std::vector<KernelBenchRow>* rows) {
   for (const std::string& fname : opt.formats) {
     const Format f = find_format(fname).id;
-    for (auto [n, k] : opt.shapes) {
+    for (const auto& shape : opt.shapes) {
+      // Plain locals: the lambdas below capture them (C++17 cannot capture structured bindings).
+      const int64_t n = shape.first, k = shape.second;
       for (int64_t T : opt.tokens) {
         for (int threads : opt.threads) {
           for (int mode = 0; mode < 2; ++mode) {

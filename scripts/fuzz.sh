@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the model-file parsers (GGUF, safetensors + config.json,
+# tokenizer.json) with libFuzzer under ASan + UBSan: tests/fuzz/fuzz_loaders.cc.
+#
+# Usage: scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]     (default 300 seconds)
+#
+# Builds build-fuzz/ with clang (installs clang and its runtime with apt-get when missing),
+# writes seed files with `tritune make-model` (tiny I2_S, TQ2_0, TQ1_0, F16 GGUF; a safetensors
+# checkpoint; its tokenizer as tokenizer.json), and runs the fuzzer on one core. The corpus
+# grows in build-fuzz/corpus/ across runs. A crash leaves its input in build-fuzz/crashes/: to
+# keep it fixed, copy it into tests/fuzz/regressions/ (the test suite replays every file
+# there through the same targets: test_model's FuzzRegressions).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+seconds="${1:-300}"
+shift || true
+
+bash scripts/setup.sh
+need=()
+for p in clang libclang-rt-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if ((${#need[@]})); then
+  echo "[fuzz] installing Debian packages: ${need[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+export PATH="$root/.venv/bin:$PATH"
+bdir=build-fuzz
+if [ ! -f "$bdir/build.ninja" ]; then
+  CC=clang CXX=clang++ cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DPython_EXECUTABLE="$root/.venv/bin/python" -DTRITUNE_FUZZ=ON
+fi
+cmake --build "$bdir" -j "$(nproc)" --target fuzz_loaders tritune
+
+# Seeds: the first byte of each picks the target (see fuzz_loaders.cc).
+seeds="$bdir/seeds"
+if [ ! -f "$seeds/.done" ]; then
+  rm -rf "$seeds"
+  mkdir -p "$seeds/raw" "$bdir/corpus"
+  export ASAN_OPTIONS=detect_leaks=0
+  for f in i2_s tq2_0 tq1_0 f16; do
+    "$bdir/cli/tritune" make-model --shape tiny --format "$f" --layers 1 -o "$seeds/raw/$f.gguf"
+    { printf '\x00'; cat "$seeds/raw/$f.gguf"; } > "$seeds/gguf_$f"
+  done
+  "$bdir/cli/tritune" make-model --shape tiny --format safetensors --layers 1 -o "$seeds/hf"
+  { printf '\x01'; cat "$seeds/hf/model.safetensors"; } > "$seeds/safetensors"
+  { printf '\x02'; cat "$seeds/hf/config.json"; } > "$seeds/config"
+  if [ -f "$seeds/hf/tokenizer.json" ]; then
+    { printf '\x03'; cat "$seeds/hf/tokenizer.json"; } > "$seeds/tokenizer"
+  fi
+  touch "$seeds/.done"
+fi
+
+mkdir -p "$bdir/crashes" "$bdir/corpus"
+echo "[fuzz] running for ${seconds}s; corpus $bdir/corpus, crashes in $bdir/crashes"
+ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+  TRITUNE_FUZZ_SEED_HF="$seeds/hf" \
+  "$bdir/tests/fuzz_loaders" "$bdir/corpus" "$seeds" -max_total_time="$seconds" \
+  -max_len=2097152 -rss_limit_mb=4096 -malloc_limit_mb=1024 -timeout=30 \
+  -artifact_prefix="$bdir/crashes/" -print_final_stats=1 "$@"

@@ -1,0 +1,115 @@
+// The targets of the coverage-guided fuzzer (tests/fuzz/fuzz_loaders.cc), shared with the test
+// that replays tests/fuzz/regressions/ (tests/model/fuzz_regressions_test.cc).
+//
+// run_one(data, size, seed): the first byte picks the target (mod 4); the rest is the file:
+//   0  a GGUF file: parsed, loaded, its tokenizer built and run, and, when it loads and is
+//      small, one forward step of the kernel path and of the reference path
+//   1  a model.safetensors, loaded with the seed checkpoint's valid config.json
+//   2  a config.json, loaded with the seed checkpoint's valid model.safetensors
+//   3  a tokenizer.json (text starting with '{'), built and run
+// It returns normally or throws tritune::Error (a refusal); anything else is a bug.
+// The seed checkpoint: `tritune make-model --shape tiny --format safetensors --layers 1`
+// (seed 1), which scripts/fuzz.sh writes and the replay test writes itself.
+#pragma once
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/error.h"
+#include "model/gguf.h"
+#include "model/loader.h"
+#include "model/mapped_file.h"
+#include "model/safetensors.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+
+namespace tritune::fuzz {
+
+struct SeedCheckpoint {
+  std::vector<uint8_t> safetensors;
+  std::string config;
+};
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Encodes and decodes a few strings that reach every pre-tokenizer class and the specials.
+inline void exercise(const Tokenizer& t) {
+  for (const char* s : {"Hello, world! 123 caf\xC3\xA9  \n\t", "<|begin_of_text|>x<|eot_id|>",
+                        "\xF0\x9F\x98\x80\xFF\xFE ab'll", ""}) {
+    const std::vector<int32_t> ids = t.encode(s, true, true);
+    (void)t.decode(ids);
+  }
+}
+
+// A loaded model small enough to run one token through both paths.
+inline void run_one_token(const ModelWeights& m) {
+  const HParams& hp = m.hp;
+  if (hp.vocab > 4096 || hp.hidden > 512 || hp.ffn > 2048 || hp.layers > 4) return;
+  auto w = std::make_shared<ModelWeights>(m);
+  for (Path path : {Path::kKernel, Path::kReference}) {
+    TransformerOptions o;
+    o.path = path;
+    o.context = 8;
+    auto t = std::make_unique<Transformer>(w, o);
+    std::vector<float> logits((size_t)hp.vocab);
+    const int32_t tokens[2] = {0, (int32_t)(hp.vocab - 1)};
+    t->forward(tokens, 2, 1, logits.data());
+  }
+}
+
+inline void gguf_target(const uint8_t* p, size_t n) {
+  std::vector<uint8_t> bytes(p, p + n);
+  const auto f = gguf::File::parse(
+      MappedFile::from_bytes(std::move(bytes), "fuzz.gguf"));
+  const ModelWeights m = load_gguf(f);
+  if (!m.tok_tokens.empty()) exercise(Tokenizer::from_vocab(tokenizer_data_of(m)));
+  run_one_token(m);
+}
+
+inline void safetensors_target(std::vector<uint8_t> st, const std::string& config) {
+  const auto f = safetensors::File::parse(
+      MappedFile::from_bytes(std::move(st), "fuzz.safetensors"));
+  const ModelWeights m = load_hf_parts({f}, config, "config.json");
+  run_one_token(m);
+}
+
+// A checkpoint directory's model.safetensors and config.json (empty when missing).
+inline SeedCheckpoint read_seed(const std::string& dir) {
+  SeedCheckpoint s;
+  const std::string st = read_text(dir + "/model.safetensors");
+  s.safetensors.assign(st.begin(), st.end());
+  s.config = read_text(dir + "/config.json");
+  return s;
+}
+
+inline void run_one(const uint8_t* data, size_t size, const SeedCheckpoint& seed) {
+  if (size < 1) return;
+  const uint8_t* p = data + 1;
+  const size_t n = size - 1;
+  switch (data[0] % 4) {
+    case 0:
+      gguf_target(p, n);
+      break;
+    case 1:
+      if (!seed.config.empty()) safetensors_target(std::vector<uint8_t>(p, p + n), seed.config);
+      break;
+    case 2:
+      if (!seed.safetensors.empty()) safetensors_target(seed.safetensors, std::string((const char*)p, n));
+      break;
+    default:
+      // from_tokenizer_json takes text only when it starts with '{' (else it is a path).
+      if (n == 0 || p[0] != '{') break;
+      exercise(Tokenizer::from_tokenizer_json(std::string((const char*)p, n)));
+      break;
+  }
+}
+
+}  // namespace tritune::fuzz
