@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the model-file parsers (GGUF, safetensors + config.json,
-# tokenizer.json) with libFuzzer under ASan + UBSan: tests/fuzz/fuzz_loaders.cc.
+# Coverage-guided fuzzing of the parsers of untrusted files (GGUF, safetensors + config.json,
+# tokenizer.json, tuning databases) with libFuzzer under ASan + UBSan: tests/fuzz/fuzz_loaders.cc.
 #
 # Usage: scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]     (default 300 seconds)
 #
 # Builds build-fuzz/ with clang (installs clang and its runtime with apt-get when missing),
 # writes seed files with `tritune make-model` (tiny I2_S, TQ2_0, TQ1_0, F16 GGUF; a safetensors
-# checkpoint; its tokenizer as tokenizer.json), and runs the fuzzer on one core. The corpus
+# checkpoint; its tokenizer as tokenizer.json; a small tuning database), and runs the fuzzer on
+# one core. The corpus
 # grows in build-fuzz/corpus/ across runs. A crash leaves its input in build-fuzz/crashes/: to
 # keep it fixed, copy it into tests/fuzz/regressions/ (the test suite replays every file
 # there through the same targets: test_model's FuzzRegressions).
@@ -53,6 +54,15 @@ if [ ! -f "$seeds/.done" ]; then
   if [ -f "$seeds/hf/tokenizer.json" ]; then
     { printf '\x03'; cat "$seeds/hf/tokenizer.json"; } > "$seeds/tokenizer"
   fi
+  # A tuning database: header and two records (tuner/database.h).
+  {
+    printf '\x04'
+    cat <<'JSONL'
+{"tritune_tuning_db": 1, "fingerprint": {"cpu": "FuzzVendor|Fuzz CPU|f1m1", "halide_version": "21.0.0", "kernel_hash": "0123456789abcdef", "id": "4133cb827bf13467"}, "created": 1796411758.0}
+{"variant": "i2s_gemv_r1__avx2", "format": "i2_s", "family": "i2s", "op": "gemv", "n": 256, "k": 512, "tokens": 1, "threads": 1, "cache": "cold", "params": {"rows": "1"}, "status": "ok", "reason": "", "objective": "time", "value": 1e-05, "baseline_value": 2e-05, "time_s": [1e-05, 1.1e-05], "baseline": "", "baseline_time_s": [2e-05, 2e-05], "energy_j": [], "baseline_energy_j": [], "energy_source": "", "compile_s": 0.0, "strategy": "grid", "unix_time": 0.0}
+{"variant": "i2s_gemm_r2__avx512", "format": "i2_s", "family": "i2s", "op": "gemm", "n": 2560, "k": 6912, "tokens": 128, "threads": 2, "cache": "warm", "params": {"rows": "2", "tokens": "8"}, "status": "failed", "reason": "timeout", "objective": "energy", "value": 3.5e-3, "baseline_value": 7e-3, "time_s": [1e-3], "baseline": "f16_gemm", "baseline_time_s": [2e-3], "energy_j": [0.1], "baseline_energy_j": [0.2], "energy_source": "model", "compile_s": 1.5, "strategy": "model", "unix_time": 1700000000.0}
+JSONL
+  } > "$seeds/tuning_db"
   touch "$seeds/.done"
 fi
 

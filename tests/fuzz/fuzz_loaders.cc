@@ -1,6 +1,6 @@
 // Coverage-guided fuzzing (libFuzzer) of everything that parses untrusted model files: GGUF
-// (header, metadata, tensor table, tensor types, tokenizer metadata), safetensors + config.json
-// and Hugging Face tokenizer.json; the targets are in tests/fuzz/fuzz_targets.h. Built and run
+// (header, metadata, tensor table, tensor types, tokenizer metadata), safetensors + config.json,
+// Hugging Face tokenizer.json and tuning databases; the targets are in tests/fuzz/fuzz_targets.h. Built and run
 // by `scripts/fuzz.sh` (clang, ASan + UBSan). Not part of the test suite, which replays the
 // files in tests/fuzz/regressions/ through the same targets (FuzzRegressions in test_model).
 //

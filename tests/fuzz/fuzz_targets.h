@@ -1,17 +1,22 @@
 // The targets of the coverage-guided fuzzer (tests/fuzz/fuzz_loaders.cc), shared with the test
 // that replays tests/fuzz/regressions/ (tests/model/fuzz_regressions_test.cc).
 //
-// run_one(data, size, seed): the first byte picks the target (mod 4); the rest is the file:
+// run_one(data, size, seed): the first byte picks the target (mod 5); the rest is the file:
 //   0  a GGUF file: parsed, loaded, its tokenizer built and run, and, when it loads and is
 //      small, one forward step of the kernel path and of the reference path
 //   1  a model.safetensors, loaded with the seed checkpoint's valid config.json
 //   2  a config.json, loaded with the seed checkpoint's valid model.safetensors
 //   3  a tokenizer.json (text starting with '{'), built and run
+//   4  a tuning database (JSON lines: header, records), written to a scratch file, opened for
+//      its own header's fingerprint and loaded (corrupt lines become warnings)
 // It returns normally or throws tritune::Error (a refusal); anything else is a bug.
 // The seed checkpoint: `tritune make-model --shape tiny --format safetensors --layers 1`
 // (seed 1), which scripts/fuzz.sh writes and the replay test writes itself.
 #pragma once
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -25,6 +30,7 @@
 #include "model/safetensors.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
+#include "tuner/database.h"
 
 namespace tritune::fuzz {
 
@@ -81,6 +87,21 @@ inline void safetensors_target(std::vector<uint8_t> st, const std::string& confi
   run_one_token(m);
 }
 
+inline void tuning_db_target(const uint8_t* p, size_t n) {
+  // One scratch file per process (libFuzzer runs inputs one at a time in a process).
+  static const std::string path = "/tmp/tritune_fuzz_db_" + std::to_string(getpid()) + ".jsonl";
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(p), (std::streamsize)n);
+  }
+  struct Remove {
+    ~Remove() { std::remove(path.c_str()); }
+  } remove;
+  const Fingerprint fp = TuningDb::read_header(path);
+  const DbLoad load = TuningDb::open_file(path, fp).load();
+  for (const Record& r : load.records) (void)json::dump(r.to_json());
+}
+
 // A checkpoint directory's model.safetensors and config.json (empty when missing).
 inline SeedCheckpoint read_seed(const std::string& dir) {
   SeedCheckpoint s;
@@ -94,7 +115,7 @@ inline void run_one(const uint8_t* data, size_t size, const SeedCheckpoint& seed
   if (size < 1) return;
   const uint8_t* p = data + 1;
   const size_t n = size - 1;
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0:
       gguf_target(p, n);
       break;
@@ -104,10 +125,13 @@ inline void run_one(const uint8_t* data, size_t size, const SeedCheckpoint& seed
     case 2:
       if (!seed.safetensors.empty()) safetensors_target(seed.safetensors, std::string((const char*)p, n));
       break;
-    default:
+    case 3:
       // from_tokenizer_json takes text only when it starts with '{' (else it is a path).
       if (n == 0 || p[0] != '{') break;
       exercise(Tokenizer::from_tokenizer_json(std::string((const char*)p, n)));
+      break;
+    default:
+      tuning_db_target(p, n);
       break;
   }
 }

@@ -3,6 +3,7 @@
 // scripts/fuzz.sh, or is a hand-made hostile file of the same kind. Each must load or be
 // refused with tritune::Error. The scripts/fuzz.sh seed kinds are checked too: every target
 // accepts its valid seed (so a replayed input exercises the code it was found in).
+// Target 4's seed is a tuning database this test writes with one record.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -78,6 +79,28 @@ TEST(FuzzRegressions, ValidSeedsLoadThroughEveryTarget) {
   const std::string tok = fuzz::read_text(seed_dir() + "/tokenizer.json");
   ASSERT_FALSE(tok.empty());
   EXPECT_TRUE(replay(with_target(3, tok)));
+  // A tuning database with one record.
+  {
+    Fingerprint fp;
+    fp.cpu = "FuzzVendor|Fuzz CPU|f1m1";
+    fp.halide_version = "21.0.0";
+    fp.kernel_hash = "0123456789abcdef";
+    const std::string db_dir = testing::scratch_dir("fuzz_seed_db");
+    const TuningDb db = TuningDb::open_dir(db_dir, fp);
+    Record r;
+    r.task = {"i2_s", "i2s", "gemv", 256, 512, 1, 1, "cold"};
+    r.variant = "i2s_gemv_r1__avx2";
+    r.params = {{"rows", "1"}};
+    r.m.time_s = {1e-5, 1.1e-5};
+    r.m.baseline_time_s = {2e-5, 2e-5};
+    r.value = 1e-5;
+    r.baseline_value = 2e-5;
+    r.strategy = "grid";
+    db.append(r);
+    const std::vector<uint8_t> file = testing::read_bytes(db.path());
+    EXPECT_TRUE(replay(with_target(4, file)));
+    ASSERT_EQ(db.load().records.size(), 1u);
+  }
   // And a refusal is a refusal, not a pass: a truncated GGUF throws Error.
   std::vector<uint8_t> cut = with_target(0, testing::read_bytes(dir + "/i2_s.gguf"));
   cut.resize(cut.size() / 2);
