@@ -50,8 +50,8 @@ std::string cpu_fingerprint_text();
 // after checking the CPU (selected_isa()).
 #define TRITUNE_PRAGMA_TEXT(...) #__VA_ARGS__
 #if defined(__clang__)
-#define TRITUNE_TARGET_PUSH(isa)    \
-  _Pragma(TRITUNE_PRAGMA_TEXT(      \
+#define TRITUNE_TARGET_PUSH(isa) \
+  _Pragma(TRITUNE_PRAGMA_TEXT(   \
       clang attribute push(__attribute__((target(isa))), apply_to = function)))
 #define TRITUNE_TARGET_POP _Pragma("clang attribute pop")
 #else

@@ -1,8 +1,9 @@
 // Coverage-guided fuzzing (libFuzzer) of everything that parses untrusted model files: GGUF
 // (header, metadata, tensor table, tensor types, tokenizer metadata), safetensors + config.json,
-// Hugging Face tokenizer.json and tuning databases; the targets are in tests/fuzz/fuzz_targets.h. Built and run
-// by `scripts/fuzz.sh` (clang, ASan + UBSan). Not part of the test suite, which replays the
-// files in tests/fuzz/regressions/ through the same targets (FuzzRegressions in test_model).
+// Hugging Face tokenizer.json and tuning databases; the targets are in tests/fuzz/fuzz_targets.h.
+// Built and run by `scripts/fuzz.sh` (clang, ASan + UBSan). Not part of the test suite, which
+// replays the files in tests/fuzz/regressions/ through the same targets (FuzzRegressions in
+// test_model).
 //
 // $TRITUNE_FUZZ_SEED_HF names the seed checkpoint directory (model.safetensors + config.json)
 // that targets 1 and 2 pair their input with. A load that throws tritune::Error is a refusal,

@@ -73,16 +73,15 @@ inline void run_one_token(const ModelWeights& m) {
 
 inline void gguf_target(const uint8_t* p, size_t n) {
   std::vector<uint8_t> bytes(p, p + n);
-  const auto f = gguf::File::parse(
-      MappedFile::from_bytes(std::move(bytes), "fuzz.gguf"));
+  const auto f = gguf::File::parse(MappedFile::from_bytes(std::move(bytes), "fuzz.gguf"));
   const ModelWeights m = load_gguf(f);
   if (!m.tok_tokens.empty()) exercise(Tokenizer::from_vocab(tokenizer_data_of(m)));
   run_one_token(m);
 }
 
 inline void safetensors_target(std::vector<uint8_t> st, const std::string& config) {
-  const auto f = safetensors::File::parse(
-      MappedFile::from_bytes(std::move(st), "fuzz.safetensors"));
+  const auto f =
+      safetensors::File::parse(MappedFile::from_bytes(std::move(st), "fuzz.safetensors"));
   const ModelWeights m = load_hf_parts({f}, config, "config.json");
   run_one_token(m);
 }
@@ -123,7 +122,8 @@ inline void run_one(const uint8_t* data, size_t size, const SeedCheckpoint& seed
       if (!seed.config.empty()) safetensors_target(std::vector<uint8_t>(p, p + n), seed.config);
       break;
     case 2:
-      if (!seed.safetensors.empty()) safetensors_target(seed.safetensors, std::string((const char*)p, n));
+      if (!seed.safetensors.empty())
+        safetensors_target(seed.safetensors, std::string((const char*)p, n));
       break;
     case 3:
       // from_tokenizer_json takes text only when it starts with '{' (else it is a path).

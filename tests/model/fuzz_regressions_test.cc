@@ -126,8 +126,8 @@ TEST(FuzzRegressions, EveryRecordedInputLoadsOrIsRefused) {
       ADD_FAILURE() << "exception that is not tritune::Error: " << e.what();
     }
   }
-  std::printf("[ replay   ] %zu recorded inputs: %d loaded, %zu refused with Error\n",
-              files.size(), loaded, files.size() - (size_t)loaded);
+  std::printf("[ replay   ] %zu recorded inputs: %d loaded, %zu refused with Error\n", files.size(),
+              loaded, files.size() - (size_t)loaded);
 }
 
 }  // namespace
