@@ -7,14 +7,24 @@
 # Builds build-fuzz/ with clang (installs clang and its runtime with apt-get when missing),
 # writes seed files with `tritune make-model` (tiny I2_S, TQ2_0, TQ1_0, F16 GGUF; a safetensors
 # checkpoint; its tokenizer as tokenizer.json; a small tuning database), and runs the fuzzer on
-# one core. The corpus
-# grows in build-fuzz/corpus/ across runs. A crash leaves its input in build-fuzz/crashes/: to
-# keep it fixed, copy it into tests/fuzz/regressions/ (the test suite replays every file
-# there through the same targets: test_model's FuzzRegressions).
+# one core. The corpus grows in build-fuzz/corpus/ across runs. A crash leaves its input in
+# build-fuzz/crashes/: to keep it fixed, copy it into tests/fuzz/regressions/ (the test suite
+# replays every file there through the same targets: test_model's FuzzRegressions).
+# A later -max_len=N overrides the default 2 MiB (smaller inputs run many times faster).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+case "${1:-}" in
+  -h | --help)
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+esac
 seconds="${1:-300}"
+if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
+  echo "scripts/fuzz.sh: SECONDS must be a whole number, not '$seconds' (see --help)" >&2
+  exit 2
+fi
 shift || true
 
 bash scripts/setup.sh
