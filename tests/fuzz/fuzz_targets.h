@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -88,7 +89,9 @@ inline void safetensors_target(std::vector<uint8_t> st, const std::string& confi
 
 inline void tuning_db_target(const uint8_t* p, size_t n) {
   // One scratch file per process (libFuzzer runs inputs one at a time in a process).
-  static const std::string path = "/tmp/tritune_fuzz_db_" + std::to_string(getpid()) + ".jsonl";
+  static const std::string path = (std::filesystem::temp_directory_path() /
+                                   ("tritune_fuzz_db_" + std::to_string(getpid()) + ".jsonl"))
+                                      .string();
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(p), (std::streamsize)n);
