@@ -160,9 +160,21 @@ class Pool {
   PoolSchedule schedule() const { return schedule_.load(std::memory_order_relaxed); }
 
   void prefetch_next(const void* p, int64_t bytes, int64_t runs, int64_t run_stride) {
-    hint_p_.store(static_cast<const uint8_t*>(p), std::memory_order_relaxed);
-    hint_bytes_.store(p == nullptr ? 0 : bytes, std::memory_order_relaxed);
-    hint_runs_.store(runs < 1 ? 1 : runs, std::memory_order_relaxed);
+    const uint8_t* const bp = static_cast<const uint8_t*>(p);
+    if (p == nullptr) bytes = 0;
+    if (runs < 1) runs = 1;
+    // The hint in force again (a decode names the next token's first GEMV after the head and
+    // once more as the token starts): the workers keep their place in it instead of
+    // prefetching its start a second time. Only the owning thread writes the fields.
+    if (bp == hint_p_.load(std::memory_order_relaxed) &&
+        bytes == hint_bytes_.load(std::memory_order_relaxed) &&
+        runs == hint_runs_.load(std::memory_order_relaxed) &&
+        run_stride == hint_stride_.load(std::memory_order_relaxed)) {
+      return;
+    }
+    hint_p_.store(bp, std::memory_order_relaxed);
+    hint_bytes_.store(bytes, std::memory_order_relaxed);
+    hint_runs_.store(runs, std::memory_order_relaxed);
     hint_stride_.store(run_stride, std::memory_order_relaxed);
     hint_seq_.fetch_add(1, std::memory_order_release);
   }
@@ -470,25 +482,20 @@ class Pool {
     return s;
   }
 
-  static int64_t initial_idle_prefetch() {
-    const char* e = std::getenv("TRITUNE_IDLE_PREFETCH_KB");
-    if (e != nullptr && *e != 0) {
-      char* end = nullptr;
-      const long long v = std::strtoll(e, &end, 10);
-      if (end != nullptr && *end == 0 && v >= 0) return (int64_t)v << 10;
-    }
-    return int64_t(512) << 10;
-  }
-
-  static int64_t initial_spin_us() {
-    const char* e = std::getenv("TRITUNE_SPIN_US");
+  // A non-negative integer from the environment; `fallback` when unset or malformed.
+  static int64_t env_count(const char* name, int64_t fallback) {
+    const char* e = std::getenv(name);
     if (e != nullptr && *e != 0) {
       char* end = nullptr;
       const long long v = std::strtoll(e, &end, 10);
       if (end != nullptr && *end == 0 && v >= 0) return v;
     }
-    return 2000;
+    return fallback;
   }
+  static int64_t initial_idle_prefetch() {
+    return env_count("TRITUNE_IDLE_PREFETCH_KB", 512) << 10;
+  }
+  static int64_t initial_spin_us() { return env_count("TRITUNE_SPIN_US", 2000); }
 };
 
 thread_local bool Pool::in_task_ = false;

@@ -51,7 +51,8 @@ bool parse_pool_schedule(const std::string& name, PoolSchedule* out);
 // checking for a new loop every 1 KiB. The loop then finds those lines cached, the worker
 // finishes its share early and steals from the calling thread's. `runs` runs of bytes / runs
 // bytes, `run_stride` apart, are read in lockstep (a layer whose row tiles are split in parts
-// of K). Prefetches never fault: a stale hint costs only bandwidth. nullptr clears it.
+// of K). Prefetches never fault: a stale hint costs only bandwidth. nullptr clears it; naming
+// the hint already in force again changes nothing (the workers keep their place in it).
 void pool_prefetch_next(const void* p, int64_t bytes, int64_t runs = 1, int64_t run_stride = 0);
 // Tail prefetch. The small stages after a GEMV read a few cold vectors (the next norm's
 // weights, the residual, a RoPE row): the GEMV's weight stream has pushed them out of every

@@ -294,11 +294,15 @@ const QuantizedActs& Transformer::quantize(int64_t layer, QuantSite site, const 
   return a;
 }
 
+const LinearGroup* Transformer::group(int64_t layer, QuantSite site) const {
+  if (groups_.empty()) return nullptr;
+  return groups_[(size_t)(layer * (int)QuantSite::kCount + (int)site)].get();
+}
+
 void Transformer::prefetch_site(int64_t layer, QuantSite site) const {
   // A fused site's members are consecutive row tiles of one store: one span (per part of K).
   const SiteLayers& sl = kSites[(int)site];
-  const bool fused =
-      !groups_.empty() && groups_[(size_t)(layer * (int)QuantSite::kCount + (int)site)] != nullptr;
+  const bool fused = group(layer, site) != nullptr;
   const Linear* first = kernel_linear(layer, sl.first);
   int64_t bytes = first->weight_bytes();
   for (int i = 1; fused && i < sl.count; ++i) {
@@ -309,8 +313,7 @@ void Transformer::prefetch_site(int64_t layer, QuantSite site) const {
 
 bool Transformer::fused_linear(int64_t layer, QuantSite site, const QuantizedActs* a,
                                std::vector<float*> ys) {
-  if (a == nullptr || groups_.empty()) return false;
-  const LinearGroup* g = groups_[(size_t)(layer * (int)QuantSite::kCount + (int)site)].get();
+  const LinearGroup* g = a == nullptr ? nullptr : group(layer, site);
   if (g == nullptr) return false;
   g->forward_q(*a, ys);
   return true;
@@ -582,8 +585,8 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t logits
                                      ? floats(w_->layers[(size_t)l + 1].attn_norm.data(), H)
                                      : floats(w_->output_norm.data(), H)});
       linear(l, LinearId::kDown, g.data(), a, n, tmp.data());
-      if (hints && l + 1 < hp.layers) {
-        prefetch_site(l + 1, QuantSite::kQKV);
+      if (l + 1 < hp.layers) {
+        hint_site(l + 1, QuantSite::kQKV);
       } else if (hints && n > logits_from) {
         pool_prefetch_next(head_->weight_data(), head_->weight_bytes());
       }
@@ -682,7 +685,7 @@ std::string Transformer::describe() const {
          ", pp " + L->variant_for(512) + "\n";
   }
   for (int site = 0; site < (int)QuantSite::kCount; ++site) {
-    const LinearGroup* g = groups_[(size_t)site].get();  // layer 0's
+    const LinearGroup* g = group(0, (QuantSite)site);
     if (g == nullptr) continue;
     s += std::string(quant_site_name((QuantSite)site)) + " fused i2_s " + std::to_string(g->n()) +
          "x" + std::to_string(g->k()) + ": tg " + g->variant_for(1) + ", pp " +

@@ -181,6 +181,8 @@ class Transformer {
   } buf_;
   // Names the weights of (layer, site)'s GEMV to the pool's idle prefetch (decode).
   void prefetch_site(int64_t layer, QuantSite site) const;
+  // The fused group of (layer, site), or nullptr (reference path, unfused site).
+  const LinearGroup* group(int64_t layer, QuantSite site) const;
   std::vector<std::unique_ptr<Linear>> lin_;  // kernel path: layer * 7 + id
   // Kernel path: per layer and quantization site the group of its layers, or nullptr.
   std::vector<std::shared_ptr<LinearGroup>> groups_;
