@@ -62,7 +62,8 @@ std::string cpu_fingerprint_text();
 
 // Plain C++ loops compiled once per ISA level: NAME_generic, NAME_avx2 and NAME_avx512, each
 // `return BODY ARGS;` (BODY an always_inline function) under that level's target attribute, so
-// the compiler vectorizes the same source at each width; callers pick one by selected_isa().
+// the compiler vectorizes the same source at each width. NAME_for(isa) is the clone for a
+// level (a loop over many calls picks once) and NAME itself calls selected_isa()'s.
 // The clones give the same results where every operation is correctly rounded and none is
 // contracted into an FMA (a file that has a*b+c in a body turns contraction off).
 #define TRITUNE_ISA_CLONES(RET, NAME, PARAMS, ARGS, BODY)                                       \
@@ -74,4 +75,12 @@ std::string cpu_fingerprint_text();
   }                                                                                             \
   __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw"))) RET NAME##_avx512 PARAMS { \
     return BODY ARGS;                                                                           \
+  }                                                                                             \
+  [[maybe_unused]] auto NAME##_for(::tritune::Isa isa)->RET(*) PARAMS {                         \
+    return isa == ::tritune::Isa::kAvx512Vnni ? NAME##_avx512                                   \
+           : isa == ::tritune::Isa::kAvx2     ? NAME##_avx2                                     \
+                                              : NAME##_generic;                                 \
+  }                                                                                             \
+  [[maybe_unused]] RET NAME PARAMS {                                                            \
+    return NAME##_for(::tritune::selected_isa()) ARGS;                                          \
   }

@@ -64,10 +64,7 @@ TRITUNE_ISA_CLONES(void, dequant_row_k, (const int32_t* r, int64_t n, float s, f
 
 int dequant_chunk(void*, int c, uint8_t* closure) {
   const Dequant& d = *reinterpret_cast<const Dequant*>(closure);
-  const Isa isa = selected_isa();
-  const auto row = isa >= Isa::kAvx512Vnni ? dequant_row_k_avx512
-                   : isa >= Isa::kAvx2     ? dequant_row_k_avx2
-                                           : dequant_row_k_generic;
+  const auto row = dequant_row_k_for(selected_isa());
   const int64_t t1 = std::min(d.tokens, (c + 1) * d.per);
   for (int64_t t = c * d.per; t < t1; ++t) {
     row(d.raw + t * d.ldr, d.n, d.scale[t], d.w_scale, d.y + t * d.ldy);

@@ -74,22 +74,12 @@ __attribute__((always_inline)) inline void rmsnorm_body(const float* x, const fl
 TRITUNE_ISA_CLONES(void, rmsnorm_k,
                    (const float* x, const float* w, int64_t n, float eps, float* y),
                    (x, w, n, eps, y), rmsnorm_body)
-// Read per call (a getenv), so TRITUNE_ISA switches levels for A/B runs and tests.
-int isa_level() {
-  return (int)selected_isa();
-}
 
 }  // namespace
 
 void rmsnorm_fast(const float* x, const float* w, int64_t n, float eps, float* y) {
-  switch (isa_level()) {
-    case (int)Isa::kAvx512Vnni:
-      return rmsnorm_k_avx512(x, w, n, eps, y);
-    case (int)Isa::kAvx2:
-      return rmsnorm_k_avx2(x, w, n, eps, y);
-    default:
-      return rmsnorm_k_generic(x, w, n, eps, y);
-  }
+  // The level is read per call (a getenv), so TRITUNE_ISA switches it for A/B runs and tests.
+  rmsnorm_k(x, w, n, eps, y);
 }
 
 // ---- RoPE ------------------------------------------------------------------------------------
