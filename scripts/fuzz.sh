@@ -27,18 +27,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
 fi
 shift || true
 
-bash scripts/setup.sh
-need=()
-for p in clang libclang-rt-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if ((${#need[@]})); then
-  echo "[fuzz] installing Debian packages: ${need[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+bash scripts/setup.sh clang libclang-rt-dev
 
 export PATH="$root/.venv/bin:$PATH"
 bdir=build-fuzz
@@ -48,7 +37,7 @@ if [ ! -f "$bdir/build.ninja" ]; then
 fi
 cmake --build "$bdir" -j "$(nproc)" --target fuzz_loaders tritune
 
-# Seeds: the first byte of each picks the target (see fuzz_loaders.cc).
+# Seeds: the first byte of each picks the target (see tests/fuzz/fuzz_targets.h).
 seeds="$bdir/seeds"
 if [ ! -f "$seeds/.done" ]; then
   rm -rf "$seeds"

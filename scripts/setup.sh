@@ -2,11 +2,12 @@
 # Installs what tritune needs, idempotently: Debian packages (apt-get) and a
 # project virtual environment (.venv) from the pinned requirements.txt.
 # Fast when everything is already there (no network access in that case).
+# Arguments: more Debian packages to install the same way (scripts/fuzz.sh: clang).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-debs=(build-essential git libgtest-dev libgmock-dev libbenchmark-dev likwid python3-venv)
+debs=(build-essential git libgtest-dev libgmock-dev libbenchmark-dev likwid python3-venv "$@")
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

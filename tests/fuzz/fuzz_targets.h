@@ -20,7 +20,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,6 +30,7 @@
 #include "model/safetensors.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
+#include "tests/model/model_files_util.h"
 #include "tuner/database.h"
 
 namespace tritune::fuzz {
@@ -39,13 +39,6 @@ struct SeedCheckpoint {
   std::vector<uint8_t> safetensors;
   std::string config;
 };
-
-inline std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // Encodes and decodes a few strings that reach every pre-tokenizer class and the specials.
 inline void exercise(const Tokenizer& t) {
@@ -57,10 +50,9 @@ inline void exercise(const Tokenizer& t) {
 }
 
 // A loaded model small enough to run one token through both paths.
-inline void run_one_token(const ModelWeights& m) {
-  const HParams& hp = m.hp;
+inline void run_one_token(const std::shared_ptr<const ModelWeights>& w) {
+  const HParams& hp = w->hp;
   if (hp.vocab > 4096 || hp.hidden > 512 || hp.ffn > 2048 || hp.layers > 4) return;
-  auto w = std::make_shared<ModelWeights>(m);
   for (Path path : {Path::kKernel, Path::kReference}) {
     TransformerOptions o;
     o.path = path;
@@ -75,16 +67,15 @@ inline void run_one_token(const ModelWeights& m) {
 inline void gguf_target(const uint8_t* p, size_t n) {
   std::vector<uint8_t> bytes(p, p + n);
   const auto f = gguf::File::parse(MappedFile::from_bytes(std::move(bytes), "fuzz.gguf"));
-  const ModelWeights m = load_gguf(f);
-  if (!m.tok_tokens.empty()) exercise(Tokenizer::from_vocab(tokenizer_data_of(m)));
+  const auto m = std::make_shared<const ModelWeights>(load_gguf(f));
+  if (!m->tok_tokens.empty()) exercise(Tokenizer::from_vocab(tokenizer_data_of(*m)));
   run_one_token(m);
 }
 
 inline void safetensors_target(std::vector<uint8_t> st, const std::string& config) {
   const auto f =
       safetensors::File::parse(MappedFile::from_bytes(std::move(st), "fuzz.safetensors"));
-  const ModelWeights m = load_hf_parts({f}, config, "config.json");
-  run_one_token(m);
+  run_one_token(std::make_shared<const ModelWeights>(load_hf_parts({f}, config, "config.json")));
 }
 
 inline void tuning_db_target(const uint8_t* p, size_t n) {
@@ -107,9 +98,8 @@ inline void tuning_db_target(const uint8_t* p, size_t n) {
 // A checkpoint directory's model.safetensors and config.json (empty when missing).
 inline SeedCheckpoint read_seed(const std::string& dir) {
   SeedCheckpoint s;
-  const std::string st = read_text(dir + "/model.safetensors");
-  s.safetensors.assign(st.begin(), st.end());
-  s.config = read_text(dir + "/config.json");
+  s.safetensors = testing::read_bytes(dir + "/model.safetensors");
+  s.config = testing::read_text(dir + "/config.json");
   return s;
 }
 

@@ -76,7 +76,7 @@ TEST(FuzzRegressions, ValidSeedsLoadThroughEveryTarget) {
   }
   EXPECT_TRUE(replay(with_target(1, seed.safetensors)));
   EXPECT_TRUE(replay(with_target(2, seed.config)));
-  const std::string tok = fuzz::read_text(seed_dir() + "/tokenizer.json");
+  const std::string tok = testing::read_text(seed_dir() + "/tokenizer.json");
   ASSERT_FALSE(tok.empty());
   EXPECT_TRUE(replay(with_target(3, tok)));
   // A tuning database with one record.
