@@ -80,6 +80,9 @@ int run_make_model(const std::vector<std::string>& argv) {
       .option("--embd-type", "T", "embedding type: f16 | q8_0 | q6_k | f32 | bf16", "f16")
       .option("--seed", "N", "random seed", "1")
       .option("--layers", "N", "override the shape's layer count")
+      .option("--arch", "NAME",
+              "GGUF architecture name: bitnet-b1.58 | bitnet (llama.cpp's name; its llama-bench "
+              "loads the file) | bitnet-25 (default: the shape's)")
       .flag("--untied-output", "write a separate output matrix (default: tied to the embedding)")
       .flag("--list-shapes", "list the shapes and exit")
       .option("-o", "PATH", "output file (a directory for --format safetensors)");
@@ -112,6 +115,12 @@ int run_make_model(const std::vector<std::string>& argv) {
     throw Error("the safetensors (HF) layout stores embeddings as BF16; drop --embd-type");
   }
   o.untied_output = args.has("--untied-output");
+  if (args.has("--arch")) {
+    if (o.format == "safetensors")
+      throw Error("--arch names a GGUF architecture; drop it for safetensors");
+    o.arch = args.get("--arch");
+    check_gguf_architecture(o.arch, "--arch");
+  }
   HParams hp = shape_hparams(o.shape);
   if (o.layers > 0) hp.layers = o.layers;
   const std::string out = args.get("-o");
@@ -139,7 +148,10 @@ int run_convert(const std::vector<std::string>& argv) {
       .option("--format", "FMT", "linear layers: i2_s | tq2_0 | tq1_0 | f16 | f32", "i2_s")
       .option("--embd-type", "T",
               "embedding type: f16 | q8_0 | q6_k | f32 | bf16 (default: as "
-              "stored)");
+              "stored)")
+      .option("--arch", "NAME",
+              "GGUF architecture name: bitnet-b1.58 | bitnet (llama.cpp's name) | bitnet-25 "
+              "(default: as loaded)");
   if (!args.parse(argv)) return 0;
   if (!args.has("-i") || !args.has("-o")) {
     throw Error("-i IN and -o OUT.gguf are required");
@@ -148,6 +160,10 @@ int run_convert(const std::vector<std::string>& argv) {
   c.format = args.get("--format");
   parse_linear_format(c.format);
   if (args.has("--embd-type")) c.embd_type = parse_embd_type(args.get("--embd-type"));
+  if (args.has("--arch")) {
+    c.arch = args.get("--arch");
+    check_gguf_architecture(c.arch, "--arch");
+  }
   const auto t0 = std::chrono::steady_clock::now();
   LoadReport r;
   const ModelWeights w = load_model(args.get("-i"), {}, &r);

@@ -124,6 +124,7 @@ WriteSummary convert_to_gguf(const ModelWeights& w, const std::string& out,
   g.linear = parse_linear_format(opt.format);
   g.embd_type = opt.embd_type;
   g.name = opt.name.empty() ? "converted from " + w.path : opt.name;
+  g.arch = opt.arch;
   const bool ternary_target = g.linear != LinearFormat::kF16 && g.linear != LinearFormat::kF32;
   const auto src = weights_source(w, ternary_target);
   return write_gguf_model(*src, out, g);

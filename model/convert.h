@@ -20,6 +20,7 @@ struct ConvertOptions {
   std::string format = "i2_s";      // linear layers: i2_s | tq2_0 | tq1_0 | f16 | f32
   uint32_t embd_type = UINT32_MAX;  // embeddings: keep the stored type unless set
   std::string name;                 // general.name (default: the source path)
+  std::string arch;                 // general.architecture (default: the source's)
 };
 
 WriteSummary convert_to_gguf(const ModelWeights& w, const std::string& out,

@@ -19,8 +19,6 @@ using loader_detail::dims_str;
 using loader_detail::note;
 using loader_detail::with_context;
 
-const char* const kArchs[] = {"bitnet-b1.58", "bitnet", "bitnet-25"};
-
 bool is_head_type(uint32_t t) {
   return t == ggml::kF32 || t == ggml::kF16 || t == ggml::kBF16 || t == ggml::kQ8_0 ||
          t == ggml::kQ6_K;
@@ -79,10 +77,14 @@ class GgufLoader {
   void read_hparams(HParams& hp) {
     arch_ = f_->get_string("general.architecture");
     bool known = false;
-    for (const char* a : kArchs) known = known || arch_ == a;
+    std::string names;
+    for (const auto& a : gguf_architectures()) {
+      known = known || arch_ == a;
+      names += (names.empty() ? "" : ", ") + a;
+    }
     if (!known) {
       throw Error(path_ + ": general.architecture is '" + arch_ +
-                  "'; tritune runs BitNet b1.58 models (bitnet-b1.58, bitnet, bitnet-25)");
+                  "'; tritune runs BitNet b1.58 models (" + names + ")");
     }
     hp.arch = arch_;
     hp.hidden = f_->get_int(key("embedding_length"));

@@ -11,8 +11,8 @@
 #include "kernels/error.h"
 #include "kernels/half.h"
 #include "kernels/i2s.h"
-#include "model/ggml_types.h"
 #include "kernels/json.h"
+#include "model/ggml_types.h"
 #include "model/loader.h"
 #include "model/safetensors.h"
 
@@ -263,12 +263,27 @@ void set_gguf_tokenizer(gguf::Writer& w, const TokenizerData& tok) {
     w.set("tokenizer.chat_template", gguf::Value::str(tok.chat_template));
 }
 
+const std::vector<std::string>& gguf_architectures() {
+  static const std::vector<std::string> k = {"bitnet-b1.58", "bitnet", "bitnet-25"};
+  return k;
+}
+
+void check_gguf_architecture(const std::string& arch, const std::string& what) {
+  std::string known;
+  for (const auto& a : gguf_architectures()) {
+    if (a == arch) return;
+    known += (known.empty() ? "" : ", ") + a;
+  }
+  throw Error(what + " '" + arch + "' is not a BitNet architecture (known: " + known + ")");
+}
+
 WriteSummary write_gguf_model(const ModelSource& src, const std::string& path,
                               const GgufModelOptions& opt) {
   const HParams& hp = src.hparams();
   WriteSummary sum;
+  const std::string& a = opt.arch.empty() ? hp.arch : opt.arch;
+  check_gguf_architecture(a, "the architecture");
   gguf::Writer w(path);
-  const std::string& a = hp.arch;
   w.set("general.architecture", gguf::Value::str(a));
   w.set("general.name", gguf::Value::str(opt.name.empty() ? "tritune model" : opt.name));
   w.set("general.file_type", gguf::Value::u32(file_type_of(opt.linear)));

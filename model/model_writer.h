@@ -56,6 +56,10 @@ struct GgufModelOptions {
   // ggml type of token_embd/output; UINT32_MAX keeps the source's stored type (F16 if none).
   uint32_t embd_type = UINT32_MAX;
   std::string name;  // general.name
+  // general.architecture and the prefix of the hyper-parameter keys; empty keeps the source's.
+  // One of gguf_architectures() (model/weights.h): llama.cpp names BitNet b1.58 "bitnet",
+  // bitnet.cpp "bitnet-b1.58"; the weights and tensor names are the same for all of them.
+  std::string arch;
   std::vector<std::pair<std::string, gguf::Value>> extra_metadata;
 };
 

@@ -204,6 +204,7 @@ WriteSummary write_synthetic_model(const SyntheticOptions& opt, const std::strin
   GgufModelOptions g;
   g.linear = parse_linear_format(opt.format);
   g.embd_type = opt.embd_type == UINT32_MAX ? (uint32_t)ggml::kF16 : opt.embd_type;
+  g.arch = opt.arch;
   g.name = "tritune synthetic " + opt.shape.name + " (seed " + std::to_string(opt.seed) + ")";
   g.extra_metadata.emplace_back("tritune.synthetic.shape", gguf::Value::str(opt.shape.name));
   g.extra_metadata.emplace_back("tritune.synthetic.seed", gguf::Value::u64(opt.seed));

@@ -43,6 +43,7 @@ struct SyntheticOptions {
   uint64_t seed = 1;
   int64_t layers = 0;          // > 0 overrides the shape's layer count
   bool untied_output = false;  // write a separate output matrix
+  std::string arch;            // GGUF general.architecture; empty: the shape's
 };
 
 // Writes the model to `out` (a file for GGUF formats, a directory for safetensors).

@@ -26,6 +26,13 @@ struct HParams {
   std::string activation = "relu2";  // always relu2 for these architectures
 };
 
+// The GGUF architectures tritune loads and writes: bitnet-b1.58 (bitnet.cpp's 2B4T files),
+// bitnet (llama.cpp's name), bitnet-25. Defined in model/model_writer.cc.
+const std::vector<std::string>& gguf_architectures();
+// Throws Error "<what> '<arch>' is not a BitNet architecture (known: ...)" unless `arch` is one
+// of them.
+void check_gguf_architecture(const std::string& arch, const std::string& what);
+
 // A matrix stored in one of the file's tensor types, for embedding lookup and the output head.
 // Formats the registry does not hold (Q8_0, Q6_K, BF16, ...) are described by `ggml_type` and
 // `data`; loaders may convert them to a registry format at load.

@@ -304,6 +304,44 @@ TEST(LoaderConvert, RoundTripsBetweenFormats) {
   EXPECT_EQ(ternary_of(m.layers[0].wq).t, ternary_of(load_model(f.i2s).layers[0].wq).t);
 }
 
+// --arch: the same weights under llama.cpp's architecture name (keys prefixed "bitnet."),
+// from the generator and from a conversion; a name that is not BitNet's is refused.
+TEST(LoaderConvert, ArchitectureNameIsChosenAtWrite) {
+  const TinyFiles& f = tiny_files();
+  const std::string dir = scratch_dir("arch");
+  SyntheticOptions o;
+  o.shape = find_shape("tiny");
+  o.seed = kSeed;
+  o.format = "tq2_0";
+  o.arch = "bitnet";
+  write_synthetic_model(o, dir + "/llama_name.gguf");
+  const auto file = gguf::File::open(dir + "/llama_name.gguf");
+  EXPECT_EQ(file->get_string("general.architecture"), "bitnet");
+  EXPECT_EQ(file->get_int("bitnet.block_count"), 2);
+  EXPECT_EQ(file->find("bitnet-b1.58.block_count"), nullptr);
+  const ModelWeights m = load_model(dir + "/llama_name.gguf");
+  EXPECT_EQ(m.hp.arch, "bitnet");
+  expect_matches_generator(m, false, "make-model --arch bitnet");
+
+  ConvertOptions c;
+  c.format = "i2_s";
+  c.arch = "bitnet-25";
+  convert_to_gguf(load_model(dir + "/llama_name.gguf"), dir + "/b25.gguf", c);
+  EXPECT_EQ(load_model(dir + "/b25.gguf").hp.arch, "bitnet-25");
+  expect_matches_generator(load_model(dir + "/b25.gguf"), false, "convert --arch bitnet-25");
+
+  for (const std::string bad : {"llama", "BITNET", "bitnet-b1.58 "}) {
+    c.arch = bad;
+    try {
+      convert_to_gguf(load_model(f.i2s), dir + "/bad.gguf", c);
+      ADD_FAILURE() << "accepted architecture '" << c.arch << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("not a BitNet architecture"), std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find("bitnet-b1.58, bitnet, bitnet-25"), std::string::npos);
+    }
+  }
+}
 // A shape whose FFN width (320) fits neither the I2_S block (128) nor the TQ block (256).
 TEST(LoaderFallback, OddWidthsFallBackExactly) {
   const std::string dir = scratch_dir("fallback");
