@@ -1,5 +1,7 @@
 // `tritune make-model`, `tritune convert` and `tritune inspect`: model files in and out.
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -8,6 +10,7 @@
 #include "cli/command.h"
 #include "cli/run_common.h"
 #include "kernels/error.h"
+#include "kernels/json.h"
 #include "model/convert.h"
 #include "model/ggml_types.h"
 #include "model/gguf.h"
@@ -219,23 +222,116 @@ void print_safetensors(const safetensors::File& f, bool all) {
   }
 }
 
+// ---- inspect --json ----------------------------------------------------------------------------
+// A metadata value as JSON: scalars as numbers, booleans and strings (non-finite floats as the
+// strings "nan", "inf", "-inf": JSON has no spelling for them); arrays as {"type", "count",
+// "items"}, items cut to the first 6 unless `all`.
+json::Value metadata_json(const gguf::Value& v, bool all) {
+  using gguf::ValueType;
+  if (v.type == ValueType::kArray) {
+    json::Value a = json::Value::object();
+    a.set("type", std::string("array<") + gguf::value_type_name(v.elem) + ">");
+    a.set("count", (int64_t)v.arr.size());
+    json::Value items = json::Value::array();
+    for (size_t k = 0; k < v.arr.size() && (all || k < 6); ++k) {
+      items.push_back(metadata_json(v.arr[k], all));
+    }
+    a.set("items", std::move(items));
+    return a;
+  }
+  if (v.type == ValueType::kBool) return json::Value(v.u != 0);
+  if (v.type == ValueType::kString) return json::Value(v.s);
+  if (v.is_float()) {
+    if (std::isnan(v.f)) return json::Value("nan");
+    if (std::isinf(v.f)) return json::Value(v.f > 0 ? "inf" : "-inf");
+    return json::Value(v.f);
+  }
+  if (v.type == ValueType::kU64 && v.u > (uint64_t)INT64_MAX) return json::Value((double)v.u);
+  return v.is_integer() && (v.type == ValueType::kI8 || v.type == ValueType::kI16 ||
+                            v.type == ValueType::kI32 || v.type == ValueType::kI64)
+             ? json::Value(v.i)
+             : json::Value((int64_t)v.u);
+}
+
+json::Value shape_json(const std::vector<int64_t>& shape) {
+  json::Value a = json::Value::array();
+  for (int64_t d : shape) a.push_back(d);
+  return a;
+}
+
+json::Value gguf_json(const gguf::File& f, bool all) {
+  json::Value o = json::Value::object();
+  o.set("format", "gguf");
+  o.set("version", (int64_t)f.version());
+  o.set("bytes", (int64_t)f.bytes()->size());
+  o.set("alignment", (int64_t)f.alignment());
+  o.set("data_offset", (int64_t)f.data_offset());
+  json::Value md = json::Value::object();
+  for (const auto& [k, v] : f.metadata()) md.set(k, metadata_json(v, all));
+  o.set("metadata", std::move(md));
+  json::Value ts = json::Value::array();
+  for (const auto& t : f.tensors()) {
+    json::Value e = json::Value::object();
+    e.set("name", t.name);
+    e.set("type", ggml::type_name(t.type));
+    e.set("shape", shape_json(t.ne));
+    e.set("offset", (int64_t)t.file_offset);
+    e.set("bytes", t.bytes);
+    ts.push_back(std::move(e));
+  }
+  o.set("tensors", std::move(ts));
+  return o;
+}
+
+json::Value safetensors_json(const safetensors::File& f) {
+  json::Value o = json::Value::object();
+  o.set("format", "safetensors");
+  o.set("bytes", (int64_t)f.bytes()->size());
+  o.set("data_offset", (int64_t)f.data_offset());
+  json::Value md = json::Value::object();
+  for (const auto& [k, v] : f.metadata()) md.set(k, v);
+  o.set("metadata", std::move(md));
+  json::Value ts = json::Value::array();
+  for (const auto& t : f.tensors()) {
+    json::Value e = json::Value::object();
+    e.set("name", t.name);
+    e.set("type", t.dtype);
+    e.set("shape", shape_json(t.shape));
+    e.set("offset", (int64_t)(f.data_offset() + t.begin));
+    e.set("bytes", (int64_t)(t.end - t.begin));
+    ts.push_back(std::move(e));
+  }
+  o.set("tensors", std::move(ts));
+  return o;
+}
+
 int run_inspect(const std::vector<std::string>& argv) {
   Args args("inspect",
             "Print a model file's metadata and tensor table, then load it as a BitNet model and\n"
             "report hyper-parameters, what each layer type became, and resident memory.");
   args.option("-m", "PATH", "GGUF file, .safetensors file or HF model directory")
       .flag("--all", "print every array element and every tensor")
-      .flag("--no-load", "only print the file's tables");
+      .flag("--no-load", "only print the file's tables")
+      .flag("--json",
+            "print one JSON object: the file's metadata and tensor table (offset, bytes), and "
+            "unless --no-load what it loaded as");
   if (!args.parse(argv)) return 0;
   if (!args.has("-m")) throw Error("-m PATH is required");
   const std::string path = args.get("-m");
   const bool all = args.has("--all");
+  const bool as_json = args.has("--json");
+  json::Value doc = json::Value::object();
+  doc.set("file", path);
   const int64_t rss0 = resident_bytes();
   int64_t file_bytes = 0;
   if (is_gguf(path)) {
     const auto f = gguf::File::open(path);
     file_bytes = (int64_t)f->bytes()->size();
-    print_gguf(*f, all);
+    if (as_json) {
+      doc.set("file_tables", gguf_json(*f, all));
+    } else {
+      print_gguf(*f, all);
+    }
   } else {
     const std::string st =
         path.size() > 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0
@@ -245,23 +341,70 @@ int run_inspect(const std::vector<std::string>& argv) {
     if (probe) {
       const auto f = safetensors::File::open(st);
       file_bytes = (int64_t)f->bytes()->size();
-      print_safetensors(*f, all);
+      if (as_json) {
+        doc.set("file_tables", safetensors_json(*f));
+      } else {
+        print_safetensors(*f, all);
+      }
     }
   }
-  if (args.has("--no-load")) return 0;
-  std::printf("\nloading as a BitNet model:\n");
+  if (args.has("--no-load")) {
+    if (as_json) std::printf("%s\n", json::dump(doc, 1).c_str());
+    return 0;
+  }
+  if (!as_json) std::printf("\nloading as a BitNet model:\n");
   const auto t0 = std::chrono::steady_clock::now();
   LoadReport r;
   const ModelWeights w = load_model(path, {}, &r);
   const double secs = seconds_since(t0);
   const int64_t rss1 = resident_bytes();
+  const double params = param_count(w.hp, w.output.rows > 0);
+  const std::string embd = ggml::type_name(w.tok_embd.ggml_type);
+  const std::string output = w.output.rows ? ggml::type_name(w.output.ggml_type) : "tied";
+  if (as_json) {
+    json::Value m = json::Value::object();
+    m.set("source", r.source);
+    m.set("load_seconds", secs);
+    json::Value hp = json::Value::object();
+    hp.set("arch", w.hp.arch);
+    hp.set("hidden", w.hp.hidden);
+    hp.set("ffn", w.hp.ffn);
+    hp.set("layers", w.hp.layers);
+    hp.set("heads", w.hp.heads);
+    hp.set("kv_heads", w.hp.kv_heads);
+    hp.set("head_dim", w.hp.head_dim);
+    hp.set("vocab", w.hp.vocab);
+    hp.set("context", w.hp.context);
+    hp.set("rope_theta", (double)w.hp.rope_theta);
+    hp.set("rms_eps", (double)w.hp.rms_eps);
+    hp.set("activation", w.hp.activation);
+    m.set("hparams", std::move(hp));
+    m.set("params", params);
+    m.set("embedding", embd);
+    m.set("embedding_in_mapping", w.tok_embd.owned.empty());
+    m.set("output", output);
+    json::Value conv = json::Value::array();
+    for (const auto& [c, n] : r.conversions) {
+      json::Value e = json::Value::object();
+      e.set("conversion", c);
+      e.set("count", n);
+      conv.push_back(std::move(e));
+    }
+    m.set("linear", std::move(conv));
+    json::Value notes = json::Value::array();
+    for (const auto& n : r.notes) notes.push_back(n);
+    m.set("notes", std::move(notes));
+    if (rss0 >= 0 && rss1 >= 0) m.set("resident_bytes_added", rss1 - rss0);
+    doc.set("model", std::move(m));
+    std::printf("%s\n", json::dump(doc, 1).c_str());
+    return 0;
+  }
   std::printf("source        %s, loaded in %.2f s\n", r.source.c_str(), secs);
   print_hparams(w.hp);
-  std::printf("parameters    %.3fB\n", param_count(w.hp, w.output.rows > 0) / 1e9);
-  std::printf("embedding     %s%s\n", ggml::type_name(w.tok_embd.ggml_type).c_str(),
+  std::printf("parameters    %.3fB\n", params / 1e9);
+  std::printf("embedding     %s%s\n", embd.c_str(),
               w.tok_embd.owned.empty() ? " (in the mapping)" : " (converted copy)");
-  std::printf("output        %s\n", w.output.rows ? ggml::type_name(w.output.ggml_type).c_str()
-                                                  : "tied to the embedding");
+  std::printf("output        %s\n", w.output.rows ? output.c_str() : "tied to the embedding");
   for (const auto& [conv, n] : r.conversions) {
     std::printf("linear        %lld x %s\n", (long long)n, conv.c_str());
   }

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <string>
 
+#include "kernels/json.h"
 #include "model/synthetic.h"
 
 namespace tritune {
@@ -300,6 +301,54 @@ TEST_F(RunCli, BenchLayoutsComparesPartsInOneProcess) {
   r = run("bench layouts --shape 64x512 --rounds 1");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("--rounds"), std::string::npos) << r.out;
+}
+
+// inspect --json: the file's tables and what it loaded as, machine-readable (the peer comparison
+// in experiments/ reads a llama.cpp file's tensor bytes from it); make-model --arch bitnet
+// writes llama.cpp's architecture name.
+TEST_F(RunCli, InspectJsonDescribesTheFileAndTheModel) {
+  const std::string path = dir_ + "/tiny_tq2_bitnet.gguf";
+  Result r = run("make-model --shape tiny --format tq2_0 --arch bitnet -o " + path);
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run("inspect -m " + path + " --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const json::Value d = json::parse(r.out, "inspect --json");
+  const json::Value& ft = d.at("file_tables");
+  EXPECT_EQ(ft.at("format").as_string(), "gguf");
+  EXPECT_EQ(ft.at("metadata").at("general.architecture").as_string(), "bitnet");
+  EXPECT_EQ(ft.at("metadata").at("bitnet.block_count").as_int64(), 2);
+  const json::Value& toks = ft.at("metadata").at("tokenizer.ggml.tokens");
+  EXPECT_EQ(toks.at("count").as_int64(), 320);
+  EXPECT_EQ(toks.at("items").size(), 6u);  // cut without --all
+  const int64_t file_bytes = ft.at("bytes").as_int64();
+  int64_t end = 0, linear = 0;
+  for (const json::Value& t : ft.at("tensors").as_array()) {
+    const int64_t off = t.at("offset").as_int64(), bytes = t.at("bytes").as_int64();
+    EXPECT_GE(off, ft.at("data_offset").as_int64());
+    end = std::max(end, off + bytes);
+    if (t.at("type").as_string() == "TQ2_0") linear += bytes;
+  }
+  EXPECT_EQ(ft.at("tensors").size(), 24u);
+  EXPECT_LE(end, file_bytes);
+  // 2 blocks of q, o (256x256), k, v (128x256), gate, up, down (256x512 weights): TQ2_0 stores
+  // 66 bytes per 256 weights.
+  const int64_t per_block = 2 * 256 * 256 + 2 * 128 * 256 + 3 * 256 * 512;
+  EXPECT_EQ(linear, 2 * per_block / 256 * 66);
+  const json::Value& m = d.at("model");
+  EXPECT_EQ(m.at("hparams").at("arch").as_string(), "bitnet");
+  EXPECT_EQ(m.at("hparams").at("layers").as_int64(), 2);
+  EXPECT_EQ(m.at("linear")[0].at("conversion").as_string(), "TQ2_0 -> i2_s");
+  EXPECT_EQ(m.at("linear")[0].at("count").as_int64(), 14);
+  // --all lists every element; --no-load leaves the model out.
+  r = run("inspect -m " + path + " --json --all --no-load");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const json::Value all = json::parse(r.out, "inspect --json --all");
+  EXPECT_EQ(all.at("file_tables").at("metadata").at("tokenizer.ggml.tokens").at("items").size(),
+            320u);
+  EXPECT_FALSE(all.contains("model"));
+  r = run("make-model --shape tiny --arch llama -o " + dir_ + "/never.gguf");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--arch 'llama' is not a BitNet architecture"), std::string::npos) << r.out;
 }
 
 TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
