@@ -200,7 +200,7 @@ def summarize(engines, rounds):
     return out
 
 
-def markdown(a, info, engines, summary, probes):
+def markdown(a, info, engines, summary, probes, rounds):
     lines = [f"# tritune vs llama.cpp on {info['cpu']}", "",
              f"{info['date']}; {a.threads} threads; synthetic `{a.shape}` model (seed {a.seed}, "
              f"{a.embd_type} embedding and tied head); pp{a.p} and tg{a.n}, {a.rounds} rounds "
@@ -225,7 +225,20 @@ def markdown(a, info, engines, summary, probes):
     lines += ["", "tg time vs bytes / bandwidth: the run's seconds per generated token over "
               "(bytes per token / the better of the stream probes just before and just after "
               "that run), median over rounds; 1.00x is the streaming roofline. Speed-ups are "
-              "paired within a round (same minute of the machine), median over rounds.", ""]
+              "paired within a round (same minute of the machine), median over rounds.", "",
+              "Every run, in the order it ran (the probes are the stream reads just before and "
+              "just after it; when they differ a lot, the machine changed state during the run "
+              "and its ratio to the better probe overstates the gap):", "",
+              f"| round | engine | probes GB/s | tg{a.n} t/s | tg vs bound | pp{a.p} t/s |",
+              "|---:|---|---:|---:|---:|---:|"]
+    for i, r in enumerate(rounds):
+        for name, res in r.items():
+            e = engines[name]
+            lo, hi = res["probe_gbs"]
+            lines.append(f"| {i + 1} | {e['label']} {e['format']} | {lo:.1f} / {hi:.1f} | "
+                         f"{fmt(res['tg_tps'])} | {fmt(res.get('tg_bound_ratio'))}x | "
+                         f"{fmt(res['pp_tps'])} |")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -303,7 +316,7 @@ def main(argv=None):
                         break
         except OSError:
             pass
-        md = markdown(a, info, engines, summary, probe.samples)
+        md = markdown(a, info, engines, summary, probe.samples, rounds)
         if a.out:
             with open(a.out, "w") as f:
                 f.write(md)

@@ -102,6 +102,7 @@ def test_rounds_are_paired_and_counted(work):
     md = open(out_md).read()
     assert "| llama.cpp | TQ2_0 |" in md and "| tritune | I2_S |" in md
     assert "fake123" in md
+    assert md.count("| llama.cpp TQ1_0 |") == 3 and md.count("| tritune I2_S |") == 3
     # The models are kept and reused.
     p2 = run_script(work, "--llama-bench", fake_bench(work), "-r", "1", "-n", "0")
     assert p2.returncode == 0, p2.stderr
