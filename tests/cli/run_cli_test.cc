@@ -10,9 +10,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <string>
 
 #include "kernels/json.h"
+#include "model/gguf.h"
 #include "model/synthetic.h"
 
 namespace tritune {
@@ -349,6 +351,41 @@ TEST_F(RunCli, InspectJsonDescribesTheFileAndTheModel) {
   r = run("make-model --shape tiny --arch llama -o " + dir_ + "/never.gguf");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("--arch 'llama' is not a BitNet architecture"), std::string::npos) << r.out;
+}
+
+// Metadata JSON has no spelling for: non-finite floats become strings, u64 beyond int64 a
+// double; nested arrays keep their structure. The file is no model: --no-load prints the
+// tables, a load fails with the file's name.
+TEST_F(RunCli, InspectJsonSurvivesHostileMetadata) {
+  const std::string path = dir_ + "/odd_metadata.gguf";
+  {
+    gguf::Writer w(path);
+    w.set("general.architecture", gguf::Value::str("llama"));
+    w.set("odd.nan", gguf::Value::f32(std::numeric_limits<float>::quiet_NaN()));
+    w.set("odd.inf", gguf::Value::f64(-std::numeric_limits<double>::infinity()));
+    w.set("odd.u64", gguf::Value::u64(UINT64_MAX));
+    w.set("odd.i8", gguf::Value::i8(-5));
+    w.set("odd.nested", gguf::Value::array(gguf::ValueType::kArray,
+                                           {gguf::Value::i32s({1, 2}), gguf::Value::i32s({3})}));
+    w.set("odd.quote", gguf::Value::str("a\"b\\c\n"));
+    w.finish();
+  }
+  Result r = run("inspect -m " + path + " --json --no-load");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const json::Value d = json::parse(r.out, "inspect --json");
+  const json::Value& md = d.at("file_tables").at("metadata");
+  EXPECT_EQ(md.at("odd.nan").as_string(), "nan");
+  EXPECT_EQ(md.at("odd.inf").as_string(), "-inf");
+  EXPECT_DOUBLE_EQ(md.at("odd.u64").as_double(), 18446744073709551615.0);
+  EXPECT_EQ(md.at("odd.i8").as_int64(), -5);
+  EXPECT_EQ(md.at("odd.nested").at("type").as_string(), "array<array>");
+  EXPECT_EQ(md.at("odd.nested").at("items")[0].at("items")[1].as_int64(), 2);
+  EXPECT_EQ(md.at("odd.quote").as_string(), "a\"b\\c\n");
+  EXPECT_EQ(d.at("file_tables").at("tensors").size(), 0u);
+  r = run("inspect -m " + path + " --json");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("odd_metadata.gguf"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'llama'"), std::string::npos) << r.out;
 }
 
 TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
