@@ -71,10 +71,17 @@ def check_executable(path, flag, fix):
         raise Failure(f"{flag} {path}: not an executable file ({fix})")
 
 
-def bytes_per_token(tables, n_gen, depth=0):
+def bytes_per_token(tables, n_gen, depth=0, where="model"):
     """Bytes a decode step reads from a GGUF file's tensor table (tritune inspect --json):
     every blk.* tensor, the output head (output.weight, else the tied token_embd.weight), one
     embedding row, the output norm, and the f16 KV cache at the mean context of a tgN run."""
+    try:
+        return _bytes_per_token(tables, n_gen, depth)
+    except (KeyError, TypeError, IndexError) as e:
+        raise Failure(f"{where}: cannot count bytes per token, missing or odd entry {e}")
+
+
+def _bytes_per_token(tables, n_gen, depth):
     md = tables["metadata"]
     arch = md["general.architecture"]
     ts = {t["name"]: t for t in tables["tensors"]}
@@ -269,6 +276,11 @@ def main(argv=None):
                          "and pass build/bin/llama-bench")
         check_executable(a.tritune, "--tritune", "build tritune first (scripts/test.sh or "
                          "cmake --build build)")
+        for flag, path in (("--out", a.out), ("--json", a.json_out)):
+            # Checked before the rounds: a run of several minutes must not end unwritable.
+            d = os.path.dirname(os.path.abspath(path)) if path else None
+            if d and not os.path.isdir(d):
+                raise Failure(f"{flag} {path}: directory {d} does not exist")
         a.peer_formats = [f for f in a.peer_format.split(",") if f]
         for f in a.peer_formats:
             if f not in PEER_FORMATS:
@@ -282,7 +294,7 @@ def main(argv=None):
                               "tritune inspect")["file_tables"]
             engines[key] = {"label": "tritune" if key == "tritune" else "llama.cpp",
                             "format": "I2_S" if key == "tritune" else key.upper(),
-                            "file": path, "bytes": bytes_per_token(tables, a.n)}
+                            "file": path, "bytes": bytes_per_token(tables, a.n, where=path)}
         probe = Prober(a.tritune, a.threads)
         rounds = []
         for r in range(a.rounds):
@@ -330,6 +342,9 @@ def main(argv=None):
                            "probes_gbs": probe.samples}, f, indent=1)
             log(f"wrote {a.json_out}")
     except Failure as e:
+        log(f"peer_llamacpp: error: {e}")
+        return 1
+    except OSError as e:  # --models, --out or --json not writable, a disk full
         log(f"peer_llamacpp: error: {e}")
         return 1
     return 0

@@ -348,6 +348,9 @@ TEST_F(RunCli, InspectJsonDescribesTheFileAndTheModel) {
   EXPECT_EQ(all.at("file_tables").at("metadata").at("tokenizer.ggml.tokens").at("items").size(),
             320u);
   EXPECT_FALSE(all.contains("model"));
+  r = run("make-model --shape tiny --format safetensors --arch bitnet -o " + dir_ + "/never_st");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("drop it for safetensors"), std::string::npos) << r.out;
   r = run("make-model --shape tiny --arch llama -o " + dir_ + "/never.gguf");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("--arch 'llama' is not a BitNet architecture"), std::string::npos) << r.out;

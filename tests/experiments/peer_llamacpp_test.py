@@ -123,6 +123,12 @@ def test_errors_name_the_problem(work):
     p = run_script(work, "--llama-bench", fake_bench(work), "--peer-format", "q4_0")
     assert p.returncode == 1 and "--peer-format q4_0" in p.stderr
     assert "Traceback" not in p.stderr
+    # An output path that cannot be written: one line, no traceback.
+    p = run_script(work, "--llama-bench", fake_bench(work), "-r", "1", "-n", "0",
+                   "--out", os.path.join(work, "no", "such", "dir", "r.md"))
+    assert p.returncode == 1 and "no/such/dir/r.md" in p.stderr
+    assert "does not exist" in p.stderr and "round" not in p.stderr  # refused before any run
+    assert "Traceback" not in p.stderr
 
 
 def test_bytes_per_token_counts_a_tied_head_once():
@@ -143,3 +149,6 @@ def test_bytes_per_token_counts_a_tied_head_once():
     assert b["total"] == 132 + 800 + 80 + 32 + b["kv"]
     tables["tensors"].append({"name": "output.weight", "shape": [8, 10], "bytes": 400})
     assert peer_llamacpp.bytes_per_token(tables, n_gen=3)["head"] == 400
+    del tables["metadata"]["bitnet.block_count"]
+    with pytest.raises(peer_llamacpp.Failure, match="x.gguf: .*bitnet.block_count"):
+        peer_llamacpp.bytes_per_token(tables, n_gen=3, where="x.gguf")
