@@ -19,6 +19,9 @@ Nothing is downloaded: build llama.cpp's llama-bench yourself and pass its path.
 names the architecture `bitnet` and evaluates the FFN with SiLU instead of ReLU^2: a known
 difference that changes no byte read and no operation count, so it does not matter for speed.)
 
+With --tritune-model and --peer-model it compares files you bring instead (say a real 2B4T
+in bitnet.cpp's I2_S GGUF for tritune and its TQ2_0 conversion for llama.cpp).
+
 Writes a Markdown report (--out) and all rounds as JSON (--json).
 """
 import argparse
@@ -146,7 +149,29 @@ def llama_run(a, model):
     return out
 
 
+def linear_type(tables):
+    """The type most of a file's layer matrices are stored in ("TQ2_0", "I2_S", ...)."""
+    counts = {}
+    for t in tables["tensors"]:
+        if t["name"].startswith("blk.") and len(t["shape"]) == 2:
+            counts[t["type"]] = counts.get(t["type"], 0) + 1
+    return max(counts, key=counts.get) if counts else "?"
+
+
 def make_models(a):
+    """The model file of each engine: the ones given (--tritune-model, --peer-model), else
+    synthetic ones written here (kept in --models for the next run)."""
+    if a.tritune_model or a.peer_model:
+        if not (a.tritune_model and a.peer_model):
+            raise Failure("--tritune-model and --peer-model go together (or neither: synthetic "
+                          "models are written)")
+        files = {"tritune": a.tritune_model}
+        for i, path in enumerate(a.peer_model):
+            files[f"peer{i + 1}"] = path
+        for path in files.values():
+            if not os.path.isfile(path):
+                raise Failure(f"{path}: no such model file")
+        return files
     os.makedirs(a.models, exist_ok=True)
     stem = f"{a.shape}_s{a.seed}_{a.embd_type}"
     files = {"tritune": (os.path.join(a.models, f"{stem}_i2_s.gguf"),
@@ -267,6 +292,12 @@ def main(argv=None):
     ap.add_argument("--models", default=os.path.join(ROOT, "build", "peer_models"),
                     help="where the model files go (kept between runs; default build/peer_models)")
     ap.add_argument("--remake", action="store_true", help="write the model files again")
+    ap.add_argument("--tritune-model", help="run tritune on this GGUF instead of a synthetic "
+                    "model (with --peer-model; --shape, --seed, --embd-type, --peer-format "
+                    "are then unused)")
+    ap.add_argument("--peer-model", action="append", default=[],
+                    help="run llama-bench on this GGUF (repeatable), e.g. the same model in "
+                    "llama.cpp's TQ2_0 layout and architecture name")
     ap.add_argument("--out", help="Markdown report (default: print it)")
     ap.add_argument("--json", dest="json_out", help="all rounds and the summary as JSON")
     a = ap.parse_args(argv)
@@ -293,7 +324,7 @@ def main(argv=None):
             tables = run_json([a.tritune, "inspect", "-m", path, "--json", "--no-load"],
                               "tritune inspect")["file_tables"]
             engines[key] = {"label": "tritune" if key == "tritune" else "llama.cpp",
-                            "format": "I2_S" if key == "tritune" else key.upper(),
+                            "format": linear_type(tables),
                             "file": path, "bytes": bytes_per_token(tables, a.n, where=path)}
         probe = Prober(a.tritune, a.threads)
         rounds = []

@@ -110,6 +110,35 @@ def test_rounds_are_paired_and_counted(work):
     assert "tg time vs" in p2.stdout
 
 
+def test_files_brought_by_the_user(work):
+    # The synthetic files of the first test, passed in by name: nothing is written, the labels
+    # come from the files' tensor types.
+    models = os.path.join(work, "models")
+    t = os.path.join(models, "tiny_s1_q6_k_i2_s.gguf")
+    p2 = os.path.join(models, "tiny_s1_q6_k_tq2_0_bitnet.gguf")
+    if not (os.path.exists(t) and os.path.exists(p2)):
+        subprocess.run([TRITUNE, "make-model", "--shape", "tiny", "--embd-type", "q6_k", "-o", t],
+                       check=True, capture_output=True)
+        subprocess.run([TRITUNE, "make-model", "--shape", "tiny", "--embd-type", "q6_k",
+                        "--format", "tq2_0", "--arch", "bitnet", "-o", p2],
+                       check=True, capture_output=True)
+    out_json = os.path.join(work, "own.json")
+    p = run_script(work, "--llama-bench", fake_bench(work), "-r", "1", "--models",
+                   os.path.join(work, "unused"), "--tritune-model", t, "--peer-model", p2,
+                   "--json", out_json)
+    assert p.returncode == 0, p.stderr
+    d = json.load(open(out_json))
+    assert d["engines"]["tritune"]["format"] == "I2_S"
+    assert d["engines"]["peer1"]["format"] == "TQ2_0"
+    assert d["engines"]["peer1"]["file"] == p2
+    assert not os.path.exists(os.path.join(work, "unused"))
+    p = run_script(work, "--llama-bench", fake_bench(work), "--tritune-model", t)
+    assert p.returncode == 1 and "go together" in p.stderr
+    p = run_script(work, "--llama-bench", fake_bench(work), "--tritune-model", t,
+                   "--peer-model", os.path.join(work, "missing.gguf"))
+    assert p.returncode == 1 and "missing.gguf: no such model file" in p.stderr
+
+
 def test_errors_name_the_problem(work):
     p = run_script(work)
     assert p.returncode == 1 and "--llama-bench is required" in p.stderr
