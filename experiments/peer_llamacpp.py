@@ -22,7 +22,7 @@ difference that changes no byte read and no operation count, so it does not matt
 With --tritune-model and --peer-model it compares files you bring instead (say a real 2B4T
 in bitnet.cpp's I2_S GGUF for tritune and its TQ2_0 conversion for llama.cpp).
 
-Writes a Markdown report (--out) and all rounds as JSON (--json).
+Writes a Markdown report (--out), all rounds as JSON (--json) and a plot (--plot).
 """
 import argparse
 import json
@@ -274,6 +274,37 @@ def markdown(a, info, engines, summary, probes, rounds):
     return "\n".join(lines)
 
 
+def plot(path, a, engines, summary, rounds):
+    """Bars of tg and pp tokens/s per engine (medians), whiskers at the rounds' min and max,
+    and each run's tg time against the bound (how far from the roofline)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(engines)
+    labels = [f"{engines[n]['label']}\n{engines[n]['format']}" for n in names]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, k, title in ((axes[0], "tg", f"tg{a.n}"), (axes[1], "pp", f"pp{a.p}")):
+        med_ = [summary[n][f"{k}_tps"] or 0 for n in names]
+        lo = [m - (summary[n][f"{k}_tps_range"][0] or m) for n, m in zip(names, med_)]
+        hi = [(summary[n][f"{k}_tps_range"][1] or m) - m for n, m in zip(names, med_)]
+        ax.bar(range(len(names)), med_, yerr=[lo, hi], capsize=4,
+               color=["tab:blue" if n == "tritune" else "tab:gray" for n in names])
+        ax.set_xticks(range(len(names)), labels)
+        ax.set_title(f"{title}, tokens/s ({a.threads} threads)")
+    ax = axes[2]
+    for i, n in enumerate(names):
+        ys = [r[n].get("tg_bound_ratio") for r in rounds if r[n].get("tg_bound_ratio")]
+        ax.scatter([i] * len(ys), ys, color="tab:blue" if n == "tritune" else "tab:gray")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhline(1.1, color="tab:red", lw=0.8, ls="--")
+    ax.set_xticks(range(len(names)), labels)
+    ax.set_title("tg time / (bytes / stream bandwidth), per run")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -300,6 +331,8 @@ def main(argv=None):
                     "llama.cpp's TQ2_0 layout and architecture name")
     ap.add_argument("--out", help="Markdown report (default: print it)")
     ap.add_argument("--json", dest="json_out", help="all rounds and the summary as JSON")
+    ap.add_argument("--plot", help="PNG: tokens/s per engine and each run's tg ratio to the "
+                    "bound (matplotlib)")
     a = ap.parse_args(argv)
     try:
         check_executable(a.llama_bench, "--llama-bench",
@@ -307,7 +340,7 @@ def main(argv=None):
                          "and pass build/bin/llama-bench")
         check_executable(a.tritune, "--tritune", "build tritune first (scripts/test.sh or "
                          "cmake --build build)")
-        for flag, path in (("--out", a.out), ("--json", a.json_out)):
+        for flag, path in (("--out", a.out), ("--json", a.json_out), ("--plot", a.plot)):
             # Checked before the rounds: a run of several minutes must not end unwritable.
             d = os.path.dirname(os.path.abspath(path)) if path else None
             if d and not os.path.isdir(d):
@@ -372,6 +405,12 @@ def main(argv=None):
                            "engines": engines, "rounds": rounds, "summary": summary,
                            "probes_gbs": probe.samples}, f, indent=1)
             log(f"wrote {a.json_out}")
+        if a.plot:
+            try:
+                plot(a.plot, a, engines, summary, rounds)
+                log(f"wrote {a.plot}")
+            except ImportError:
+                log("matplotlib is missing (pip install -r requirements.txt): no plot")
     except Failure as e:
         log(f"peer_llamacpp: error: {e}")
         return 1

@@ -69,8 +69,10 @@ def run_script(work, *extra):
 
 def test_rounds_are_paired_and_counted(work):
     out_md, out_json = os.path.join(work, "r.md"), os.path.join(work, "r.json")
+    out_png = os.path.join(work, "r.png")
     p = run_script(work, "--llama-bench", fake_bench(work), "-r", "3",
-                   "--peer-format", "tq2_0,tq1_0", "--out", out_md, "--json", out_json)
+                   "--peer-format", "tq2_0,tq1_0", "--out", out_md, "--json", out_json,
+                   "--plot", out_png)
     assert p.returncode == 0, p.stderr
     d = json.load(open(out_json))
     assert len(d["rounds"]) == 3
@@ -102,6 +104,8 @@ def test_rounds_are_paired_and_counted(work):
     md = open(out_md).read()
     assert "| llama.cpp | TQ2_0 |" in md and "| tritune | I2_S |" in md
     assert "fake123" in md
+    with open(out_png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert md.count("| llama.cpp TQ1_0 |") == 3 and md.count("| tritune I2_S |") == 3
     # The models are kept and reused.
     p2 = run_script(work, "--llama-bench", fake_bench(work), "-r", "1", "-n", "0")
