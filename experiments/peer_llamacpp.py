@@ -296,8 +296,9 @@ def plot(path, a, engines, summary, rounds):
     for i, n in enumerate(names):
         ys = [r[n].get("tg_bound_ratio") for r in rounds if r[n].get("tg_bound_ratio")]
         ax.scatter([i] * len(ys), ys, color="tab:blue" if n == "tritune" else "tab:gray")
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.axhline(1.1, color="tab:red", lw=0.8, ls="--")
+    ax.axhline(1.0, color="k", lw=0.8, label="the bound")
+    ax.axhline(1.1, color="tab:red", lw=0.8, ls="--", label="1.1x")
+    ax.legend(loc="upper left")
     ax.set_xticks(range(len(names)), labels)
     ax.set_title("tg time / (bytes / stream bandwidth), per run")
     fig.tight_layout()
