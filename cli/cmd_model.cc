@@ -408,9 +408,10 @@ int run_inspect(const std::vector<std::string>& argv) {
   for (const auto& [conv, n] : r.conversions) {
     std::printf("linear        %lld x %s\n", (long long)n, conv.c_str());
   }
-  if (!w.tok_tokens.empty()) {
+  const TokenizerData& tok = w.tokenizer;
+  if (!tok.tokens.empty()) {
     std::printf("tokenizer     %zu tokens, %zu merges, pre '%s', bos %d eos %d eot %d\n",
-                w.tok_tokens.size(), w.tok_merges.size(), w.tok_pre.c_str(), w.bos, w.eos, w.eot);
+                tok.tokens.size(), tok.merges.size(), tok.pre.c_str(), tok.bos, tok.eos, tok.eot);
   }
   for (const auto& n : r.notes) std::printf("note          %s\n", n.c_str());
   if (rss0 >= 0 && rss1 >= 0) {

@@ -29,11 +29,11 @@ double seconds_since(Clock::time_point t0) {
 }
 
 Tokenizer model_tokenizer(const ModelWeights& w) {
-  if (w.tok_tokens.empty()) {
+  if (w.tokenizer.tokens.empty()) {
     throw Error("model '" + w.path + "' carries no tokenizer (tokenizer.ggml.* metadata); " +
                 "use a GGUF with a vocabulary or pass token ids with --tokens");
   }
-  return Tokenizer::from_vocab(tokenizer_data_of(w));
+  return Tokenizer::from_vocab(w.tokenizer);
 }
 
 std::vector<int32_t> parse_token_ids(const std::string& s) {

@@ -12,15 +12,12 @@ namespace {
 
 class WeightsSource : public ModelSource {
  public:
-  WeightsSource(const ModelWeights& w, bool ternarize_float) : w_(w), ternarize_(ternarize_float) {
-    if (!w.tok_tokens.empty()) {
-      tok_ = tokenizer_data_of(w);
-      has_tok_ = true;
-    }
-  }
+  WeightsSource(const ModelWeights& w, bool ternarize_float) : w_(w), ternarize_(ternarize_float) {}
 
   const HParams& hparams() const override { return w_.hp; }
-  const TokenizerData* tokenizer() const override { return has_tok_ ? &tok_ : nullptr; }
+  const TokenizerData* tokenizer() const override {
+    return w_.tokenizer.tokens.empty() ? nullptr : &w_.tokenizer;
+  }
   bool has_output() const override { return w_.output.rows > 0; }
 
   const RawMatrix* raw_matrix(bool output) const override {
@@ -105,8 +102,6 @@ class WeightsSource : public ModelSource {
 
   const ModelWeights& w_;
   bool ternarize_;
-  TokenizerData tok_;
-  bool has_tok_ = false;
   mutable std::pair<int64_t, int> cached_{-1, -1}, cached_float_{-1, -1};
   mutable TernaryMatrix tern_;
   mutable std::vector<float> floats_;

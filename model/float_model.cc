@@ -59,15 +59,7 @@ std::shared_ptr<ModelWeights> to_float_model(const ModelWeights& w, Format f) {
     c.w_down = convert(L.w_down, f);
     out->layers.push_back(std::move(c));
   }
-  out->tok_tokens = w.tok_tokens;
-  out->tok_merges = w.tok_merges;
-  out->tok_types = w.tok_types;
-  out->bos = w.bos;
-  out->eos = w.eos;
-  out->eot = w.eot;
-  out->tok_pre = w.tok_pre;
-  out->chat_template = w.chat_template;
-  out->add_bos = w.add_bos;
+  out->tokenizer = w.tokenizer;
   return out;
 }
 

@@ -122,20 +122,6 @@ std::string gguf_layer_tensor(int64_t layer, const std::string& what) {
   return "blk." + std::to_string(layer) + "." + what + ".weight";
 }
 
-TokenizerData tokenizer_data_of(const ModelWeights& w) {
-  TokenizerData d;
-  d.tokens = w.tok_tokens;
-  d.token_types = w.tok_types;
-  d.merges = w.tok_merges;
-  d.bos = w.bos;
-  d.eos = w.eos;
-  d.eot = w.eot;
-  if (!w.tok_pre.empty()) d.pre = w.tok_pre;
-  d.add_bos = w.add_bos;
-  d.chat_template = w.chat_template;
-  return d;
-}
-
 bool is_gguf(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return false;

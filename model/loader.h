@@ -28,7 +28,6 @@
 
 #include "model/gguf.h"
 #include "model/safetensors.h"
-#include "model/tokenizer.h"
 #include "model/weights.h"
 
 namespace tritune {
@@ -65,9 +64,6 @@ ModelWeights load_hf(const std::string& path, const LoadOptions& opt = {},
 ModelWeights load_hf_parts(const std::vector<std::shared_ptr<const safetensors::File>>& shards,
                            const std::string& config_json, const std::string& config_name,
                            const LoadOptions& opt = {}, LoadReport* report = nullptr);
-
-// The tokenizer data a loader left in `w` (tok_tokens empty: the file carried none).
-TokenizerData tokenizer_data_of(const ModelWeights& w);
 
 // True if the file starts with the GGUF magic.
 bool is_gguf(const std::string& path);

@@ -147,27 +147,28 @@ class GgufLoader {
       note(r_, "no tokenizer metadata (tokenizer.ggml.tokens) in the file");
       return;
     }
-    m.tok_tokens = f_->get_strings("tokenizer.ggml.tokens");
-    if ((int64_t)m.tok_tokens.size() != m.hp.vocab) {
-      throw Error(path_ + ": tokenizer.ggml.tokens has " + std::to_string(m.tok_tokens.size()) +
+    TokenizerData& tok = m.tokenizer;
+    tok.tokens = f_->get_strings("tokenizer.ggml.tokens");
+    if ((int64_t)tok.tokens.size() != m.hp.vocab) {
+      throw Error(path_ + ": tokenizer.ggml.tokens has " + std::to_string(tok.tokens.size()) +
                   " tokens but token_embd.weight has " + std::to_string(m.hp.vocab) + " rows");
     }
     if (f_->find("tokenizer.ggml.token_type")) {
       const std::vector<int64_t> types = f_->get_ints("tokenizer.ggml.token_type");
-      if (types.size() != m.tok_tokens.size()) {
+      if (types.size() != tok.tokens.size()) {
         throw Error(path_ + ": tokenizer.ggml.token_type has " + std::to_string(types.size()) +
-                    " entries for " + std::to_string(m.tok_tokens.size()) + " tokens");
+                    " entries for " + std::to_string(tok.tokens.size()) + " tokens");
       }
-      m.tok_types.reserve(types.size());
+      tok.token_types.reserve(types.size());
       for (size_t i = 0; i < types.size(); ++i) {
         if (types[i] < 0 || types[i] > 6) {
           throw Error(path_ + ": tokenizer.ggml.token_type[" + std::to_string(i) + "] is " +
                       std::to_string(types[i]) + " (valid: 0..6)");
         }
-        m.tok_types.push_back((int32_t)types[i]);
+        tok.token_types.push_back((int32_t)types[i]);
       }
     }
-    if (f_->find("tokenizer.ggml.merges")) m.tok_merges = f_->get_strings("tokenizer.ggml.merges");
+    if (f_->find("tokenizer.ggml.merges")) tok.merges = f_->get_strings("tokenizer.ggml.merges");
     auto id = [&](const char* k) -> int32_t {
       const int64_t v = f_->get_int(k, -1);
       if (v < -1 || v >= m.hp.vocab) {
@@ -176,12 +177,14 @@ class GgufLoader {
       }
       return (int32_t)v;
     };
-    m.bos = id("tokenizer.ggml.bos_token_id");
-    m.eos = id("tokenizer.ggml.eos_token_id");
-    m.eot = id("tokenizer.ggml.eot_token_id");
-    m.tok_pre = f_->get_string("tokenizer.ggml.pre", "");
-    m.chat_template = f_->get_string("tokenizer.chat_template", "");
-    m.add_bos = f_->get_bool("tokenizer.ggml.add_bos_token", true);
+    tok.bos = id("tokenizer.ggml.bos_token_id");
+    tok.eos = id("tokenizer.ggml.eos_token_id");
+    tok.eot = id("tokenizer.ggml.eot_token_id");
+    // Missing or empty: TokenizerData's default pre-tokenizer (LLaMA-3's).
+    const std::string pre = f_->get_string("tokenizer.ggml.pre", "");
+    if (!pre.empty()) tok.pre = pre;
+    tok.chat_template = f_->get_string("tokenizer.chat_template", "");
+    tok.add_bos = f_->get_bool("tokenizer.ggml.add_bos_token", true);
   }
 
   std::string first_missing_layer_tensor(int64_t layers) const {

@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "kernels/error.h"
-#include "model/ggml_types.h"
 #include "kernels/json.h"
+#include "model/ggml_types.h"
 #include "model/loader.h"
 #include "model/loader_internal.h"
 #include "model/tokenizer.h"
@@ -407,15 +407,7 @@ ModelWeights load_hf(const std::string& path, const LoadOptions& opt, LoadReport
       throw Error(dir + "/tokenizer.json: " + std::to_string(td.tokens.size()) +
                   " tokens, more than the embedding's " + std::to_string(m.hp.vocab) + " rows");
     }
-    m.tok_tokens = std::move(td.tokens);
-    m.tok_types = std::move(td.token_types);
-    m.tok_merges = std::move(td.merges);
-    m.bos = td.bos;
-    m.eos = td.eos;
-    m.eot = td.eot;
-    m.tok_pre = td.pre;
-    m.add_bos = td.add_bos;
-    m.chat_template = td.chat_template;
+    m.tokenizer = std::move(td);
   } else if (opt.load_tokenizer) {
     note(r, dir + ": no tokenizer.json");
   }

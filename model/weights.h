@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/formats.h"
+#include "model/tokenizer.h"
 
 namespace tritune {
 
@@ -59,12 +60,9 @@ struct ModelWeights {
   std::vector<float> output_norm;
   std::vector<LayerWeights> layers;
   std::shared_ptr<void> keepalive;  // the file mapping, if tensors point into it
-  // Tokenizer data travels with the model (see model/tokenizer.h; filled by the loaders).
-  std::vector<std::string> tok_tokens, tok_merges;
-  std::vector<int32_t> tok_types;
-  int32_t bos = -1, eos = -1, eot = -1;
-  std::string tok_pre, chat_template;
-  bool add_bos = true;
+  // The tokenizer travels with the model, as the loaders found it (tokens empty: the file
+  // carried none).
+  TokenizerData tokenizer;
 };
 
 }  // namespace tritune

@@ -68,7 +68,7 @@ inline void gguf_target(const uint8_t* p, size_t n) {
   std::vector<uint8_t> bytes(p, p + n);
   const auto f = gguf::File::parse(MappedFile::from_bytes(std::move(bytes), "fuzz.gguf"));
   const auto m = std::make_shared<const ModelWeights>(load_gguf(f));
-  if (!m->tok_tokens.empty()) exercise(Tokenizer::from_vocab(tokenizer_data_of(*m)));
+  if (!m->tokenizer.tokens.empty()) exercise(Tokenizer::from_vocab(m->tokenizer));
   run_one_token(m);
 }
 

@@ -121,13 +121,13 @@ void expect_matches_generator(const ModelWeights& m, bool untied, const std::str
   }
   if (expect_tokenizer) {
     const TokenizerData& tok = *gen->tokenizer();
-    EXPECT_EQ(m.tok_tokens, tok.tokens);
-    EXPECT_EQ(m.tok_merges, tok.merges);
-    EXPECT_EQ(m.bos, tok.bos);
-    EXPECT_EQ(m.eos, tok.eos);
-    EXPECT_EQ(m.eot, tok.eot);
-    EXPECT_EQ(m.add_bos, tok.add_bos);
-    EXPECT_EQ(m.chat_template, tok.chat_template);
+    EXPECT_EQ(m.tokenizer.tokens, tok.tokens);
+    EXPECT_EQ(m.tokenizer.merges, tok.merges);
+    EXPECT_EQ(m.tokenizer.bos, tok.bos);
+    EXPECT_EQ(m.tokenizer.eos, tok.eos);
+    EXPECT_EQ(m.tokenizer.eot, tok.eot);
+    EXPECT_EQ(m.tokenizer.add_bos, tok.add_bos);
+    EXPECT_EQ(m.tokenizer.chat_template, tok.chat_template);
   }
 }
 
