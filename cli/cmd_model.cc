@@ -246,11 +246,12 @@ json::Value metadata_json(const gguf::Value& v, bool all) {
     if (std::isinf(v.f)) return json::Value(v.f > 0 ? "inf" : "-inf");
     return json::Value(v.f);
   }
-  if (v.type == ValueType::kU64 && v.u > (uint64_t)INT64_MAX) return json::Value((double)v.u);
-  return v.is_integer() && (v.type == ValueType::kI8 || v.type == ValueType::kI16 ||
-                            v.type == ValueType::kI32 || v.type == ValueType::kI64)
-             ? json::Value(v.i)
-             : json::Value((int64_t)v.u);
+  // Integers: signed types keep theirs in v.i, unsigned ones in v.u.
+  const bool is_signed = v.type == ValueType::kI8 || v.type == ValueType::kI16 ||
+                         v.type == ValueType::kI32 || v.type == ValueType::kI64;
+  if (is_signed) return json::Value(v.i);
+  if (v.u > (uint64_t)INT64_MAX) return json::Value((double)v.u);
+  return json::Value((int64_t)v.u);
 }
 
 json::Value shape_json(const std::vector<int64_t>& shape) {

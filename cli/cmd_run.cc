@@ -12,7 +12,6 @@
 #include "cli/command.h"
 #include "cli/run_common.h"
 #include "kernels/error.h"
-#include "model/loader.h"
 #include "model/perplexity.h"
 #include "model/sampling.h"
 #include "model/tokenizer.h"

@@ -74,22 +74,20 @@ def check_executable(path, flag, fix):
         raise Failure(f"{flag} {path}: not an executable file ({fix})")
 
 
-def bytes_per_token(tables, n_gen, depth=0, where="model"):
+def bytes_per_token(tables, n_gen, where="model"):
     """Bytes a decode step reads from a GGUF file's tensor table (tritune inspect --json):
     every blk.* tensor, the output head (output.weight, else the tied token_embd.weight), one
     embedding row, the output norm, and the f16 KV cache at the mean context of a tgN run."""
     try:
-        return _bytes_per_token(tables, n_gen, depth)
+        return _bytes_per_token(tables, n_gen)
     except (KeyError, TypeError, IndexError) as e:
         raise Failure(f"{where}: cannot count bytes per token, missing or odd entry {e}")
 
 
-def _bytes_per_token(tables, n_gen, depth):
+def _bytes_per_token(tables, n_gen):
     md = tables["metadata"]
     arch = md["general.architecture"]
     ts = {t["name"]: t for t in tables["tensors"]}
-    if "token_embd.weight" not in ts:
-        raise Failure("model has no token_embd.weight")
     layers = sum(t["bytes"] for n, t in ts.items() if n.startswith("blk."))
     linear = sum(t["bytes"] for n, t in ts.items()
                  if n.startswith("blk.") and len(t["shape"]) == 2)
@@ -103,7 +101,7 @@ def _bytes_per_token(tables, n_gen, depth):
     heads = md[f"{arch}.attention.head_count"]
     kv_heads = md.get(f"{arch}.attention.head_count_kv", heads)
     kv_dim = hidden // heads * kv_heads
-    mean_ctx = depth + (n_gen + 1) / 2.0
+    mean_ctx = (n_gen + 1) / 2.0
     kv = 2 * n_layer * kv_dim * 2 * mean_ctx  # K and V, f16
     return {"total": layers + head + row + norm + kv, "linear": linear, "head": head,
             "kv": kv, "layer_tensors": layers}
@@ -232,10 +230,17 @@ def summarize(engines, rounds):
     return out
 
 
+def models_text(a, engines):
+    if a.tritune_model:
+        return "models " + ", ".join(f"`{e['file']}`" for e in engines.values())
+    return (f"synthetic `{a.shape}` model (seed {a.seed}, {a.embd_type} embedding and tied "
+            f"head)")
+
+
 def markdown(a, info, engines, summary, probes, rounds):
     lines = [f"# tritune vs llama.cpp on {info['cpu']}", "",
-             f"{info['date']}; {a.threads} threads; synthetic `{a.shape}` model (seed {a.seed}, "
-             f"{a.embd_type} embedding and tied head); pp{a.p} and tg{a.n}, {a.rounds} rounds "
+             f"{info['date']}; {a.threads} threads; {models_text(a, engines)}; "
+             f"pp{a.p} and tg{a.n}, {a.rounds} rounds "
              f"alternating the engines' order; tritune {info['tritune_version']}, llama.cpp "
              f"build {info['llama_build']}. Stream probe ({a.threads} threads) around every run: "
              f"median {fmt(med(probes))} GB/s, {fmt(span(probes)[0])}..{fmt(span(probes)[1])}.",
@@ -402,7 +407,7 @@ def main(argv=None):
             print(md)
         if a.json_out:
             with open(a.json_out, "w") as f:
-                json.dump({"args": {k: v for k, v in vars(a).items()}, "info": info,
+                json.dump({"args": vars(a), "info": info,
                            "engines": engines, "rounds": rounds, "summary": summary,
                            "probes_gbs": probe.samples}, f, indent=1)
             log(f"wrote {a.json_out}")
