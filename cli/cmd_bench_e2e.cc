@@ -338,6 +338,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
            "its own, and report the median of their per-token ratios to the bound (0: skip; "
            "needs the roofline)",
            "32");
+  a.option("--embd-type", "T", kEmbdTypeHelp);
   a.flag("--compare-f16", "also run the same weights as F16 (linear layers and head)");
   a.flag("--no-roofline", "skip the bandwidth / in-place read / int8 peak measurements");
   a.flag("--no-energy", "skip the energy meter");
@@ -357,7 +358,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   if (depth < 0 || (depth > 0 && tg == 0))
     throw Error("bench e2e: -d must be >= 0 and needs tg (-n > 0)");
   const KvType kv = parse_kv_type(a.get("--kv"));
-  const LoadedModel m = load_for_run(a.get("-m"));
+  const LoadedModel m = load_for_run(
+      a.get("-m"), a.has("--embd-type") ? parse_embd_type(a.get("--embd-type")) : UINT32_MAX,
+      threads);
   const int64_t rss_loaded = resident_bytes();
 
   std::unique_ptr<EnergyMeter> meter;

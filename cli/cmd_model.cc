@@ -37,15 +37,6 @@ std::string human_bytes(double b) {
   return buf;
 }
 
-uint32_t parse_embd_type(const std::string& s) {
-  if (s == "f32") return ggml::kF32;
-  if (s == "f16") return ggml::kF16;
-  if (s == "bf16") return ggml::kBF16;
-  if (s == "q8_0") return ggml::kQ8_0;
-  if (s == "q6_k") return ggml::kQ6_K;
-  throw Error("unknown embedding type '" + s + "' (known: f16, q8_0, q6_k, f32, bf16)");
-}
-
 int64_t param_count(const HParams& hp, bool untied) {
   int64_t n = hp.vocab * hp.hidden * (untied ? 2 : 1) + hp.hidden;
   for (int p = 0; p < (int)Proj::kCount; ++p) {

@@ -58,6 +58,11 @@ void add_common(Args& a) {
   a.option("--kv", "TYPE", "KV cache type: f32 or f16", "f32");
   a.option("--ctx", "N", "context (KV cache positions); 0: what the command needs", "0");
   a.option("--logits-out", "FILE", "write raw float32 logits of every evaluated position");
+  a.option("--embd-type", "T", kEmbdTypeHelp);
+}
+
+uint32_t embd_type_arg(const Args& a) {
+  return a.has("--embd-type") ? parse_embd_type(a.get("--embd-type")) : UINT32_MAX;
 }
 
 // ---- run --------------------------------------------------------------------------------------
@@ -78,7 +83,7 @@ int run_run(const std::vector<std::string>& argv) {
   a.flag("--no-stop", "do not stop at end-of-generation tokens");
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
-  const LoadedModel m = load_for_run(a.get("-m"));
+  const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   std::unique_ptr<Tokenizer> tok;
   std::vector<int32_t> prompt;
   if (a.has("--tokens")) {
@@ -175,7 +180,7 @@ int run_ppl(const std::vector<std::string>& argv) {
   if (!f) throw Error("ppl: cannot read '" + a.get("-f") + "'");
   std::stringstream text;
   text << f.rdbuf();
-  const LoadedModel m = load_for_run(a.get("-m"));
+  const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const Tokenizer tok = model_tokenizer(*m.weights);
   std::vector<int32_t> tokens = tok.encode(text.str(), true);
   const int64_t cap = a.get_int("--max-tokens");
@@ -231,10 +236,14 @@ int run_validate(const std::vector<std::string>& argv) {
   a.option("--tol", "F", "forced-run tolerance, relative to the largest logit", "1e-4");
   a.flag("--no-forced", "skip the forced run and the per-layer bit-exact check");
   a.option("--logits-out", "FILE", "write the kernel path's logits (raw float32)");
+  a.option("--embd-type", "T",
+           std::string(kEmbdTypeHelp) +
+               "; both paths then use it, and the report adds what it costs: the kernel path "
+               "over the stored head against the re-encoded one");
   a.flag("--json", "print the report as JSON");
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
-  const LoadedModel m = load_for_run(a.get("-m"));
+  const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const int64_t n = a.get_int("-n");
   if (n < 2) throw Error("validate: -n must be >= 2");
   std::vector<int32_t> tokens;
@@ -254,7 +263,13 @@ int run_validate(const std::vector<std::string>& argv) {
   vo.forced_rel_tol = a.get_double("--tol");
   vo.logits_out = a.get("--logits-out");
   const auto t0 = Clock::now();
-  const ValidateReport r = validate_model(m.weights, tokens, vo);
+  ValidateReport r = validate_model(m.weights, tokens, vo);
+  if (a.has("--embd-type")) {
+    // The same file again, as stored: what the re-encoding changed, on the same tokens.
+    const LoadedModel stored = load_for_run(a.get("-m"));
+    r.embedding = compare_embeddings(stored.weights, m.weights, tokens, threads, vo.kv);
+    r.has_embedding_effect = true;
+  }
   if (a.has("--json")) {
     std::printf("%s\n", r.to_json().c_str());
   } else {

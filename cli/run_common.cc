@@ -6,21 +6,37 @@
 
 #include "kernels/error.h"
 #include "kernels/variant.h"
+#include "model/convert.h"
+#include "model/ggml_types.h"
 #include "model/loader.h"
 
 namespace tritune::cli {
 
-LoadedModel load_for_run(const std::string& path) {
+LoadedModel load_for_run(const std::string& path, uint32_t embd_type, int threads) {
   if (path.empty()) throw Error("no model given: pass -m FILE (GGUF, .safetensors or HF dir)");
   const auto t0 = std::chrono::steady_clock::now();
   LoadReport report;
   LoadedModel m;
   m.weights = std::make_shared<ModelWeights>(load_model(path, LoadOptions(), &report));
+  if (embd_type != UINT32_MAX) {
+    for (auto& n : requantize_embeddings(*m.weights, embd_type, threads)) {
+      report.notes.push_back(std::move(n));
+    }
+  }
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& n : report.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   m.file_bytes = f ? (int64_t)f.tellg() : 0;
   return m;
+}
+
+uint32_t parse_embd_type(const std::string& s) {
+  if (s == "f32") return ggml::kF32;
+  if (s == "f16") return ggml::kF16;
+  if (s == "bf16") return ggml::kBF16;
+  if (s == "q8_0") return ggml::kQ8_0;
+  if (s == "q6_k") return ggml::kQ6_K;
+  throw Error("unknown embedding type '" + s + "' (known: f16, q8_0, q6_k, f32, bf16)");
 }
 
 int default_threads() {

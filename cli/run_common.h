@@ -21,8 +21,16 @@ struct LoadedModel {
 };
 
 // Loads any model file tritune reads (GGUF, safetensors, HF directory); prints the loader's
-// notes to stderr.
-LoadedModel load_for_run(const std::string& path);
+// notes to stderr. embd_type (a ggml type id; UINT32_MAX: as stored) re-encodes the embedding
+// and output head at load (requantize_embeddings, model/convert.h) on `threads` threads.
+LoadedModel load_for_run(const std::string& path, uint32_t embd_type = UINT32_MAX, int threads = 1);
+
+// --embd-type values: f32 | f16 | bf16 | q8_0 | q6_k -> the ggml type id; Error otherwise.
+uint32_t parse_embd_type(const std::string& s);
+// The --embd-type option of the model commands (run, ppl, validate, bench e2e).
+constexpr const char* kEmbdTypeHelp =
+    "re-encode the embedding and output head at load: q6_k | q8_0 | f16 | bf16 | f32 (e.g. "
+    "q6_k for an HF checkpoint's BF16 head: 2.4x fewer bytes per token; default: as stored)";
 
 // -t default: the logical CPUs (the machine's own answer, at least 1).
 int default_threads();

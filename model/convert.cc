@@ -1,10 +1,15 @@
 #include "model/convert.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "kernels/error.h"
 #include "model/ggml_types.h"
 #include "model/loader.h"
+#include "model/mapped_file.h"
 
 namespace tritune {
 
@@ -123,6 +128,77 @@ WriteSummary convert_to_gguf(const ModelWeights& w, const std::string& out,
   const bool ternary_target = g.linear != LinearFormat::kF16 && g.linear != LinearFormat::kF32;
   const auto src = weights_source(w, ternary_target);
   return write_gguf_model(*src, out, g);
+}
+
+namespace {
+
+void requantize_matrix(RawMatrix& m, uint32_t type, int threads) {
+  const int64_t rows = m.rows, cols = m.cols;
+  const int64_t row_bytes = ggml::row_bytes(type, cols);
+  std::vector<uint8_t> out((size_t)(rows * row_bytes));
+  // Each thread converts a contiguous range of rows in chunks of about 1M values.
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 20) / cols);
+  const int nt = (int)std::clamp<int64_t>(threads, 1, std::max<int64_t>(1, rows / chunk));
+  std::vector<std::thread> pool;
+  std::vector<std::string> errors((size_t)nt);
+  auto work = [&](int t) {
+    try {
+      std::vector<float> f((size_t)(chunk * cols));
+      for (int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt; r0 < r1; r0 += chunk) {
+        const int64_t n = std::min(chunk, r1 - r0);
+        ggml::dequantize_rows(m.ggml_type, m.data, cols, rows, r0, n, f.data());
+        encode_floats(type, f.data(), n * cols, out.data() + r0 * row_bytes);
+      }
+    } catch (const std::exception& e) {
+      errors[(size_t)t] = e.what();
+    }
+  };
+  for (int t = 1; t < nt; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  for (const auto& e : errors) {
+    if (!e.empty()) throw Error(m.name + ": " + e);
+  }
+  if (m.file_mapped) drop_mapped_pages(m.data, (size_t)m.bytes);
+  m.owned = std::move(out);
+  m.data = m.owned.data();
+  m.bytes = (int64_t)m.owned.size();
+  m.ggml_type = type;
+  m.file_mapped = false;
+}
+
+}  // namespace
+
+std::vector<std::string> requantize_embeddings(ModelWeights& w, uint32_t type, int threads) {
+  const ggml::TypeInfo* ti = ggml::find_type(type);
+  if (ti == nullptr || !can_write_matrix_type(type)) {
+    throw Error("embeddings cannot be re-encoded as " + ggml::type_name(type) +
+                " (use f32, f16, bf16, q8_0 or q6_k)");
+  }
+  std::vector<std::string> notes;
+  for (RawMatrix* m : {&w.tok_embd, &w.output}) {
+    if (m->rows == 0 || m->ggml_type == type) continue;
+    if (m->name.empty()) m->name = m == &w.tok_embd ? "token_embd" : "output";
+    if (m->cols % ti->block != 0) {
+      throw Error(m->name + ": its rows of " + std::to_string(m->cols) +
+                  " values are not a multiple of the " + ti->name + " block (" +
+                  std::to_string(ti->block) + "); choose q8_0 (blocks of 32), f16 or f32");
+    }
+    if (!ggml::can_dequantize(m->ggml_type)) {
+      throw Error(m->name + ": its stored type " + ggml::type_name(m->ggml_type) +
+                  " cannot be read back to re-encode it");
+    }
+    const std::string from = ggml::type_name(m->ggml_type);
+    const double before = (double)m->bytes;
+    const auto t0 = std::chrono::steady_clock::now();
+    requantize_matrix(*m, type, threads);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "%s: %s -> %s at load, %.1f -> %.1f MB in %.1f s",
+                  m->name.c_str(), from.c_str(), ti->name, before / 1e6, (double)m->bytes / 1e6, s);
+    notes.push_back(buf);
+  }
+  return notes;
 }
 
 }  // namespace tritune

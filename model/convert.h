@@ -6,6 +6,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model/model_writer.h"
 #include "model/weights.h"
@@ -25,5 +26,14 @@ struct ConvertOptions {
 
 WriteSummary convert_to_gguf(const ModelWeights& w, const std::string& out,
                              const ConvertOptions& opt);
+
+// Re-encodes the token embedding, and the output matrix when it is separate, as `type` (F32,
+// F16, BF16, Q8_0 or Q6_K) in owned memory: what `convert --embd-type` writes, done at load.
+// A 2B4T BF16 checkpoint's tied head then streams 269 MB per token as Q6_K instead of 657 MB.
+// Rows are converted on `threads` threads; the stored tensor's pages leave the resident set
+// when it was file-mapped. Throws Error (naming the tensor and the fix) when hidden is not a
+// multiple of the type's block or the type cannot be written. Returns one note per converted
+// tensor ("token_embd: BF16 -> Q6_K, 656.7 -> 269.4 MB"); none when each already has the type.
+std::vector<std::string> requantize_embeddings(ModelWeights& w, uint32_t type, int threads);
 
 }  // namespace tritune

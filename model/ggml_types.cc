@@ -1,8 +1,14 @@
 #include "model/ggml_types.h"
 
+// No a*b+c contraction into FMA: the quantizer's ISA clones must round like the baseline build
+// (the same model bytes from every machine).
+#pragma GCC optimize("fp-contract=off")
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "kernels/cpu_features.h"
 #include "kernels/error.h"
 #include "kernels/half.h"
 
@@ -271,31 +277,98 @@ void quantize_q8_0(const float* x, uint8_t* dst, int64_t n) {
   }
 }
 
+namespace {
+
+// Round to nearest, ties to even, for |v| < 2^22 (the default rounding mode; no -ffast-math
+// here): branch-free and vectorizable in baseline x86-64, where nearbyint is a library call.
+inline float round_even(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (v + kMagic) - kMagic;
+}
+
+// The step of one 16-value group of a Q6_K block, codes l in [-32, 31]: a search over steps
+// around max / 32 that minimises the error weighted by x^2 (large values, which dominate a
+// dot product, are matched best), each candidate's step refitted by least squares for its
+// codes. The sign is the max-magnitude value's, negated: that value lands on -32, so the
+// group uses the range's longer end. Returns 0 for an all-zero group.
+__attribute__((always_inline)) inline float q6k_group_step(const float* x) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < 16; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  if (amax < 1e-30f) return 0.0f;
+  // The candidates in lanes, each summed over the values in order: vectorizes without
+  // reassociating anything. Lanes 19..23 repeat the last candidate (a tie keeps the first).
+  constexpr int kCands = 24;
+  float inv[kCands], lx[kCands], l2[kCands];
+  for (int c = 0; c < kCands; ++c) {
+    inv[c] = -(32.0f + 0.1f * (float)(std::min(c, 18) - 9)) / max;
+    lx[c] = 0.0f;
+    l2[c] = 0.0f;
+  }
+  for (int j = 0; j < 16; ++j) {
+    const float xj = x[j], w = xj * xj, wx = w * xj;
+    for (int c = 0; c < kCands; ++c) {
+      // inv * x lies in [-33, 33]; a NaN or inf makes the sums NaN and the candidate loses.
+      const float r = round_even(inv[c] * xj);
+      const float l = r < -32.0f ? -32.0f : (r > 31.0f ? 31.0f : r);
+      lx[c] += wx * l;
+      l2[c] += w * l * l;
+    }
+  }
+  float best_step = 0.0f, best = -1.0f;  // best: sumlx^2 / suml2 (the error it removes)
+  for (int c = 0; c < kCands; ++c) {
+    if (l2[c] > 0.0f && lx[c] * lx[c] > best * l2[c]) {
+      best = lx[c] * lx[c] / l2[c];
+      best_step = lx[c] / l2[c];
+    }
+  }
+  return best_step;
+}
+
+// The 16 group steps of a block, vectorized per ISA level (identical results).
+__attribute__((always_inline)) inline void q6k_block_steps_body(const float* v, float* step) {
+  for (int s = 0; s < 16; ++s) step[s] = q6k_group_step(v + s * 16);
+}
+TRITUNE_ISA_CLONES(void, q6k_block_steps, (const float* v, float* step), (v, step),
+                   q6k_block_steps_body)
+
+}  // namespace
+
 void quantize_q6_k(const float* x, uint8_t* dst, int64_t n) {
+  quantize_q6_k(x, dst, n, selected_isa());
+}
+
+void quantize_q6_k(const float* x, uint8_t* dst, int64_t n, Isa isa) {
+  const auto block_steps = q6k_block_steps_for(isa);
   for (int64_t b = 0; b < n / kQK; ++b) {
     const float* v = x + b * kQK;
     uint8_t* blk = dst + b * 210;
     std::memset(blk, 0, 210);
-    float sub_scale[16];
-    float max_scale = 0.0f;
+    // Each group's step, then the block's: d * sc[s] with sc in [-128, 127], the largest step
+    // (by magnitude) on -128.
+    float step[16];
+    float max_step = 0.0f;
+    block_steps(v, step);
     for (int s = 0; s < 16; ++s) {
-      float amax = 0.0f;
-      for (int j = 0; j < 16; ++j) amax = std::fmax(amax, std::fabs(v[s * 16 + j]));
-      sub_scale[s] = amax / 31.0f;
-      max_scale = std::fmax(max_scale, sub_scale[s]);
+      if (std::fabs(step[s]) > std::fabs(max_step)) max_step = step[s];
     }
-    const uint16_t d_half = float_to_half(max_scale / 127.0f);
+    const uint16_t d_half = float_to_half(max_step / -128.0f);
     const float d = half_to_float(d_half);
     store_u16(blk + 208, d_half);
     int8_t* sc = reinterpret_cast<int8_t*>(blk + 192);
     for (int s = 0; s < 16; ++s) {
-      sc[s] = d != 0.0f ? (int8_t)std::lround(std::fmin(sub_scale[s] / d, 127.0f)) : 0;
+      const float r = d != 0.0f ? round_even(step[s] / d) : 0.0f;
+      sc[s] = (int8_t)(r < -128.0f ? -128.0f : (r > 127.0f ? 127.0f : r));
     }
     for (int e = 0; e < kQK; ++e) {
-      const float step = d * (float)sc[e / 16];
-      long q = step != 0.0f ? std::lround(v[e] / step) : 0;
-      q = q < -32 ? -32 : (q > 31 ? 31 : q);
-      const int u = (int)q + 32;
+      const float st = d * (float)sc[e / 16];
+      float r = st != 0.0f ? v[e] / st : 0.0f;
+      r = r < -32.0f ? -32.0f : (r > 31.0f ? 31.0f : r);  // clamp first: round_even's range
+      const int u = (int)round_even(r) + 32;
       const int h = e / 128, l = (e % 128) % 32, g = (e % 128) / 32;
       uint8_t& lo = blk[h * 64 + l + 32 * (g & 1)];
       lo |= (uint8_t)(g < 2 ? (u & 0xF) : ((u & 0xF) << 4));

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu_features.h"
+
 namespace tritune::ggml {
 
 enum Type : uint32_t {
@@ -82,9 +84,13 @@ void dequantize_rows(uint32_t id, const uint8_t* tensor, int64_t cols, int64_t n
 // ---- quantizers (for writers) ----------------------------------------------------------------
 // All take n values (a multiple of the block size) and write row_bytes(type, n) bytes.
 void quantize_q8_0(const float* x, uint8_t* dst, int64_t n);
-// A simple Q6_K quantizer (per-16 absmax scales, no iterative search): good enough for
-// synthetic embeddings; the dequantizer is the exact ggml one.
+// Q6_K: each 16-value group's step found by a small weighted least-squares search (the
+// approach of ggml's reference quantizer), the steps as int8 multiples of one f16 scale per
+// 256 values. The dequantizer is the exact ggml one.
+// The step search is vectorized per ISA level (selected_isa(); the overload names one the CPU
+// supports); every level writes the same bytes.
 void quantize_q6_k(const float* x, uint8_t* dst, int64_t n);
+void quantize_q6_k(const float* x, uint8_t* dst, int64_t n, Isa isa);
 // llama.cpp's ternary quantizers: d = max|x| per 256-block, code = round(x/d) + 1.
 void quantize_tq1_0(const float* x, uint8_t* dst, int64_t n);
 void quantize_tq2_0(const float* x, uint8_t* dst, int64_t n);

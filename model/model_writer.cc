@@ -109,6 +109,50 @@ uint32_t linear_tensor_type(LinearFormat f, int64_t k, float scale) {
   return fallback;
 }
 
+void encode_floats(uint32_t type, const float* x, int64_t n, uint8_t* out) {
+  switch (type) {
+    case ggml::kF32:
+      std::memcpy(out, x, (size_t)n * 4);
+      break;
+    case ggml::kF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = float_to_half(x[i]);
+        std::memcpy(out + 2 * i, &h, 2);
+      }
+      break;
+    case ggml::kBF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = ggml::float_to_bf16(x[i]);
+        std::memcpy(out + 2 * i, &h, 2);
+      }
+      break;
+    case ggml::kQ8_0:
+      ggml::quantize_q8_0(x, out, n);
+      break;
+    case ggml::kQ6_K:
+      ggml::quantize_q6_k(x, out, n);
+      break;
+    case ggml::kTQ1_0:
+      ggml::quantize_tq1_0(x, out, n);
+      break;
+    case ggml::kTQ2_0:
+      ggml::quantize_tq2_0(x, out, n);
+      break;
+    default:
+      throw Error("cannot write tensors of type " + ggml::type_name(type));
+  }
+}
+
+void encode_floats(uint32_t type, const float* x, int64_t n, std::vector<uint8_t>& out) {
+  out.resize((size_t)ggml::row_bytes(type, n));
+  encode_floats(type, x, n, out.data());
+}
+
+bool can_write_matrix_type(uint32_t t) {
+  return t == ggml::kF32 || t == ggml::kF16 || t == ggml::kBF16 || t == ggml::kQ8_0 ||
+         t == ggml::kQ6_K;
+}
+
 namespace {
 
 // Rows per chunk so one chunk stays near 4M values (bounded memory for any shape).
@@ -116,46 +160,6 @@ int64_t chunk_rows(int64_t cols) {
   return std::max<int64_t>(1, (int64_t(1) << 22) / cols);
 }
 
-// Float values -> bytes of a ggml type (a whole number of rows).
-void encode_floats(uint32_t type, const float* x, int64_t n, std::vector<uint8_t>& out) {
-  out.resize((size_t)ggml::row_bytes(type, n));
-  switch (type) {
-    case ggml::kF32:
-      std::memcpy(out.data(), x, (size_t)n * 4);
-      break;
-    case ggml::kF16:
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t h = float_to_half(x[i]);
-        std::memcpy(out.data() + 2 * i, &h, 2);
-      }
-      break;
-    case ggml::kBF16:
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t h = ggml::float_to_bf16(x[i]);
-        std::memcpy(out.data() + 2 * i, &h, 2);
-      }
-      break;
-    case ggml::kQ8_0:
-      ggml::quantize_q8_0(x, out.data(), n);
-      break;
-    case ggml::kQ6_K:
-      ggml::quantize_q6_k(x, out.data(), n);
-      break;
-    case ggml::kTQ1_0:
-      ggml::quantize_tq1_0(x, out.data(), n);
-      break;
-    case ggml::kTQ2_0:
-      ggml::quantize_tq2_0(x, out.data(), n);
-      break;
-    default:
-      throw Error("cannot write tensors of type " + ggml::type_name(type));
-  }
-}
-
-bool can_write_matrix_type(uint32_t t) {
-  return t == ggml::kF32 || t == ggml::kF16 || t == ggml::kBF16 || t == ggml::kQ8_0 ||
-         t == ggml::kQ6_K;
-}
 
 void write_norm(gguf::Writer& w, const std::string& name, const std::vector<float>& v) {
   w.write_tensor(name, v.data(), v.size() * 4);

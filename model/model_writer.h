@@ -51,6 +51,14 @@ class ModelSource {
   virtual void float_rows(int64_t layer, Proj p, int64_t row0, int64_t count, float* out) const = 0;
 };
 
+// Float values -> the bytes of a ggml type: F32, F16, BF16, Q8_0, Q6_K, TQ1_0, TQ2_0 (n a
+// whole number of the type's blocks; `out` takes ggml::row_bytes(type, n) bytes). Error for
+// other types.
+void encode_floats(uint32_t type, const float* x, int64_t n, uint8_t* out);
+void encode_floats(uint32_t type, const float* x, int64_t n, std::vector<uint8_t>& out);
+// The types an embedding or output matrix can be written as: F32, F16, BF16, Q8_0, Q6_K.
+bool can_write_matrix_type(uint32_t type);
+
 struct GgufModelOptions {
   LinearFormat linear = LinearFormat::kI2S;
   // ggml type of token_embd/output; UINT32_MAX keeps the source's stored type (F16 if none).

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "kernels/error.h"
+#include "model/ggml_types.h"
 #include "model/transformer.h"
 
 namespace tritune {
@@ -62,7 +63,72 @@ int64_t argmax(const float* v, int64_t n) {
   return std::max_element(v, v + n) - v;
 }
 
+// Max and mean |a - b|, max |b| and the top-1 agreement of two runs' logits (n rows of V).
+struct LogitDiff {
+  double max_abs = 0, mean_abs = 0, max_abs_logit = 0, top1 = 0;
+};
+LogitDiff diff_logits(const std::vector<float>& a, const std::vector<float>& b, int64_t n,
+                      int64_t V) {
+  LogitDiff d;
+  double sum = 0;
+  for (int64_t i = 0; i < n * V; ++i) {
+    const double x = std::fabs((double)a[(size_t)i] - b[(size_t)i]);
+    d.max_abs = std::max(d.max_abs, x);
+    d.max_abs_logit = std::max(d.max_abs_logit, (double)std::fabs(b[(size_t)i]));
+    sum += x;
+  }
+  d.mean_abs = sum / (double)(n * V);
+  int64_t agree = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    agree += argmax(a.data() + t * V, V) == argmax(b.data() + t * V, V);
+  }
+  d.top1 = (double)agree / (double)n;
+  return d;
+}
+
+const RawMatrix& head_matrix(const ModelWeights& w) {
+  return w.output.rows > 0 ? w.output : w.tok_embd;
+}
+
 }  // namespace
+
+EmbeddingEffect compare_embeddings(std::shared_ptr<const ModelWeights> stored,
+                                   std::shared_ptr<const ModelWeights> encoded,
+                                   const std::vector<int32_t>& tokens, int threads, KvType kv) {
+  if (tokens.size() < 2) throw Error("validate: need at least 2 tokens");
+  if (stored->hp.vocab != encoded->hp.vocab || stored->hp.hidden != encoded->hp.hidden) {
+    throw Error("compare_embeddings: the two models differ in shape");
+  }
+  const int64_t n = (int64_t)tokens.size(), V = stored->hp.vocab;
+  TransformerOptions topt;
+  topt.threads = threads;
+  topt.kv = kv;
+  topt.context = n;
+  topt.path = Path::kKernel;
+  std::vector<float> ls, le;
+  {
+    Transformer tf(stored, topt);
+    ls = run_all(tf, tokens);
+  }
+  {
+    Transformer tf(encoded, topt);
+    le = run_all(tf, tokens);
+  }
+  EmbeddingEffect e;
+  e.stored = ggml::type_name(head_matrix(*stored).ggml_type);
+  e.encoded = ggml::type_name(head_matrix(*encoded).ggml_type);
+  e.stored_bytes = head_matrix(*stored).bytes;
+  e.encoded_bytes = head_matrix(*encoded).bytes;
+  const LogitDiff d = diff_logits(le, ls, n, V);
+  e.top1_agreement = d.top1;
+  e.max_abs_diff = d.max_abs;
+  e.mean_abs_diff = d.mean_abs;
+  e.max_abs_logit = d.max_abs_logit;
+  e.ppl_stored = perplexity_from_logits(ls.data(), V, tokens);
+  e.ppl_encoded = perplexity_from_logits(le.data(), V, tokens);
+  e.ppl_rel_diff = std::fabs(e.ppl_encoded / e.ppl_stored - 1.0);
+  return e;
+}
 
 ValidateReport validate_model(std::shared_ptr<const ModelWeights> weights,
                               const std::vector<int32_t>& tokens, const ValidateOptions& opt) {
@@ -116,19 +182,11 @@ ValidateReport validate_model(std::shared_ptr<const ModelWeights> weights,
   r.acts_flipped = free_run.flipped;
   r.flips_beyond_one = free_run.beyond_one;
   const int64_t V = r.vocab;
-  double sum = 0;
-  int64_t agree = 0;
-  for (int64_t i = 0; i < n * V; ++i) {
-    const double d = std::fabs((double)lk[(size_t)i] - lr[(size_t)i]);
-    r.max_abs_diff = std::max(r.max_abs_diff, d);
-    r.max_abs_logit = std::max(r.max_abs_logit, (double)std::fabs(lr[(size_t)i]));
-    sum += d;
-  }
-  r.mean_abs_diff = sum / (double)(n * V);
-  for (int64_t t = 0; t < n; ++t) {
-    agree += argmax(lk.data() + t * V, V) == argmax(lr.data() + t * V, V);
-  }
-  r.top1_agreement = (double)agree / (double)n;
+  const LogitDiff d = diff_logits(lk, lr, n, V);
+  r.max_abs_diff = d.max_abs;
+  r.mean_abs_diff = d.mean_abs;
+  r.max_abs_logit = d.max_abs_logit;
+  r.top1_agreement = d.top1;
   r.ppl_kernel = perplexity_from_logits(lk.data(), V, tokens);
   r.ppl_reference = perplexity_from_logits(lr.data(), V, tokens);
   r.ppl_rel_diff = std::fabs(r.ppl_kernel / r.ppl_reference - 1.0);
@@ -239,6 +297,19 @@ std::string ValidateReport::to_text() const {
                   (long long)linear_mismatches);
     o << buf;
   }
+  if (has_embedding_effect) {
+    const EmbeddingEffect& e = embedding;
+    std::snprintf(buf, sizeof buf,
+                  "embedding         %s -> %s (head %.1f -> %.1f MB), kernel path each, "
+                  "informational:\n"
+                  "                  top-1 agreement %.2f%%, logit |diff| max %.6g mean %.6g, "
+                  "perplexity %.6f -> %.6f (%+.4f%%)\n",
+                  e.stored.c_str(), e.encoded.c_str(), (double)e.stored_bytes / 1e6,
+                  (double)e.encoded_bytes / 1e6, 100 * e.top1_agreement, e.max_abs_diff,
+                  e.mean_abs_diff, e.ppl_stored, e.ppl_encoded,
+                  100 * (e.ppl_encoded / e.ppl_stored - 1.0));
+    o << buf;
+  }
   if (pass()) {
     o << "PASS\n";
   } else {
@@ -274,7 +345,20 @@ std::string ValidateReport::to_json() const {
     }
     o << "\"";
   }
-  o << "]}";
+  o << "]";
+  if (has_embedding_effect) {
+    const EmbeddingEffect& e = embedding;
+    std::snprintf(buf, sizeof buf,
+                  ", \"embedding\": {\"stored\": \"%s\", \"encoded\": \"%s\", "
+                  "\"stored_bytes\": %lld, \"encoded_bytes\": %lld, \"top1_agreement\": %.6f, "
+                  "\"max_abs_diff\": %.9g, \"mean_abs_diff\": %.9g, \"max_abs_logit\": %.9g, "
+                  "\"ppl_stored\": %.9g, \"ppl_encoded\": %.9g, \"ppl_rel_diff\": %.9g}",
+                  e.stored.c_str(), e.encoded.c_str(), (long long)e.stored_bytes,
+                  (long long)e.encoded_bytes, e.top1_agreement, e.max_abs_diff, e.mean_abs_diff,
+                  e.max_abs_logit, e.ppl_stored, e.ppl_encoded, e.ppl_rel_diff);
+    o << buf;
+  }
+  o << "}";
   return o.str();
 }
 

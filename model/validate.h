@@ -43,6 +43,18 @@ struct FlipCount {
 // Adds the elementwise x_q differences of a and b (same tokens and k) to c.
 void count_flips(const QuantizedActs& a, const QuantizedActs& b, FlipCount* c);
 
+// What re-encoding the embedding and output head costs in accuracy (`validate --embd-type`):
+// the kernel path over the stored tensors against the kernel path over the re-encoded ones,
+// same linear weights and tokens. It measures the whole change a user makes with
+// `--embd-type`: the head's storage and, for Q8_0 / Q6_K, its int8 activations.
+struct EmbeddingEffect {
+  std::string stored, encoded;                  // type names: "BF16", "Q6_K"
+  int64_t stored_bytes = 0, encoded_bytes = 0;  // the head's bytes (embedding, or the output)
+  double top1_agreement = 0;
+  double max_abs_diff = 0, mean_abs_diff = 0, max_abs_logit = 0;
+  double ppl_stored = 0, ppl_encoded = 0, ppl_rel_diff = 0;
+};
+
 struct ValidateReport {
   int64_t tokens = 0, vocab = 0;
   // Free-running kernel vs reference.
@@ -59,6 +71,8 @@ struct ValidateReport {
   int64_t linear_checks = 0, linear_mismatches = 0;
   std::string first_mismatch;
   std::vector<std::string> failures;  // empty = pass
+  bool has_embedding_effect = false;  // compare_embeddings() filled `embedding` (informational)
+  EmbeddingEffect embedding;
   bool pass() const { return failures.empty(); }
   std::string to_json() const;
   std::string to_text() const;
@@ -67,6 +81,13 @@ struct ValidateReport {
 // Runs the three passes over `tokens` (one batched prefill each; the context must hold them).
 ValidateReport validate_model(std::shared_ptr<const ModelWeights> weights,
                               const std::vector<int32_t>& tokens, const ValidateOptions& opt);
+
+// Kernel path over `stored` and over `encoded` (the same model with its embedding/output
+// re-encoded, requantize_embeddings in model/convert.h) on `tokens`: top-1 agreement, logit
+// differences, perplexity of each.
+EmbeddingEffect compare_embeddings(std::shared_ptr<const ModelWeights> stored,
+                                   std::shared_ptr<const ModelWeights> encoded,
+                                   const std::vector<int32_t>& tokens, int threads, KvType kv);
 
 // Perplexity of next-token predictions from all-position logits: exp(mean over t < n-1 of
 // -log softmax(logits[t])[tokens[t+1]]), log-softmax in double.

@@ -97,6 +97,48 @@ TEST_F(RunCli, RunIsDeterministicPerSeedAndWritesLogits) {
   EXPECT_GE(st.st_size / (320 * 4), 5 + 3);
 }
 
+TEST_F(RunCli, EmbdTypeReencodesTheHeadAtLoad) {
+  // validate reports what the re-encoding costs next to its usual checks, which still pass.
+  Result r = run("validate -m " + model_ + " -n 24 -t 2 --embd-type q6_k --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string js = r.out.substr(r.out.find('{'));
+  const json::Value d = json::parse(js.substr(0, js.rfind('}') + 1), "validate --json");
+  EXPECT_TRUE(d.at("pass").as_bool());
+  const json::Value& e = d.at("embedding");
+  EXPECT_EQ(e.at("stored").as_string(), "Q8_0");
+  EXPECT_EQ(e.at("encoded").as_string(), "Q6_K");
+  EXPECT_EQ(e.at("encoded_bytes").as_double(), 320 * 210);  // tiny: vocab 320, hidden 256
+  EXPECT_EQ(e.at("stored_bytes").as_double(), 320 * 8 * 34);
+  EXPECT_GT(e.at("max_abs_diff").as_double(), 0.0);
+  EXPECT_GE(e.at("top1_agreement").as_double(), 0.5);
+  EXPECT_LE(e.at("top1_agreement").as_double(), 1.0);
+  EXPECT_NE(r.out.find("note: token_embd.weight: Q8_0 -> Q6_K at load"), std::string::npos)
+      << r.out;
+  r = run("validate -m " + model_ + " -n 8 -t 1 --embd-type f16");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("Q8_0 -> F16 (head"), std::string::npos) << r.out;
+  // run, ppl and bench e2e take it too.
+  r = run("run -m " + model_ + " -p Hello -n 3 -t 2 --temp 0 --embd-type q6_k");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("Q8_0 -> Q6_K at load"), std::string::npos) << r.out;
+  r = run("ppl -m " + model_ + " -f " + dir_ + "/text.txt --ctx 16 -t 1 --embd-type f32 --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("Q8_0 -> F32 at load"), std::string::npos) << r.out;
+  r = run("bench e2e -m " + model_ +
+          " -p 0 -n 2 -r 1 -t 1 --no-roofline --no-energy "
+          "--embd-type q6_k --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"tg_tps_mean\":"), std::string::npos) << r.out;
+  // The same type as stored: nothing to do, no note.
+  r = run("run -m " + model_ + " -p Hello -n 1 -t 1 --embd-type q8_0");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.find("at load"), std::string::npos) << r.out;
+  // Unknown types are refused with the list.
+  r = run("run -m " + model_ + " -n 1 --embd-type q5_k");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("unknown embedding type 'q5_k'"), std::string::npos) << r.out;
+}
+
 TEST_F(RunCli, PerplexityAndBenchRun) {
   Result r = run("ppl -m " + model_ + " -f " + dir_ + "/text.txt --ctx 16 --stride 8 -t 2 --json");
   EXPECT_EQ(r.status, 0) << r.out;
