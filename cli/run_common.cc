@@ -1,6 +1,7 @@
 #include "cli/run_common.h"
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -11,6 +12,22 @@
 #include "model/loader.h"
 
 namespace tritune::cli {
+
+int64_t model_file_bytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    int64_t sum = 0;
+    for (const auto& e : fs::directory_iterator(path, ec)) {
+      if (e.is_regular_file(ec) && e.path().extension() == ".safetensors") {
+        sum += (int64_t)e.file_size(ec);
+      }
+    }
+    return sum;
+  }
+  const auto n = fs::file_size(path, ec);
+  return ec ? 0 : (int64_t)n;
+}
 
 LoadedModel load_for_run(const std::string& path, uint32_t embd_type, int threads) {
   if (path.empty()) throw Error("no model given: pass -m FILE (GGUF, .safetensors or HF dir)");
@@ -25,8 +42,7 @@ LoadedModel load_for_run(const std::string& path, uint32_t embd_type, int thread
   }
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& n : report.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  m.file_bytes = f ? (int64_t)f.tellg() : 0;
+  m.file_bytes = model_file_bytes(path);
   return m;
 }
 

@@ -16,9 +16,13 @@ namespace tritune::cli {
 
 struct LoadedModel {
   std::shared_ptr<ModelWeights> weights;
-  int64_t file_bytes = 0;
+  int64_t file_bytes = 0;  // model_file_bytes(path)
   double seconds = 0;
 };
+
+// Bytes of a model on disk: a file's size, or a HF directory's *.safetensors files together
+// (0 if neither can be read).
+int64_t model_file_bytes(const std::string& path);
 
 // Loads any model file tritune reads (GGUF, safetensors, HF directory); prints the loader's
 // notes to stderr. embd_type (a ggml type id; UINT32_MAX: as stored) re-encodes the embedding

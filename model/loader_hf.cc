@@ -248,6 +248,9 @@ class HfLoader {
     m.ggml_type = g;
     m.data = t.data;
     m.bytes = t.bytes;
+    // Read in place from the shard's mapping (the transformer and the re-encoder drop its
+    // pages from the resident set; a copy in memory, as tests build, is not mapped).
+    m.file_mapped = shards_[index_.at(t.name).first]->bytes()->is_mapped();
     return m;
   }
 

@@ -129,6 +129,20 @@ TEST_F(RunCli, EmbdTypeReencodesTheHeadAtLoad) {
           "--embd-type q6_k --json");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\"tg_tps_mean\":"), std::string::npos) << r.out;
+  // A HF directory: its BF16 head re-encoded; the file size is the directory's safetensors.
+  const std::string hf = dir_ + "/tiny_hf";
+  r = run("make-model --shape tiny --format safetensors -o " + hf);
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run("bench e2e -m " + hf +
+          " -p 0 -n 2 -r 1 -t 1 --no-roofline --no-energy "
+          "--embd-type q8_0 --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("model.embed_tokens.weight: BF16 -> Q8_0 at load"), std::string::npos)
+      << r.out;
+  struct stat st;
+  ASSERT_EQ(stat((hf + "/model.safetensors").c_str(), &st), 0);
+  EXPECT_NE(r.out.find("\"file_bytes\": " + std::to_string(st.st_size) + ","), std::string::npos)
+      << r.out;
   // The same type as stored: nothing to do, no note.
   r = run("run -m " + model_ + " -p Hello -n 1 -t 1 --embd-type q8_0");
   EXPECT_EQ(r.status, 0) << r.out;

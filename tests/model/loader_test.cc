@@ -149,6 +149,11 @@ TEST(LoaderEquivalence, EveryFormatGivesTheGeneratorsWeights) {
   const ModelWeights hf = load_model(f.hf, {}, &r);
   expect_matches_generator(hf, false, f.hf);
   EXPECT_NE(r.source.find("HF packed"), std::string::npos) << r.source;
+  // Embeddings are read in place from the mapping, and say so (the transformer and the
+  // re-encoder drop mapped pages from the resident set only when this is set).
+  EXPECT_TRUE(hf.tok_embd.file_mapped);
+  const ModelWeights untied_hf = load_model(f.untied_hf);
+  EXPECT_TRUE(untied_hf.output.file_mapped);
   // The single safetensors file path works too (config.json beside it).
   expect_matches_generator(load_model(f.hf + "/model.safetensors"), false, "model.safetensors");
   expect_matches_generator(load_model(f.untied_i2s), true, f.untied_i2s);
