@@ -45,6 +45,26 @@ struct RawMatrix {
   int64_t bytes = 0;
   std::vector<uint8_t> owned;  // used when the data had to be converted or copied
   bool file_mapped = false;    // data points into a read-only file mapping (not `owned`)
+
+  RawMatrix() = default;
+  RawMatrix(RawMatrix&&) = default;  // a moved vector keeps its buffer: `data` stays valid
+  RawMatrix& operator=(RawMatrix&&) = default;
+  // A copy points into its own `owned`, not the original's.
+  RawMatrix(const RawMatrix& o) { *this = o; }
+  RawMatrix& operator=(const RawMatrix& o) {
+    if (this == &o) return *this;
+    name = o.name;
+    rows = o.rows;
+    cols = o.cols;
+    ggml_type = o.ggml_type;
+    bytes = o.bytes;
+    owned = o.owned;
+    file_mapped = o.file_mapped;
+    const bool in_owned =
+        !o.owned.empty() && o.data >= o.owned.data() && o.data < o.owned.data() + o.owned.size();
+    data = in_owned ? owned.data() + (o.data - o.owned.data()) : o.data;
+    return *this;
+  }
 };
 
 struct LayerWeights {

@@ -3,7 +3,8 @@
 //
 // run_one(data, size, seed): the first byte picks the target (mod 5); the rest is the file:
 //   0  a GGUF file: parsed, loaded, its tokenizer built and run, and, when it loads and is
-//      small, one forward step of the kernel path and of the reference path
+//      small, one forward step of the kernel path and of the reference path, and one of the
+//      kernel path with the head re-encoded as Q8_0 and as Q6_K (--embd-type)
 //   1  a model.safetensors, loaded with the seed checkpoint's valid config.json
 //   2  a config.json, loaded with the seed checkpoint's valid model.safetensors
 //   3  a tokenizer.json (text starting with '{'), built and run
@@ -24,6 +25,8 @@
 #include <vector>
 
 #include "kernels/error.h"
+#include "model/convert.h"
+#include "model/ggml_types.h"
 #include "model/gguf.h"
 #include "model/loader.h"
 #include "model/mapped_file.h"
@@ -61,6 +64,17 @@ inline void run_one_token(const std::shared_ptr<const ModelWeights>& w) {
     std::vector<float> logits((size_t)hp.vocab);
     const int32_t tokens[2] = {0, (int32_t)(hp.vocab - 1)};
     t->forward(tokens, 2, 1, logits.data());
+  }
+  // The head re-encoded at load (--embd-type) from whatever the file stored, then one token.
+  for (uint32_t type : {(uint32_t)ggml::kQ8_0, (uint32_t)ggml::kQ6_K}) {
+    auto c = std::make_shared<ModelWeights>(*w);
+    requantize_embeddings(*c, type, 2);
+    TransformerOptions o;
+    o.context = 8;
+    Transformer t(c, o);
+    std::vector<float> logits((size_t)hp.vocab);
+    const int32_t token = (int32_t)(hp.vocab - 1);
+    t.forward(&token, 1, 0, logits.data());
   }
 }
 

@@ -87,6 +87,34 @@ TEST(Requantize, UntiedOutputConvertsToo) {
   EXPECT_EQ(w1->tok_embd.owned, w->tok_embd.owned);
 }
 
+TEST(Requantize, ACopiedModelOwnsItsEmbedding) {
+  // Re-encoding a copy (validate and the fuzz targets do) must not reach into the original:
+  // RawMatrix copies point into their own bytes.
+  TinySpec s;
+  s.hidden = 256;
+  auto w = make_tiny_model(s);
+  const std::vector<uint8_t> original = w->tok_embd.owned;
+  auto c = std::make_unique<ModelWeights>(*w);
+  EXPECT_EQ(c->tok_embd.data, c->tok_embd.owned.data());
+  EXPECT_NE(c->tok_embd.data, w->tok_embd.data);
+  requantize_embeddings(*c, ggml::kQ6_K, 2);
+  EXPECT_EQ(w->tok_embd.owned, original);
+  EXPECT_EQ(w->tok_embd.data, w->tok_embd.owned.data());
+  // Assignment, and a matrix that points outside `owned` (a mapping) keeps its pointer.
+  RawMatrix mapped;
+  static const uint8_t bytes[4] = {1, 2, 3, 4};
+  mapped.data = bytes;
+  mapped.bytes = 4;
+  RawMatrix m2 = w->tok_embd;
+  m2 = mapped;
+  EXPECT_EQ(m2.data, bytes);
+  RawMatrix m3;
+  m3 = w->tok_embd;
+  w.reset();
+  EXPECT_EQ(m3.data, m3.owned.data());
+  EXPECT_EQ(m3.owned, original);
+}
+
 TEST(Requantize, ImpossibleRequestsNameTheTensorAndTheFix) {
   TinySpec s;  // hidden 128: not a multiple of the Q6_K block
   auto w = make_tiny_model(s);
