@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "cli/args.h"
@@ -15,6 +16,7 @@
 #include "model/perplexity.h"
 #include "model/sampling.h"
 #include "model/tokenizer.h"
+#include "model/tokenizer_chat.h"
 #include "model/transformer.h"
 #include "model/validate.h"
 
@@ -61,6 +63,22 @@ void add_common(Args& a) {
   a.option("--embd-type", "T", kEmbdTypeHelp);
 }
 
+void add_sampling(Args& a) {
+  a.option("--temp", "T", "temperature (0: greedy)", "0.8");
+  a.option("--top-k", "K", "keep the K most likely tokens (0: off)", "40");
+  a.option("--top-p", "P", "nucleus: smallest set with probability >= P (1: off)", "0.95");
+  a.option("--seed", "S", "sampling seed", "0");
+}
+
+SamplerOptions sampler_options(const Args& a) {
+  SamplerOptions so;
+  so.temperature = (float)a.get_double("--temp");
+  so.top_k = a.get_int("--top-k");
+  so.top_p = (float)a.get_double("--top-p");
+  so.seed = (uint64_t)a.get_int("--seed");
+  return so;
+}
+
 uint32_t embd_type_arg(const Args& a) {
   return a.has("--embd-type") ? parse_embd_type(a.get("--embd-type")) : UINT32_MAX;
 }
@@ -76,10 +94,7 @@ int run_run(const std::vector<std::string>& argv) {
   a.option("--tokens", "IDS", "prompt as comma-separated token ids instead of -p");
   a.flag("--chat", "treat -p as a user message in the model's chat template");
   a.option("-n", "N", "tokens to generate", "64");
-  a.option("--temp", "T", "temperature (0: greedy)", "0.8");
-  a.option("--top-k", "K", "keep the K most likely tokens (0: off)", "40");
-  a.option("--top-p", "P", "nucleus: smallest set with probability >= P (1: off)", "0.95");
-  a.option("--seed", "S", "sampling seed", "0");
+  add_sampling(a);
   a.flag("--no-stop", "do not stop at end-of-generation tokens");
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
@@ -105,12 +120,7 @@ int run_run(const std::vector<std::string>& argv) {
     throw Error("prompt (" + std::to_string(prompt.size()) + ") + -n " + std::to_string(n_gen) +
                 " exceed the context of " + std::to_string(tf.context()) + " (raise --ctx)");
   }
-  SamplerOptions so;
-  so.temperature = (float)a.get_double("--temp");
-  so.top_k = a.get_int("--top-k");
-  so.top_p = (float)a.get_double("--top-p");
-  so.seed = (uint64_t)a.get_int("--seed");
-  Sampler sampler(so);
+  Sampler sampler(sampler_options(a));
   LogitsWriter lw(a.get("--logits-out"));
   const int64_t V = tf.hp().vocab;
 
@@ -159,6 +169,111 @@ int run_run(const std::vector<std::string>& argv) {
   if (lw.enabled()) {
     std::fprintf(stderr, "logits     %lld positions x %lld floats -> %s\n",
                  (long long)lw.rows_written(V), (long long)V, a.get("--logits-out").c_str());
+  }
+  return 0;
+}
+
+// ---- chat -------------------------------------------------------------------------------------
+// A conversation on stdin, one user message per line. Each turn renders the whole conversation
+// with the model's chat template and evaluates only the tokens that differ from those already
+// in the KV cache (the longest common prefix stays), so a turn costs its own tokens, not the
+// history's.
+int run_chat(const std::vector<std::string>& argv) {
+  Args a("chat",
+         "Chat with the model: one user message per line on stdin, each answered in the\n"
+         "model's chat template (BitNet 2B4T's, or LLaMA-3's when the model's template uses\n"
+         "its headers). The KV cache carries the conversation: a turn evaluates only its new\n"
+         "tokens. Lines \"/reset\" (forget the conversation) and \"/exit\"; end of input ends\n"
+         "the chat. After each reply, stderr gets the turn's tokens and speeds.");
+  a.option("-m", "FILE", "model file (GGUF, .safetensors or HF directory)");
+  a.option("-t", "N", "threads", std::to_string(default_threads()));
+  a.option("--path", "PATH", "kernel (dispatched kernels) or reference (scalar fake-quant math)",
+           "kernel");
+  a.option("--kv", "TYPE", "KV cache type: f32 or f16", "f32");
+  a.option("--ctx", "N", "context (KV cache positions); 0: the model's, at most 4096", "0");
+  a.option("--embd-type", "T", kEmbdTypeHelp);
+  a.option("--system", "TEXT", "a system message that opens the conversation");
+  a.option("-n", "N", "most tokens per reply", "256");
+  add_sampling(a);
+  if (!a.parse(argv)) return 0;
+  const int threads = apply_threads(a.get_int("-t"));
+  const int64_t n_gen = a.get_int("-n");
+  if (n_gen < 1) throw Error("chat: -n must be >= 1");
+  const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
+  const Tokenizer tok = model_tokenizer(*m.weights);
+  int64_t ctx = a.get_int("--ctx");
+  if (ctx == 0) ctx = std::min<int64_t>(4096, m.weights->hp.context);
+  auto tfp = make_transformer(m, transformer_options(a.get("--path"), a.get("--kv"), ctx, threads));
+  Transformer& tf = *tfp;
+  Sampler sampler(sampler_options(a));
+  const int64_t V = tf.hp().vocab;
+  std::vector<ChatMessage> first;
+  if (a.has("--system")) first.push_back({"system", a.get("--system")});
+  std::vector<ChatMessage> messages = first;
+  std::vector<int32_t> cached;  // the tokens in the KV cache, positions 0..
+  std::vector<float> logits((size_t)V);
+  const bool tty = isatty(0) != 0;
+  std::string line;
+  for (;;) {
+    if (tty) {
+      std::printf("> ");
+      std::fflush(stdout);
+    }
+    if (!std::getline(std::cin, line)) break;
+    if (line == "/exit" || line == "/quit") break;
+    if (line == "/reset") {
+      messages = first;
+      cached.clear();
+      tf.reset();
+      std::fprintf(stderr, "[conversation reset]\n");
+      continue;
+    }
+    if (jinja_trim(line).empty()) continue;
+    messages.push_back({"user", line});
+    const std::vector<int32_t> prompt = tok.encode_chat(messages, true);
+    if ((int64_t)prompt.size() + n_gen > tf.context()) {
+      messages.pop_back();
+      std::fprintf(stderr,
+                   "chat: the conversation (%zu tokens) and a reply of up to -n %lld exceed the "
+                   "context of %lld positions: /reset, or raise --ctx or lower -n\n",
+                   prompt.size(), (long long)n_gen, (long long)tf.context());
+      continue;
+    }
+    // Keep what the cache already holds; evaluate at least the last token for its logits.
+    size_t keep = 0;
+    while (keep < cached.size() && keep < prompt.size() && cached[keep] == prompt[keep]) ++keep;
+    keep = std::min(keep, prompt.size() - 1);
+    tf.rewind((int64_t)keep);
+    auto t0 = Clock::now();
+    tf.forward(prompt.data() + keep, (int64_t)(prompt.size() - keep),
+               (int64_t)(prompt.size() - keep - 1), logits.data());
+    const double pp_s = seconds_since(t0);
+    cached = prompt;
+    std::vector<int32_t> reply;
+    double tg_s = 0;
+    for (int64_t i = 0; i < n_gen; ++i) {
+      const int32_t next = sampler.sample(logits.data(), V);
+      if (tok.is_eog(next)) break;
+      reply.push_back(next);
+      std::printf("%s", tok.token_to_piece(next).c_str());
+      std::fflush(stdout);
+      if (i + 1 == n_gen) break;
+      t0 = Clock::now();
+      tf.forward(&next, 1, 0, logits.data());
+      tg_s += seconds_since(t0);
+      cached.push_back(next);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+    messages.push_back({"assistant", tok.decode(reply)});
+    const size_t fed = prompt.size() - keep;
+    std::fprintf(stderr, "[prompt %zu tokens, %zu from the cache, %zu evaluated at %.1f t/s",
+                 prompt.size(), keep, fed, (double)fed / pp_s);
+    if (reply.size() > 1 && tg_s > 0) {
+      std::fprintf(stderr, "; reply %zu tokens at %.1f t/s", reply.size(),
+                   (double)(reply.size() - 1) / tg_s);
+    }
+    std::fprintf(stderr, "; context %lld of %lld]\n", (long long)tf.pos(), (long long)tf.context());
   }
   return 0;
 }
@@ -286,6 +401,9 @@ int run_validate(const std::vector<std::string>& argv) {
 
 CommandRegistrar reg_run({"run", "generate text with the BitNet transformer (pp/tg tokens/s)",
                           run_run});
+CommandRegistrar reg_chat({"chat",
+                           "a conversation on stdin in the model's chat template (KV cache kept)",
+                           run_chat});
 CommandRegistrar reg_ppl({"ppl", "perplexity of a text file (strided windows)", run_ppl});
 CommandRegistrar reg_validate({"validate",
                                "kernel path vs reference path: logits, top-1, perplexity, "

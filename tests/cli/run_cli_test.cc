@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "kernels/json.h"
 #include "model/gguf.h"
@@ -151,6 +152,62 @@ TEST_F(RunCli, EmbdTypeReencodesTheHeadAtLoad) {
   r = run("run -m " + model_ + " -n 1 --embd-type q5_k");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("unknown embedding type 'q5_k'"), std::string::npos) << r.out;
+}
+
+// The lines of `out` that start with `prefix`.
+std::vector<std::string> lines_starting(const std::string& out, const std::string& prefix) {
+  std::vector<std::string> v;
+  size_t at = 0;
+  while (at < out.size()) {
+    const size_t end = out.find('\n', at);
+    const std::string line =
+        out.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    if (line.rfind(prefix, 0) == 0) v.push_back(line);
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  return v;
+}
+
+TEST_F(RunCli, ChatKeepsTheConversationInTheCache) {
+  const std::string in = dir_ + "/chat_in.txt";
+  std::ofstream(in) << "Hello there\nHow are you?\n\n/reset\nHello there\n";
+  const Result r = run("chat -m " + model_ + " -n 5 -t 2 --temp 0 < " + in);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto stats = lines_starting(r.out, "[prompt ");
+  ASSERT_EQ(stats.size(), 3u) << r.out;  // the empty line is skipped
+  long p[3], cached[3], fed[3];
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(std::sscanf(stats[(size_t)i].c_str(), "[prompt %ld tokens, %ld from the cache, %ld",
+                          &p[i], &cached[i], &fed[i]),
+              3)
+        << stats[(size_t)i];
+    EXPECT_EQ(p[i], cached[i] + fed[i]);
+  }
+  EXPECT_EQ(cached[0], 0);
+  // Turn 2 reuses turn 1: its prompt and the reply tokens fed back (all but the last of 5).
+  EXPECT_EQ(cached[1], p[0] + 4) << stats[1];
+  EXPECT_EQ(cached[2], 0);  // after /reset
+  EXPECT_EQ(p[2], p[0]);
+  EXPECT_NE(r.out.find("[conversation reset]"), std::string::npos);
+  // Greedy: the first reply is what `run --chat` generates, and /reset brings it back.
+  const Result one = run("run -m " + model_ + " --chat -p \"Hello there\" -n 5 -t 1 --temp 0");
+  ASSERT_EQ(one.status, 0) << one.out;
+  const std::string first_reply = r.out.substr(0, r.out.find('\n'));
+  ASSERT_FALSE(first_reply.empty()) << r.out;
+  const std::string run_line = one.out.substr(0, one.out.find('\n'));
+  EXPECT_EQ(run_line.substr(run_line.size() - first_reply.size()), first_reply) << one.out;
+  EXPECT_NE(r.out.find(first_reply + "\n[prompt " + std::to_string(p[0]) + " tokens, 0 from"),
+            std::string::npos)
+      << r.out;
+  // A turn that cannot fit is refused with the fix, and the chat goes on.
+  const Result full = run("chat -m " + model_ + " -n 5 --ctx 24 --temp 0 < " + in);
+  EXPECT_EQ(full.status, 0) << full.out;
+  EXPECT_NE(full.out.find("exceed the context of 24 positions: /reset"), std::string::npos)
+      << full.out;
+  const Result bad = run("chat -m " + model_ + " -n 0 < " + in);
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("-n must be >= 1"), std::string::npos) << bad.out;
 }
 
 TEST_F(RunCli, PerplexityAndBenchRun) {
