@@ -358,9 +358,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   if (depth < 0 || (depth > 0 && tg == 0))
     throw Error("bench e2e: -d must be >= 0 and needs tg (-n > 0)");
   const KvType kv = parse_kv_type(a.get("--kv"));
-  const LoadedModel m = load_for_run(
-      a.get("-m"), a.has("--embd-type") ? parse_embd_type(a.get("--embd-type")) : UINT32_MAX,
-      threads);
+  const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const int64_t rss_loaded = resident_bytes();
 
   std::unique_ptr<EnergyMeter> meter;

@@ -52,14 +52,21 @@ std::vector<int32_t> parse_token_ids(const std::string& s) {
   return out;
 }
 
-void add_common(Args& a) {
+// -m, -t, --path, --kv, --ctx, --embd-type, and --logits-out where the command writes logits.
+void add_common(Args& a,
+                const char* ctx_help =
+                    "context (KV cache positions); 0: what the "
+                    "command needs",
+                bool logits_out = true) {
   a.option("-m", "FILE", "model file (GGUF, .safetensors or HF directory)");
   a.option("-t", "N", "threads", std::to_string(default_threads()));
   a.option("--path", "PATH", "kernel (dispatched kernels) or reference (scalar fake-quant math)",
            "kernel");
   a.option("--kv", "TYPE", "KV cache type: f32 or f16", "f32");
-  a.option("--ctx", "N", "context (KV cache positions); 0: what the command needs", "0");
-  a.option("--logits-out", "FILE", "write raw float32 logits of every evaluated position");
+  a.option("--ctx", "N", ctx_help, "0");
+  if (logits_out) {
+    a.option("--logits-out", "FILE", "write raw float32 logits of every evaluated position");
+  }
   a.option("--embd-type", "T", kEmbdTypeHelp);
 }
 
@@ -77,10 +84,6 @@ SamplerOptions sampler_options(const Args& a) {
   so.top_p = (float)a.get_double("--top-p");
   so.seed = (uint64_t)a.get_int("--seed");
   return so;
-}
-
-uint32_t embd_type_arg(const Args& a) {
-  return a.has("--embd-type") ? parse_embd_type(a.get("--embd-type")) : UINT32_MAX;
 }
 
 // ---- run --------------------------------------------------------------------------------------
@@ -185,13 +188,7 @@ int run_chat(const std::vector<std::string>& argv) {
          "its headers). The KV cache carries the conversation: a turn evaluates only its new\n"
          "tokens. Lines \"/reset\" (forget the conversation) and \"/exit\"; end of input ends\n"
          "the chat. After each reply, stderr gets the turn's tokens and speeds.");
-  a.option("-m", "FILE", "model file (GGUF, .safetensors or HF directory)");
-  a.option("-t", "N", "threads", std::to_string(default_threads()));
-  a.option("--path", "PATH", "kernel (dispatched kernels) or reference (scalar fake-quant math)",
-           "kernel");
-  a.option("--kv", "TYPE", "KV cache type: f32 or f16", "f32");
-  a.option("--ctx", "N", "context (KV cache positions); 0: the model's, at most 4096", "0");
-  a.option("--embd-type", "T", kEmbdTypeHelp);
+  add_common(a, "context (KV cache positions); 0: the model's, at most 4096", false);
   a.option("--system", "TEXT", "a system message that opens the conversation");
   a.option("-n", "N", "most tokens per reply", "256");
   add_sampling(a);
@@ -207,10 +204,16 @@ int run_chat(const std::vector<std::string>& argv) {
   Transformer& tf = *tfp;
   Sampler sampler(sampler_options(a));
   const int64_t V = tf.hp().vocab;
-  std::vector<ChatMessage> first;
-  if (a.has("--system")) first.push_back({"system", a.get("--system")});
-  std::vector<ChatMessage> messages = first;
-  std::vector<int32_t> cached;  // the tokens in the KV cache, positions 0..
+  // The conversation as the model saw it: its own reply tokens (not their text re-encoded),
+  // each reply closed by <|eot_id|> as the template renders an assistant message, then the
+  // next user turn rendered on its own and appended.
+  const std::vector<ChatMessage> opening =
+      a.has("--system") ? std::vector<ChatMessage>{{"system", a.get("--system")}}
+                        : std::vector<ChatMessage>{};
+  int32_t end_of_turn = tok.find_token("<|eot_id|>");
+  if (end_of_turn < 0) end_of_turn = tok.eot() >= 0 ? tok.eot() : tok.eos();
+  std::vector<int32_t> history;  // every turn so far
+  std::vector<int32_t> cached;   // the tokens in the KV cache, positions 0..
   std::vector<float> logits((size_t)V);
   const bool tty = isatty(0) != 0;
   std::string line;
@@ -222,17 +225,19 @@ int run_chat(const std::vector<std::string>& argv) {
     if (!std::getline(std::cin, line)) break;
     if (line == "/exit" || line == "/quit") break;
     if (line == "/reset") {
-      messages = first;
+      history.clear();
       cached.clear();
       tf.reset();
       std::fprintf(stderr, "[conversation reset]\n");
       continue;
     }
     if (jinja_trim(line).empty()) continue;
-    messages.push_back({"user", line});
-    const std::vector<int32_t> prompt = tok.encode_chat(messages, true);
+    std::vector<int32_t> prompt = history;
+    std::vector<ChatMessage> turn = history.empty() ? opening : std::vector<ChatMessage>{};
+    turn.push_back({"user", line});
+    const std::vector<int32_t> add = tok.encode_chat(turn, true, history.empty());
+    prompt.insert(prompt.end(), add.begin(), add.end());
     if ((int64_t)prompt.size() + n_gen > tf.context()) {
-      messages.pop_back();
       std::fprintf(stderr,
                    "chat: the conversation (%zu tokens) and a reply of up to -n %lld exceed the "
                    "context of %lld positions: /reset, or raise --ctx or lower -n\n",
@@ -265,7 +270,9 @@ int run_chat(const std::vector<std::string>& argv) {
     }
     std::printf("\n");
     std::fflush(stdout);
-    messages.push_back({"assistant", tok.decode(reply)});
+    history = prompt;
+    history.insert(history.end(), reply.begin(), reply.end());
+    history.push_back(end_of_turn);
     const size_t fed = prompt.size() - keep;
     std::fprintf(stderr, "[prompt %zu tokens, %zu from the cache, %zu evaluated at %.1f t/s",
                  prompt.size(), keep, fed, (double)fed / pp_s);

@@ -55,6 +55,10 @@ uint32_t parse_embd_type(const std::string& s) {
   throw Error("unknown embedding type '" + s + "' (known: f16, q8_0, q6_k, f32, bf16)");
 }
 
+uint32_t embd_type_arg(const Args& a) {
+  return a.has("--embd-type") ? parse_embd_type(a.get("--embd-type")) : UINT32_MAX;
+}
+
 int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : (int)n;

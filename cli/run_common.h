@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/args.h"
 #include "kernels/json.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
@@ -31,6 +32,8 @@ LoadedModel load_for_run(const std::string& path, uint32_t embd_type = UINT32_MA
 
 // --embd-type values: f32 | f16 | bf16 | q8_0 | q6_k -> the ggml type id; Error otherwise.
 uint32_t parse_embd_type(const std::string& s);
+// The --embd-type option of `a` as a ggml type id (UINT32_MAX when it is not given).
+uint32_t embd_type_arg(const Args& a);
 // The --embd-type option of the model commands (run, ppl, validate, bench e2e).
 constexpr const char* kEmbdTypeHelp =
     "re-encode the embedding and output head at load: q6_k | q8_0 | f16 | bf16 | f32 (e.g. "

@@ -350,12 +350,12 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
 }
 
 std::vector<int32_t> Tokenizer::encode_chat(const std::vector<ChatMessage>& messages,
-                                            bool add_generation_prompt) const {
+                                            bool add_generation_prompt, bool add_special) const {
   std::vector<ChatPiece> pieces = render_chat_pieces(chat_format_, messages, add_generation_prompt);
   std::vector<Fragment> frags;
   frags.reserve(pieces.size());
   for (const ChatPiece& p : pieces) frags.push_back({p.text, p.special});
-  return encode_fragments(frags, /*add_special=*/true);
+  return encode_fragments(frags, add_special);
 }
 
 std::string Tokenizer::render_chat(const std::vector<ChatMessage>& messages,

@@ -68,10 +68,13 @@ class Tokenizer {
   // untrusted text cannot inject them).
   std::vector<int32_t> encode(std::string_view text, bool add_special = true,
                               bool parse_special = false) const;
-  // Encodes a chat with the model's format (BOS, then the template; message content is never
-  // parsed for special tokens). add_generation_prompt appends the assistant's turn opener.
+  // Encodes a chat with the model's format (BOS unless add_special is false, then the template;
+  // message content is never parsed for special tokens). add_generation_prompt appends the
+  // assistant's turn opener. Messages render one by one, so the tokens of a later turn
+  // (add_special false) append to those of the turns before it.
   std::vector<int32_t> encode_chat(const std::vector<ChatMessage>& messages,
-                                   bool add_generation_prompt = true) const;
+                                   bool add_generation_prompt = true,
+                                   bool add_special = true) const;
   std::string render_chat(const std::vector<ChatMessage>& messages,
                           bool add_generation_prompt = true) const;
   ChatFormat chat_format() const { return chat_format_; }

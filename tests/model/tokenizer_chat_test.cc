@@ -87,5 +87,20 @@ TEST(ChatTemplate, EncodeChatMatchesRenderedTextAndBlocksInjection) {
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
+TEST(ChatTemplate, LaterTurnsAppendToEarlierOnes) {
+  // `tritune chat` appends each turn's tokens (no BOS) to the conversation so far: the same
+  // tokens as encoding the whole conversation at once, in both formats.
+  Tokenizer t = Tokenizer::from_vocab(make_builtin_vocab(4096));
+  for (ChatFormat f : {ChatFormat::kBitnet2B4T, ChatFormat::kLlama3}) {
+    t.set_chat_format(f);
+    const std::vector<ChatMessage> head = {kChat[0], kChat[1], kChat[2]};
+    std::vector<int32_t> parts = t.encode_chat(head, false);
+    const std::vector<int32_t> next = t.encode_chat({kChat[3]}, true, false);
+    EXPECT_NE(next.front(), t.bos()) << chat_format_name(f);
+    parts.insert(parts.end(), next.begin(), next.end());
+    EXPECT_EQ(parts, t.encode_chat(kChat, true)) << chat_format_name(f);
+  }
+}
+
 }  // namespace
 }  // namespace tritune
