@@ -18,11 +18,13 @@
 #include "energy/probe.h"
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
+#include "kernels/json.h"
 #include "kernels/op_counts.h"
 #include "kernels/roofline.h"
 #include "kernels/stats.h"
 #include "kernels/thread_pool.h"
 #include "model/float_model.h"
+#include "model/ggml_types.h"
 #include "model/transformer.h"
 
 namespace tritune::cli {
@@ -473,6 +475,11 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         pool_schedule_name(pool_schedule()), (long long)pool_spin_us(),
         (long long)pool_idle_prefetch_bytes(), r.paired_ring.size(), paired_ratio,
         paired_inplace_ratio);
+    // What ran: the head's stored type (after --embd-type) and every layer's kernel.
+    const RawMatrix& head = m.weights->output.rows > 0 ? m.weights->output : m.weights->tok_embd;
+    std::printf(", \"head_type\": %s, \"kernels\": %s",
+                json::quote(ggml::type_name(head.ggml_type)).c_str(),
+                json::quote(r.kernels).c_str());
     if (fm) {
       std::printf(
           ", \"f16_pp_tps_mean\": %.4f, \"f16_pp_tps_sd\": %.4f, "
