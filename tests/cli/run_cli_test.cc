@@ -130,6 +130,9 @@ TEST_F(RunCli, EmbdTypeReencodesTheHeadAtLoad) {
           "--embd-type q6_k --json");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\"tg_tps_mean\":"), std::string::npos) << r.out;
+  // The JSON says what ran: the head as re-encoded, and the layers' kernels.
+  EXPECT_NE(r.out.find("\"head_type\": \"Q6_K\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"kernels\": \"attn_q i2_s"), std::string::npos) << r.out;
   // A HF directory: its BF16 head re-encoded; the file size is the directory's safetensors.
   const std::string hf = dir_ + "/tiny_hf";
   r = run("make-model --shape tiny --format safetensors -o " + hf);
