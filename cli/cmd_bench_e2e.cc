@@ -421,7 +421,7 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   }
 
   const double params_b = (double)params / 1e9;
-  const double gib = (double)m.file_bytes / (1u << 30);
+  const double gib = (double)m.weights->file_bytes / (1u << 30);
   // Roofline figures: medians of the probes, and medians of the per-repetition ratios.
   const double bw_gbs = median_or(bw_probes, 0), peak_gops = median_or(peak_probes, 0);
   const double tg_s = r.tg.mean > 0 ? 1.0 / r.tg.mean : 0;
@@ -465,11 +465,11 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"pool_schedule\": \"%s\", \"pool_spin_us\": %lld, \"pool_idle_prefetch_bytes\": %lld, "
         "\"tg_paired_tokens\": %zu, "
         "\"tg_paired_bound_ratio\": %.4f, \"tg_paired_inplace_bound_ratio\": %.4f",
-        label.c_str(), m.weights->path.c_str(), (long long)m.file_bytes, (long long)params, threads,
-        isa_name(selected_isa()), (long long)pp, (long long)tg, (long long)depth, reps, r.pp.mean,
-        r.pp.sd, r.tg.mean, r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s, tg_s,
-        tg_ratio, inplace_gbs, tg_inplace_bound_s, tg_inplace_ratio, peak_gops, pp_gops, pp_frac,
-        kv_type_name(kv), (long long)r.kv_bytes, (long long)rss_loaded, (long long)rss_run,
+        label.c_str(), m.weights->path.c_str(), (long long)m.weights->file_bytes, (long long)params,
+        threads, isa_name(selected_isa()), (long long)pp, (long long)tg, (long long)depth, reps,
+        r.pp.mean, r.pp.sd, r.tg.mean, r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s,
+        tg_s, tg_ratio, inplace_gbs, tg_inplace_bound_s, tg_inplace_ratio, peak_gops, pp_gops,
+        pp_frac, kv_type_name(kv), (long long)r.kv_bytes, (long long)rss_loaded, (long long)rss_run,
         (long long)r.rss_running_file, (long long)rss_peak, r.tg_joules_per_token,
         r.pp_joules_per_token, r.energy_source.c_str(), r.energy_estimated ? "true" : "false",
         pool_schedule_name(pool_schedule()), (long long)pool_spin_us(),
@@ -566,9 +566,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
       "file; of it %.1f MB %s KV cache and %.1f MB clean file pages: embedding rows, "
       "libraries); peak %.1f MB (VmHWM%s)\n",
       rss_loaded / 1e6, rss_run / 1e6,
-      m.file_bytes > 0 ? (double)rss_run / (double)m.file_bytes : 0.0, m.file_bytes / 1e6,
-      r.kv_bytes / 1e6, kv_type_name(kv), r.rss_running_file / 1e6, rss_peak / 1e6,
-      roof ? ", with the 512 MiB stream-probe ring" : "");
+      m.weights->file_bytes > 0 ? (double)rss_run / (double)m.weights->file_bytes : 0.0,
+      m.weights->file_bytes / 1e6, r.kv_bytes / 1e6, kv_type_name(kv), r.rss_running_file / 1e6,
+      rss_peak / 1e6, roof ? ", with the 512 MiB stream-probe ring" : "");
   if (meter) {
     std::printf("energy                            tg %.4f J/token, pp %.4f J/token (%s%s)\n",
                 r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),

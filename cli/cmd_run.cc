@@ -177,10 +177,9 @@ int run_run(const std::vector<std::string>& argv) {
 }
 
 // ---- chat -------------------------------------------------------------------------------------
-// A conversation on stdin, one user message per line. Each turn renders the whole conversation
-// with the model's chat template and evaluates only the tokens that differ from those already
-// in the KV cache (the longest common prefix stays), so a turn costs its own tokens, not the
-// history's.
+// A conversation on stdin, one user message per line. Each turn appends its tokens to the
+// conversation's, and only those not yet in the KV cache are evaluated, so a turn costs its own
+// tokens, not the history's.
 int run_chat(const std::vector<std::string>& argv) {
   Args a("chat",
          "Chat with the model: one user message per line on stdin, each answered in the\n"
@@ -212,8 +211,9 @@ int run_chat(const std::vector<std::string>& argv) {
                         : std::vector<ChatMessage>{};
   int32_t end_of_turn = tok.find_token("<|eot_id|>");
   if (end_of_turn < 0) end_of_turn = tok.eot() >= 0 ? tok.eot() : tok.eos();
-  std::vector<int32_t> history;  // every turn so far
-  std::vector<int32_t> cached;   // the tokens in the KV cache, positions 0..
+  // Every turn so far. The KV cache holds its first tf.pos() tokens: all of it but the last
+  // reply token (sampled, never fed back) and the closing <|eot_id|>.
+  std::vector<int32_t> history;
   std::vector<float> logits((size_t)V);
   const bool tty = isatty(0) != 0;
   std::string line;
@@ -226,7 +226,6 @@ int run_chat(const std::vector<std::string>& argv) {
     if (line == "/exit" || line == "/quit") break;
     if (line == "/reset") {
       history.clear();
-      cached.clear();
       tf.reset();
       std::fprintf(stderr, "[conversation reset]\n");
       continue;
@@ -244,16 +243,12 @@ int run_chat(const std::vector<std::string>& argv) {
                    prompt.size(), (long long)n_gen, (long long)tf.context());
       continue;
     }
-    // Keep what the cache already holds; evaluate at least the last token for its logits.
-    size_t keep = 0;
-    while (keep < cached.size() && keep < prompt.size() && cached[keep] == prompt[keep]) ++keep;
-    keep = std::min(keep, prompt.size() - 1);
-    tf.rewind((int64_t)keep);
+    // The cache holds a prefix of the conversation: evaluate the rest.
+    const size_t keep = (size_t)tf.pos();
     auto t0 = Clock::now();
     tf.forward(prompt.data() + keep, (int64_t)(prompt.size() - keep),
                (int64_t)(prompt.size() - keep - 1), logits.data());
     const double pp_s = seconds_since(t0);
-    cached = prompt;
     std::vector<int32_t> reply;
     double tg_s = 0;
     for (int64_t i = 0; i < n_gen; ++i) {
@@ -266,7 +261,6 @@ int run_chat(const std::vector<std::string>& argv) {
       t0 = Clock::now();
       tf.forward(&next, 1, 0, logits.data());
       tg_s += seconds_since(t0);
-      cached.push_back(next);
     }
     std::printf("\n");
     std::fflush(stdout);
@@ -365,7 +359,14 @@ int run_validate(const std::vector<std::string>& argv) {
   a.flag("--json", "print the report as JSON");
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
-  const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
+  // With --embd-type: the model as stored, and a copy with the head re-encoded that both paths
+  // run (the stored one is the baseline of the re-encoding's cost, below).
+  const LoadedModel stored = load_for_run(a.get("-m"));
+  LoadedModel m = stored;
+  if (a.has("--embd-type")) {
+    m.weights = std::make_shared<ModelWeights>(*stored.weights);
+    reencode_embeddings(*m.weights, embd_type_arg(a), threads);
+  }
   const int64_t n = a.get_int("-n");
   if (n < 2) throw Error("validate: -n must be >= 2");
   std::vector<int32_t> tokens;
@@ -387,10 +388,7 @@ int run_validate(const std::vector<std::string>& argv) {
   const auto t0 = Clock::now();
   ValidateReport r = validate_model(m.weights, tokens, vo);
   if (a.has("--embd-type")) {
-    // The same file again, as stored: what the re-encoding changed, on the same tokens.
-    const LoadedModel stored = load_for_run(a.get("-m"));
     r.embedding = compare_embeddings(stored.weights, m.weights, tokens, threads, vo.kv);
-    r.has_embedding_effect = true;
   }
   if (a.has("--json")) {
     std::printf("%s\n", r.to_json().c_str());

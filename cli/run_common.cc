@@ -1,7 +1,5 @@
 #include "cli/run_common.h"
 
-#include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -13,37 +11,21 @@
 
 namespace tritune::cli {
 
-int64_t model_file_bytes(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    int64_t sum = 0;
-    for (const auto& e : fs::directory_iterator(path, ec)) {
-      if (e.is_regular_file(ec) && e.path().extension() == ".safetensors") {
-        sum += (int64_t)e.file_size(ec);
-      }
-    }
-    return sum;
-  }
-  const auto n = fs::file_size(path, ec);
-  return ec ? 0 : (int64_t)n;
-}
-
 LoadedModel load_for_run(const std::string& path, uint32_t embd_type, int threads) {
   if (path.empty()) throw Error("no model given: pass -m FILE (GGUF, .safetensors or HF dir)");
-  const auto t0 = std::chrono::steady_clock::now();
   LoadReport report;
   LoadedModel m;
   m.weights = std::make_shared<ModelWeights>(load_model(path, LoadOptions(), &report));
-  if (embd_type != UINT32_MAX) {
-    for (auto& n : requantize_embeddings(*m.weights, embd_type, threads)) {
-      report.notes.push_back(std::move(n));
-    }
-  }
-  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& n : report.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
-  m.file_bytes = model_file_bytes(path);
+  reencode_embeddings(*m.weights, embd_type, threads);
   return m;
+}
+
+void reencode_embeddings(ModelWeights& w, uint32_t embd_type, int threads) {
+  if (embd_type == UINT32_MAX) return;
+  for (const auto& n : requantize_embeddings(w, embd_type, threads)) {
+    std::fprintf(stderr, "note: %s\n", n.c_str());
+  }
 }
 
 uint32_t parse_embd_type(const std::string& s) {

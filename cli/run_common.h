@@ -17,18 +17,15 @@ namespace tritune::cli {
 
 struct LoadedModel {
   std::shared_ptr<ModelWeights> weights;
-  int64_t file_bytes = 0;  // model_file_bytes(path)
-  double seconds = 0;
 };
-
-// Bytes of a model on disk: a file's size, or a HF directory's *.safetensors files together
-// (0 if neither can be read).
-int64_t model_file_bytes(const std::string& path);
 
 // Loads any model file tritune reads (GGUF, safetensors, HF directory); prints the loader's
 // notes to stderr. embd_type (a ggml type id; UINT32_MAX: as stored) re-encodes the embedding
 // and output head at load (requantize_embeddings, model/convert.h) on `threads` threads.
 LoadedModel load_for_run(const std::string& path, uint32_t embd_type = UINT32_MAX, int threads = 1);
+// The re-encoding part of it, for a model already loaded (UINT32_MAX: nothing to do); prints
+// one note per tensor it converts.
+void reencode_embeddings(ModelWeights& w, uint32_t embd_type, int threads);
 
 // --embd-type values: f32 | f16 | bf16 | q8_0 | q6_k -> the ggml type id; Error otherwise.
 uint32_t parse_embd_type(const std::string& s);

@@ -4,12 +4,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 
 #include "kernels/error.h"
 #include "model/ggml_types.h"
 #include "model/loader.h"
 #include "model/mapped_file.h"
+#include "model/parallel.h"
 
 namespace tritune {
 
@@ -136,28 +136,19 @@ void requantize_matrix(RawMatrix& m, uint32_t type, int threads) {
   const int64_t rows = m.rows, cols = m.cols;
   const int64_t row_bytes = ggml::row_bytes(type, cols);
   std::vector<uint8_t> out((size_t)(rows * row_bytes));
-  // Each thread converts a contiguous range of rows in chunks of about 1M values.
+  // One contiguous range of rows per thread, converted in chunks of about 1M values.
   const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 20) / cols);
-  const int nt = (int)std::clamp<int64_t>(threads, 1, std::max<int64_t>(1, rows / chunk));
-  std::vector<std::thread> pool;
-  std::vector<std::string> errors((size_t)nt);
-  auto work = [&](int t) {
-    try {
-      std::vector<float> f((size_t)(chunk * cols));
-      for (int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt; r0 < r1; r0 += chunk) {
-        const int64_t n = std::min(chunk, r1 - r0);
+  try {
+    ThreadPool(std::max(1, threads)).parallel_for(rows, [&](int64_t b, int64_t e, int) {
+      std::vector<float> f((size_t)(std::min(chunk, e - b) * cols));
+      for (int64_t r0 = b; r0 < e; r0 += chunk) {
+        const int64_t n = std::min(chunk, e - r0);
         ggml::dequantize_rows(m.ggml_type, m.data, cols, rows, r0, n, f.data());
         encode_floats(type, f.data(), n * cols, out.data() + r0 * row_bytes);
       }
-    } catch (const std::exception& e) {
-      errors[(size_t)t] = e.what();
-    }
-  };
-  for (int t = 1; t < nt; ++t) pool.emplace_back(work, t);
-  work(0);
-  for (auto& th : pool) th.join();
-  for (const auto& e : errors) {
-    if (!e.empty()) throw Error(m.name + ": " + e);
+    });
+  } catch (const Error& e) {
+    throw Error(m.name + ": " + e.what());
   }
   if (m.file_mapped) drop_mapped_pages(m.data, (size_t)m.bytes);
   m.owned = std::move(out);

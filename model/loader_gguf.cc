@@ -34,6 +34,7 @@ class GgufLoader {
     ModelWeights m;
     m.path = path_;
     m.keepalive = std::const_pointer_cast<MappedFile>(f_->bytes());
+    m.file_bytes = (int64_t)f_->bytes()->size();
     read_hparams(m.hp);
     if (opt_.load_tokenizer) read_tokenizer(m);
 

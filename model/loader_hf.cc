@@ -79,6 +79,7 @@ class HfLoader {
     m.path = name_;
     auto keep = std::make_shared<std::vector<std::shared_ptr<const safetensors::File>>>(shards_);
     m.keepalive = keep;
+    for (const auto& s : shards_) m.file_bytes += (int64_t)s->bytes()->size();
     read_hparams(m.hp);
     const HParams& hp = m.hp;
     const bool packed = is_packed();

@@ -380,14 +380,6 @@ void Transformer::rmsnorm_rows(const float* x, const std::vector<float>& w, int6
   for (int64_t t = 0; t < tokens; ++t) rmsnorm_ref(x + t * n, w.data(), n, hp().rms_eps, y + t * n);
 }
 
-void Transformer::rewind(int64_t pos) {
-  if (pos < 0 || pos > pos_) {
-    throw Error("rewind: position " + std::to_string(pos) + " outside [0, " +
-                std::to_string(pos_) + "] (the tokens evaluated so far)");
-  }
-  pos_ = pos;
-}
-
 void Transformer::forward(const int32_t* tokens, int64_t n, int64_t logits_from, float* logits) {
   const HParams& hp = w_->hp;
   if (n <= 0) throw Error("forward: no tokens");

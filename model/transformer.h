@@ -118,10 +118,6 @@ class Transformer {
   int64_t context() const { return cache_.capacity(); }
   const KvCache& kv_cache() const { return cache_; }
   void reset() { pos_ = 0; }
-  // Keeps the first `pos` positions of the KV cache (0 <= pos <= pos()): the next forward()
-  // continues from there, as after evaluating only those tokens. A chat turn re-evaluates only
-  // what differs from the tokens already cached.
-  void rewind(int64_t pos);
 
   // Evaluates tokens[0..n) at positions pos()..pos()+n-1, appending them to the KV cache.
   // Logits of batch rows [logits_from, n) go to logits[(i - logits_from) * vocab + v]

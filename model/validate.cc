@@ -297,8 +297,8 @@ std::string ValidateReport::to_text() const {
                   (long long)linear_mismatches);
     o << buf;
   }
-  if (has_embedding_effect) {
-    const EmbeddingEffect& e = embedding;
+  if (embedding) {
+    const EmbeddingEffect& e = *embedding;
     std::snprintf(buf, sizeof buf,
                   "embedding         %s -> %s (head %.1f -> %.1f MB), kernel path each, "
                   "informational:\n"
@@ -346,8 +346,8 @@ std::string ValidateReport::to_json() const {
     o << "\"";
   }
   o << "]";
-  if (has_embedding_effect) {
-    const EmbeddingEffect& e = embedding;
+  if (embedding) {
+    const EmbeddingEffect& e = *embedding;
     std::snprintf(buf, sizeof buf,
                   ", \"embedding\": {\"stored\": \"%s\", \"encoded\": \"%s\", "
                   "\"stored_bytes\": %lld, \"encoded_bytes\": %lld, \"top1_agreement\": %.6f, "

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,9 +71,8 @@ struct ValidateReport {
   int64_t forced_beyond_one = 0;  // must be 0: same upstream state, so at most one step
   int64_t linear_checks = 0, linear_mismatches = 0;
   std::string first_mismatch;
-  std::vector<std::string> failures;  // empty = pass
-  bool has_embedding_effect = false;  // compare_embeddings() filled `embedding` (informational)
-  EmbeddingEffect embedding;
+  std::vector<std::string> failures;         // empty = pass
+  std::optional<EmbeddingEffect> embedding;  // from compare_embeddings() (informational)
   bool pass() const { return failures.empty(); }
   std::string to_json() const;
   std::string to_text() const;

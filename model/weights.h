@@ -73,7 +73,8 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  std::string path;  // file it came from
+  std::string path;        // file it came from
+  int64_t file_bytes = 0;  // bytes of the files the loader read it from (all shards)
   HParams hp;
   RawMatrix tok_embd;  // [vocab, hidden]
   RawMatrix output;    // [vocab, hidden]; empty (rows == 0) when tied to tok_embd

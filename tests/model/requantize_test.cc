@@ -162,7 +162,6 @@ TEST(Requantize, CompareEmbeddingsMeasuresTheChange) {
   EXPECT_NEAR(e.ppl_encoded, e.ppl_stored, 0.2 * e.ppl_stored);
   // In the report: text and JSON.
   ValidateReport r;
-  r.has_embedding_effect = true;
   r.embedding = e;
   EXPECT_NE(r.to_text().find("F32 -> Q6_K"), std::string::npos) << r.to_text();
   EXPECT_NE(r.to_json().find("\"encoded\": \"Q6_K\""), std::string::npos) << r.to_json();

@@ -111,31 +111,6 @@ TEST_P(PathTest, KvCacheDecodeEqualsFullRecompute) {
   }
 }
 
-TEST_P(PathTest, RewindContinuesFromAPrefix) {
-  // Evaluate 9 tokens, rewind to 5, evaluate 3 others: the logits are those of the 5 + 3
-  // evaluated from scratch (the cache past position 5 is overwritten, never read).
-  auto w = make_tiny_model();
-  Transformer tf(w, {GetParam(), 2, KvType::kF32, 0});
-  Transformer fresh(w, {GetParam(), 2, KvType::kF32, 0});
-  const auto a = tiny_tokens(9, w->hp.vocab, 4);
-  const auto b = tiny_tokens(3, w->hp.vocab, 5);
-  const int64_t V = w->hp.vocab;
-  std::vector<float> got((size_t)(3 * V)), want((size_t)(8 * V));
-  tf.forward(a.data(), 9, 9, nullptr);
-  tf.rewind(5);
-  EXPECT_EQ(tf.pos(), 5);
-  tf.forward(b.data(), 3, 0, got.data());
-  EXPECT_EQ(tf.pos(), 8);
-  std::vector<int32_t> joined(a.begin(), a.begin() + 5);
-  joined.insert(joined.end(), b.begin(), b.end());
-  fresh.forward(joined.data(), 8, 0, want.data());
-  EXPECT_LE(max_diff(got.data(), want.data() + 5 * V, 3 * V), 1e-4 * max_abs(want));
-  EXPECT_THROW(tf.rewind(9), Error);  // only back, never past what was evaluated
-  EXPECT_THROW(tf.rewind(-1), Error);
-  tf.rewind(0);
-  EXPECT_EQ(tf.pos(), 0);
-}
-
 TEST_P(PathTest, F16KvCacheStaysClose) {
   auto w = make_tiny_model();
   Transformer a(w, {GetParam(), 1, KvType::kF32, 0});
