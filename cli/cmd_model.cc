@@ -99,7 +99,7 @@ int run_make_model(const std::vector<std::string>& argv) {
   o.shape = find_shape(args.get("--shape"));
   o.format = args.get("--format");
   if (o.format != "safetensors") parse_linear_format(o.format);  // validate early
-  o.embd_type = args.has("--embd-type") ? parse_embd_type(args.get("--embd-type")) : UINT32_MAX;
+  o.embd_type = embd_type_arg(args);
   o.seed = (uint64_t)args.get_int("--seed");
   o.layers = args.has("--layers") ? args.get_int("--layers") : 0;
   if (args.has("--layers") && (o.layers < 1 || o.layers > 4096)) {
@@ -153,7 +153,7 @@ int run_convert(const std::vector<std::string>& argv) {
   ConvertOptions c;
   c.format = args.get("--format");
   parse_linear_format(c.format);
-  if (args.has("--embd-type")) c.embd_type = parse_embd_type(args.get("--embd-type"));
+  c.embd_type = embd_type_arg(args);
   if (args.has("--arch")) {
     c.arch = args.get("--arch");
     check_gguf_architecture(c.arch, "--arch");

@@ -6,8 +6,8 @@
 #include "kernels/error.h"
 #include "kernels/variant.h"
 #include "model/convert.h"
-#include "model/ggml_types.h"
 #include "model/loader.h"
+#include "model/model_writer.h"
 
 namespace tritune::cli {
 
@@ -28,17 +28,8 @@ void reencode_embeddings(ModelWeights& w, uint32_t embd_type, int threads) {
   }
 }
 
-uint32_t parse_embd_type(const std::string& s) {
-  if (s == "f32") return ggml::kF32;
-  if (s == "f16") return ggml::kF16;
-  if (s == "bf16") return ggml::kBF16;
-  if (s == "q8_0") return ggml::kQ8_0;
-  if (s == "q6_k") return ggml::kQ6_K;
-  throw Error("unknown embedding type '" + s + "' (known: f16, q8_0, q6_k, f32, bf16)");
-}
-
 uint32_t embd_type_arg(const Args& a) {
-  return a.has("--embd-type") ? parse_embd_type(a.get("--embd-type")) : UINT32_MAX;
+  return a.has("--embd-type") ? parse_matrix_type(a.get("--embd-type")) : UINT32_MAX;
 }
 
 int default_threads() {

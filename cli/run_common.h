@@ -27,8 +27,6 @@ LoadedModel load_for_run(const std::string& path, uint32_t embd_type = UINT32_MA
 // one note per tensor it converts.
 void reencode_embeddings(ModelWeights& w, uint32_t embd_type, int threads);
 
-// --embd-type values: f32 | f16 | bf16 | q8_0 | q6_k -> the ggml type id; Error otherwise.
-uint32_t parse_embd_type(const std::string& s);
 // The --embd-type option of `a` as a ggml type id (UINT32_MAX when it is not given).
 uint32_t embd_type_arg(const Args& a);
 // The --embd-type option of the model commands (run, ppl, validate, bench e2e).

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -148,9 +149,21 @@ void encode_floats(uint32_t type, const float* x, int64_t n, std::vector<uint8_t
   encode_floats(type, x, n, out.data());
 }
 
+namespace {
+constexpr uint32_t kMatrixTypes[] = {ggml::kF32, ggml::kF16, ggml::kBF16, ggml::kQ8_0, ggml::kQ6_K};
+}  // namespace
+
 bool can_write_matrix_type(uint32_t t) {
-  return t == ggml::kF32 || t == ggml::kF16 || t == ggml::kBF16 || t == ggml::kQ8_0 ||
-         t == ggml::kQ6_K;
+  return std::find(std::begin(kMatrixTypes), std::end(kMatrixTypes), t) != std::end(kMatrixTypes);
+}
+
+uint32_t parse_matrix_type(const std::string& name) {
+  for (uint32_t t : kMatrixTypes) {
+    std::string n = ggml::type_name(t);
+    for (char& c : n) c = (char)std::tolower((unsigned char)c);
+    if (n == name) return t;
+  }
+  throw Error("unknown embedding type '" + name + "' (known: f16, q8_0, q6_k, f32, bf16)");
 }
 
 namespace {
@@ -159,7 +172,6 @@ namespace {
 int64_t chunk_rows(int64_t cols) {
   return std::max<int64_t>(1, (int64_t(1) << 22) / cols);
 }
-
 
 void write_norm(gguf::Writer& w, const std::string& name, const std::vector<float>& v) {
   w.write_tensor(name, v.data(), v.size() * 4);

@@ -58,6 +58,8 @@ void encode_floats(uint32_t type, const float* x, int64_t n, uint8_t* out);
 void encode_floats(uint32_t type, const float* x, int64_t n, std::vector<uint8_t>& out);
 // The types an embedding or output matrix can be written as: F32, F16, BF16, Q8_0, Q6_K.
 bool can_write_matrix_type(uint32_t type);
+// One of them by its lower-case name ("q6_k"); Error listing the names otherwise.
+uint32_t parse_matrix_type(const std::string& name);
 
 struct GgufModelOptions {
   LinearFormat linear = LinearFormat::kI2S;
