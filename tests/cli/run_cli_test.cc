@@ -522,6 +522,12 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   EXPECT_NE(r.out.find("--stride"), std::string::npos) << r.out;
   r = run("run -m " + model_ + " --temp -1 -n 1");
   EXPECT_NE(r.status, 0);
+  {  // an empty text, and one that is only BOS once tokenized: named, with what is needed
+    std::ofstream(dir_ + "/empty.txt");
+    r = run("ppl -m " + model_ + " -f " + dir_ + "/empty.txt");
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.out.find("empty.txt' is empty"), std::string::npos) << r.out;
+  }
   for (const char* t : {"0", "257", "-2"}) {  // the pool takes 1..256 threads
     r = run("run -m " + model_ + " -n 1 -t " + t);
     EXPECT_NE(r.status, 0) << t;
