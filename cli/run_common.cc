@@ -17,6 +17,10 @@ LoadedModel load_for_run(const std::string& path, uint32_t embd_type, int thread
   LoadedModel m;
   m.weights = std::make_shared<ModelWeights>(load_model(path, LoadOptions(), &report));
   for (const auto& n : report.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+  if (embd_type == UINT32_MAX) {
+    const std::string hint = float_head_note(*m.weights);
+    if (!hint.empty()) std::fprintf(stderr, "note: %s\n", hint.c_str());
+  }
   reencode_embeddings(*m.weights, embd_type, threads);
   return m;
 }

@@ -160,6 +160,43 @@ void requantize_matrix(RawMatrix& m, uint32_t type, int threads) {
 
 }  // namespace
 
+namespace {
+// "657 MB", "0.2 MB": whole megabytes from 10 up, one decimal below.
+std::string megabytes(double bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, bytes >= 10e6 ? "%.0f MB" : "%.1f MB", bytes / 1e6);
+  return b;
+}
+}  // namespace
+
+std::string float_head_note(const ModelWeights& w) {
+  const RawMatrix& head = w.output.rows > 0 ? w.output : w.tok_embd;
+  const uint32_t t = head.ggml_type;
+  if (head.rows == 0 || (t != ggml::kF32 && t != ggml::kF16 && t != ggml::kBF16)) return "";
+  int64_t layers = 0;
+  for (const LayerWeights& L : w.layers) {
+    for (const PackedWeights* x : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      layers += (int64_t)x->data.size();
+    }
+  }
+  const double total = (double)(head.bytes + layers);
+  if (total <= 0 || head.bytes < total / 4) return "";
+  // Q6_K needs rows in blocks of 256; Q8_0 (blocks of 32) is the fallback the re-encoder offers.
+  const ggml::TypeInfo* q6 = ggml::find_type(ggml::kQ6_K);
+  std::string fix = "--embd-type q8_0 re-encodes it at load";
+  if (q6 != nullptr && head.cols % q6->block == 0) {
+    fix = "--embd-type q6_k re-encodes it at load to " +
+          megabytes((double)head.rows * (double)(head.cols / q6->block) * q6->block_bytes);
+  }
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "the output head (%s, %s) streams %s per token, %.0f%% of what a token reads; %s "
+                "(tritune validate --embd-type measures the accuracy cost)",
+                head.name.empty() ? "token_embd" : head.name.c_str(), ggml::type_name(t).c_str(),
+                megabytes((double)head.bytes).c_str(), 100.0 * head.bytes / total, fix.c_str());
+  return buf;
+}
+
 std::vector<std::string> requantize_embeddings(ModelWeights& w, uint32_t type, int threads) {
   const ggml::TypeInfo* ti = ggml::find_type(type);
   if (ti == nullptr || !can_write_matrix_type(type)) {

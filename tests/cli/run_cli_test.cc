@@ -143,9 +143,16 @@ TEST_F(RunCli, EmbdTypeReencodesTheHeadAtLoad) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("model.embed_tokens.weight: BF16 -> Q8_0 at load"), std::string::npos)
       << r.out;
+  EXPECT_EQ(r.out.find("note: the output head"), std::string::npos) << r.out;
   struct stat st;
   ASSERT_EQ(stat((hf + "/model.safetensors").c_str(), &st), 0);
   EXPECT_NE(r.out.find("\"file_bytes\": " + std::to_string(st.st_size) + ","), std::string::npos)
+      << r.out;
+  // Without --embd-type, the BF16 head's share of a token's bytes and the option are named.
+  r = run("run -m " + hf + " -p Hello -n 1 -t 1");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("note: the output head (model.embed_tokens.weight, BF16) streams 0.2 MB"),
+            std::string::npos)
       << r.out;
   // The same type as stored: nothing to do, no note.
   r = run("run -m " + model_ + " -p Hello -n 1 -t 1 --embd-type q8_0");

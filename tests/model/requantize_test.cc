@@ -67,6 +67,29 @@ TEST(Requantize, TiedEmbeddingToQ6kAndQ8) {
   }
 }
 
+// The load-time hint: a float head that is a large share of a token's bytes names the option and
+// the bytes Q6_K would stream; a quantized or small head gets no note.
+TEST(Requantize, FloatHeadNoteNamesTheFix) {
+  TinySpec s;
+  s.hidden = 256;
+  s.embd_type = kGgmlF32;
+  auto w = make_tiny_model(s);  // vocab 320 x 256 f32 = 327 KB against a few KB of layers
+  const std::string note = float_head_note(*w);
+  EXPECT_NE(note.find("F32"), std::string::npos) << note;
+  EXPECT_NE(note.find("--embd-type q6_k"), std::string::npos) << note;
+  EXPECT_NE(note.find("streams 0.1 MB"), std::string::npos) << note;  // 96 x 256 x 4 bytes
+  requantize_embeddings(*w, ggml::kQ8_0, 1);
+  EXPECT_EQ(float_head_note(*w), "") << "a Q8_0 head needs no hint";
+  // Rows that Q6_K's 256-value blocks do not fit: the hint offers Q8_0.
+  s.hidden = 128;
+  auto w128 = make_tiny_model(s);
+  const std::string n128 = float_head_note(*w128);
+  EXPECT_NE(n128.find("--embd-type q8_0"), std::string::npos) << n128;
+  // A float head under a quarter of the bytes: no note. Make the layers heavy by pretending.
+  w128->layers[0].w_gate.data.resize(w128->tok_embd.bytes * 4);
+  EXPECT_EQ(float_head_note(*w128), "");
+}
+
 TEST(Requantize, UntiedOutputConvertsToo) {
   TinySpec s;
   s.hidden = 256;
