@@ -75,7 +75,7 @@ using TokenProbe = std::function<std::array<double, 2>(const Transformer&)>;
 OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
   OpCounts c;
   for (const auto& L : w.layers) {
-    for (const PackedWeights* p : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+    for (const PackedWeights* p : L.linears()) {
       c += op_counts(p->format, p->n, p->k, tokens);
     }
   }
@@ -97,7 +97,7 @@ BenchResult bench_model(
   const OpCounts tg_work = linear_work(*w, 1) * (double)tg;
   double ops_per_token = 0;
   for (const auto& L : w->layers) {
-    for (const PackedWeights* p : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+    for (const PackedWeights* p : L.linears()) {
       ops_per_token += 2.0 * (double)p->n * (double)p->k;
     }
   }

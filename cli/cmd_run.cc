@@ -297,15 +297,12 @@ int run_ppl(const std::vector<std::string>& argv) {
   std::stringstream text;
   text << f.rdbuf();
   if (text.str().empty()) {
-    throw Error("ppl: '" + a.get("-f") + "' is empty: perplexity needs a text of at least one token");
+    throw Error("ppl: '" + a.get("-f") +
+                "' is empty: perplexity needs a text of at least one token");
   }
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const Tokenizer tok = model_tokenizer(*m.weights);
   std::vector<int32_t> tokens = tok.encode(text.str(), true);
-  if (tokens.size() < 2) {
-    throw Error("ppl: '" + a.get("-f") + "' tokenizes to " + std::to_string(tokens.size()) +
-                " token(s) with BOS; perplexity scores each token after the first, so it needs 2+");
-  }
   const int64_t cap = a.get_int("--max-tokens");
   if (cap > 0 && (int64_t)tokens.size() > cap) tokens.resize((size_t)cap);
   int64_t ctx = a.get_int("--ctx");

@@ -115,7 +115,7 @@ int64_t resident_file_bytes() {
 int64_t parameter_count(const ModelWeights& w) {
   int64_t p = w.tok_embd.rows * w.tok_embd.cols + w.output.rows * w.output.cols;
   for (const auto& L : w.layers) {
-    for (const PackedWeights* x : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+    for (const PackedWeights* x : L.linears()) {
       p += x->n * x->k;
     }
   }

@@ -77,23 +77,7 @@ class WeightsSource : public ModelSource {
 
  private:
   const PackedWeights& packed(int64_t layer, Proj p) const {
-    const LayerWeights& L = w_.layers[(size_t)layer];
-    switch (p) {
-      case Proj::kQ:
-        return L.wq;
-      case Proj::kK:
-        return L.wk;
-      case Proj::kV:
-        return L.wv;
-      case Proj::kO:
-        return L.wo;
-      case Proj::kGate:
-        return L.w_gate;
-      case Proj::kUp:
-        return L.w_up;
-      default:
-        return L.w_down;
-    }
+    return *w_.layers[(size_t)layer].linears()[(size_t)p];
   }
 
   // One tensor's ternary values, cached (the writer asks for its rows chunk by chunk).
@@ -158,15 +142,13 @@ void requantize_matrix(RawMatrix& m, uint32_t type, int threads) {
   m.file_mapped = false;
 }
 
-}  // namespace
-
-namespace {
 // "657 MB", "0.2 MB": whole megabytes from 10 up, one decimal below.
 std::string megabytes(double bytes) {
   char b[32];
   std::snprintf(b, sizeof b, bytes >= 10e6 ? "%.0f MB" : "%.1f MB", bytes / 1e6);
   return b;
 }
+
 }  // namespace
 
 std::string float_head_note(const ModelWeights& w) {
@@ -175,18 +157,17 @@ std::string float_head_note(const ModelWeights& w) {
   if (head.rows == 0 || (t != ggml::kF32 && t != ggml::kF16 && t != ggml::kBF16)) return "";
   int64_t layers = 0;
   for (const LayerWeights& L : w.layers) {
-    for (const PackedWeights* x : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+    for (const PackedWeights* x : L.linears()) {
       layers += (int64_t)x->data.size();
     }
   }
   const double total = (double)(head.bytes + layers);
   if (total <= 0 || head.bytes < total / 4) return "";
   // Q6_K needs rows in blocks of 256; Q8_0 (blocks of 32) is the fallback the re-encoder offers.
-  const ggml::TypeInfo* q6 = ggml::find_type(ggml::kQ6_K);
   std::string fix = "--embd-type q8_0 re-encodes it at load";
-  if (q6 != nullptr && head.cols % q6->block == 0) {
+  if (head.cols % ggml::find_type(ggml::kQ6_K)->block == 0) {
     fix = "--embd-type q6_k re-encodes it at load to " +
-          megabytes((double)head.rows * (double)(head.cols / q6->block) * q6->block_bytes);
+          megabytes((double)head.rows * (double)ggml::row_bytes(ggml::kQ6_K, head.cols));
   }
   char buf[400];
   std::snprintf(buf, sizeof buf,

@@ -221,23 +221,7 @@ const RawMatrix& Transformer::head_matrix() const {
 }
 
 const PackedWeights& Transformer::packed(int64_t layer, LinearId id) const {
-  const LayerWeights& L = w_->layers[(size_t)layer];
-  switch (id) {
-    case LinearId::kQ:
-      return L.wq;
-    case LinearId::kK:
-      return L.wk;
-    case LinearId::kV:
-      return L.wv;
-    case LinearId::kO:
-      return L.wo;
-    case LinearId::kGate:
-      return L.w_gate;
-    case LinearId::kUp:
-      return L.w_up;
-    default:
-      return L.w_down;
-  }
+  return *w_->layers[(size_t)layer].linears()[(size_t)id];
 }
 
 const Linear* Transformer::kernel_linear(int64_t layer, LinearId id) const {

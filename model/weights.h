@@ -2,6 +2,7 @@
 // transformer consumes. Linear layers keep their file format (PackedWeights) so the kernel path
 // can use them without another conversion; norms are float.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -70,6 +71,10 @@ struct RawMatrix {
 struct LayerWeights {
   std::vector<float> attn_norm, attn_sub_norm, ffn_norm, ffn_sub_norm;
   PackedWeights wq, wk, wv, wo, w_gate, w_up, w_down;  // [out, in] each
+  // The seven in forward order: q, k, v, o, gate, up, down (the order of LinearId and Proj).
+  std::array<const PackedWeights*, 7> linears() const {
+    return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down};
+  }
 };
 
 struct ModelWeights {

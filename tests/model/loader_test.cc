@@ -58,8 +58,7 @@ const TinyFiles& tiny_files() {
 }
 
 const PackedWeights& proj_of(const LayerWeights& L, Proj p) {
-  const PackedWeights* w[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
-  return *w[(int)p];
+  return *L.linears()[(size_t)p];
 }
 
 std::vector<float> matrix_floats(const RawMatrix& m) {
