@@ -62,17 +62,16 @@ bool Args::parse(const std::vector<std::string>& args) {
       }
       auto it = opts_.find(a);
       if (it == opts_.end()) {
-        throw Error("tritune " + command_ + ": unknown option '" + a + "' (see --help)");
+        throw Error("unknown option '" + a + "' (see --help)");
       }
       if (it->second.is_flag) {
-        if (has_value) throw Error("tritune " + command_ + ": " + a + " takes no value");
+        if (has_value) throw Error(a + " takes no value");
         values_[a] = "1";
         continue;
       }
       if (!has_value) {
         if (i + 1 >= args.size()) {
-          throw Error("tritune " + command_ + ": " + a + " needs a value (" + it->second.metavar +
-                      ")");
+          throw Error(a + " needs a value (" + it->second.metavar + ")");
         }
         value = args[++i];
       }
@@ -100,7 +99,7 @@ int64_t Args::get_int(const std::string& name) const {
   char* end = nullptr;
   const long long x = std::strtoll(v.c_str(), &end, 10);
   if (v.empty() || end == nullptr || *end != 0) {
-    throw Error("tritune " + command_ + ": " + name + " expects an integer, got '" + v + "'");
+    throw Error(name + " expects an integer, got '" + v + "'");
   }
   return x;
 }
@@ -110,7 +109,7 @@ double Args::get_double(const std::string& name) const {
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
   if (v.empty() || end == nullptr || *end != 0) {
-    throw Error("tritune " + command_ + ": " + name + " expects a number, got '" + v + "'");
+    throw Error(name + " expects a number, got '" + v + "'");
   }
   return x;
 }
@@ -131,7 +130,7 @@ std::vector<int64_t> Args::get_int_list(const std::string& name) const {
     char* end = nullptr;
     const long long x = std::strtoll(s.c_str(), &end, 10);
     if (end == nullptr || *end != 0) {
-      throw Error("tritune " + command_ + ": " + name + " expects integers, got '" + s + "'");
+      throw Error(name + " expects integers, got '" + s + "'");
     }
     out.push_back(x);
   }

@@ -100,7 +100,11 @@ int run_run(const std::vector<std::string>& argv) {
   add_sampling(a);
   a.flag("--no-stop", "do not stop at end-of-generation tokens");
   if (!a.parse(argv)) return 0;
+  // Every option is checked before the model loads (a 2B4T load takes seconds).
   const int threads = apply_threads(a.get_int("-t"));
+  const int64_t n_gen = a.get_int("-n");
+  if (n_gen < 0) throw Error("-n must be >= 0");
+  Sampler sampler(sampler_options(a));
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   std::unique_ptr<Tokenizer> tok;
   std::vector<int32_t> prompt;
@@ -112,8 +116,6 @@ int run_run(const std::vector<std::string>& argv) {
                              : tok->encode(a.get("-p"), true);
   }
   if (prompt.empty()) throw Error("the prompt is empty");
-  const int64_t n_gen = a.get_int("-n");
-  if (n_gen < 0) throw Error("-n must be >= 0");
   // --ctx 0: just what this run needs (a 4096-position f32 cache of 2B4T is 630 MB).
   int64_t ctx = a.get_int("--ctx");
   if (ctx == 0) ctx = std::min<int64_t>((int64_t)prompt.size() + n_gen, m.weights->hp.context);
@@ -123,7 +125,6 @@ int run_run(const std::vector<std::string>& argv) {
     throw Error("prompt (" + std::to_string(prompt.size()) + ") + -n " + std::to_string(n_gen) +
                 " exceed the context of " + std::to_string(tf.context()) + " (raise --ctx)");
   }
-  Sampler sampler(sampler_options(a));
   LogitsWriter lw(a.get("--logits-out"));
   const int64_t V = tf.hp().vocab;
 
@@ -195,13 +196,13 @@ int run_chat(const std::vector<std::string>& argv) {
   const int threads = apply_threads(a.get_int("-t"));
   const int64_t n_gen = a.get_int("-n");
   if (n_gen < 1) throw Error("chat: -n must be >= 1");
+  Sampler sampler(sampler_options(a));
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const Tokenizer tok = model_tokenizer(*m.weights);
   int64_t ctx = a.get_int("--ctx");
   if (ctx == 0) ctx = std::min<int64_t>(4096, m.weights->hp.context);
   auto tfp = make_transformer(m, transformer_options(a.get("--path"), a.get("--kv"), ctx, threads));
   Transformer& tf = *tfp;
-  Sampler sampler(sampler_options(a));
   const int64_t V = tf.hp().vocab;
   // The conversation as the model saw it: its own reply tokens (not their text re-encoded),
   // each reply closed by <|eot_id|> as the template renders an assistant message, then the
@@ -300,19 +301,19 @@ int run_ppl(const std::vector<std::string>& argv) {
     throw Error("ppl: '" + a.get("-f") +
                 "' is empty: perplexity needs a text of at least one token");
   }
+  const int64_t cap = a.get_int("--max-tokens");
+  int64_t ctx = a.get_int("--ctx");
+  PerplexityOptions po;
+  po.stride = a.get_int("--stride");
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const Tokenizer tok = model_tokenizer(*m.weights);
   std::vector<int32_t> tokens = tok.encode(text.str(), true);
-  const int64_t cap = a.get_int("--max-tokens");
   if (cap > 0 && (int64_t)tokens.size() > cap) tokens.resize((size_t)cap);
-  int64_t ctx = a.get_int("--ctx");
   if (ctx == 0) ctx = std::min<int64_t>(512, m.weights->hp.context);
   auto tfp = make_transformer(m, transformer_options(a.get("--path"), a.get("--kv"), ctx, threads));
   Transformer& tf = *tfp;
   LogitsWriter lw(a.get("--logits-out"));
-  PerplexityOptions po;
   po.ctx = ctx;
-  po.stride = a.get_int("--stride");
   po.on_logits = [&](const float* l, int64_t rows) { lw.write(l, rows * tf.hp().vocab); };
   po.on_window = [&](int64_t done, int64_t total) {
     if (!a.has("--json") && isatty(2)) {
@@ -363,24 +364,9 @@ int run_validate(const std::vector<std::string>& argv) {
   a.flag("--json", "print the report as JSON");
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
-  // With --embd-type: the model as stored, and a copy with the head re-encoded that both paths
-  // run (the stored one is the baseline of the re-encoding's cost, below).
-  const LoadedModel stored = load_for_run(a.get("-m"));
-  LoadedModel m = stored;
-  if (a.has("--embd-type")) {
-    m.weights = std::make_shared<ModelWeights>(*stored.weights);
-    reencode_embeddings(*m.weights, embd_type_arg(a), threads);
-  }
   const int64_t n = a.get_int("-n");
   if (n < 2) throw Error("validate: -n must be >= 2");
-  std::vector<int32_t> tokens;
-  if (a.has("-p")) {
-    tokens = model_tokenizer(*m.weights).encode(a.get("-p"), true);
-    if ((int64_t)tokens.size() > n) tokens.resize((size_t)n);
-    if (tokens.size() < 2) throw Error("validate: the text gives fewer than 2 tokens");
-  } else {
-    tokens = random_tokens(n, m.weights->hp.vocab, (uint64_t)a.get_int("--seed"));
-  }
+  const uint64_t seed = (uint64_t)a.get_int("--seed");
   ValidateOptions vo;
   vo.threads = threads;
   vo.kv = parse_kv_type(a.get("--kv"));
@@ -389,6 +375,23 @@ int run_validate(const std::vector<std::string>& argv) {
   vo.max_ppl_rel = a.get_double("--max-ppl-diff");
   vo.forced_rel_tol = a.get_double("--tol");
   vo.logits_out = a.get("--logits-out");
+  const uint32_t embd_type = embd_type_arg(a);
+  // With --embd-type: the model as stored, and a copy with the head re-encoded that both paths
+  // run (the stored one is the baseline of the re-encoding's cost, below).
+  const LoadedModel stored = load_for_run(a.get("-m"));
+  LoadedModel m = stored;
+  if (a.has("--embd-type")) {
+    m.weights = std::make_shared<ModelWeights>(*stored.weights);
+    reencode_embeddings(*m.weights, embd_type, threads);
+  }
+  std::vector<int32_t> tokens;
+  if (a.has("-p")) {
+    tokens = model_tokenizer(*m.weights).encode(a.get("-p"), true);
+    if ((int64_t)tokens.size() > n) tokens.resize((size_t)n);
+    if (tokens.size() < 2) throw Error("validate: the text gives fewer than 2 tokens");
+  } else {
+    tokens = random_tokens(n, m.weights->hp.vocab, seed);
+  }
   const auto t0 = Clock::now();
   ValidateReport r = validate_model(m.weights, tokens, vo);
   if (a.has("--embd-type")) {

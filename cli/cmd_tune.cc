@@ -230,7 +230,7 @@ int run_tune(const std::vector<std::string>& argv) {
       for (const auto& s : find_model_shapes(name).shapes) shapes.emplace_back(s.n, s.k);
     }
   }
-  if (shapes.empty()) throw Error("tritune tune: give --shapes NxK[,..] or --model-shapes 2b4t");
+  if (shapes.empty()) throw Error("give --shapes NxK[,..] or --model-shapes 2b4t");
   {
     std::set<std::pair<int64_t, int64_t>> seen;
     std::vector<std::pair<int64_t, int64_t>> uniq;

@@ -535,6 +535,19 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.out.find("empty.txt' is empty"), std::string::npos) << r.out;
   }
+  // Options are checked before the model loads: with a missing file, the option is what is named.
+  for (const std::string& cmd : std::vector<std::string>{
+           "run -n 1 --temp -1", "run -n -3", "run -n 1 --seed x", "chat -n 0", "chat --top-p 2",
+           "validate -n 1", "validate --tol x", "ppl -f " + dir_ + "/text.txt --stride x"}) {
+    r = run(cmd + " -m " + dir_ + "/missing.gguf");
+    EXPECT_NE(r.status, 0) << cmd;
+    EXPECT_EQ(r.out.find("missing.gguf"), std::string::npos) << cmd << ": " << r.out;
+  }
+  // The command is named once: "tritune run: error: unknown option ...".
+  r = run("run -m " + model_ + " --bogus");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("tritune run: error: unknown option '--bogus'"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("tritune run", r.out.find("tritune run") + 1), std::string::npos) << r.out;
   for (const char* t : {"0", "257", "-2"}) {  // the pool takes 1..256 threads
     r = run("run -m " + model_ + " -n 1 -t " + t);
     EXPECT_NE(r.status, 0) << t;
