@@ -351,14 +351,10 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   const int64_t pp = a.get_int("-p"), tg = a.get_int("-n"), depth = a.get_int("-d");
   const int reps = (int)a.get_int("-r");
   const int64_t paired = a.get_int("--paired");
-  if (pp < 0 || tg < 0 || (pp == 0 && tg == 0))
-    throw Error(
-        "bench e2e: -p and -n must be >= 0, "
-        "not both 0");
-  if (reps < 1 || reps > 1000) throw Error("bench e2e: -r must be in 1..1000");
-  if (paired < 0 || paired > 100000) throw Error("bench e2e: --paired must be in 0..100000");
-  if (depth < 0 || (depth > 0 && tg == 0))
-    throw Error("bench e2e: -d must be >= 0 and needs tg (-n > 0)");
+  if (pp < 0 || tg < 0 || (pp == 0 && tg == 0)) throw Error("-p and -n must be >= 0, not both 0");
+  if (reps < 1 || reps > 1000) throw Error("-r must be in 1..1000");
+  if (paired < 0 || paired > 100000) throw Error("--paired must be in 0..100000");
+  if (depth < 0 || (depth > 0 && tg == 0)) throw Error("-d must be >= 0 and needs tg (-n > 0)");
   const KvType kv = parse_kv_type(a.get("--kv"));
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const int64_t rss_loaded = resident_bytes();

@@ -49,7 +49,7 @@ Config parse_config(std::string item, const std::string& op, int64_t k16) {
   const auto colon = item.find(':');
   if (colon != std::string::npos) {
     if (!parse_pool_schedule(item.substr(colon + 1), &c.schedule)) {
-      throw Error("bench layouts: '" + c.label + "': the schedule after ':' is guided or ranges");
+      throw Error("'" + c.label + "': the schedule after ':' is guided or ranges");
     }
     item = item.substr(0, colon);
   }
@@ -58,7 +58,7 @@ Config parse_config(std::string item, const std::string& op, int64_t k16) {
   char* end = nullptr;
   c.parts = std::strtoll(parts.c_str(), &end, 10);
   if (parts.empty() || *end != '\0' || c.parts < 1 || k16 % c.parts != 0) {
-    throw Error("bench layouts: '" + item + "': parts must be a number >= 1 that divides the " +
+    throw Error("'" + item + "': parts must be a number >= 1 that divides the " +
                 std::to_string(k16) + " column tiles of K");
   }
   std::string name = at == std::string::npos ? default_variant("i2s", op, selected_isa()).name
@@ -66,7 +66,7 @@ Config parse_config(std::string item, const std::string& op, int64_t k16) {
   if (name.find("__") == std::string::npos) name += "__" + std::string(isa_name(selected_isa()));
   c.variant = &get_variant(name);
   if (c.variant->spec.family != "i2s" || c.variant->spec.op != op) {
-    throw Error("bench layouts: " + name + " is not an i2s " + op + " variant");
+    throw Error("" + name + " is not an i2s " + op + " variant");
   }
   return c;
 }
@@ -90,20 +90,20 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
   a.option("--json", "FILE", "write every sample as JSON");
   if (!a.parse(argv)) return 0;
   const auto shapes = parse_shapes(a.get("--shape"));
-  if (shapes.size() != 1) throw Error("bench layouts: --shape takes one NxK shape");
+  if (shapes.size() != 1) throw Error("--shape takes one NxK shape");
   const int64_t n = shapes[0].first, k = shapes[0].second, tokens = a.get_int("--tokens");
-  if (tokens < 1 || tokens > 4096) throw Error("bench layouts: --tokens must be in 1..4096");
+  if (tokens < 1 || tokens > 4096) throw Error("--tokens must be in 1..4096");
   const int threads = apply_threads(a.get_int("-t"));
   const int64_t mib = a.get_int("--cold-mib"), rounds = a.get_int("--rounds");
-  if (mib < 0 || mib > 16384) throw Error("bench layouts: --cold-mib must be in 0..16384");
-  if (rounds < 2 || rounds > 10000) throw Error("bench layouts: --rounds must be in 2..10000");
+  if (mib < 0 || mib > 16384) throw Error("--cold-mib must be in 0..16384");
+  if (rounds < 2 || rounds > 10000) throw Error("--rounds must be in 2..10000");
   const std::string op = tokens > 1 ? "gemm" : "gemv";
   const int64_t k16 = (k + 15) / 16;
 
   std::vector<Config> cfgs;
   for (const std::string& item : a.get_list("--configs"))
     cfgs.push_back(parse_config(item, op, k16));
-  if (cfgs.empty()) throw Error("bench layouts: --configs is empty");
+  if (cfgs.empty()) throw Error("--configs is empty");
   std::mt19937 rng(7);
   std::vector<int8_t> t((size_t)(n * k));
   for (auto& v : t) v = (int8_t)((int)(rng() % 3) - 1);
@@ -131,7 +131,7 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
     for (int64_t tok = 0; tok < tokens; ++tok) {
       if (!std::equal(got.begin() + tok * ld, got.begin() + tok * ld + n,
                       want.begin() + tok * ld)) {
-        throw Error("bench layouts: " + c.label + " computes other results than " + cfgs[0].label);
+        throw Error("" + c.label + " computes other results than " + cfgs[0].label);
       }
     }
   }

@@ -57,19 +57,19 @@ int run_bench_variants(const std::vector<std::string>& argv) {
            "0");
   a.option("--json", "FILE", "write every sample as JSON");
   if (!a.parse(argv)) return 0;
-  if (!a.has("--variants")) throw Error("bench variants: --variants is required");
+  if (!a.has("--variants")) throw Error("--variants is required");
   const auto shapes = parse_shapes(a.get("--shape"));
-  if (shapes.size() != 1) throw Error("bench variants: --shape takes one NxK shape");
+  if (shapes.size() != 1) throw Error("--shape takes one NxK shape");
   const int64_t tokens = a.get_int("--tokens");
-  if (tokens < 1 || tokens > 4096) throw Error("bench variants: --tokens must be in 1..4096");
+  if (tokens < 1 || tokens > 4096) throw Error("--tokens must be in 1..4096");
   const int threads = apply_threads(a.get_int("-t"));
   const std::string cache = a.get("--cache");
-  if (cache != "cold" && cache != "warm") throw Error("bench variants: --cache is cold or warm");
+  if (cache != "cold" && cache != "warm") throw Error("--cache is cold or warm");
   const int rounds = (int)a.get_int("--rounds");
-  if (rounds < 1 || rounds > 100) throw Error("bench variants: --rounds must be in 1..100");
+  if (rounds < 1 || rounds > 100) throw Error("--rounds must be in 1..100");
   const int64_t stream_mib = a.get_int("--stream-mib");
   if (stream_mib < 1 || stream_mib > 65536) {
-    throw Error("bench variants: --stream-mib must be in 1..65536");
+    throw Error("--stream-mib must be in 1..65536");
   }
 
   const SearchSpace& space = space_for(a.get("--format"), tokens);
@@ -81,13 +81,13 @@ int run_bench_variants(const std::vector<std::string>& argv) {
   for (const std::string& v : names) {
     const VariantName p = parse_variant_name(v);
     if (p.family != space.family || p.op != space.op) {
-      throw Error("bench variants: " + v + " is not a " + space.family + " " + space.op +
+      throw Error("" + v + " is not a " + space.family + " " + space.op +
                   " variant (the task is " + key.str() + ")");
     }
   }
   const int64_t cold_mib = a.get_int("--cold-mib");
   if (cold_mib < 0 || cold_mib > 16384)
-    throw Error("bench variants: --cold-mib must be in 0..16384");
+    throw Error("--cold-mib must be in 0..16384");
   HarnessOptions ho;
   if (cold_mib > 0) {
     ho.llc_bytes = (cold_mib << 20) / 2;

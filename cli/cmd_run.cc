@@ -105,21 +105,23 @@ int run_run(const std::vector<std::string>& argv) {
   const int64_t n_gen = a.get_int("-n");
   if (n_gen < 0) throw Error("-n must be >= 0");
   Sampler sampler(sampler_options(a));
+  TransformerOptions to =
+      transformer_options(a.get("--path"), a.get("--kv"), a.get_int("--ctx"), threads);
+  std::vector<int32_t> prompt;
+  if (a.has("--tokens")) prompt = parse_token_ids(a.get("--tokens"));
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   std::unique_ptr<Tokenizer> tok;
-  std::vector<int32_t> prompt;
-  if (a.has("--tokens")) {
-    prompt = parse_token_ids(a.get("--tokens"));
-  } else {
+  if (!a.has("--tokens")) {
     tok = std::make_unique<Tokenizer>(model_tokenizer(*m.weights));
     prompt = a.has("--chat") ? tok->encode_chat({{"user", a.get("-p")}}, true)
                              : tok->encode(a.get("-p"), true);
   }
   if (prompt.empty()) throw Error("the prompt is empty");
   // --ctx 0: just what this run needs (a 4096-position f32 cache of 2B4T is 630 MB).
-  int64_t ctx = a.get_int("--ctx");
-  if (ctx == 0) ctx = std::min<int64_t>((int64_t)prompt.size() + n_gen, m.weights->hp.context);
-  auto tfp = make_transformer(m, transformer_options(a.get("--path"), a.get("--kv"), ctx, threads));
+  if (to.context == 0) {
+    to.context = std::min<int64_t>((int64_t)prompt.size() + n_gen, m.weights->hp.context);
+  }
+  auto tfp = make_transformer(m, to);
   Transformer& tf = *tfp;
   if ((int64_t)prompt.size() + n_gen > tf.context()) {
     throw Error("prompt (" + std::to_string(prompt.size()) + ") + -n " + std::to_string(n_gen) +
@@ -195,13 +197,14 @@ int run_chat(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
   const int64_t n_gen = a.get_int("-n");
-  if (n_gen < 1) throw Error("chat: -n must be >= 1");
+  if (n_gen < 1) throw Error("-n must be >= 1");
   Sampler sampler(sampler_options(a));
+  TransformerOptions to =
+      transformer_options(a.get("--path"), a.get("--kv"), a.get_int("--ctx"), threads);
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const Tokenizer tok = model_tokenizer(*m.weights);
-  int64_t ctx = a.get_int("--ctx");
-  if (ctx == 0) ctx = std::min<int64_t>(4096, m.weights->hp.context);
-  auto tfp = make_transformer(m, transformer_options(a.get("--path"), a.get("--kv"), ctx, threads));
+  if (to.context == 0) to.context = std::min<int64_t>(4096, m.weights->hp.context);
+  auto tfp = make_transformer(m, to);
   Transformer& tf = *tfp;
   const int64_t V = tf.hp().vocab;
   // The conversation as the model saw it: its own reply tokens (not their text re-encoded),
@@ -291,26 +294,27 @@ int run_ppl(const std::vector<std::string>& argv) {
   a.option("--max-tokens", "N", "score only the first N tokens (0: all)", "0");
   a.flag("--json", "print the result as JSON");
   if (!a.parse(argv)) return 0;
-  if (!a.has("-f")) throw Error("ppl: pass the text with -f TEXTFILE");
+  if (!a.has("-f")) throw Error("pass the text with -f TEXTFILE");
   const int threads = apply_threads(a.get_int("-t"));
   std::ifstream f(a.get("-f"), std::ios::binary);
-  if (!f) throw Error("ppl: cannot read '" + a.get("-f") + "'");
+  if (!f) throw Error("cannot read '" + a.get("-f") + "'");
   std::stringstream text;
   text << f.rdbuf();
   if (text.str().empty()) {
-    throw Error("ppl: '" + a.get("-f") +
-                "' is empty: perplexity needs a text of at least one token");
+    throw Error("'" + a.get("-f") + "' is empty: perplexity needs a text of at least one token");
   }
   const int64_t cap = a.get_int("--max-tokens");
-  int64_t ctx = a.get_int("--ctx");
+  TransformerOptions to =
+      transformer_options(a.get("--path"), a.get("--kv"), a.get_int("--ctx"), threads);
   PerplexityOptions po;
   po.stride = a.get_int("--stride");
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const Tokenizer tok = model_tokenizer(*m.weights);
   std::vector<int32_t> tokens = tok.encode(text.str(), true);
   if (cap > 0 && (int64_t)tokens.size() > cap) tokens.resize((size_t)cap);
-  if (ctx == 0) ctx = std::min<int64_t>(512, m.weights->hp.context);
-  auto tfp = make_transformer(m, transformer_options(a.get("--path"), a.get("--kv"), ctx, threads));
+  if (to.context == 0) to.context = std::min<int64_t>(512, m.weights->hp.context);
+  const int64_t ctx = to.context;
+  auto tfp = make_transformer(m, to);
   Transformer& tf = *tfp;
   LogitsWriter lw(a.get("--logits-out"));
   po.ctx = ctx;
@@ -365,7 +369,7 @@ int run_validate(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
   const int64_t n = a.get_int("-n");
-  if (n < 2) throw Error("validate: -n must be >= 2");
+  if (n < 2) throw Error("-n must be >= 2");
   const uint64_t seed = (uint64_t)a.get_int("--seed");
   ValidateOptions vo;
   vo.threads = threads;
@@ -388,7 +392,7 @@ int run_validate(const std::vector<std::string>& argv) {
   if (a.has("-p")) {
     tokens = model_tokenizer(*m.weights).encode(a.get("-p"), true);
     if ((int64_t)tokens.size() > n) tokens.resize((size_t)n);
-    if (tokens.size() < 2) throw Error("validate: the text gives fewer than 2 tokens");
+    if (tokens.size() < 2) throw Error("the text gives fewer than 2 tokens");
   } else {
     tokens = random_tokens(n, m.weights->hp.vocab, seed);
   }

@@ -537,8 +537,10 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   }
   // Options are checked before the model loads: with a missing file, the option is what is named.
   for (const std::string& cmd : std::vector<std::string>{
-           "run -n 1 --temp -1", "run -n -3", "run -n 1 --seed x", "chat -n 0", "chat --top-p 2",
-           "validate -n 1", "validate --tol x", "ppl -f " + dir_ + "/text.txt --stride x"}) {
+           "run -n 1 --temp -1", "run -n -3", "run -n 1 --seed x", "run -n 1 --kv q9",
+           "run -n 1 --path x", "run --ctx -5", "run --tokens 1,a", "chat --ctx -1", "chat -n 0",
+           "chat --top-p 2", "validate -n 1", "validate --tol x",
+           "ppl -f " + dir_ + "/text.txt --stride x"}) {
     r = run(cmd + " -m " + dir_ + "/missing.gguf");
     EXPECT_NE(r.status, 0) << cmd;
     EXPECT_EQ(r.out.find("missing.gguf"), std::string::npos) << cmd << ": " << r.out;
