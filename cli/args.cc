@@ -40,7 +40,7 @@ std::string Args::help() const {
     if (!o.def.empty()) os << " (default: " << o.def << ")";
     os << "\n";
   }
-  os << "  -h, --help" << std::string(18, ' ') << "show this help\n";
+  os << "  -h, --help" << std::string(16, ' ') << "show this help\n";
   return os.str();
 }
 

@@ -130,7 +130,11 @@ int run_run(const std::vector<std::string>& argv) {
   LogitsWriter lw(a.get("--logits-out"));
   const int64_t V = tf.hp().vocab;
 
-  if (tok) std::printf("%s", tok->decode(prompt).c_str());
+  // Text without the special tokens (BOS, the chat template's markers), and generated tokens
+  // printed a whole UTF-8 character at a time.
+  if (tok) std::printf("%s", tok->decode(prompt, true).c_str());
+  std::unique_ptr<StreamDecoder> sd;
+  if (tok) sd = std::make_unique<StreamDecoder>(*tok);
   std::fflush(stdout);
   // Prefill: all positions' logits only when they are written out.
   const int64_t np = (int64_t)prompt.size();
@@ -149,7 +153,7 @@ int run_run(const std::vector<std::string>& argv) {
     out.push_back(next);
     ++generated;
     if (tok) {
-      std::printf("%s", tok->token_to_piece(next).c_str());
+      std::printf("%s", sd->push(next).c_str());
     } else {
       std::printf("%s%d", i ? "," : "", next);
     }
@@ -161,7 +165,7 @@ int run_run(const std::vector<std::string>& argv) {
     tg_s += seconds_since(t0);
     lw.write(last.data(), V);
   }
-  std::printf("\n");
+  std::printf("%s\n", sd ? sd->flush().c_str() : "");
   const int64_t tg_tokens = std::max<int64_t>(0, generated - 1);
   std::fprintf(stderr, "\nmodel      %s (%s path, %d threads, KV %s)\n",
                model_label(*m.weights).c_str(), path_name(tf.path()), threads,
@@ -254,19 +258,20 @@ int run_chat(const std::vector<std::string>& argv) {
                (int64_t)(prompt.size() - keep - 1), logits.data());
     const double pp_s = seconds_since(t0);
     std::vector<int32_t> reply;
+    StreamDecoder sd(tok);
     double tg_s = 0;
     for (int64_t i = 0; i < n_gen; ++i) {
       const int32_t next = sampler.sample(logits.data(), V);
       if (tok.is_eog(next)) break;
       reply.push_back(next);
-      std::printf("%s", tok.token_to_piece(next).c_str());
+      std::printf("%s", sd.push(next).c_str());
       std::fflush(stdout);
       if (i + 1 == n_gen) break;
       t0 = Clock::now();
       tf.forward(&next, 1, 0, logits.data());
       tg_s += seconds_since(t0);
     }
-    std::printf("\n");
+    std::printf("%s\n", sd.flush().c_str());
     std::fflush(stdout);
     history = prompt;
     history.insert(history.end(), reply.begin(), reply.end());

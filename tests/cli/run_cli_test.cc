@@ -203,6 +203,11 @@ TEST_F(RunCli, ChatKeepsTheConversationInTheCache) {
   // Greedy: the first reply is what `run --chat` generates, and /reset brings it back.
   const Result one = run("run -m " + model_ + " --chat -p \"Hello there\" -n 5 -t 1 --temp 0");
   ASSERT_EQ(one.status, 0) << one.out;
+  // The template's special tokens are not printed, neither in the prompt nor in a reply.
+  EXPECT_EQ(one.out.find("<|"), std::string::npos) << one.out;
+  EXPECT_EQ(r.out.find("<|"), std::string::npos) << r.out;
+  const Result plain = run("run -m " + model_ + " -p \"Hello there\" -n 0");
+  EXPECT_EQ(plain.out.rfind("Hello there\n", 0), 0u) << plain.out;  // no <|begin_of_text|>
   const std::string first_reply = r.out.substr(0, r.out.find('\n'));
   ASSERT_FALSE(first_reply.empty()) << r.out;
   const std::string run_line = one.out.substr(0, one.out.find('\n'));
