@@ -9,6 +9,7 @@
 #include "model/ggml_types.h"
 #include "model/loader.h"
 #include "model/mapped_file.h"
+#include "model/model_writer.h"
 #include "model/parallel.h"
 
 namespace tritune {
@@ -128,11 +129,11 @@ void requantize_matrix(RawMatrix& m, uint32_t type, int threads) {
       for (int64_t r0 = b; r0 < e; r0 += chunk) {
         const int64_t n = std::min(chunk, e - r0);
         ggml::dequantize_rows(m.ggml_type, m.data, cols, rows, r0, n, f.data());
-        encode_floats(type, f.data(), n * cols, out.data() + r0 * row_bytes);
+        encode_rows(type, f.data(), n, cols, out.data() + r0 * row_bytes, r0);
       }
     });
   } catch (const Error& e) {
-    throw Error(m.name + ": " + e.what());
+    throw Error(m.name + " (re-encoding to " + ggml::type_name(type) + "): " + e.what());
   }
   if (m.file_mapped) drop_mapped_pages(m.data, (size_t)m.bytes);
   m.owned = std::move(out);

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
@@ -264,7 +266,28 @@ uint16_t float_to_bf16(float f) {
 }
 
 // ---- quantizers ------------------------------------------------------------------------------
+namespace {
+// The quantized types have no code for NaN or infinity, and their f16 block scales bound the
+// magnitudes they hold (converting a NaN or an overflowed scale's quotient to an integer code is
+// undefined behaviour): a damaged source tensor is refused, its first bad value named.
+// `limit`: the largest |x| whose block scale stays a finite f16 (65504 x the codes' range).
+void require_encodable(const float* x, int64_t n, const char* type, float limit) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(std::fabs(x[i]) <= limit)) {
+      const std::string what = std::isnan(x[i])   ? "NaN"
+                               : std::isinf(x[i]) ? "infinite"
+                                                  : std::to_string(x[i]);
+      char lim[32];
+      std::snprintf(lim, sizeof lim, "%.3g", (double)limit);
+      throw Error("value " + std::to_string(i) + " is " + what + ", which " + type +
+                  " cannot encode (|x| <= " + lim + "; the source tensor is damaged)");
+    }
+  }
+}
+}  // namespace
+
 void quantize_q8_0(const float* x, uint8_t* dst, int64_t n) {
+  require_encodable(x, n, "Q8_0", 65504.0f * 127.0f);
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* v = x + b * 32;
     float amax = 0.0f;
@@ -343,6 +366,8 @@ void quantize_q6_k(const float* x, uint8_t* dst, int64_t n) {
 }
 
 void quantize_q6_k(const float* x, uint8_t* dst, int64_t n, Isa isa) {
+  // A group's step is about max / 32, the block scale the largest step / 128.
+  require_encodable(x, n, "Q6_K", 65504.0f * 128.0f * 30.0f);
   const auto block_steps = q6k_block_steps_for(isa);
   for (int64_t b = 0; b < n / kQK; ++b) {
     const float* v = x + b * kQK;
@@ -432,6 +457,7 @@ void check_trit(int8_t v, int64_t i) {
 }  // namespace
 
 void quantize_tq1_0(const float* x, uint8_t* dst, int64_t n) {
+  require_encodable(x, n, "TQ1_0", 65504.0f);
   for (int64_t b = 0; b < n / kQK; ++b) {
     const float* v = x + b * kQK;
     float amax = 0.0f;
@@ -444,6 +470,7 @@ void quantize_tq1_0(const float* x, uint8_t* dst, int64_t n) {
 }
 
 void quantize_tq2_0(const float* x, uint8_t* dst, int64_t n) {
+  require_encodable(x, n, "TQ2_0", 65504.0f);
   for (int64_t b = 0; b < n / kQK; ++b) {
     const float* v = x + b * kQK;
     float amax = 0.0f;

@@ -82,7 +82,9 @@ void dequantize_rows(uint32_t id, const uint8_t* tensor, int64_t cols, int64_t n
                      int64_t count, float* out);
 
 // ---- quantizers (for writers) ----------------------------------------------------------------
-// All take n values (a multiple of the block size) and write row_bytes(type, n) bytes.
+// All take n values (a multiple of the block size) and write row_bytes(type, n) bytes; a NaN,
+// an infinity or a magnitude beyond what the type's f16 block scale holds throws Error naming
+// its index.
 void quantize_q8_0(const float* x, uint8_t* dst, int64_t n);
 // Q6_K: each 16-value group's step found by a small weighted least-squares search (the
 // approach of ggml's reference quantizer), the steps as int8 multiples of one f16 scale per

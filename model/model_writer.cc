@@ -144,6 +144,18 @@ void encode_floats(uint32_t type, const float* x, int64_t n, uint8_t* out) {
   }
 }
 
+void encode_rows(uint32_t type, const float* x, int64_t rows, int64_t cols, uint8_t* out,
+                 int64_t first_row) {
+  const int64_t rb = ggml::row_bytes(type, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    try {
+      encode_floats(type, x + r * cols, cols, out + r * rb);
+    } catch (const Error& e) {
+      throw Error("row " + std::to_string(first_row + r) + ", " + e.what());
+    }
+  }
+}
+
 void encode_floats(uint32_t type, const float* x, int64_t n, std::vector<uint8_t>& out) {
   out.resize((size_t)ggml::row_bytes(type, n));
   encode_floats(type, x, n, out.data());
@@ -239,7 +251,12 @@ void write_matrix(gguf::Writer& w, const ModelSource& src, bool output, const st
     const int64_t n = std::min(step, rows - r0);
     f.resize((size_t)(n * cols));
     src.matrix_rows(output, r0, n, f.data());
-    encode_floats(type, f.data(), n * cols, bytes);
+    bytes.resize((size_t)(n * ggml::row_bytes(type, cols)));
+    try {
+      encode_rows(type, f.data(), n, cols, bytes.data(), r0);
+    } catch (const Error& e) {
+      throw Error(name + ": " + e.what());
+    }
     w.append(bytes.data(), bytes.size());
   }
   w.end_tensor();

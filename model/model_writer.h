@@ -56,6 +56,11 @@ class ModelSource {
 // other types.
 void encode_floats(uint32_t type, const float* x, int64_t n, uint8_t* out);
 void encode_floats(uint32_t type, const float* x, int64_t n, std::vector<uint8_t>& out);
+// `rows` rows of `cols` values, row by row into row_bytes(type, cols) each: a value the type
+// cannot encode is named by its row (counted from `first_row`) and column ("row 3, value 5 is
+// NaN, ...").
+void encode_rows(uint32_t type, const float* x, int64_t rows, int64_t cols, uint8_t* out,
+                 int64_t first_row = 0);
 // The types an embedding or output matrix can be written as: F32, F16, BF16, Q8_0, Q6_K.
 bool can_write_matrix_type(uint32_t type);
 // One of them by its lower-case name ("q6_k"); Error listing the names otherwise.

@@ -158,6 +158,34 @@ TEST(Requantize, ImpossibleRequestsNameTheTensorAndTheFix) {
   EXPECT_EQ(requantize_embeddings(*w, ggml::kQ8_0, 2).size(), 1u);
 }
 
+TEST(Requantize, NonFiniteValuesAreRefusedWithTheTensorNamed) {
+  // A damaged table (a NaN or an infinity) has no quantized code: refused, the model untouched.
+  TinySpec s;
+  s.hidden = 256;
+  s.embd_type = kGgmlF32;
+  for (uint32_t type : {(uint32_t)ggml::kQ6_K, (uint32_t)ggml::kQ8_0}) {
+    for (float bad : {std::nanf(""), -INFINITY}) {
+      auto w = make_tiny_model(s);
+      w->tok_embd.name = "token_embd.weight";
+      ASSERT_EQ(w->tok_embd.ggml_type, (uint32_t)ggml::kF32);
+      float* f = reinterpret_cast<float*>(const_cast<uint8_t*>(w->tok_embd.data));
+      f[3 * s.hidden + 5] = bad;
+      const uint8_t* data = w->tok_embd.data;
+      try {
+        requantize_embeddings(*w, type, 2);
+        FAIL() << "expected an error";
+      } catch (const Error& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("token_embd.weight"), std::string::npos) << m;
+        EXPECT_NE(m.find(std::isnan(bad) ? "is NaN" : "is infinite"), std::string::npos) << m;
+        EXPECT_NE(m.find(ggml::type_name(type)), std::string::npos) << m;
+      }
+      EXPECT_EQ(w->tok_embd.ggml_type, (uint32_t)ggml::kF32);
+      EXPECT_EQ(w->tok_embd.data, data);
+    }
+  }
+}
+
 TEST(Requantize, CompareEmbeddingsMeasuresTheChange) {
   TinySpec s;
   s.hidden = 256;
