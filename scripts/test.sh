@@ -3,7 +3,8 @@
 # generated-table check).
 #   scripts/test.sh               the suite (what CI runs)
 #   scripts/test.sh --sanitize    also build everything with ASan+UBSan into build-asan/ and run
-#                                 the suite there (about 15 minutes on 2 cores)
+#                                 the suite there (about 15 minutes on 2 cores, mostly the build);
+#                                 any ASan or UBSan report fails its test
 # Other arguments go to ctest.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
