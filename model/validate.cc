@@ -12,8 +12,8 @@
 
 namespace tritune {
 
-double perplexity_from_logits(const float* logits, int64_t vocab,
-                              const std::vector<int32_t>& tokens) {
+double mean_nll_from_logits(const float* logits, int64_t vocab,
+                            const std::vector<int32_t>& tokens) {
   const int64_t n = (int64_t)tokens.size();
   if (n < 2) throw Error("perplexity: need at least 2 tokens");
   double nll = 0.0;
@@ -25,7 +25,16 @@ double perplexity_from_logits(const float* logits, int64_t vocab,
     for (int64_t v = 0; v < vocab; ++v) s += std::exp((double)l[v] - m);
     nll += -((double)l[tokens[(size_t)(t + 1)]] - m - std::log(s));
   }
-  return std::exp(nll / (double)(n - 1));
+  return nll / (double)(n - 1);
+}
+
+double perplexity_from_logits(const float* logits, int64_t vocab,
+                              const std::vector<int32_t>& tokens) {
+  return std::exp(mean_nll_from_logits(logits, vocab, tokens));
+}
+
+double ppl_rel_diff(double nll_a, double nll_b) {
+  return std::fabs(std::expm1(nll_a - nll_b));
 }
 
 void count_flips(const QuantizedActs& a, const QuantizedActs& b, FlipCount* c) {
@@ -124,9 +133,11 @@ EmbeddingEffect compare_embeddings(std::shared_ptr<const ModelWeights> stored,
   e.max_abs_diff = d.max_abs;
   e.mean_abs_diff = d.mean_abs;
   e.max_abs_logit = d.max_abs_logit;
-  e.ppl_stored = perplexity_from_logits(ls.data(), V, tokens);
-  e.ppl_encoded = perplexity_from_logits(le.data(), V, tokens);
-  e.ppl_rel_diff = std::fabs(e.ppl_encoded / e.ppl_stored - 1.0);
+  const double nll_stored = mean_nll_from_logits(ls.data(), V, tokens);
+  const double nll_encoded = mean_nll_from_logits(le.data(), V, tokens);
+  e.ppl_stored = std::exp(nll_stored);
+  e.ppl_encoded = std::exp(nll_encoded);
+  e.ppl_rel_diff = ppl_rel_diff(nll_encoded, nll_stored);
   return e;
 }
 
@@ -187,9 +198,11 @@ ValidateReport validate_model(std::shared_ptr<const ModelWeights> weights,
   r.mean_abs_diff = d.mean_abs;
   r.max_abs_logit = d.max_abs_logit;
   r.top1_agreement = d.top1;
-  r.ppl_kernel = perplexity_from_logits(lk.data(), V, tokens);
-  r.ppl_reference = perplexity_from_logits(lr.data(), V, tokens);
-  r.ppl_rel_diff = std::fabs(r.ppl_kernel / r.ppl_reference - 1.0);
+  const double nll_kernel = mean_nll_from_logits(lk.data(), V, tokens);
+  const double nll_reference = mean_nll_from_logits(lr.data(), V, tokens);
+  r.ppl_kernel = std::exp(nll_kernel);
+  r.ppl_reference = std::exp(nll_reference);
+  r.ppl_rel_diff = ppl_rel_diff(nll_kernel, nll_reference);
 
   // 3. Reference path forced onto the kernel's quantized inputs, with the per-layer check.
   const double tol = opt.forced_rel_tol * std::max(1.0, r.max_abs_logit);

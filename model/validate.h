@@ -89,9 +89,13 @@ EmbeddingEffect compare_embeddings(std::shared_ptr<const ModelWeights> stored,
                                    std::shared_ptr<const ModelWeights> encoded,
                                    const std::vector<int32_t>& tokens, int threads, KvType kv);
 
-// Perplexity of next-token predictions from all-position logits: exp(mean over t < n-1 of
-// -log softmax(logits[t])[tokens[t+1]]), log-softmax in double.
+// Mean negative log-likelihood of next-token predictions from all-position logits: the mean
+// over t < n-1 of -log softmax(logits[t])[tokens[t+1]], log-softmax in double.
+double mean_nll_from_logits(const float* logits, int64_t vocab, const std::vector<int32_t>& tokens);
+// Its perplexity, exp(mean NLL) (infinite when the logits are extreme enough).
 double perplexity_from_logits(const float* logits, int64_t vocab,
                               const std::vector<int32_t>& tokens);
+// |ppl_a / ppl_b - 1| from the two mean NLLs: finite even where both perplexities overflow.
+double ppl_rel_diff(double nll_a, double nll_b);
 
 }  // namespace tritune

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "kernels/error.h"
 #include "model/transformer.h"
 #include "tests/model/tiny_model.h"
@@ -121,6 +123,16 @@ TEST(Validate, PerplexityFromLogits) {
   sure[1 * 3 + 1] = 100.0f;
   EXPECT_NEAR(perplexity_from_logits(sure.data(), 3, {0, 2, 1}), 1.0, 1e-9);
   EXPECT_THROW(perplexity_from_logits(sure.data(), 3, {0}), Error);
+  // Extreme logits (a damaged head): both perplexities overflow, their ratio does not.
+  std::vector<float> wild(2 * 3, 0.0f);
+  wild[0 * 3 + 0] = 1.8e10f;  // the target is token 2, 1.8e10 below the top
+  wild[1 * 3 + 0] = 1.8e10f;
+  const double a = mean_nll_from_logits(wild.data(), 3, {0, 2, 2});
+  EXPECT_NEAR(a, 1.8e10, 1e4);
+  EXPECT_TRUE(std::isinf(perplexity_from_logits(wild.data(), 3, {0, 2, 2})));
+  EXPECT_EQ(ppl_rel_diff(a, a), 0.0);
+  EXPECT_NEAR(ppl_rel_diff(a + 0.01, a), std::expm1(0.01), 1e-5);  // a's ulp: 4e-6
+  EXPECT_NEAR(ppl_rel_diff(std::log(4.0), std::log(5.0)), 0.2, 1e-12);
 }
 
 }  // namespace
