@@ -105,8 +105,7 @@ int run_run(const std::vector<std::string>& argv) {
   const int64_t n_gen = a.get_int("-n");
   if (n_gen < 0) throw Error("-n must be >= 0");
   Sampler sampler(sampler_options(a));
-  TransformerOptions to =
-      transformer_options(a.get("--path"), a.get("--kv"), a.get_int("--ctx"), threads);
+  TransformerOptions to = transformer_options(a, threads);
   std::vector<int32_t> prompt;
   if (a.has("--tokens")) prompt = parse_token_ids(a.get("--tokens"));
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
@@ -168,8 +167,7 @@ int run_run(const std::vector<std::string>& argv) {
   std::printf("%s\n", sd ? sd->flush().c_str() : "");
   const int64_t tg_tokens = std::max<int64_t>(0, generated - 1);
   std::fprintf(stderr, "\nmodel      %s (%s path, %d threads, KV %s)\n",
-               model_label(*m.weights).c_str(), path_name(tf.path()), threads,
-               kv_type_name(a.get("--kv") == "f16" ? KvType::kF16 : KvType::kF32));
+               model_label(*m.weights).c_str(), path_name(tf.path()), threads, kv_type_name(to.kv));
   std::fprintf(stderr, "pp%-7lld %10.2f t/s  (%lld tokens in %.3f s)\n", (long long)np, np / pp_s,
                (long long)np, pp_s);
   if (tg_tokens > 0) {
@@ -203,8 +201,7 @@ int run_chat(const std::vector<std::string>& argv) {
   const int64_t n_gen = a.get_int("-n");
   if (n_gen < 1) throw Error("-n must be >= 1");
   Sampler sampler(sampler_options(a));
-  TransformerOptions to =
-      transformer_options(a.get("--path"), a.get("--kv"), a.get_int("--ctx"), threads);
+  TransformerOptions to = transformer_options(a, threads);
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const Tokenizer tok = model_tokenizer(*m.weights);
   if (to.context == 0) to.context = std::min<int64_t>(4096, m.weights->hp.context);
@@ -309,8 +306,7 @@ int run_ppl(const std::vector<std::string>& argv) {
     throw Error("'" + a.get("-f") + "' is empty: perplexity needs a text of at least one token");
   }
   const int64_t cap = a.get_int("--max-tokens");
-  TransformerOptions to =
-      transformer_options(a.get("--path"), a.get("--kv"), a.get_int("--ctx"), threads);
+  TransformerOptions to = transformer_options(a, threads);
   PerplexityOptions po;
   po.stride = a.get_int("--stride");
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);

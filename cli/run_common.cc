@@ -54,8 +54,9 @@ std::unique_ptr<Transformer> make_transformer(const LoadedModel& m, const Transf
   return std::make_unique<Transformer>(m.weights, o);
 }
 
-TransformerOptions transformer_options(const std::string& path, const std::string& kv, int64_t ctx,
-                                       int threads) {
+TransformerOptions transformer_options(const Args& a, int threads) {
+  const std::string path = a.get("--path");
+  const int64_t ctx = a.get_int("--ctx");
   TransformerOptions o;
   if (path == "kernel") {
     o.path = Path::kKernel;
@@ -64,7 +65,7 @@ TransformerOptions transformer_options(const std::string& path, const std::strin
   } else {
     throw Error("--path " + path + ": use kernel or reference");
   }
-  o.kv = parse_kv_type(kv);
+  o.kv = parse_kv_type(a.get("--kv"));
   if (ctx < 0) throw Error("--ctx must be >= 0 (0: the model's context length)");
   o.context = ctx;
   o.threads = threads;

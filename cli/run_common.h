@@ -43,9 +43,9 @@ int apply_threads(int64_t n);
 // The kernel path takes the linear weights over (resident once); the reference path shares.
 std::unique_ptr<Transformer> make_transformer(const LoadedModel& m, const TransformerOptions& o);
 
-// Transformer options from the common flags (--path, --kv, --ctx).
-TransformerOptions transformer_options(const std::string& path, const std::string& kv, int64_t ctx,
-                                       int threads);
+// Transformer options from the common flags (--path, --kv, --ctx; context 0 is left for the
+// command to size once the model is loaded), checked before any model loads.
+TransformerOptions transformer_options(const Args& a, int threads);
 
 // Writes `v` as one JSON document to `path` (the value of `option`, named in the error if the
 // file cannot be written) and prints "wrote PATH".

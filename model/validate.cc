@@ -72,12 +72,15 @@ int64_t argmax(const float* v, int64_t n) {
   return std::max_element(v, v + n) - v;
 }
 
-// Max and mean |a - b|, max |b| and the top-1 agreement of two runs' logits (n rows of V).
+// Max and mean |a - b|, max |b|, the top-1 agreement and both perplexities of two runs'
+// logits over `tokens` (one row of V per token).
 struct LogitDiff {
   double max_abs = 0, mean_abs = 0, max_abs_logit = 0, top1 = 0;
+  double ppl_a = 0, ppl_b = 0, ppl_rel_diff = 0;  // |ppl_a / ppl_b - 1|
 };
-LogitDiff diff_logits(const std::vector<float>& a, const std::vector<float>& b, int64_t n,
-                      int64_t V) {
+LogitDiff diff_logits(const std::vector<float>& a, const std::vector<float>& b, int64_t V,
+                      const std::vector<int32_t>& tokens) {
+  const int64_t n = (int64_t)tokens.size();
   LogitDiff d;
   double sum = 0;
   for (int64_t i = 0; i < n * V; ++i) {
@@ -92,6 +95,11 @@ LogitDiff diff_logits(const std::vector<float>& a, const std::vector<float>& b, 
     agree += argmax(a.data() + t * V, V) == argmax(b.data() + t * V, V);
   }
   d.top1 = (double)agree / (double)n;
+  const double nll_a = mean_nll_from_logits(a.data(), V, tokens);
+  const double nll_b = mean_nll_from_logits(b.data(), V, tokens);
+  d.ppl_a = std::exp(nll_a);
+  d.ppl_b = std::exp(nll_b);
+  d.ppl_rel_diff = ppl_rel_diff(nll_a, nll_b);
   return d;
 }
 
@@ -128,16 +136,14 @@ EmbeddingEffect compare_embeddings(std::shared_ptr<const ModelWeights> stored,
   e.encoded = ggml::type_name(head_matrix(*encoded).ggml_type);
   e.stored_bytes = head_matrix(*stored).bytes;
   e.encoded_bytes = head_matrix(*encoded).bytes;
-  const LogitDiff d = diff_logits(le, ls, n, V);
+  const LogitDiff d = diff_logits(le, ls, V, tokens);
   e.top1_agreement = d.top1;
   e.max_abs_diff = d.max_abs;
   e.mean_abs_diff = d.mean_abs;
   e.max_abs_logit = d.max_abs_logit;
-  const double nll_stored = mean_nll_from_logits(ls.data(), V, tokens);
-  const double nll_encoded = mean_nll_from_logits(le.data(), V, tokens);
-  e.ppl_stored = std::exp(nll_stored);
-  e.ppl_encoded = std::exp(nll_encoded);
-  e.ppl_rel_diff = ppl_rel_diff(nll_encoded, nll_stored);
+  e.ppl_encoded = d.ppl_a;
+  e.ppl_stored = d.ppl_b;
+  e.ppl_rel_diff = d.ppl_rel_diff;
   return e;
 }
 
@@ -193,16 +199,14 @@ ValidateReport validate_model(std::shared_ptr<const ModelWeights> weights,
   r.acts_flipped = free_run.flipped;
   r.flips_beyond_one = free_run.beyond_one;
   const int64_t V = r.vocab;
-  const LogitDiff d = diff_logits(lk, lr, n, V);
+  const LogitDiff d = diff_logits(lk, lr, V, tokens);
   r.max_abs_diff = d.max_abs;
   r.mean_abs_diff = d.mean_abs;
   r.max_abs_logit = d.max_abs_logit;
   r.top1_agreement = d.top1;
-  const double nll_kernel = mean_nll_from_logits(lk.data(), V, tokens);
-  const double nll_reference = mean_nll_from_logits(lr.data(), V, tokens);
-  r.ppl_kernel = std::exp(nll_kernel);
-  r.ppl_reference = std::exp(nll_reference);
-  r.ppl_rel_diff = ppl_rel_diff(nll_kernel, nll_reference);
+  r.ppl_kernel = d.ppl_a;
+  r.ppl_reference = d.ppl_b;
+  r.ppl_rel_diff = d.ppl_rel_diff;
 
   // 3. Reference path forced onto the kernel's quantized inputs, with the per-layer check.
   const double tol = opt.forced_rel_tol * std::max(1.0, r.max_abs_logit);
