@@ -45,6 +45,7 @@ std::string Args::help() const {
 }
 
 bool Args::parse(const std::vector<std::string>& args) {
+  std::string last_flag;  // the previous argument, when it was a flag (takes no value)
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];
     if (a == "-h" || a == "--help") {
@@ -67,6 +68,7 @@ bool Args::parse(const std::vector<std::string>& args) {
       if (it->second.is_flag) {
         if (has_value) throw Error(a + " takes no value");
         values_[a] = "1";
+        last_flag = a;
         continue;
       }
       if (!has_value) {
@@ -76,8 +78,17 @@ bool Args::parse(const std::vector<std::string>& args) {
         value = args[++i];
       }
       values_[a] = value;
+      last_flag.clear();
     } else {
-      positional_.push_back(a);
+      // Every value goes with an option: a stray word is a mistake (a value given to a flag, or
+      // a file without its option), and ignoring it would run with something else than asked.
+      std::string hint = "(see --help)";
+      if (!last_flag.empty()) {
+        hint = "(" + last_flag + " takes no value)";
+      } else if (opts_.count("-m") != 0) {
+        hint = "(a model file goes after -m: -m " + a + ")";
+      }
+      throw Error("unexpected argument '" + a + "' " + hint);
     }
   }
   return true;

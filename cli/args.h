@@ -1,5 +1,5 @@
-// A small, strict argument parser for the subcommands: declared options produce --help text,
-// unknown options and missing values are errors that name the option and the fix.
+// A small, strict argument parser for the subcommands: declared options produce --help text;
+// unknown options, missing values and stray arguments are errors that name them and the fix.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -25,7 +25,6 @@ class Args {
   double get_double(const std::string& name) const;
   std::vector<std::string> get_list(const std::string& name) const;  // comma-separated
   std::vector<int64_t> get_int_list(const std::string& name) const;
-  const std::vector<std::string>& positional() const { return positional_; }
   std::string help() const;
 
  private:
@@ -37,7 +36,6 @@ class Args {
   std::vector<std::string> order_;
   std::map<std::string, Opt> opts_;
   std::map<std::string, std::string> values_;
-  std::vector<std::string> positional_;
 };
 
 }  // namespace tritune::cli

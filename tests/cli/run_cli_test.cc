@@ -560,6 +560,20 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
     EXPECT_NE(r.status, 0) << t;
     EXPECT_NE(r.out.find("threads must be in 1..256"), std::string::npos) << r.out;
   }
+  // A stray word is an error, not ignored: a value given to a flag (--json is one; the JSON
+  // would otherwise go to stdout while the user looks for the file), a model without its -m.
+  r = run("bench e2e -m " + model_ + " -p 4 -n 2 -r 1 --json " + dir_ + "/out.json");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("unexpected argument '" + dir_ + "/out.json' (--json takes no value)"),
+            std::string::npos)
+      << r.out;
+  r = run("inspect " + model_);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("(a model file goes after -m: -m " + model_ + ")"), std::string::npos)
+      << r.out;
+  r = run("info extra");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("unexpected argument 'extra' (see --help)"), std::string::npos) << r.out;
 }
 
 }  // namespace
