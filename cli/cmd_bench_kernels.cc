@@ -11,24 +11,23 @@
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
 #include "kernels/formats.h"
+#include "tuner/shapes.h"
 
 namespace tritune::cli {
 namespace {
 
-std::vector<std::pair<int64_t, int64_t>> parse_shapes(const std::vector<std::string>& items) {
+// NxK shapes (tuner/shapes.h checks them) or the keyword 2b4t, comma-separated.
+std::vector<std::pair<int64_t, int64_t>> kernel_bench_shapes(
+    const std::vector<std::string>& items) {
   std::vector<std::pair<int64_t, int64_t>> out;
   for (const auto& s : items) {
     if (s == "2b4t") {
       for (auto p : bitnet_2b4t_shapes()) out.push_back(p);
       continue;
     }
-    long long n = 0, k = 0;
-    char tail = 0;
-    if (std::sscanf(s.c_str(), "%lldx%lld%c", &n, &k, &tail) != 2 || n <= 0 || k <= 0) {
-      throw Error("--shapes: '" + s + "' is not NxK (e.g. 6912x2560) or 2b4t");
-    }
-    out.push_back({n, k});
+    for (auto p : parse_shapes(s)) out.push_back(p);
   }
+  if (out.empty()) throw Error("--shapes: no shapes given");
   return out;
 }
 
@@ -52,7 +51,7 @@ int run_bench_kernels(const std::vector<std::string>& argv) {
       .flag("--quick", "smoke run: tokens 1,128 and 0.05 s per case");
   if (!args.parse(argv)) return 0;
   KernelBenchOptions opt;
-  opt.shapes = parse_shapes(args.get_list("--shapes"));
+  opt.shapes = kernel_bench_shapes(args.get_list("--shapes"));
   opt.tokens = args.get_int_list("--tokens");
   opt.threads.clear();
   for (int64_t t : args.get_int_list("--threads")) {
@@ -62,6 +61,10 @@ int run_bench_kernels(const std::vector<std::string>& argv) {
   }
   opt.formats = args.get_list("--formats");
   for (const auto& f : opt.formats) find_format(f);  // validates
+  // A case holds the f16 baseline and the candidate at once, cold ones at least 2 copies each.
+  for (const auto& nk : opt.shapes) {
+    for (const auto& f : opt.formats) require_shape_fits(nk.first, nk.second, {"f16", f}, 2);
+  }
   const std::string cache = args.get("--cache");
   if (cache != "both" && cache != "cold" && cache != "warm") {
     throw Error("--cache must be cold, warm or both, not '" + cache + "'");

@@ -20,6 +20,7 @@
 #include "kernels/error.h"
 #include "kernels/i2s.h"
 #include "kernels/json.h"
+#include "kernels/memory_budget.h"
 #include "kernels/quantize.h"
 #include "kernels/roofline.h"
 #include "kernels/stats.h"
@@ -104,6 +105,12 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
   for (const std::string& item : a.get_list("--configs"))
     cfgs.push_back(parse_config(item, op, k16));
   if (cfgs.empty()) throw Error("--configs is empty");
+  const int64_t wbytes = n * k16 * 16 / 4;
+  const int64_t ncopies = std::max<int64_t>(1, (mib << 20) / std::max<int64_t>(1, wbytes));
+  require_memory((double)n * (double)k + (double)(cfgs.size() * ncopies) * (double)wbytes,
+                 "shape " + std::to_string(n) + "x" + std::to_string(k) + " (" +
+                     std::to_string(cfgs.size() * ncopies) + " copies of its I2_S weights)",
+                 "use a smaller shape or --cold-mib");
   std::mt19937 rng(7);
   std::vector<int8_t> t((size_t)(n * k));
   for (auto& v : t) v = (int8_t)((int)(rng() % 3) - 1);
@@ -111,8 +118,6 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
   std::vector<float> x((size_t)(tokens * k));
   for (auto& v : x) v = gauss(rng);
   const QuantizedActs acts = quantize_acts(x.data(), tokens, k, k, 16);
-  const int64_t wbytes = n * k16 * 16 / 4;
-  const int64_t ncopies = std::max<int64_t>(1, (mib << 20) / std::max<int64_t>(1, wbytes));
   std::printf("i2_s %s %lldx%lld, %lld token(s), %d thread(s): %lld cop%s of %.1f MB per config\n",
               op.c_str(), (long long)n, (long long)k, (long long)tokens, threads,
               (long long)ncopies, ncopies == 1 ? "y" : "ies", (double)wbytes / 1e6);

@@ -73,6 +73,7 @@ int run_bench_variants(const std::vector<std::string>& argv) {
   }
 
   const SearchSpace& space = space_for(a.get("--format"), tokens);
+  require_shape_fits(shapes[0].first, shapes[0].second, {space.format}, 2);
   const std::string base = baseline_variant(space, selected_isa());
   const TaskKey key{space.format,     space.family, space.op, shapes[0].first,
                     shapes[0].second, tokens,       threads,  cache};
@@ -81,13 +82,12 @@ int run_bench_variants(const std::vector<std::string>& argv) {
   for (const std::string& v : names) {
     const VariantName p = parse_variant_name(v);
     if (p.family != space.family || p.op != space.op) {
-      throw Error("" + v + " is not a " + space.family + " " + space.op +
-                  " variant (the task is " + key.str() + ")");
+      throw Error("" + v + " is not a " + space.family + " " + space.op + " variant (the task is " +
+                  key.str() + ")");
     }
   }
   const int64_t cold_mib = a.get_int("--cold-mib");
-  if (cold_mib < 0 || cold_mib > 16384)
-    throw Error("--cold-mib must be in 0..16384");
+  if (cold_mib < 0 || cold_mib > 16384) throw Error("--cold-mib must be in 0..16384");
   HarnessOptions ho;
   if (cold_mib > 0) {
     ho.llc_bytes = (cold_mib << 20) / 2;

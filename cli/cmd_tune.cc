@@ -264,6 +264,7 @@ int run_tune(const std::vector<std::string>& argv) {
   std::vector<TuneTask> tasks;
   for (const auto& fmt : a.get_list("--formats")) {
     const FormatTraits& f = find_format(fmt);
+    for (const auto& nk : shapes) require_shape_fits(nk.first, nk.second, {f.name}, 2);
     for (int64_t t : tokens) {
       const SearchSpace& space = space_for(f.name, t);
       for (const auto& nk : shapes) {
@@ -362,7 +363,10 @@ int run_tune(const std::vector<std::string>& argv) {
                 fmt_value(obj, r.baseline_value).c_str(), fmt_value(obj, r.best_value).c_str(),
                 std::isfinite(r.best_score) && r.best_score > 0 ? 1.0 / r.best_score : 0.0,
                 r.evaluated, r.candidates,
-                !(r.best_score < 1.0) ? "(default kept: nothing faster)" : r.best_variant.c_str());
+                r.evaluated > 0 && r.failed == r.evaluated
+                    ? ("(every variant failed; the first, " + r.first_failure + ")").c_str()
+                : !(r.best_score < 1.0) ? "(default kept: nothing faster)"
+                                        : r.best_variant.c_str());
   }
   return 0;
 }

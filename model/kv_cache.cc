@@ -7,6 +7,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
 #include "kernels/half.h"
+#include "kernels/memory_budget.h"
 
 namespace tritune {
 
@@ -45,11 +46,15 @@ KvCache::KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, int64_t cap
   }
   cap16_ = (capacity + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
   const double elems = 2.0 * (double)layers * (double)kv_heads * (double)head_dim * (double)cap16_;
-  if (elems * elem_bytes() > 64.0 * (1ull << 30)) {
-    throw Error("KV cache of " + std::to_string(capacity) + " positions would need " +
-                std::to_string((int64_t)(elems * elem_bytes() / (1 << 20))) +
-                " MiB; lower the context (--ctx) or use --kv f16");
-  }
+  // 64 GiB stands in for the machine's memory where /proc/meminfo does not say.
+  const int64_t avail = available_memory_bytes();
+  require_memory(elems * elem_bytes(),
+                 "KV cache of " + std::to_string(capacity) + " positions (" +
+                     std::to_string(layers) + " layers, " + std::to_string(kv_heads) +
+                     " KV heads of " + std::to_string(head_dim) + ", " + kv_type_name(type) + ")",
+                 std::string("lower the context (--ctx, or -p/-n where they set it)") +
+                     (type == KvType::kF32 ? " or use --kv f16" : ""),
+                 avail >= 0 ? avail : int64_t(64) << 30);
   if (type == KvType::kF32) {
     f32_.assign((size_t)elems, 0.0f);
   } else {

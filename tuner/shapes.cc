@@ -5,6 +5,7 @@
 
 #include "kernels/error.h"
 #include "kernels/json.h"
+#include "kernels/memory_budget.h"
 
 namespace tritune {
 
@@ -107,6 +108,28 @@ std::vector<std::pair<int64_t, int64_t>> parse_shapes(const std::string& text) {
   }
   if (out.empty()) throw Error("--shapes: no shapes given");
   return out;
+}
+
+void require_shape_fits(int64_t n, int64_t k, const std::vector<std::string>& formats,
+                        int64_t copies) {
+  const std::string shape = std::to_string(n) + "x" + std::to_string(k);
+  double bytes = 0;
+  std::string names;
+  for (const std::string& name : formats) {
+    const FormatTraits& f = find_format(name);
+    const double matrix = (double)n * (double)k * f.bits_per_weight / 8.0;
+    if (matrix > (double)kMaxKernelBufferBytes) {
+      throw Error("shape " + shape + " in " + f.name + " is " + format_bytes(matrix) +
+                  ", more than one kernel call takes (a Halide buffer holds at most 2 GiB - 1 "
+                  "byte); use a smaller shape or split the matrix along N");
+    }
+    bytes += weight_set_bytes(f.id, n, k, copies);
+    names += (names.empty() ? "" : " + ") + name;
+  }
+  require_memory(
+      bytes,
+      "shape " + shape + " (" + names + ", " + std::to_string(copies) + " weight copies each)",
+      "use a smaller shape");
 }
 
 }  // namespace tritune

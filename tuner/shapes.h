@@ -26,4 +26,13 @@ const ModelShapeSet& find_model_shapes(const std::string& name);  // throws Erro
 // path of a .json file holding such a list. Throws Error naming the bad entry.
 std::vector<std::pair<int64_t, int64_t>> parse_shapes(const std::string& text);
 
+// Refuses, before anything is allocated, a shape the kernels cannot take or this machine cannot
+// hold: an Error naming the shape, the format and the limit. One matrix in any of `formats`
+// must fit a Halide buffer (at most 2^31 - 1 bytes: the kernels are built without Halide's
+// large_buffers feature), and its weights in all of `formats` at once (the dense source, the
+// packed matrix and `copies` copies of it each, as the tuner and the benchmarks build them)
+// must fit in the available memory.
+void require_shape_fits(int64_t n, int64_t k, const std::vector<std::string>& formats,
+                        int64_t copies);
+
 }  // namespace tritune

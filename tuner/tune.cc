@@ -79,9 +79,12 @@ TaskResult tune_task(const TuneTask& t, const TuneOptions& opt, const MeasureFn&
   pr.total = total;
   double best = std::numeric_limits<double>::infinity();
   std::map<size_t, Record> measured;  // this run's records by index
-  auto note = [&](size_t idx, double score) {
+  auto note = [&](size_t idx, double score, const std::string& reason) {
     history.push_back({idx, score});
-    if (!std::isfinite(score)) ++res.failed;
+    if (!std::isfinite(score)) {
+      ++res.failed;
+      if (res.first_failure.empty()) res.first_failure = names[idx] + ": " + reason;
+    }
     if (score < best) {
       best = score;
       res.best_variant = names[idx];
@@ -99,7 +102,7 @@ TaskResult tune_task(const TuneTask& t, const TuneOptions& opt, const MeasureFn&
   for (const auto& kv : done) {
     if (history.size() >= total) break;
     ++pr.resumed;
-    note(kv.first, record_score(*kv.second, opt.objective));
+    note(kv.first, record_score(*kv.second, opt.objective), kv.second->m.reason);
   }
 
   auto strategy = make_strategy(opt.strategy);
@@ -135,8 +138,9 @@ TaskResult tune_task(const TuneTask& t, const TuneOptions& opt, const MeasureFn&
     if (db) db->append(r);
     ++res.measured;
     const double score = record_score(r, opt.objective);
+    const std::string reason = r.m.reason;
     measured[idx] = std::move(r);
-    note(idx, score);
+    note(idx, score, reason);
   }
 
   res.evaluated = history.size();

@@ -57,6 +57,7 @@ struct TaskResult {
   size_t evaluated = 0;                       // points with a record after this run
   size_t measured = 0;                        // new measurements in this run
   size_t failed = 0;                          // of evaluated, invalid
+  std::string first_failure;                  // "variant: reason" of the first invalid one
   std::string best_variant;                   // empty if nothing valid
   double best_score = 0;                      // objective ratio to the baseline
   double best_value = 0, baseline_value = 0;  // objective of winner and baseline (same run)

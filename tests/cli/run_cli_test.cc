@@ -574,6 +574,18 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   r = run("info extra");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("unexpected argument 'extra' (see --help)"), std::string::npos) << r.out;
+  // Shapes no kernel call can take are refused before any work (the tuner used to build 17 GB
+  // of weights and fail every variant for minutes; bench kernels ran its roofline first).
+  for (const std::string cmd :
+       {"tune --shapes 100000x100000 --budget 1", "bench kernels --shapes 100000x100000",
+        "bench variants --variants i2s_gemv_r1_t1_u4_v512_g4_k0_avnni_p64_dmask "
+        "--shape 100000x100000"}) {
+    r = run(cmd);
+    EXPECT_NE(r.status, 0) << cmd;
+    EXPECT_NE(r.out.find("shape 100000x100000 in "), std::string::npos) << cmd << ": " << r.out;
+    EXPECT_NE(r.out.find("Halide buffer"), std::string::npos) << cmd << ": " << r.out;
+    EXPECT_EQ(r.out.find("roofline"), std::string::npos) << cmd << ": " << r.out;
+  }
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
-// Shared helpers of the kernel tests: seeded random data and shape sweeps.
+// Shared helpers of the kernel tests (and the tuner's): seeded random data, scratch
+// directories.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace tritune::testing {
@@ -21,6 +24,17 @@ inline std::vector<float> random_floats(int64_t count, std::mt19937& rng, float 
   std::normal_distribution<float> n(0.0f, scale);
   for (auto& v : x) v = n(rng);
   return x;
+}
+
+// A fresh scratch directory (under TRITUNE_TEST_TMP when set).
+inline std::string scratch_dir(const std::string& name) {
+  const char* base = std::getenv("TRITUNE_TEST_TMP");
+  std::string root = base && *base ? base : "/tmp";
+  std::string cmd = "mkdir -p '" + root + "'";
+  if (std::system(cmd.c_str()) != 0) return "/tmp";
+  std::string tmpl = root + "/" + name + "-XXXXXX";
+  char* d = mkdtemp(tmpl.data());
+  return d ? std::string(d) : root;
 }
 
 }  // namespace tritune::testing

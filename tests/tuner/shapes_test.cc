@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "kernels/error.h"
+#include "kernels/memory_budget.h"
 #include "synthetic.h"
 
 namespace tritune {
@@ -34,6 +35,34 @@ TEST(Shapes, ParsesListsJsonAndFiles) {
                           "2560x2560,", "nope.json"}) {
     EXPECT_THROW(parse_shapes(bad), Error) << bad;
   }
+}
+
+TEST(Shapes, ShapesTheKernelsOrTheMachineCannotHoldAreRefusedUpFront) {
+  EXPECT_NO_THROW(require_shape_fits(2560, 6912, {"f16", "i2_s"}, 2));
+  // One matrix beyond what a Halide buffer addresses (2^31 - 1 bytes), named with its format.
+  auto message = [](int64_t n, int64_t k, std::vector<std::string> formats, int64_t copies) {
+    try {
+      require_shape_fits(n, k, formats, copies);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::string m = message(100000, 100000, {"i2_s"}, 2);  // 2.5e9 bytes in I2_S
+  EXPECT_NE(m.find("shape 100000x100000 in i2_s is 2.3 GiB"), std::string::npos) << m;
+  EXPECT_NE(m.find("Halide buffer"), std::string::npos) << m;
+  m = message(30000, 30000, {"f16", "f32"}, 2);  // f16 1.8 GB fits, f32 3.6 GB does not
+  EXPECT_NE(m.find("in f32"), std::string::npos) << m;
+  EXPECT_NO_THROW(require_shape_fits(30000, 30000, {"i2_s"}, 2));
+  // Within the buffer limit but not within any machine's memory: a million copies of 225 MB.
+  if (available_memory_bytes() >= 0) {
+    m = message(30000, 30000, {"i2_s"}, 1000000);
+    EXPECT_NE(m.find("shape 30000x30000 (i2_s, 1000000 weight copies each) would need"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("available (MemAvailable)"), std::string::npos) << m;
+  }
+  EXPECT_THROW(require_shape_fits(16, 16, {"q4_k"}, 2), Error);  // unknown format, named
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "generators/space.h"
 #include "kernels/cpu_features.h"
+#include "tests/kernels/test_util.h"  // scratch_dir
 #include "tuner/fingerprint.h"
 #include "tuner/record.h"
 
@@ -65,17 +66,6 @@ inline Fingerprint test_fingerprint(const std::string& cpu = "TestVendor|Test CP
   f.halide_version = "21.0.0";
   f.kernel_hash = "0123456789abcdef";
   return f;
-}
-
-// A fresh scratch directory (under TRITUNE_TEST_TMP when set).
-inline std::string scratch_dir(const std::string& name) {
-  const char* base = std::getenv("TRITUNE_TEST_TMP");
-  std::string root = base && *base ? base : "/tmp";
-  std::string cmd = "mkdir -p '" + root + "'";
-  if (std::system(cmd.c_str()) != 0) return "/tmp";
-  std::string tmpl = root + "/" + name + "-XXXXXX";
-  char* d = mkdtemp(tmpl.data());
-  return d ? std::string(d) : root;
 }
 
 }  // namespace tritune::testing

@@ -127,6 +127,35 @@ TEST(Tune, FailuresScoreInfinityWithTheirReasonAndNeverStopTheSearch) {
   EXPECT_GT(crash, 0u);
   EXPECT_EQ(wrong_n, 1u);
   EXPECT_EQ(r.failed, runtime + crash + wrong_n);
+  // The summary names the first failure (variant and reason), not just a count.
+  EXPECT_NE(r.first_failure.find(": "), std::string::npos) << r.first_failure;
+  EXPECT_TRUE(r.first_failure.find("out of registers") != std::string::npos ||
+              r.first_failure.find("signal 11") != std::string::npos ||
+              r.first_failure.find("reference 8") != std::string::npos)
+      << r.first_failure;
+}
+
+TEST(Tune, ATaskWhereEverythingFailsSaysWhyAndChoosesNothing) {
+  Fixture f;
+  TuneOptions opt;
+  opt.strategy = "grid";
+  opt.max_evals = 5;
+  const TaskResult r =
+      tune_task(f.task, opt,
+                [&](const TaskKey&, const std::string&) -> Measurement {
+                  throw Error("run_i2s: 6250 column tiles in 1 parts 2500000000 bytes apart");
+                },
+                nullptr, {});
+  EXPECT_EQ(r.evaluated, 5u);
+  EXPECT_EQ(r.failed, 5u);
+  EXPECT_TRUE(r.best_variant.empty());
+  EXPECT_FALSE(std::isfinite(r.best_score));
+  EXPECT_NE(r.first_failure.find("2500000000 bytes apart"), std::string::npos) << r.first_failure;
+  // A clean task has none.
+  const TaskResult ok = tune_task(
+      f.task, opt, [&](const TaskKey&, const std::string& v) { return f.fake(v); }, nullptr, {});
+  EXPECT_TRUE(ok.first_failure.empty()) << ok.first_failure;
+  EXPECT_EQ(ok.failed, 0u);
 }
 
 TEST(Tune, ConfirmationRejectsALuckySingleMeasurement) {
