@@ -20,10 +20,10 @@ std::string CallEnergy::to_string() const {
 }
 
 double measure_idle_watts(EnergyMeter& m, double window_s) {
-  if (m.estimated()) return 0.0;
   if (!(window_s > 0) || window_s > 60) {
     throw Error("measure_idle_watts: window " + std::to_string(window_s) + " s is not in (0, 60]");
   }
+  if (m.estimated()) return 0.0;
   m.start();
   std::this_thread::sleep_for(std::chrono::duration<double>(window_s));
   m.stop();

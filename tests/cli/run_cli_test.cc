@@ -574,6 +574,11 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   r = run("info extra");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("unexpected argument 'extra' (see --help)"), std::string::npos) << r.out;
+  for (const char* w : {"-1", "0", "61", "nan"}) {
+    r = run(std::string("energy --idle ") + w);
+    EXPECT_NE(r.status, 0) << w;
+    EXPECT_NE(r.out.find("the window must be in (0, 60] seconds"), std::string::npos) << r.out;
+  }
   // Shapes no kernel call can take are refused before any work (the tuner used to build 17 GB
   // of weights and fail every variant for minutes; bench kernels ran its roofline first).
   for (const std::string cmd :

@@ -221,7 +221,8 @@ TEST(Measure, ModelMeterCountsTheReportedWork) {
   EXPECT_LT(ce.window_s, 0.1);
   EXPECT_NEAR(ce.joules_per_call, model_energy(o.work_per_call, find_energy_table("7nm")).total_j(),
               1e-15);
-  EXPECT_EQ(measure_idle_watts(m), 0.0);  // no static power in the model
+  EXPECT_EQ(measure_idle_watts(m), 0.0);           // no static power in the model
+  EXPECT_THROW(measure_idle_watts(m, -1), Error);  // a bad window is an error on every meter
   EXPECT_NE(joules_per_token_line(ce.reading, ce.calls).find("(model, model, estimated)"),
             std::string::npos)
       << joules_per_token_line(ce.reading, ce.calls);
