@@ -1,10 +1,13 @@
 // `tritune run`, `tritune ppl`, `tritune validate`: the reference BitNet b1.58 transformer from
 // the command line (generation, perplexity, kernel-vs-reference accuracy).
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -298,8 +301,12 @@ int run_ppl(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return 0;
   if (!a.has("-f")) throw Error("pass the text with -f TEXTFILE");
   const int threads = apply_threads(a.get_int("-t"));
+  struct stat st;
+  if (stat(a.get("-f").c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    throw Error("-f '" + a.get("-f") + "' is a directory; give a text file");
+  }
   std::ifstream f(a.get("-f"), std::ios::binary);
-  if (!f) throw Error("cannot read '" + a.get("-f") + "'");
+  if (!f) throw Error("cannot read '" + a.get("-f") + "': " + std::strerror(errno));
   std::stringstream text;
   text << f.rdbuf();
   if (text.str().empty()) {

@@ -574,6 +574,11 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   r = run("info extra");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("unexpected argument 'extra' (see --help)"), std::string::npos) << r.out;
+  r = run("ppl -m " + model_ + " -f " + dir_);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("is a directory; give a text file"), std::string::npos) << r.out;
+  r = run("ppl -m " + model_ + " -f " + dir_ + "/no-such.txt");
+  EXPECT_NE(r.out.find("no-such.txt': No such file or directory"), std::string::npos) << r.out;
   for (const char* w : {"-1", "0", "61", "nan"}) {
     r = run(std::string("energy --idle ") + w);
     EXPECT_NE(r.status, 0) << w;
