@@ -83,7 +83,10 @@ bool Args::parse(const std::vector<std::string>& args) {
       // Every value goes with an option: a stray word is a mistake (a value given to a flag, or
       // a file without its option), and ignoring it would run with something else than asked.
       std::string hint = "(see --help)";
-      if (!last_flag.empty()) {
+      if (last_flag == "--json") {
+        hint =
+            "(--json takes no value here: it prints the JSON on stdout; redirect it: > " + a + ")";
+      } else if (!last_flag.empty()) {
         hint = "(" + last_flag + " takes no value)";
       } else if (opts_.count("-m") != 0) {
         hint = "(a model file goes after -m: -m " + a + ")";

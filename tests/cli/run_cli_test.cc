@@ -564,8 +564,14 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   // would otherwise go to stdout while the user looks for the file), a model without its -m.
   r = run("bench e2e -m " + model_ + " -p 4 -n 2 -r 1 --json " + dir_ + "/out.json");
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.out.find("unexpected argument '" + dir_ + "/out.json' (--json takes no value)"),
+  EXPECT_NE(r.out.find("unexpected argument '" + dir_ +
+                       "/out.json' (--json takes no value here: it prints the JSON on stdout; "
+                       "redirect it: > " +
+                       dir_ + "/out.json)"),
             std::string::npos)
+      << r.out;
+  r = run("run -m " + model_ + " --chat x");
+  EXPECT_NE(r.out.find("unexpected argument 'x' (--chat takes no value)"), std::string::npos)
       << r.out;
   r = run("inspect " + model_);
   EXPECT_NE(r.status, 0);
