@@ -11,6 +11,7 @@
 #include "cli/run_common.h"
 #include "kernels/error.h"
 #include "kernels/json.h"
+#include "kernels/memory_budget.h"
 #include "model/convert.h"
 #include "model/ggml_types.h"
 #include "model/gguf.h"
@@ -23,18 +24,6 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024.0 && u < 4) {
-    b /= 1024.0;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
-  return buf;
 }
 
 int64_t param_count(const HParams& hp, bool untied) {

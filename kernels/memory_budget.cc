@@ -23,21 +23,23 @@ int64_t available_memory_bytes(const std::string& meminfo_path) {
   return -1;
 }
 
-std::string format_bytes(double bytes) {
-  char buf[64];
-  if (bytes >= double(int64_t(1) << 30)) {
-    std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / double(int64_t(1) << 30));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.0f MiB", bytes / double(1 << 20));
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 5) {
+    bytes /= 1024.0;
+    ++u;
   }
+  char buf[48];
+  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", bytes, units[u]);
   return buf;
 }
 
 void require_memory(double bytes, const std::string& what, const std::string& fix,
                     int64_t available) {
   if (available < 0 || !(bytes > (double)available)) return;
-  throw Error(what + " would need " + format_bytes(bytes) + ", more than the " +
-              format_bytes((double)available) + " available (MemAvailable); " + fix);
+  throw Error(what + " would need " + human_bytes(bytes) + ", more than the " +
+              human_bytes((double)available) + " available (MemAvailable); " + fix);
 }
 
 void require_memory(double bytes, const std::string& what, const std::string& fix) {

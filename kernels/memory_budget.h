@@ -17,7 +17,7 @@ constexpr int64_t kMaxKernelBufferBytes = 2147483647;
 // missing or malformed (then nothing is refused).
 int64_t available_memory_bytes(const std::string& meminfo_path = "/proc/meminfo");
 
-// Throws Error("<what> would need 12.3 GiB, more than the 9.8 GiB available (MemAvailable);
+// Throws Error("<what> would need 12.30 GiB, more than the 9.80 GiB available (MemAvailable);
 // <fix>") when `bytes` exceeds `available`; `available` < 0 means unknown: no check.
 void require_memory(double bytes, const std::string& what, const std::string& fix,
                     int64_t available);
@@ -29,7 +29,7 @@ void require_memory(double bytes, const std::string& what, const std::string& fi
 // float otherwise), the packed matrix and its copies.
 double weight_set_bytes(Format f, int64_t n, int64_t k, int64_t copies);
 
-// "1.2 GiB", "340 MiB": a byte count for messages.
-std::string format_bytes(double bytes);
+// "1.25 GiB", "340.00 MiB", "12 B": a byte count for messages.
+std::string human_bytes(double bytes);
 
 }  // namespace tritune

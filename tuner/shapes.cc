@@ -119,7 +119,7 @@ void require_shape_fits(int64_t n, int64_t k, const std::vector<std::string>& fo
     const FormatTraits& f = find_format(name);
     const double matrix = (double)n * (double)k * f.bits_per_weight / 8.0;
     if (matrix > (double)kMaxKernelBufferBytes) {
-      throw Error("shape " + shape + " in " + f.name + " is " + format_bytes(matrix) +
+      throw Error("shape " + shape + " in " + f.name + " is " + human_bytes(matrix) +
                   ", more than one kernel call takes (a Halide buffer holds at most 2 GiB - 1 "
                   "byte); use a smaller shape or split the matrix along N");
     }

@@ -43,12 +43,14 @@ TEST(MemoryBudget, RefusesAboveWhatIsAvailableNamingTheRequestAndTheFix) {
     FAIL() << "3 GiB fitted in 2";
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(),
-                 "KV cache of 9 positions would need 3.0 GiB, more than the 2.0 GiB available "
+                 "KV cache of 9 positions would need 3.00 GiB, more than the 2.00 GiB available "
                  "(MemAvailable); lower the context");
   }
   EXPECT_THROW(require_memory(double(gib) + 1, "x", "fix", gib), Error);
-  EXPECT_EQ(format_bytes(512.0 * (1 << 20)), "512 MiB");
-  EXPECT_EQ(format_bytes(1.5 * (double)gib), "1.5 GiB");
+  EXPECT_EQ(human_bytes(512.0 * (1 << 20)), "512.00 MiB");
+  EXPECT_EQ(human_bytes(1.5 * (double)gib), "1.50 GiB");
+  EXPECT_EQ(human_bytes(1000), "1000 B");
+  EXPECT_EQ(human_bytes(3.0 * double(int64_t(1) << 50)), "3.00 PiB");
 }
 
 TEST(MemoryBudget, WeightSetBytesCountsTheSourceThePackAndItsCopies) {
