@@ -284,6 +284,19 @@ TEST(Ops, AttentionRefusesBadShapes) {
   EXPECT_THROW(KvCache(1, 1, 1, 0, KvType::kF32), Error);
   EXPECT_THROW(KvCache(100, 100, 128, 1 << 20, KvType::kF32), Error);  // absurd size
   EXPECT_THROW(parse_kv_type("q8"), Error);
+  // Beyond memory (1.5e14 bytes): the message names the cache and the fix for its type.
+  for (KvType t : {KvType::kF32, KvType::kF16}) {
+    try {
+      KvCache big(30, 5, 128, 1000000000, t);
+      ADD_FAILURE() << "a 140 TiB KV cache was allocated";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_EQ(m.find("KV cache of 1000000000 positions (30 layers, 5 KV heads of 128, "), 0u)
+          << m;
+      EXPECT_NE(m.find("lower the context (--ctx"), std::string::npos) << m;
+      EXPECT_EQ(m.find("--kv f16") != std::string::npos, t == KvType::kF32) << m;
+    }
+  }
 }
 
 TEST(Ops, Relu2Gate) {
