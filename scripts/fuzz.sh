@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the parsers of untrusted files (GGUF, safetensors + config.json,
-# tokenizer.json, tuning databases) with libFuzzer under ASan + UBSan: tests/fuzz/fuzz_loaders.cc.
+# tokenizer.json, tuning databases) and of the tokenizer's round trip on any text, with
+# libFuzzer under ASan + UBSan: tests/fuzz/fuzz_loaders.cc.
 #
 # Usage: scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]     (default 300 seconds)
 #
@@ -63,6 +64,16 @@ if [ ! -f "$seeds/.done" ]; then
 JSONL
   } > "$seeds/tuning_db"
   touch "$seeds/.done"
+fi
+
+# Target 5: text for the tokenizer's round trip (added after the others: seeded even when the
+# rest of the seeds are already there).
+if [ ! -f "$seeds/text" ]; then
+  {
+    printf '\x05'
+    printf "Hello, world! It's 2026: 12345 caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80\n\t  "
+    printf "<|begin_of_text|>x<|eot_id|> we'LL \xff\xfe\xc3 end"
+  } > "$seeds/text"
 fi
 
 mkdir -p "$bdir/crashes" "$bdir/corpus"

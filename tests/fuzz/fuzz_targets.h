@@ -1,7 +1,7 @@
 // The targets of the coverage-guided fuzzer (tests/fuzz/fuzz_loaders.cc), shared with the test
 // that replays tests/fuzz/regressions/ (tests/model/fuzz_regressions_test.cc).
 //
-// run_one(data, size, seed): the first byte picks the target (mod 5); the rest is the file:
+// run_one(data, size, seed): the first byte picks the target (mod 6); the rest is the input:
 //   0  a GGUF file: parsed, loaded, its tokenizer built and run, and, when it loads and is
 //      small, one forward step of the kernel path and of the reference path, and one of the
 //      kernel path with the head re-encoded as Q8_0 and as Q6_K (--embd-type)
@@ -10,7 +10,11 @@
 //   3  a tokenizer.json (text starting with '{'), built and run
 //   4  a tuning database (JSON lines: header, records), written to a scratch file, opened for
 //      its own header's fingerprint and loaded (corrupt lines become warnings)
-// It returns normally or throws tritune::Error (a refusal); anything else is a bug.
+//   5  any text (bytes), through the built-in LLaMA-3-style tokenizer of the synthetic models:
+//      decode(encode(text)) must give the text back exactly, with and without special-token
+//      parsing, and StreamDecoder one token at a time must give decode()'s bytes
+// It returns normally or throws tritune::Error (a refusal); anything else is a bug (a broken
+// property of target 5 throws std::logic_error).
 // The seed checkpoint: `tritune make-model --shape tiny --format safetensors --layers 1`
 // (seed 1), which scripts/fuzz.sh writes and the replay test writes itself.
 #pragma once
@@ -21,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -49,6 +54,31 @@ inline void exercise(const Tokenizer& t) {
                         "\xF0\x9F\x98\x80\xFF\xFE ab'll", ""}) {
     const std::vector<int32_t> ids = t.encode(s, true, true);
     (void)t.decode(ids);
+  }
+}
+
+// Target 5: the tokenizer's round-trip promises (model/tokenizer.h) on arbitrary bytes.
+inline void text_target(const uint8_t* p, size_t n) {
+  static const Tokenizer tok = Tokenizer::from_vocab(make_builtin_vocab(512));
+  const std::string text(reinterpret_cast<const char*>(p), n);
+  for (bool parse_special : {false, true}) {
+    const std::vector<int32_t> ids = tok.encode(text, false, parse_special);
+    for (int32_t id : ids) {
+      if (id < 0 || id >= tok.n_vocab()) throw std::logic_error("encode: id out of range");
+    }
+    if (tok.decode(ids) != text) {
+      throw std::logic_error(std::string("decode(encode(text)) != text (parse_special ") +
+                             (parse_special ? "on" : "off") + ")");
+    }
+    for (bool skip : {false, true}) {
+      StreamDecoder sd(tok, skip);
+      std::string streamed;
+      for (int32_t id : ids) streamed += sd.push(id);
+      streamed += sd.flush();
+      if (streamed != tok.decode(ids, skip)) {
+        throw std::logic_error("StreamDecoder differs from decode()");
+      }
+    }
   }
 }
 
@@ -121,7 +151,7 @@ inline void run_one(const uint8_t* data, size_t size, const SeedCheckpoint& seed
   if (size < 1) return;
   const uint8_t* p = data + 1;
   const size_t n = size - 1;
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0:
       gguf_target(p, n);
       break;
@@ -137,8 +167,11 @@ inline void run_one(const uint8_t* data, size_t size, const SeedCheckpoint& seed
       if (n == 0 || p[0] != '{') break;
       exercise(Tokenizer::from_tokenizer_json(std::string((const char*)p, n)));
       break;
-    default:
+    case 4:
       tuning_db_target(p, n);
+      break;
+    default:
+      text_target(p, n);
       break;
   }
 }

@@ -3,7 +3,8 @@
 // scripts/fuzz.sh, or is a hand-made hostile file of the same kind. Each must load or be
 // refused with tritune::Error. The scripts/fuzz.sh seed kinds are checked too: every target
 // accepts its valid seed (so a replayed input exercises the code it was found in).
-// Target 4's seed is a tuning database this test writes with one record.
+// Target 4's seed is a tuning database this test writes with one record; target 5 takes any
+// text.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -101,6 +102,11 @@ TEST(FuzzRegressions, ValidSeedsLoadThroughEveryTarget) {
     EXPECT_TRUE(replay(with_target(4, file)));
     ASSERT_EQ(db.load().records.size(), 1u);
   }
+  // Target 5 takes any bytes: text, specials, invalid UTF-8, nothing.
+  const std::string text = "Hello, world! 123 caf\xC3\xA9 <|eot_id|> \xFF\xC3";
+  EXPECT_TRUE(replay(with_target(5, text)));
+  EXPECT_TRUE(replay(with_target(5, std::string())));
+  EXPECT_TRUE(replay(with_target(11, text)));  // 11 % 6 == 5
   // And a refusal is a refusal, not a pass: a truncated GGUF throws Error.
   std::vector<uint8_t> cut = with_target(0, testing::read_bytes(dir + "/i2_s.gguf"));
   cut.resize(cut.size() / 2);
