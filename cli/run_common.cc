@@ -1,9 +1,11 @@
 #include "cli/run_common.h"
 
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
 #include "kernels/error.h"
+#include "kernels/thread_pool.h"
 #include "kernels/variant.h"
 #include "model/convert.h"
 #include "model/loader.h"
@@ -46,6 +48,12 @@ int apply_threads(int64_t n) {
     throw Error("-t " + std::to_string(n) + ": threads must be in 1..256");
   }
   set_num_threads((int)n);
+  if (n > available_cpus()) {
+    std::fprintf(stderr,
+                 "note: -t %lld is more than the %d CPUs this process may run on; the threads "
+                 "will take turns (the pool's workers sleep between loops instead of spinning)\n",
+                 (long long)n, available_cpus());
+  }
   return (int)n;
 }
 

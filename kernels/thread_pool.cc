@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -184,7 +185,9 @@ class Pool {
   int64_t idle_prefetch() const { return idle_prefetch_.load(std::memory_order_relaxed); }
 
   void set_spin_us(int64_t us) { spin_us_.store(us < 0 ? 0 : us, std::memory_order_relaxed); }
-  int64_t spin_us() const { return spin_us_.load(std::memory_order_relaxed); }
+  int64_t spin_us() const {
+    return threads() > available_cpus() ? 0 : spin_us_.load(std::memory_order_relaxed);
+  }
 
   PoolStats stats() const {
     PoolStats s;
@@ -525,6 +528,19 @@ void set_pool_threads(int threads) {
 }
 int pool_threads() {
   return pool().threads();
+}
+
+int available_cpus() {
+  static const int n = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+      return CPU_COUNT(&set);
+    }
+    const unsigned h = std::thread::hardware_concurrency();
+    return h == 0 ? 1 : (int)h;
+  }();
+  return n;
 }
 
 void set_pool_spin_us(int64_t us) {

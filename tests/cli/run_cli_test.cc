@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/json.h"
+#include "kernels/thread_pool.h"
 #include "model/gguf.h"
 #include "model/synthetic.h"
 
@@ -555,6 +556,15 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("tritune run: error: unknown option '--bogus'"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("tritune run", r.out.find("tritune run") + 1), std::string::npos) << r.out;
+  if (available_cpus() < 256) {  // more threads than CPUs: allowed, with a note
+    const std::string t = std::to_string(available_cpus() + 1);
+    r = run("run -m " + model_ + " -n 1 -t " + t);
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("note: -t " + t + " is more than the " + std::to_string(available_cpus()) +
+                         " CPUs this process may run on"),
+              std::string::npos)
+        << r.out;
+  }
   for (const char* t : {"0", "257", "-2"}) {  // the pool takes 1..256 threads
     r = run("run -m " + model_ + " -n 1 -t " + t);
     EXPECT_NE(r.status, 0) << t;

@@ -84,6 +84,18 @@ TEST_F(ThreadPoolTest, EveryIndexRunsOnceForRandomLoops) {
   }
 }
 
+TEST_F(ThreadPoolTest, WorkersSleepInsteadOfSpinningWhenThreadsOutnumberTheCpus) {
+  ASSERT_GE(available_cpus(), 1);
+  set_pool_spin_us(1500);
+  set_num_threads(available_cpus());
+  EXPECT_EQ(pool_spin_us(), 1500);
+  set_num_threads(available_cpus() + 1);
+  EXPECT_EQ(pool_spin_us(), 0);
+  for (int rep = 0; rep < 5; ++rep) expect_each_once(0, 64, 20000);  // still every task once
+  set_num_threads(available_cpus());
+  EXPECT_EQ(pool_spin_us(), 1500);
+}
+
 TEST_F(ThreadPoolTest, WorkersTakePart) {
   set_num_threads(2);
   const PoolStats before = pool_stats();
