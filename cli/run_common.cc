@@ -1,8 +1,8 @@
 #include "cli/run_common.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <thread>
 
 #include "kernels/error.h"
 #include "kernels/thread_pool.h"
@@ -39,8 +39,7 @@ uint32_t embd_type_arg(const Args& a) {
 }
 
 int default_threads() {
-  const unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : (int)n;
+  return std::min(available_cpus(), 256);
 }
 
 int apply_threads(int64_t n) {

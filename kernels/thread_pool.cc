@@ -467,15 +467,14 @@ class Pool {
   // Set by the thread that owns the next loop, read by it alone (as the calling thread).
   static thread_local TailList tail_next_, tail_now_;
 
-  // Halide's default: HL_NUM_THREADS, else the number of CPUs.
+  // Halide's default: HL_NUM_THREADS, else the number of CPUs (those the process may run on).
   static int initial_threads() {
     const char* e = std::getenv("HL_NUM_THREADS");
     if (e != nullptr && *e != 0) {
       const int v = std::atoi(e);
       if (v >= 1 && v <= 256) return v;
     }
-    const unsigned n = std::thread::hardware_concurrency();
-    return n == 0 ? 1 : (int)std::min(n, 256u);
+    return std::min(available_cpus(), 256);
   }
 
   static PoolSchedule initial_schedule() {
