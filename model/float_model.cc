@@ -1,7 +1,10 @@
 #include "model/float_model.h"
 
+#include <algorithm>
+
 #include "kernels/error.h"
 #include "kernels/half.h"
+#include "kernels/memory_budget.h"
 #include "model/head.h"
 
 namespace tritune {
@@ -38,6 +41,19 @@ std::shared_ptr<ModelWeights> to_float_model(const ModelWeights& w, Format f) {
     throw Error(std::string("to_float_model: ") + format_traits(f).name +
                 " is not a float format (use f16 or f32)");
   }
+  // Refused up front when it cannot fit: a full-precision copy is 8-16x the ternary model.
+  const double elem = format_traits(f).bits_per_weight / 8.0;
+  double bytes = (double)(w.tok_embd.rows * w.tok_embd.cols + w.output.rows * w.output.cols) * 2;
+  double largest = 0;
+  for (const LayerWeights& L : w.layers) {
+    for (const PackedWeights* p : L.linears()) {
+      bytes += (double)p->n * (double)p->k * elem;
+      largest = std::max(largest, (double)p->n * (double)p->k * 4.0);  // the float staging
+    }
+  }
+  require_memory(bytes + largest,
+                 std::string("the ") + format_traits(f).name + " copy of '" + w.path + "'",
+                 "compare against a smaller model (the copy holds every weight at full precision)");
   auto out = std::make_shared<ModelWeights>();
   out->path = w.path + " (" + format_traits(f).name + ")";
   out->hp = w.hp;

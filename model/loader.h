@@ -41,6 +41,9 @@ struct LoadOptions {
   bool release_pages = true;
   // Read tokenizer metadata (GGUF tokenizer.ggml.*); HF tokenizer.json is left to the tokenizer.
   bool load_tokenizer = true;
+  // Bytes the linear layers may take once read into memory; a model that needs more is refused
+  // before the first copy. -1: the machine's MemAvailable.
+  int64_t memory_limit = -1;
 };
 
 // What the loader did besides the plain loading, for `tritune inspect` and logs.

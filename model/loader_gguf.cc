@@ -1,11 +1,13 @@
 // GGUF -> ModelWeights (bitnet.cpp and llama.cpp BitNet files). See loader.h for what each
 // stored type becomes.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "kernels/error.h"
 #include "kernels/half.h"
 #include "kernels/i2s.h"
+#include "kernels/memory_budget.h"
 #include "model/ggml_types.h"
 #include "model/loader.h"
 #include "model/loader_internal.h"
@@ -54,6 +56,7 @@ class GgufLoader {
                   std::to_string(f_->tensors().size()) + " tensors" +
                   (first_missing.empty() ? "" : "; tensor '" + first_missing + "' is missing"));
     }
+    require_linear_memory(m.hp.layers);
     m.layers.resize((size_t)m.hp.layers);
     for (int64_t i = 0; i < m.hp.layers; ++i) {
       LayerWeights& L = m.layers[(size_t)i];
@@ -276,6 +279,39 @@ class GgufLoader {
     const float v = dequantized(*s, 1, 1)[0];
     if (!std::isfinite(v)) throw Error(path_ + ": tensor '" + sname + "' is not finite");
     return v;
+  }
+
+  // The linear layers are copied out of the mapping (and converted): refuse, before the first
+  // copy, a model whose layers will not fit in the available memory, instead of being killed by
+  // the OOM killer half-way through. From the tensor table (already checked against the file
+  // size): each layer in the format it loads as, plus one float copy of a layer that is
+  // converted from floats.
+  void require_linear_memory(int64_t layers) {
+    double bytes = 0, transient = 0;
+    int64_t count = 0;
+    static const char* const kLinears[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                           "ffn_gate", "ffn_up", "ffn_down"};
+    for (int64_t i = 0; i < layers; ++i) {
+      for (const char* kind : kLinears) {
+        const gguf::TensorInfo* t = f_->tensor(gguf_layer_tensor(i, kind));
+        if (t == nullptr || t->ne.size() != 2) continue;  // refused with its name later
+        const double weights = (double)t->ne[0] * (double)t->ne[1];
+        // Read as stored (I2_S; F16/F32 kept as the baseline), converted to I2_S (TQ1_0, TQ2_0,
+        // BF16, ternarized floats: 2 bits a weight and the 32-byte tail), or to f32.
+        const bool float_type = t->type == ggml::kF32 || t->type == ggml::kF16;
+        const bool as_stored = t->type == ggml::kI2_S || (float_type && !opt_.ternarize_float);
+        const bool to_i2s = t->type == ggml::kTQ1_0 || t->type == ggml::kTQ2_0 ||
+                            t->type == ggml::kBF16 || float_type;
+        bytes += as_stored ? (double)t->bytes : to_i2s ? weights / 4.0 + 32.0 : weights * 4.0;
+        if (!as_stored) transient = std::max(transient, weights * 4.0);
+        ++count;
+      }
+    }
+    require_memory(bytes + transient,
+                   path_ + ": its " + std::to_string(count) + " linear layers, read into memory",
+                   "run a smaller model, or free memory (the file itself is " +
+                       human_bytes((double)f_->bytes()->size()) + ")",
+                   opt_.memory_limit >= 0 ? opt_.memory_limit : available_memory_bytes());
   }
 
   PackedWeights linear(const std::string& name, int64_t n, int64_t k) {

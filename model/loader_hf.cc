@@ -6,6 +6,7 @@
 // (or F16/F32) master checkpoints store `weight` [out, in] as floats: ternarized with absmean.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -15,6 +16,7 @@
 
 #include "kernels/error.h"
 #include "kernels/json.h"
+#include "kernels/memory_budget.h"
 #include "model/ggml_types.h"
 #include "model/loader.h"
 #include "model/loader_internal.h"
@@ -102,6 +104,7 @@ class HfLoader {
                   " but the checkpoint has only " + std::to_string(index_.size()) + " tensors" +
                   missing_hint(hp.layers));
     }
+    require_linear_memory(hp.layers, packed);
     m.layers.resize((size_t)hp.layers);
     for (int64_t i = 0; i < hp.layers; ++i) {
       const std::string p = "model.layers." + std::to_string(i) + ".";
@@ -123,6 +126,31 @@ class HfLoader {
 
  private:
   using Ref = std::pair<size_t, const safetensors::TensorInfo*>;
+
+  // As the GGUF loader does: refuse, before the first copy, linear layers that will not fit in
+  // the available memory once loaded (as I2_S; float masters also need one layer as floats while
+  // it is ternarized).
+  void require_linear_memory(int64_t layers, bool packed) {
+    double bytes = 0, transient = 0;
+    int64_t count = 0;
+    for (int64_t i = 0; i < layers; ++i) {
+      for (const char* proj :
+           {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}) {
+        auto it = index_.find("model.layers." + std::to_string(i) + "." + proj + ".weight");
+        if (it == index_.end() || it->second.second->shape.size() != 2) continue;
+        const auto& shape = it->second.second->shape;
+        const double weights = (double)shape[0] * (double)shape[1] * (packed ? 4.0 : 1.0);
+        bytes += weights / 4.0 + 32.0;  // I2_S: 2 bits a weight and the 32-byte tail
+        transient = std::max(transient, weights * (packed ? 1.0 : 4.0));
+        ++count;
+      }
+    }
+    require_memory(bytes + transient,
+                   name_ + ": its " + std::to_string(count) + " linear layers, read into memory",
+                   "run a smaller model, or free memory",
+                   opt_.memory_limit >= 0 ? opt_.memory_limit : available_memory_bytes());
+  }
 
   std::string missing_hint(int64_t layers) const {
     for (int64_t i = 0; i < layers; ++i) {

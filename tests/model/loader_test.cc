@@ -159,6 +159,44 @@ TEST(LoaderEquivalence, EveryFormatGivesTheGeneratorsWeights) {
   expect_matches_generator(load_model(f.untied_hf), true, f.untied_hf);
 }
 
+// Linear layers that would not fit in memory are refused before the first copy (the OOM killer
+// would otherwise end the process half-way through a large model), naming the file.
+TEST(LoaderMemory, ModelsBeyondTheMemoryLimitAreRefusedBeforeLoading) {
+  const TinyFiles& f = tiny_files();
+  auto loaded_bytes = [](const ModelWeights& m) {
+    int64_t b = 0;
+    for (const LayerWeights& L : m.layers) {
+      for (const PackedWeights* p : L.linears()) b += (int64_t)p->data.size();
+    }
+    return b;
+  };
+  for (const std::string& path : {f.i2s, f.tq2, f.tq1, f.f16, f.f32, f.hf}) {
+    SCOPED_TRACE(path);
+    LoadOptions o;
+    o.memory_limit = 1;
+    try {
+      load_model(path, o);
+      ADD_FAILURE() << "loaded within 1 byte";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("linear layers, read into memory would need"), std::string::npos) << m;
+      EXPECT_NE(m.find("more than the 1 B available"), std::string::npos) << m;
+      EXPECT_NE(m.find("run a smaller model"), std::string::npos) << m;
+    }
+    o.memory_limit = int64_t(1) << 30;
+    EXPECT_NO_THROW(load_model(path, o));
+  }
+  // Layers read as they are stored (I2_S, F16 kept as the baseline) need exactly their bytes.
+  for (const std::string& path : {f.i2s, f.f16}) {
+    const int64_t need = loaded_bytes(load_model(path));
+    LoadOptions o;
+    o.memory_limit = need;
+    EXPECT_NO_THROW(load_model(path, o)) << path;
+    o.memory_limit = need - 1;
+    EXPECT_THROW(load_model(path, o), Error) << path;
+  }
+}
+
 TEST(LoaderEquivalence, FloatFilesKeepFloatLayers) {
   const TinyFiles& f = tiny_files();
   const HParams hp = shape_hparams(find_shape("tiny"));

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "kernels/error.h"
+#include "kernels/memory_budget.h"
 #include "kernels/thread_pool.h"
 #include "model/float_model.h"
 #include "model/validate.h"
@@ -356,6 +357,24 @@ TEST(Transformer, FloatModelCopyHoldsTheSameWeights) {
   const auto lk = all_logits(ker, toks), lr = all_logits(ref, toks);
   EXPECT_LE(max_diff(lk.data(), lr.data(), (int64_t)lk.size()), 5e-4 * max_abs(lr));
   EXPECT_THROW(to_float_model(*w, Format::kI2S), Error);
+  // A copy that cannot fit is refused before any of it is made: shapes claiming 2 x 10^12
+  // weights (no data behind them; nothing reads it).
+  if (available_memory_bytes() >= 0) {
+    ModelWeights big;
+    big.path = "big.gguf";
+    big.hp = w->hp;
+    big.layers.resize(1);
+    big.layers[0].wq.n = big.layers[0].wq.k = 1000000;
+    big.layers[0].w_up.n = big.layers[0].w_up.k = 1000000;
+    try {
+      to_float_model(big, Format::kF16);
+      ADD_FAILURE() << "an 8 TB copy was attempted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("the f16 copy of 'big.gguf' would need 7.28 TiB"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(Transformer, BytesPerTokenCountsWeightsHeadAndCache) {
