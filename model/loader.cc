@@ -10,6 +10,7 @@
 #include "kernels/error.h"
 #include "kernels/half.h"
 #include "kernels/i2s.h"
+#include "kernels/memory_budget.h"
 #include "model/loader_internal.h"
 
 namespace tritune {
@@ -38,6 +39,14 @@ std::string dims_str(const std::vector<int64_t>& d) {
   std::string s = "[";
   for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
   return s + "]";
+}
+
+void require_linear_memory(double bytes, int64_t layers, const std::string& where,
+                           const LoadOptions& opt) {
+  require_memory(bytes,
+                 where + ": its " + std::to_string(layers) + " linear layers, read into memory",
+                 "run a smaller model, or free memory",
+                 opt.memory_limit >= 0 ? opt.memory_limit : available_memory_bytes());
 }
 
 void validate_hparams(const HParams& hp, const std::string& where) {

@@ -7,7 +7,6 @@
 #include "kernels/error.h"
 #include "kernels/half.h"
 #include "kernels/i2s.h"
-#include "kernels/memory_budget.h"
 #include "model/ggml_types.h"
 #include "model/loader.h"
 #include "model/loader_internal.h"
@@ -307,11 +306,7 @@ class GgufLoader {
         ++count;
       }
     }
-    require_memory(bytes + transient,
-                   path_ + ": its " + std::to_string(count) + " linear layers, read into memory",
-                   "run a smaller model, or free memory (the file itself is " +
-                       human_bytes((double)f_->bytes()->size()) + ")",
-                   opt_.memory_limit >= 0 ? opt_.memory_limit : available_memory_bytes());
+    loader_detail::require_linear_memory(bytes + transient, count, path_, opt_);
   }
 
   PackedWeights linear(const std::string& name, int64_t n, int64_t k) {

@@ -16,7 +16,6 @@
 
 #include "kernels/error.h"
 #include "kernels/json.h"
-#include "kernels/memory_budget.h"
 #include "model/ggml_types.h"
 #include "model/loader.h"
 #include "model/loader_internal.h"
@@ -146,10 +145,7 @@ class HfLoader {
         ++count;
       }
     }
-    require_memory(bytes + transient,
-                   name_ + ": its " + std::to_string(count) + " linear layers, read into memory",
-                   "run a smaller model, or free memory",
-                   opt_.memory_limit >= 0 ? opt_.memory_limit : available_memory_bytes());
+    loader_detail::require_linear_memory(bytes + transient, count, name_, opt_);
   }
 
   std::string missing_hint(int64_t layers) const {

@@ -17,6 +17,11 @@ void count_conversion(LoadReport& r, const std::string& from, const std::string&
 // them can be a huge allocation). `where` names the file.
 void validate_hparams(const HParams& hp, const std::string& where);
 
+// Refuses (Error naming `where`) linear layers that need `bytes` once read into memory when
+// that is more than opt.memory_limit, or than MemAvailable when the limit is -1.
+void require_linear_memory(double bytes, int64_t layers, const std::string& where,
+                           const LoadOptions& opt);
+
 // A ternary layer from its values: i2_s when K is a multiple of 128, else f16 when t * scale is
 // exact in f16, else f32 (noted). `what` names the file and tensor in errors.
 PackedWeights ternary_layer(const std::vector<int8_t>& t, int64_t n, int64_t k, float scale,
