@@ -4,6 +4,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "kernels/cpu_features.h"
+#include "kernels/thread_pool.h"
 #include "kernels/variant.h"
 
 namespace tritune::cli {
@@ -20,11 +21,11 @@ int run_info(const std::vector<std::string>& argv) {
   if (args.has("--json")) {
     std::printf(
         "{\"vendor\": \"%s\", \"brand\": \"%s\", \"family\": %d, \"model\": %d, "
-        "\"stepping\": %d, \"logical_cpus\": %d, \"hypervisor\": %s, \"l1d_bytes\": %lld, "
-        "\"l2_bytes\": %lld, \"l3_bytes\": %lld, \"flags\": [",
+        "\"stepping\": %d, \"logical_cpus\": %d, \"available_cpus\": %d, \"hypervisor\": %s, "
+        "\"l1d_bytes\": %lld, \"l2_bytes\": %lld, \"l3_bytes\": %lld, \"flags\": [",
         c.vendor.c_str(), c.brand.c_str(), c.family, c.model, c.stepping, c.logical_cpus,
-        c.hypervisor ? "true" : "false", (long long)c.l1d_bytes, (long long)c.l2_bytes,
-        (long long)c.l3_bytes);
+        available_cpus(), c.hypervisor ? "true" : "false", (long long)c.l1d_bytes,
+        (long long)c.l2_bytes, (long long)c.l3_bytes);
     for (size_t i = 0; i < c.flags.size(); ++i) {
       std::printf("%s\"%s\"", i ? ", " : "", c.flags[i].c_str());
     }
@@ -38,7 +39,12 @@ int run_info(const std::vector<std::string>& argv) {
   std::printf("CPU          %s (%s family 0x%x model 0x%x stepping %d)%s\n", c.brand.c_str(),
               c.vendor.c_str(), c.family, c.model, c.stepping,
               c.hypervisor ? ", virtual machine" : "");
-  std::printf("threads      %d logical CPUs\n", c.logical_cpus);
+  std::printf("threads      %d logical CPUs", c.logical_cpus);
+  if (available_cpus() != c.logical_cpus) {
+    std::printf(", %d of them usable by this process (affinity mask; the default -t)",
+                available_cpus());
+  }
+  std::printf("\n");
   std::printf("caches       L1d %lld KiB, L2 %lld KiB, L3 %lld KiB (per instance)\n",
               (long long)c.l1d_bytes / 1024, (long long)c.l2_bytes / 1024,
               (long long)c.l3_bytes / 1024);

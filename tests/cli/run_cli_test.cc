@@ -342,6 +342,10 @@ TEST_F(RunCli, InfoReportsTheJitModule) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\"jit_module_present\": true"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("libtritune_jit"), std::string::npos) << r.out;
+  // The CPUs this process may use (the child inherits the test's affinity mask).
+  EXPECT_NE(r.out.find("\"available_cpus\": " + std::to_string(available_cpus()) + ","),
+            std::string::npos)
+      << r.out;
   r = run("info");
   EXPECT_NE(r.out.find("JIT"), std::string::npos) << r.out;
   setenv("TRITUNE_JIT_MODULE", "/nonexistent/jit.so", 1);  // inherited by run()'s child
