@@ -719,6 +719,7 @@ void put_value(std::vector<uint8_t>& b, const Value& v) {
 void Writer::write_header() {
   f_ = std::fopen(tmp_path_.c_str(), "wb");
   if (!f_) throw Error(tmp_path_ + ": cannot create: " + std::strerror(errno));
+  tmp_guard_ = std::make_unique<TempFileGuard>(tmp_path_);
   header_written_ = true;
   std::vector<uint8_t> b;
   put<uint32_t>(b, kMagic);
@@ -808,6 +809,7 @@ void Writer::finish() {
     throw Error(path_ + ": cannot rename " + tmp_path_ + " into place: " + std::strerror(errno));
   }
   finished_ = true;
+  tmp_guard_.reset();
 }
 
 }  // namespace tritune::gguf

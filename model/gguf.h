@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "model/mapped_file.h"
+#include "model/temp_file_guard.h"
 
 namespace tritune::gguf {
 
@@ -173,6 +174,7 @@ class Writer {
   void write_header();
   void pad_to(uint64_t abs_offset);
   std::string path_, tmp_path_;
+  std::unique_ptr<TempFileGuard> tmp_guard_;  // PATH.tmp removed if a signal ends the process
   uint32_t alignment_;
   std::vector<std::pair<std::string, Value>> kv_;
   std::vector<Decl> decls_;

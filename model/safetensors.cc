@@ -207,6 +207,7 @@ void Writer::write_header() {
   while (text.size() % 8 != 0) text += ' ';  // keeps the data 8-byte aligned, as HF does
   f_ = std::fopen(tmp_path_.c_str(), "wb");
   if (!f_) throw Error(tmp_path_ + ": cannot create: " + std::strerror(errno));
+  tmp_guard_ = std::make_unique<TempFileGuard>(tmp_path_);
   header_written_ = true;
   const uint64_t n = text.size();
   write_raw(&n, 8);
@@ -261,6 +262,7 @@ void Writer::finish() {
     throw Error(path_ + ": cannot rename " + tmp_path_ + " into place: " + std::strerror(errno));
   }
   finished_ = true;
+  tmp_guard_.reset();
 }
 
 }  // namespace tritune::safetensors

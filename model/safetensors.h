@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "model/mapped_file.h"
+#include "model/temp_file_guard.h"
 
 namespace tritune::safetensors {
 
@@ -88,6 +89,7 @@ class Writer {
   void write_header();
   void write_raw(const void* p, size_t n);
   std::string path_, tmp_path_;
+  std::unique_ptr<TempFileGuard> tmp_guard_;  // PATH.tmp removed if a signal ends the process
   std::map<std::string, std::string> metadata_;
   std::vector<Decl> decls_;
   std::FILE* f_ = nullptr;

@@ -3,6 +3,9 @@
 #include "model/gguf.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -250,6 +253,34 @@ Bytes valid_one_tensor() {
   x.str("w").put<uint32_t>(1).put<uint64_t>(8).put<uint32_t>(ggml::kF32).put<uint64_t>(0);
   x.pad(32).zeros(32);
   return x;
+}
+
+// A signal that ends the process mid-write (Ctrl-C during make-model or convert) takes the
+// half-written PATH.tmp with it, and the process still ends by that signal. In a child process:
+// the writer has written its header (PATH.tmp exists) when the child raises the signal.
+TEST(Gguf, AnInterruptedWriterLeavesNoTemporaryFile) {
+  const std::string dir = scratch_dir("gguf_sig");
+  for (int sig : {SIGINT, SIGTERM}) {
+    const std::string path = dir + "/m" + std::to_string(sig) + ".gguf";
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      gguf::Writer w(path);
+      w.add_tensor("a", ggml::kF32, {1024});
+      std::vector<float> v(512, 1.0f);
+      w.begin_tensor("a");
+      w.append(v.data(), v.size() * 4);  // half the tensor: the header is on disk
+      if (access((path + ".tmp").c_str(), F_OK) != 0) _exit(3);
+      raise(sig);
+      _exit(4);  // not reached: the signal ends the process
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+    EXPECT_EQ(WTERMSIG(status), sig);
+    EXPECT_NE(access((path + ".tmp").c_str(), F_OK), 0) << path << ".tmp is still there";
+    EXPECT_NE(access(path.c_str(), F_OK), 0);
+  }
 }
 
 TEST(GgufHostile, ValidBaseParses) {
