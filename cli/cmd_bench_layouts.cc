@@ -67,7 +67,7 @@ Config parse_config(std::string item, const std::string& op, int64_t k16) {
   if (name.find("__") == std::string::npos) name += "__" + std::string(isa_name(selected_isa()));
   c.variant = &get_variant(name);
   if (c.variant->spec.family != "i2s" || c.variant->spec.op != op) {
-    throw Error("" + name + " is not an i2s " + op + " variant");
+    throw Error(name + " is not an i2s " + op + " variant");
   }
   return c;
 }
@@ -136,7 +136,7 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
     for (int64_t tok = 0; tok < tokens; ++tok) {
       if (!std::equal(got.begin() + tok * ld, got.begin() + tok * ld + n,
                       want.begin() + tok * ld)) {
-        throw Error("" + c.label + " computes other results than " + cfgs[0].label);
+        throw Error(c.label + " computes other results than " + cfgs[0].label);
       }
     }
   }

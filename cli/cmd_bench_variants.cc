@@ -82,7 +82,7 @@ int run_bench_variants(const std::vector<std::string>& argv) {
   for (const std::string& v : names) {
     const VariantName p = parse_variant_name(v);
     if (p.family != space.family || p.op != space.op) {
-      throw Error("" + v + " is not a " + space.family + " " + space.op + " variant (the task is " +
+      throw Error(v + " is not a " + space.family + " " + space.op + " variant (the task is " +
                   key.str() + ")");
     }
   }

@@ -359,14 +359,15 @@ int run_tune(const std::vector<std::string>& argv) {
   std::printf("\nsummary (%s, %s total)\n", objective_name(obj), fmt_dur(elapsed()).c_str());
   std::printf("%-40s %10s %10s %8s %9s\n", "task", "default", "tuned", "speedup", "evaluated");
   for (const auto& r : results) {
+    const std::string outcome =
+        r.evaluated > 0 && r.failed == r.evaluated
+            ? "(every variant failed; the first, " + r.first_failure + ")"
+        : !(r.best_score < 1.0) ? "(default kept: nothing faster)"
+                                : r.best_variant;
     std::printf("%-40s %10s %10s %7.3fx %4zu/%-4zu %s\n", r.key.str().c_str(),
                 fmt_value(obj, r.baseline_value).c_str(), fmt_value(obj, r.best_value).c_str(),
                 std::isfinite(r.best_score) && r.best_score > 0 ? 1.0 / r.best_score : 0.0,
-                r.evaluated, r.candidates,
-                r.evaluated > 0 && r.failed == r.evaluated
-                    ? ("(every variant failed; the first, " + r.first_failure + ")").c_str()
-                : !(r.best_score < 1.0) ? "(default kept: nothing faster)"
-                                        : r.best_variant.c_str());
+                r.evaluated, r.candidates, outcome.c_str());
   }
   return 0;
 }

@@ -21,7 +21,9 @@ std::string CallEnergy::to_string() const {
 
 double measure_idle_watts(EnergyMeter& m, double window_s) {
   if (!(window_s > 0) || window_s > 60) {
-    throw Error("measure_idle_watts: window " + std::to_string(window_s) + " s is not in (0, 60]");
+    char w[32];
+    std::snprintf(w, sizeof w, "%g", window_s);
+    throw Error(std::string("idle window ") + w + " s: the window must be in (0, 60] seconds");
   }
   if (m.estimated()) return 0.0;
   m.start();

@@ -1,6 +1,8 @@
-// Shared helpers of the kernel tests (and the tuner's): seeded random data, scratch
-// directories.
+// Shared helpers of the tests: seeded random data (kernel tests), scratch directories (all).
 #pragma once
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <random>
@@ -26,15 +28,13 @@ inline std::vector<float> random_floats(int64_t count, std::mt19937& rng, float 
   return x;
 }
 
-// A fresh scratch directory (under TRITUNE_TEST_TMP when set).
-inline std::string scratch_dir(const std::string& name) {
+// A fresh directory under $TRITUNE_TEST_TMP (or /tmp) for one test.
+inline std::string scratch_dir(const std::string& tag) {
   const char* base = std::getenv("TRITUNE_TEST_TMP");
   std::string root = base && *base ? base : "/tmp";
-  std::string cmd = "mkdir -p '" + root + "'";
-  if (std::system(cmd.c_str()) != 0) return "/tmp";
-  std::string tmpl = root + "/" + name + "-XXXXXX";
-  char* d = mkdtemp(tmpl.data());
-  return d ? std::string(d) : root;
+  mkdir(root.c_str(), 0755);
+  std::string tmpl = root + "/" + tag + "_XXXXXX";
+  return mkdtemp(tmpl.data()) ? tmpl : root;
 }
 
 }  // namespace tritune::testing

@@ -13,20 +13,9 @@
 #include <vector>
 
 #include "model/synthetic.h"
+#include "tests/kernels/test_util.h"  // scratch_dir
 
 namespace tritune::testing {
-
-// A fresh directory under $TRITUNE_TEST_TMP (or /tmp) for one test.
-inline std::string scratch_dir(const std::string& tag) {
-  const char* base = std::getenv("TRITUNE_TEST_TMP");
-  std::string root = base && *base ? base : "/tmp";
-  mkdir(root.c_str(), 0755);
-  std::string tmpl = root + "/" + tag + "_XXXXXX";
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  if (!mkdtemp(buf.data())) return root;
-  return std::string(buf.data());
-}
 
 inline std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
