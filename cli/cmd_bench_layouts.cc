@@ -20,7 +20,6 @@
 #include "kernels/error.h"
 #include "kernels/i2s.h"
 #include "kernels/json.h"
-#include "kernels/memory_budget.h"
 #include "kernels/quantize.h"
 #include "kernels/roofline.h"
 #include "kernels/stats.h"
@@ -107,10 +106,7 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
   if (cfgs.empty()) throw Error("--configs is empty");
   const int64_t wbytes = n * k16 * 16 / 4;
   const int64_t ncopies = std::max<int64_t>(1, (mib << 20) / std::max<int64_t>(1, wbytes));
-  require_memory((double)n * (double)k + (double)(cfgs.size() * ncopies) * (double)wbytes,
-                 "shape " + std::to_string(n) + "x" + std::to_string(k) + " (" +
-                     std::to_string(cfgs.size() * ncopies) + " copies of its I2_S weights)",
-                 "use a smaller shape or --cold-mib");
+  require_shape_fits(n, k, {"i2_s"}, (int64_t)cfgs.size() * ncopies);  // every config's copies
   std::mt19937 rng(7);
   std::vector<int8_t> t((size_t)(n * k));
   for (auto& v : t) v = (int8_t)((int)(rng() % 3) - 1);
