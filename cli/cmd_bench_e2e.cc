@@ -55,6 +55,7 @@ struct BenchResult {
   double tg_joules_per_token = 0, pp_joules_per_token = 0;
   std::string energy_source;
   bool energy_estimated = false;
+  std::string energy_error;  // why the figures stopped (a frozen counter), "" if they did not
   int64_t bytes_per_token = 0;      // tg, at the mean context
   int64_t weight_span_bytes = 0;    // of which the linear weights and the head
   double linear_ops_per_token = 0;  // 2 * sum(n * k)
@@ -123,6 +124,23 @@ BenchResult bench_model(
   }
   std::vector<double> pp_rates, tg_rates;
   double pp_j = 0, tg_j = 0, pp_tok = 0, tg_tok = 0;
+  // Closes an energy window into *sum. A frozen counter ends the energy figures, not the
+  // benchmark.
+  const auto close_energy_window = [&](const OpCounts& work, double* sum) {
+    if (!meter) return;
+    meter->add_work(work);
+    meter->stop();
+    try {
+      const EnergyReading e = meter->results();
+      require_counter_advanced(e, meter->update_interval_seconds());
+      *sum += e.primary_joules();
+      r.energy_source = meter->source();
+      r.energy_estimated = meter->estimated();
+    } catch (const Error& e) {
+      r.energy_error = e.what();
+      meter = nullptr;
+    }
+  };
   // The context tgN starts from (-d), filled by an untimed prompt after a reset.
   const auto start_tg = [&](uint64_t seed) {
     tf.reset();
@@ -146,11 +164,7 @@ BenchResult bench_model(
       tf.forward(toks.data(), pp, pp - 1, logits.data());
       tf.set_profile(nullptr);
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (meter) {
-        meter->add_work(pp_work);
-        meter->stop();
-        pp_j += meter->results().primary_joules();
-      }
+      close_energy_window(pp_work, &pp_j);
       if (probe) (*probe)(true, true, tf);
       pp_tok += (double)pp;
       pp_rates.push_back((double)pp / s);
@@ -168,13 +182,7 @@ BenchResult bench_model(
         s += std::chrono::duration<double>(Clock::now() - t0).count();
         tok = next_token();
       }
-      if (meter) {
-        meter->add_work(tg_work);
-        meter->stop();
-        tg_j += meter->results().primary_joules();
-        r.energy_source = meter->source();
-        r.energy_estimated = meter->estimated();
-      }
+      close_energy_window(tg_work, &tg_j);
       if (probe) (*probe)(false, true, tf);
       tg_tok += (double)tg;
       tg_rates.push_back((double)tg / s);
@@ -362,8 +370,10 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   std::unique_ptr<EnergyMeter> meter;
   std::string energy_note;
   if (!a.has("--no-energy")) {
+    ProbeOptions o;
+    o.force = energy_backend_from_env();
     ProbeOutcome po;
-    meter = make_best_meter(ProbeOptions(), &po);
+    meter = make_best_meter(o, &po);
     energy_note = po.summary;
   }
   const int64_t params = parameter_count(*m.weights);
@@ -444,8 +454,10 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   const double pp_gops = r.pp.mean * r.linear_ops_per_token / 1e9;
 
   if (a.has("--json")) {
+    const std::string energy_error_json =
+        r.energy_error.empty() ? "null" : json::quote(r.energy_error);
     std::printf(
-        "{\"model\": \"%s\", \"file\": \"%s\", \"file_bytes\": %lld, \"params\": %lld, "
+        "{\"model\": %s, \"file\": %s, \"file_bytes\": %lld, \"params\": %lld, "
         "\"threads\": %d, \"isa\": \"%s\", \"pp\": %lld, \"tg\": %lld, \"depth\": %lld, "
         "\"reps\": %d, "
         "\"pp_tps_mean\": %.4f, \"pp_tps_sd\": %.4f, \"tg_tps_mean\": %.4f, \"tg_tps_sd\": %.4f, "
@@ -458,16 +470,19 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"rss_loaded\": %lld, \"rss_run\": %lld, \"rss_run_file\": %lld, \"rss_peak\": %lld, "
         "\"tg_j_per_token\": %.6f, "
         "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s, "
+        "\"energy_error\": %s, "
         "\"pool_schedule\": \"%s\", \"pool_spin_us\": %lld, \"pool_idle_prefetch_bytes\": %lld, "
         "\"tg_paired_tokens\": %zu, "
         "\"tg_paired_bound_ratio\": %.4f, \"tg_paired_inplace_bound_ratio\": %.4f",
-        label.c_str(), m.weights->path.c_str(), (long long)m.weights->file_bytes, (long long)params,
+        json::quote(label).c_str(), json::quote(m.weights->path).c_str(),
+        (long long)m.weights->file_bytes, (long long)params,
         threads, isa_name(selected_isa()), (long long)pp, (long long)tg, (long long)depth, reps,
         r.pp.mean, r.pp.sd, r.tg.mean, r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s,
         tg_s, tg_ratio, inplace_gbs, tg_inplace_bound_s, tg_inplace_ratio, peak_gops, pp_gops,
         pp_frac, kv_type_name(kv), (long long)r.kv_bytes, (long long)rss_loaded, (long long)rss_run,
         (long long)r.rss_running_file, (long long)rss_peak, r.tg_joules_per_token,
         r.pp_joules_per_token, r.energy_source.c_str(), r.energy_estimated ? "true" : "false",
+        energy_error_json.c_str(),
         pool_schedule_name(pool_schedule()), (long long)pool_spin_us(),
         (long long)pool_idle_prefetch_bytes(), r.paired_ring.size(), paired_ratio,
         paired_inplace_ratio);
@@ -565,7 +580,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
       m.weights->file_bytes > 0 ? (double)rss_run / (double)m.weights->file_bytes : 0.0,
       m.weights->file_bytes / 1e6, r.kv_bytes / 1e6, kv_type_name(kv), r.rss_running_file / 1e6,
       rss_peak / 1e6, roof ? ", with the 512 MiB stream-probe ring" : "");
-  if (meter) {
+  if (!r.energy_error.empty()) {
+    std::printf("energy                            none: %s\n", r.energy_error.c_str());
+  } else if (meter) {
     std::printf("energy                            tg %.4f J/token, pp %.4f J/token (%s%s)\n",
                 r.tg_joules_per_token, r.pp_joules_per_token, r.energy_source.c_str(),
                 r.energy_estimated ? ", estimated" : ", measured");

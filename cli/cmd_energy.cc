@@ -8,6 +8,7 @@
 #include "energy/energy_model.h"
 #include "energy/measure.h"
 #include "energy/probe.h"
+#include "kernels/json.h"
 
 namespace tritune::cli {
 namespace {
@@ -25,8 +26,8 @@ void print_tables(bool json) {
       std::printf("%s{\"name\": \"%s\"", i ? ", " : "", t.name);
       for (const auto& r : rows) {
         std::printf(", \"%s\": {\"pj\": %g, \"source\": %s, \"checked\": %s}", r.first,
-                    r.second->pj, json_string(r.second->source).c_str(),
-                    json_string(r.second->checked).c_str());
+                    r.second->pj, json::quote(r.second->source).c_str(),
+                    json::quote(r.second->checked).c_str());
       }
       std::printf("}");
     }
@@ -55,7 +56,10 @@ int run_energy(const std::vector<std::string>& argv) {
   args.flag("--probe", "list every backend with its status and reason (the default)");
   args.flag("--json", "print as JSON");
   args.option("--root", "DIR", "look up /sys, /proc and /dev under DIR (a fake tree)", "/");
-  args.option("--backend", "NAME", "use this backend instead of the first usable one", "");
+  args.option("--backend", "NAME",
+              "use this backend instead of the first usable one (default: "
+              "$TRITUNE_ENERGY_BACKEND, which tune and bench e2e follow too)",
+              "");
   args.option("--table", "NODE", "energy table of the model backend (7nm, 45nm)", "7nm");
   args.option("--idle", "SECONDS", "measure idle power over a window of SECONDS", "");
   args.flag("--tables", "print the model's per-operation energy tables and their sources");
@@ -68,7 +72,7 @@ int run_energy(const std::vector<std::string>& argv) {
   ProbeOptions po;
   po.root = args.get("--root");
   po.model_table = args.get("--table");
-  po.force = args.get("--backend");
+  po.force = args.has("--backend") ? args.get("--backend") : energy_backend_from_env();
   ProbeOutcome out;
   auto meter = make_best_meter(po, &out);
   if (args.has("--idle")) {

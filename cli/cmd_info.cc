@@ -4,6 +4,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "kernels/cpu_features.h"
+#include "kernels/json.h"
 #include "kernels/thread_pool.h"
 #include "kernels/variant.h"
 
@@ -20,20 +21,20 @@ int run_info(const std::vector<std::string>& argv) {
   const Isa isa = selected_isa();
   if (args.has("--json")) {
     std::printf(
-        "{\"vendor\": \"%s\", \"brand\": \"%s\", \"family\": %d, \"model\": %d, "
+        "{\"vendor\": %s, \"brand\": %s, \"family\": %d, \"model\": %d, "
         "\"stepping\": %d, \"logical_cpus\": %d, \"available_cpus\": %d, \"hypervisor\": %s, "
         "\"l1d_bytes\": %lld, \"l2_bytes\": %lld, \"l3_bytes\": %lld, \"flags\": [",
-        c.vendor.c_str(), c.brand.c_str(), c.family, c.model, c.stepping, c.logical_cpus,
+        json::quote(c.vendor).c_str(), json::quote(c.brand).c_str(), c.family, c.model, c.stepping, c.logical_cpus,
         available_cpus(), c.hypervisor ? "true" : "false", (long long)c.l1d_bytes,
         (long long)c.l2_bytes, (long long)c.l3_bytes);
     for (size_t i = 0; i < c.flags.size(); ++i) {
       std::printf("%s\"%s\"", i ? ", " : "", c.flags[i].c_str());
     }
     std::printf(
-        "], \"isa\": \"%s\", \"halide_target\": \"%s\", \"reason\": \"%s\", "
-        "\"jit_module\": \"%s\", \"jit_module_present\": %s}\n",
-        isa_name(isa), isa_halide_target(isa), selected_isa_reason().c_str(),
-        jit_module_path().c_str(), jit_module_present() ? "true" : "false");
+        "], \"isa\": \"%s\", \"halide_target\": \"%s\", \"reason\": %s, "
+        "\"jit_module\": %s, \"jit_module_present\": %s}\n",
+        isa_name(isa), isa_halide_target(isa), json::quote(selected_isa_reason()).c_str(),
+        json::quote(jit_module_path()).c_str(), jit_module_present() ? "true" : "false");
     return 0;
   }
   std::printf("CPU          %s (%s family 0x%x model 0x%x stepping %d)%s\n", c.brand.c_str(),

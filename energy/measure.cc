@@ -19,6 +19,19 @@ std::string CallEnergy::to_string() const {
   return b;
 }
 
+void require_counter_advanced(const EnergyReading& r, double update_interval_s) {
+  if (r.estimated || update_interval_s <= 0) return;
+  if (r.seconds < std::max(0.05, 50 * update_interval_s) || r.primary_joules() > 0) return;
+  char b[400];
+  std::snprintf(b, sizeof b,
+                "energy counter frozen: %s reported no %s energy over %.3g s although it updates "
+                "every %.3g ms (a virtual machine can expose RAPL counters that never move); "
+                "measure on the host, or use the model's estimates (TRITUNE_ENERGY_BACKEND=model)",
+                r.source.c_str(), r.primary_domain().c_str(), r.seconds,
+                update_interval_s * 1e3);
+  throw Error(b);
+}
+
 double measure_idle_watts(EnergyMeter& m, double window_s) {
   if (!(window_s > 0) || window_s > 60) {
     char w[32];
@@ -30,6 +43,7 @@ double measure_idle_watts(EnergyMeter& m, double window_s) {
   std::this_thread::sleep_for(std::chrono::duration<double>(window_s));
   m.stop();
   const EnergyReading r = m.results();
+  require_counter_advanced(r, m.update_interval_seconds());
   return r.seconds > 0 ? r.primary_joules() / r.seconds : 0.0;
 }
 
@@ -66,6 +80,7 @@ CallEnergy measure_per_call(EnergyMeter& m, const std::function<void()>& fn,
     m.add_work(o.work_per_call * (double)done);
     m.stop();
     ce.reading = m.results();
+    require_counter_advanced(ce.reading, m.update_interval_seconds());
     ce.calls = done;
     ce.window_s = elapsed;
     // The warm-up may have been slow (cold caches, JIT) and the window short: repeat with a

@@ -50,6 +50,12 @@ CallEnergy measure_per_call(EnergyMeter& m, const std::function<void()>& fn,
 // recommended). 0 for the model (it has no static power term).
 double measure_idle_watts(EnergyMeter& m, double window_s = 0.2);
 
+// Throws Error when a hardware counter reported no energy over a window in which it must have
+// ticked many times (at least 50 update intervals and 50 ms): the counter is frozen, as some
+// virtual machines expose RAPL files that never move, and every figure from it would read
+// 0 J. Estimated (model) readings always pass.
+void require_counter_advanced(const EnergyReading& r, double update_interval_s);
+
 // Joules per token with its source, as the end-to-end benchmark prints it:
 // "0.0281 J/token (rapl-powercap, package)" or "... (model, estimated)".
 std::string joules_per_token_line(const EnergyReading& r, int64_t tokens);

@@ -1,11 +1,13 @@
 #include "energy/probe.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "energy/backend.h"
 #include "energy/energy_model.h"
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
+#include "kernels/json.h"
 
 namespace tritune {
 
@@ -85,6 +87,11 @@ const std::vector<std::string>& energy_backend_names() {
   return names;
 }
 
+std::string energy_backend_from_env() {
+  const char* e = std::getenv("TRITUNE_ENERGY_BACKEND");
+  return e ? e : "";
+}
+
 std::vector<BackendStatus> probe_backends(const ProbeOptions& o) {
   std::vector<BackendStatus> r;
   for (const auto& b : kBackends) r.push_back(run_probe(b, o).status);
@@ -154,55 +161,23 @@ std::string probe_text(const ProbeOutcome& p) {
   return s;
 }
 
-std::string json_string(const std::string& v) {
-  std::string r = "\"";
-  for (unsigned char c : v) {
-    switch (c) {
-      case '"':
-        r += "\\\"";
-        break;
-      case '\\':
-        r += "\\\\";
-        break;
-      case '\n':
-        r += "\\n";
-        break;
-      case '\t':
-        r += "\\t";
-        break;
-      case '\r':
-        r += "\\r";
-        break;
-      default:
-        if (c < 0x20) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          r += b;
-        } else {
-          r += (char)c;
-        }
-    }
-  }
-  return r + "\"";
-}
-
 std::string probe_json(const ProbeOutcome& p) {
   std::string s = "{\"backends\": [";
   for (size_t i = 0; i < p.backends.size(); ++i) {
     const auto& b = p.backends[i];
     char res[48];
     std::snprintf(res, sizeof res, "%.6g", b.resolution_j);
-    s += (i ? ", " : "") + std::string("{\"backend\": ") + json_string(b.backend) +
-         ", \"source\": " + json_string(b.source) +
+    s += (i ? ", " : "") + std::string("{\"backend\": ") + json::quote(b.backend) +
+         ", \"source\": " + json::quote(b.source) +
          ", \"usable\": " + (b.usable ? "true" : "false") +
          ", \"estimated\": " + (b.backend == "model" ? "true" : "false") +
-         ", \"reason\": " + json_string(b.reason) + ", \"domains\": [";
-    for (size_t j = 0; j < b.domains.size(); ++j) s += (j ? ", " : "") + json_string(b.domains[j]);
+         ", \"reason\": " + json::quote(b.reason) + ", \"domains\": [";
+    for (size_t j = 0; j < b.domains.size(); ++j) s += (j ? ", " : "") + json::quote(b.domains[j]);
     s += std::string("], \"resolution_j\": ") + res + "}";
   }
-  s += "], \"selected\": " + json_string(p.selected) +
+  s += "], \"selected\": " + json::quote(p.selected) +
        ", \"virtual_machine\": " + (p.virtual_machine ? "true" : "false") +
-       ", \"summary\": " + json_string(p.summary) + "}\n";
+       ", \"summary\": " + json::quote(p.summary) + "}\n";
   return s;
 }
 

@@ -73,13 +73,14 @@ struct ProbeOutcome {
 std::vector<BackendStatus> probe_backends(const ProbeOptions& o);
 // The meter of the first usable backend (or of o.force), and optionally what the probe saw.
 std::unique_ptr<EnergyMeter> make_best_meter(const ProbeOptions& o, ProbeOutcome* out = nullptr);
+// TRITUNE_ENERGY_BACKEND: the backend the commands (tune, bench e2e, energy) use instead of
+// the first usable one, "" when unset; e.g. `model` where a counter exists but is frozen.
+std::string energy_backend_from_env();
 // The backend names in probe order.
 const std::vector<std::string>& energy_backend_names();
 
 // Human and JSON renderings of a probe (the `tritune energy --probe` output).
 std::string probe_text(const ProbeOutcome& p);
 std::string probe_json(const ProbeOutcome& p);
-// A JSON string literal (quoted, escaped).
-std::string json_string(const std::string& s);
 
 }  // namespace tritune

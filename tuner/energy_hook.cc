@@ -9,7 +9,9 @@ namespace tritune {
 
 EnergyFn make_energy_fn(std::string* note) {
   ProbeOutcome probe;
-  std::shared_ptr<EnergyMeter> meter = make_best_meter(ProbeOptions(), &probe);
+  ProbeOptions po;
+  po.force = energy_backend_from_env();
+  std::shared_ptr<EnergyMeter> meter = make_best_meter(po, &probe);
   if (note) {
     *note = probe.summary + (meter->estimated()
                                  ? " Energy figures are model estimates: equal work gives equal "

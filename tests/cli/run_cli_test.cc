@@ -3,7 +3,6 @@
 // writes --logits-out, ppl and bench e2e run, bad input exits non-zero with a message.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/cli/cli_util.h"
 #include "kernels/json.h"
 #include "kernels/thread_pool.h"
 #include "model/gguf.h"
@@ -22,10 +22,7 @@
 namespace tritune {
 namespace {
 
-struct Result {
-  int status = -1;
-  std::string out;
-};
+using Result = testing::CliResult;
 
 class RunCli : public ::testing::Test {
  protected:
@@ -34,7 +31,7 @@ class RunCli : public ::testing::Test {
     if (tmp) mkdir(tmp, 0755);  // may not exist yet
     dir_ = std::string(tmp ? tmp : "/tmp") + "/run_cli";
     mkdir(dir_.c_str(), 0755);
-    bin_ = TRITUNE_CLI_BINARY;  // set by tests/CMakeLists.txt
+    bin_ = testing::cli_binary();
     SyntheticOptions o;
     o.shape = find_shape("tiny");
     o.embd_type = 8;  // Q8_0 embedding and head
@@ -48,22 +45,11 @@ class RunCli : public ::testing::Test {
                                          "It was the best of times, it was the worst of times.";
   }
   void SetUp() override {
-    struct stat st;
-    if (stat(bin_.c_str(), &st) != 0) {
+    if (!testing::cli_binary_exists()) {
       GTEST_SKIP() << "tritune binary not built at " << bin_ << " (build the 'tritune' target)";
     }
   }
-  static Result run(const std::string& args) {
-    Result r;
-    FILE* p = popen((bin_ + " " + args + " 2>&1").c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-  }
+  static Result run(const std::string& args) { return testing::run_cli(args); }
   static std::string dir_, bin_, model_;
 };
 std::string RunCli::dir_, RunCli::bin_, RunCli::model_;

@@ -263,6 +263,56 @@ TEST(Measure, IdlePowerOfACounter) {
   EXPECT_LT(ce.joules_per_call * (double)ce.calls, 0.05 * 10.0 * ce.window_s);
 }
 
+// A counter that never moves, as some virtual machines expose RAPL.
+class Frozen : public CounterSource {
+ public:
+  std::string source() const override { return "fake-frozen"; }
+  std::vector<CounterDomain> domains() const override {
+    return {{EnergyDomain::kPackage, "pkg", 1e-6, 0}};
+  }
+  double resolution_joules() const override { return 1e-6; }
+  void read(std::vector<uint64_t>* raw) override { raw->assign(1, 123456); }
+};
+
+TEST(Measure, AFrozenCounterIsAnErrorNotZeroJoules) {
+  CounterMeter m(std::make_unique<Frozen>(), CounterMeterOptions{0, 1000});
+  try {
+    measure_idle_watts(m, 0.06);
+    ADD_FAILURE() << "a counter that did not move in 60 ms gave an idle power";
+  } catch (const Error& e) {
+    const std::string w = e.what();
+    EXPECT_NE(w.find("energy counter frozen: fake-frozen reported no package energy"),
+              std::string::npos)
+        << w;
+    EXPECT_NE(w.find("TRITUNE_ENERGY_BACKEND=model"), std::string::npos) << w;
+  }
+  MeasureOptions o;
+  o.min_window_s = 0.06;
+  EXPECT_THROW(measure_per_call(
+                   m, [] {}, o),
+               Error);
+  // A window too short for the counter to have ticked proves nothing: no error.
+  EnergyReading r;
+  r.source = "fake-frozen";
+  r.seconds = 0.01;
+  r.domains.push_back({EnergyDomain::kPackage, "pkg", 0.0});
+  EXPECT_NO_THROW(require_counter_advanced(r, 1e-3));
+  r.seconds = 0.2;
+  EXPECT_THROW(require_counter_advanced(r, 1e-3), Error);
+  r.domains[0].joules = 1e-6;  // one tick is enough
+  EXPECT_NO_THROW(require_counter_advanced(r, 1e-3));
+  r.domains[0].joules = 0;
+  r.estimated = true;  // the model's zero is a zero, not a frozen counter
+  EXPECT_NO_THROW(require_counter_advanced(r, 1e-3));
+}
+
+TEST(Measure, TheBackendEnvironmentVariableIsReadAsIs) {
+  setenv("TRITUNE_ENERGY_BACKEND", "model", 1);
+  EXPECT_EQ(energy_backend_from_env(), "model");
+  unsetenv("TRITUNE_ENERGY_BACKEND");
+  EXPECT_EQ(energy_backend_from_env(), "");
+}
+
 TEST(Measure, TwoRunsOfTheSameKernelAgreeWhereACounterExists) {
   // The acceptance check on real counters: the same kernel measured twice agrees within
   // 10%. On a machine without counters (the development VM) there is nothing to compare: the
