@@ -107,6 +107,9 @@ int run_make_model(const std::vector<std::string>& argv) {
   HParams hp = shape_hparams(o.shape);
   if (o.layers > 0) hp.layers = o.layers;
   const std::string out = args.get("-o");
+  check_model_output(out, o.format == "safetensors",
+                     "name it .gguf, or write the Hugging Face layout with --format safetensors "
+                     "(-o names a directory then)");
   std::printf("writing %s (%s, %.3fB parameters, %lld layers) as %s to %s\n", o.shape.name.c_str(),
               o.shape.doc.c_str(), param_count(hp, o.untied_output) / 1e9, (long long)hp.layers,
               o.format.c_str(), out.c_str());
@@ -147,6 +150,9 @@ int run_convert(const std::vector<std::string>& argv) {
     c.arch = args.get("--arch");
     check_gguf_architecture(c.arch, "--arch");
   }
+  check_model_output(args.get("-o"), false,
+                     "name it .gguf (convert writes GGUF only; tritune reads safetensors as they "
+                     "are)");
   const auto t0 = std::chrono::steady_clock::now();
   LoadReport r;
   const ModelWeights w = load_model(args.get("-i"), {}, &r);

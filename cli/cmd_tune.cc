@@ -247,13 +247,20 @@ int run_tune(const std::vector<std::string>& argv) {
   for (int64_t t : threads) {
     if (t < 1 || t > 1024) throw Error("--threads: " + std::to_string(t) + " not in 1..1024");
   }
+  const int64_t reps = a.get_int("--reps"), confirm = a.get_int("--confirm");
+  if (reps < 1 || reps > 100000) {
+    throw Error("--reps: " + std::to_string(reps) + " not in 1..100000");
+  }
+  if (confirm < 0 || confirm > 100) {
+    throw Error("--confirm: " + std::to_string(confirm) + " not in 0..100");
+  }
   std::vector<std::string> caches;
   if (a.get("--cache") == "both")
     caches = {"cold", "warm"};
   else if (a.get("--cache") == "cold" || a.get("--cache") == "warm")
     caches = {a.get("--cache")};
   else
-    throw Error("--cache: expected cold, warm or both");
+    throw Error("--cache " + a.get("--cache") + ": expected cold, warm or both");
   int64_t max_evals = 0;
   double budget_s = 0;
   parse_budget(a.get("--budget"), &max_evals, &budget_s);
@@ -282,13 +289,8 @@ int run_tune(const std::vector<std::string>& argv) {
     }
   }
 
-  const std::string dir = db_dir_of(a);
-  const TuningDb db = TuningDb::open_dir(dir, current_fingerprint());
-  DbLoad existing = db.load();
-  for (const auto& w : existing.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-
   HarnessOptions ho;
-  ho.reps = (int)a.get_int("--reps");
+  ho.reps = (int)reps;
   ho.min_sample_s = a.get_double("--min-sample-ms") * 1e-3;
   ho.timeout_s = a.get_double("--timeout");
   ho.isolate = !a.has("--no-isolate");
@@ -299,6 +301,12 @@ int run_tune(const std::vector<std::string>& argv) {
     std::printf("energy: %s\n", note.c_str());
   }
   KernelHarness harness(ho);
+
+  const std::string dir = db_dir_of(a);
+  const TuningDb db = TuningDb::open_dir(dir, current_fingerprint());
+  DbLoad existing = db.load();
+  for (const auto& w : existing.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+
 
   std::printf("tuning %zu tasks on %s (ISA %s), strategy %s, objective %s, database %s\n",
               tasks.size(), cpu_info().brand.c_str(), isa_name(isa), a.get("--strategy").c_str(),
@@ -318,7 +326,7 @@ int run_tune(const std::vector<std::string>& argv) {
     opt.objective = obj;
     opt.max_evals = max_evals;
     opt.seed = (uint64_t)a.get_int("--seed");
-    opt.confirm_top = (int)a.get_int("--confirm");
+    opt.confirm_top = (int)confirm;
     opt.confirm = harness.fn(3 * ho.reps);
     if (budget_s > 0) {
       const double left = budget_s - elapsed();

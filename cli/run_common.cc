@@ -1,5 +1,7 @@
 #include "cli/run_common.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -160,6 +162,27 @@ void write_json_file(const std::string& option, const std::string& path, const j
   f << json::dump(v) << "\n";
   if (!f) throw Error(option + " " + path + ": cannot write");
   std::printf("wrote %s\n", path.c_str());
+}
+
+void check_model_output(const std::string& path, bool directory, const std::string& gguf_hint) {
+  if (path.empty()) throw Error("-o: the output path is empty");
+  struct stat st;
+  if (!directory && stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    throw Error("-o " + path + ": is a directory; name the output file, e.g. -o " + path +
+                (path.back() == '/' ? "" : "/") + "model.gguf");
+  }
+  std::string dir = path;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "out/" names "out"
+  const size_t slash = dir.rfind('/');
+  dir = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw Error("-o " + path + ": directory " + dir + " does not exist (create it first)");
+  }
+  const std::string ext = ".safetensors";
+  if (!directory && path.size() >= ext.size() &&
+      path.compare(path.size() - ext.size(), ext.size(), ext) == 0) {
+    throw Error("-o " + path + ": the output is a GGUF file; " + gguf_hint);
+  }
 }
 
 }  // namespace tritune::cli

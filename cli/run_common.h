@@ -32,7 +32,7 @@ uint32_t embd_type_arg(const Args& a);
 // The --embd-type option of the model commands (run, ppl, validate, bench e2e).
 constexpr const char* kEmbdTypeHelp =
     "re-encode the embedding and output head at load: q6_k | q8_0 | f16 | bf16 | f32 (e.g. "
-    "q6_k for an HF checkpoint's BF16 head: 2.4x fewer bytes per token; default: as stored)";
+    "q6_k for an HF checkpoint's BF16 head: 2.4x fewer head bytes; default: as stored)";
 
 // -t default: the logical CPUs (the machine's own answer, at least 1).
 int default_threads();
@@ -50,6 +50,11 @@ TransformerOptions transformer_options(const Args& a, int threads);
 // Writes `v` as one JSON document to `path` (the value of `option`, named in the error if the
 // file cannot be written) and prints "wrote PATH".
 void write_json_file(const std::string& option, const std::string& path, const json::Value& v);
+
+// Checks the output path of a model writer before any work (loading can take minutes): its
+// directory exists and it is not a directory itself (unless `directory`: the safetensors layout
+// is one). A GGUF output named .safetensors is refused: `gguf_hint` says what to do instead.
+void check_model_output(const std::string& path, bool directory, const std::string& gguf_hint);
 
 // Writes raw little-endian float32 rows to FILE (opened once, appended per call).
 class LogitsWriter {

@@ -63,7 +63,24 @@ struct KernelHarness::Workload {
   OpCounts work;
 };
 
-KernelHarness::KernelHarness(HarnessOptions o) : o_(std::move(o)) {}
+KernelHarness::KernelHarness(HarnessOptions o) : o_(std::move(o)) {
+  // A measurement under impossible settings would be recorded as a failed (or NaN) candidate
+  // and resumed as such forever: refuse the settings instead.
+  const auto bad = [](const std::string& what, double v, const std::string& range) {
+    char b[48];
+    std::snprintf(b, sizeof b, "%g", v);
+    throw Error(what + " " + b + ": must be in " + range);
+  };
+  if (o_.reps < 1 || o_.reps > 100000) bad("timing samples (--reps)", o_.reps, "1..100000");
+  if (!(o_.min_sample_s > 0) || o_.min_sample_s > 60) {
+    bad("sample length (--min-sample-ms)", o_.min_sample_s * 1e3, "(0, 60000] ms");
+  }
+  if (!(o_.timeout_s > 0) || o_.timeout_s > 86400) {
+    bad("per-candidate limit (--timeout)", o_.timeout_s, "(0, 86400] seconds");
+  }
+  if (o_.warmup < 0 || o_.warmup > 1000) bad("warm-up calls", o_.warmup, "0..1000");
+  if (o_.energy_reps < 1 || o_.energy_reps > 1000) bad("energy samples", o_.energy_reps, "1..1000");
+}
 KernelHarness::~KernelHarness() = default;
 
 KernelHarness::Workload& KernelHarness::workload(const TaskKey& t) {
@@ -128,6 +145,7 @@ Measurement KernelHarness::measure(const TaskKey& task, const std::string& varia
 }
 
 Measurement KernelHarness::measure(const TaskKey& task, const std::string& variant, int reps) {
+  if (reps < 1) throw Error("KernelHarness::measure: reps must be >= 1");
   Workload& w = workload(task);  // in the parent: shared with every child
   (void)w;
   if (!o_.isolate) {

@@ -151,6 +151,11 @@ Record Record::from_json(const json::Value& j) {
   if (r.task.n <= 0 || r.task.k <= 0 || r.task.tokens <= 0 || r.task.threads <= 0) {
     throw Error("tuning record: non-positive n, k, tokens or threads");
   }
+  // Written by a tuner run with no timing samples (--reps 0 was once accepted): resuming it
+  // would count a candidate as measured and failed forever. Skipped, so it is measured again.
+  if (r.m.status == "ok" && (r.m.time_s.empty() || r.m.baseline_time_s.empty())) {
+    throw Error("tuning record: status ok without timing samples");
+  }
   return r;
 }
 

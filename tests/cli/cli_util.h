@@ -24,10 +24,11 @@ inline bool cli_binary_exists() {
   return stat(cli_binary().c_str(), &st) == 0;
 }
 
-// Runs `tritune ARGS` through the shell (so ARGS may quote and redirect).
-inline CliResult run_cli(const std::string& args) {
+// Runs `tritune ARGS` through the shell (so ARGS may quote and redirect), with the environment
+// assignments `env` ("NAME=value ...") in front.
+inline CliResult run_cli(const std::string& args, const std::string& env = "") {
   CliResult r;
-  FILE* p = popen((cli_binary() + " " + args + " 2>&1").c_str(), "r");
+  FILE* p = popen((env + " " + cli_binary() + " " + args + " 2>&1").c_str(), "r");
   if (!p) return r;
   char buf[4096];
   size_t n;

@@ -127,6 +127,29 @@ TEST(TuningDb, CorruptAndTruncatedLinesAreReportedWithLineNumbersAndSkipped) {
   EXPECT_NE(load.warnings[2].find(":6: corrupt line"), std::string::npos) << load.warnings[2];
 }
 
+TEST(TuningDb, ASuccessWithoutTimingSamplesIsSkippedSoItIsMeasuredAgain) {
+  // What a run with --reps 0 used to append: status ok, no samples, value null. Resumed, it
+  // would have counted as a measured candidate scoring +inf, for good.
+  const std::string dir = scratch_dir("db-nosamples");
+  const TuningDb db = TuningDb::open_dir(dir, test_fingerprint());
+  Record empty = sample_record(1, 0);
+  empty.value = INFINITY;
+  db.append(empty);
+  db.append(sample_record(2));
+  const DbLoad load = db.load();
+  ASSERT_EQ(load.records.size(), 1u);
+  EXPECT_EQ(load.records[0].variant, sample_record(2).variant);
+  ASSERT_EQ(load.warnings.size(), 1u);
+  EXPECT_NE(load.warnings[0].find(":2: corrupt line (tuning record: status ok without timing"),
+            std::string::npos)
+      << load.warnings[0];
+  // A failed candidate has no samples either, and stays a record.
+  Record crash = sample_record(3, 0);
+  crash.m.status = status::kCrash;
+  db.append(crash);
+  EXPECT_EQ(db.load().records.size(), 2u);
+}
+
 TEST(TuningDb, RefusesAnotherFingerprintOrKernelHash) {
   const std::string dir = scratch_dir("db-foreign");
   const Fingerprint mine = test_fingerprint();

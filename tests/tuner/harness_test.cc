@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "kernels/cpu_features.h"
+#include "kernels/error.h"
 #include "kernels/variant.h"
 
 namespace tritune {
@@ -56,6 +57,35 @@ TEST(Harness, AnIllegalVariantIsACompileFailureNotACrash) {
     EXPECT_EQ(m.status, status::kCompile) << m.reason;
     EXPECT_FALSE(m.reason.empty());
   }
+}
+
+TEST(Harness, ImpossibleSettingsAreRefusedBeforeAnyMeasurement) {
+  // Each would have recorded every candidate as failed (or as a success with no samples).
+  const auto refused = [](HarnessOptions o, const std::string& what) {
+    try {
+      KernelHarness h(o);
+      ADD_FAILURE() << what << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  HarnessOptions o;
+  o.reps = 0;
+  refused(o, "timing samples (--reps) 0: must be in 1..100000");
+  o = HarnessOptions();
+  o.min_sample_s = -1e-3;
+  refused(o, "sample length (--min-sample-ms) -1");
+  o.min_sample_s = NAN;
+  refused(o, "sample length (--min-sample-ms) nan");
+  o = HarnessOptions();
+  o.timeout_s = 0;
+  refused(o, "per-candidate limit (--timeout) 0");
+  o = HarnessOptions();
+  o.energy_reps = 0;
+  refused(o, "energy samples 0");
+  KernelHarness ok{HarnessOptions()};
+  const TaskKey t{"i2_s", "i2s", "gemv", 64, 256, 1, 1, "warm"};
+  EXPECT_THROW(ok.measure(t, "anything", 0), Error);
 }
 
 TEST(Harness, SpaceForNamesTheFormatAndOp) {

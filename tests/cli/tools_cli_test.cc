@@ -1,0 +1,297 @@
+// The tool subcommands end to end through the built `tritune` binary: tune (records, resumes,
+// shows and exports, keeps corrupt lines), convert (every loader and format gives the same
+// logits; bad outputs refused before loading), make-model's output checks, and energy on fake
+// counter trees (the model where nothing measures, powercap where a zone exists, a frozen
+// counter named as such).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/json.h"
+#include "tests/cli/cli_util.h"
+#include "tests/energy/fake_tree.h"
+#include "tests/kernels/test_util.h"
+
+namespace tritune {
+namespace {
+
+using testing::CliResult;
+using testing::run_cli;
+
+class ToolsCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::cli_binary_exists()) {
+      GTEST_SKIP() << "tritune binary not built at " << testing::cli_binary();
+    }
+    dir_ = testing::scratch_dir("tools_cli");
+  }
+  std::string dir_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+// The one JSON document in a command's output (the text from the first '{' to the last '}').
+json::Value json_in(const CliResult& r, const std::string& what) {
+  const size_t a = r.out.find('{'), b = r.out.rfind('}');
+  if (a == std::string::npos || b == std::string::npos || b < a) {
+    ADD_FAILURE() << what << ": no JSON in the output:\n" << r.out;
+    return json::Value::object();
+  }
+  return json::parse(r.out.substr(a, b - a + 1), what);
+}
+
+// The tuning database file tune wrote under `db_dir` (there is one per CPU fingerprint).
+std::string only_database(const std::string& db_dir, const CliResult& r) {
+  const std::string key = "database " + db_dir + "/";
+  const size_t at = r.out.find(key);
+  if (at == std::string::npos) return "";
+  const size_t end = r.out.find_first_of(" \n:", at + key.size());
+  return r.out.substr(at + 9, end - at - 9);
+}
+
+TEST_F(ToolsCli, TuneRecordsResumesShowsAndExports) {
+  const std::string db = dir_ + "/db";
+  const std::string tune = "tune --shapes 64x256 --tokens 1 --confirm 1 --reps 3 --db-dir " + db;
+  CliResult r = run_cli(tune + " --budget 3 --quiet");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string file = only_database(db, r);
+  ASSERT_FALSE(file.empty()) << r.out;
+  EXPECT_NE(r.out.find("i2_s gemv 64x256 t1 x1 cold"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 evaluated"), std::string::npos) << r.out;
+  // A header line, then one record per measured variant (the default among them).
+  std::vector<std::string> lines = lines_of(read_file(file));
+  ASSERT_GE(lines.size(), 4u) << read_file(file);
+  EXPECT_NE(lines[0].find("\"tritune_tuning_db\": 1"), std::string::npos) << lines[0];
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const json::Value rec = json::parse(lines[i], file);
+    EXPECT_EQ(rec.at("n").as_double(), 64);
+    EXPECT_EQ(rec.at("k").as_double(), 256);
+    EXPECT_EQ(rec.at("format").as_string(), "i2_s");
+  }
+  const size_t first_run = lines.size();
+
+  // The same budget again resumes: nothing new is measured, nothing is appended.
+  r = run_cli(tune + " --budget 3 --quiet");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("3 evaluated (0 new"), std::string::npos) << r.out;
+  EXPECT_EQ(lines_of(read_file(file)).size(), first_run);
+  // One more candidate measures one more point.
+  r = run_cli(tune + " --budget 4 --quiet");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("4 evaluated (1 new"), std::string::npos) << r.out;
+  EXPECT_EQ(lines_of(read_file(file)).size(), first_run + 1);
+
+  // --show lists the winner; --export writes it (and every record with --export-records).
+  const std::string exported = dir_ + "/winners.json";
+  r = run_cli("tune --show --db-dir " + db + " --export " + exported + " --export-records");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("(0 corrupt lines skipped)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("64x256"), std::string::npos) << r.out;
+  const json::Value e = json::parse(read_file(exported), exported);
+  ASSERT_EQ(e.at("winners").size(), 1u);
+  EXPECT_EQ(e.at("winners")[0].at("n").as_double(), 64);
+  EXPECT_EQ(e.at("records").as_double(), (double)first_run);  // the record count, header aside
+}
+
+TEST_F(ToolsCli, TuneSkipsCorruptDatabaseLinesAndLosesNothing) {
+  const std::string db = dir_ + "/db";
+  const std::string tune = "tune --shapes 64x256 --tokens 1 --confirm 1 --reps 3 --quiet --db-dir ";
+  CliResult r = run_cli(tune + db + " --budget 2");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string file = only_database(db, r);
+  ASSERT_FALSE(file.empty()) << r.out;
+  const std::string good = read_file(file);
+  // A mangled line in the middle and a last line cut short, as a crash mid-write leaves it.
+  std::ofstream(file, std::ios::app) << "{\"variant\": \"x\", garbage\n{\"variant\": \"i2s_gemv_r1";
+  const size_t before = lines_of(read_file(file)).size();
+
+  r = run_cli("tune --show --db-dir " + db);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("(2 corrupt lines skipped)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(file + ":" + std::to_string(before - 1) + ": corrupt line"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(file + ":" + std::to_string(before) + ": truncated last line"),
+            std::string::npos)
+      << r.out;
+
+  // Tuning on appends after them: every earlier byte stays, the cut line is ended first so the
+  // new record is a line of its own.
+  r = run_cli(tune + db + " --budget 3");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string after = read_file(file);
+  EXPECT_EQ(after.compare(0, good.size(), good), 0);
+  const std::vector<std::string> lines = lines_of(after);
+  ASSERT_EQ(lines.size(), before + 1) << after;
+  EXPECT_EQ(lines[before - 1], "{\"variant\": \"i2s_gemv_r1");
+  EXPECT_NO_THROW(json::parse(lines.back(), "the new record"));
+}
+
+TEST_F(ToolsCli, TuneRefusesBadArgumentsWithTheFix) {
+  const std::string db = " --db-dir " + dir_ + "/db";
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"tune --shapes 64x256 --strategy best" + db, "best"},
+      {"tune --shapes 64x256 --objective speed" + db, "speed"},
+      {"tune --shapes 64x256 --formats q4_0" + db, "q4_0"},
+      {"tune --shapes 0x256" + db, "0x256"},
+      {"tune --shapes 64x256 --cache hot" + db, "--cache hot"},
+      {"tune --shapes 64x256 --reps 0" + db, "--reps: 0 not in 1..100000"},
+      {"tune --shapes 64x256 --timeout 0" + db, "(--timeout) 0"},
+      {"tune --shapes 64x256 --confirm -1" + db, "--confirm: -1"},
+      {"tune --shapes 64x256 --budget 0" + db, "--budget"},
+  };
+  for (const auto& c : cases) {
+    const CliResult r = run_cli(c.args);
+    EXPECT_EQ(r.status, 1) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find("tritune tune: error:"), std::string::npos) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.message), std::string::npos) << c.args << "\n" << r.out;
+  }
+  // None of them got as far as creating a database.
+  EXPECT_FALSE(exists(dir_ + "/db"));
+}
+
+TEST_F(ToolsCli, ConvertGivesTheSameLogitsThroughEveryLoaderAndFormat) {
+  const std::string hf = dir_ + "/hf";
+  CliResult r = run_cli("make-model --shape tiny --format safetensors -o " + hf);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto logits_of = [&](const std::string& model) {
+    const std::string out = model + ".f32";
+    const CliResult g = run_cli("run -m " + model + " -p \"Hello there\" -n 3 -t 1 --temp 0 " +
+                                "--logits-out " + out);
+    EXPECT_EQ(g.status, 0) << model << "\n" << g.out;
+    return read_file(out);
+  };
+  const std::string reference = logits_of(hf);
+  ASSERT_GT(reference.size(), 320u * 4);  // a few positions of the tiny shape's 320 logits
+  // The ternary formats keep the weights and their scale exactly: the same bits come out.
+  for (const std::string fmt : {"i2_s", "tq2_0", "tq1_0"}) {
+    const std::string gguf = dir_ + "/m_" + fmt + ".gguf";
+    r = run_cli("convert -i " + hf + " -o " + gguf + " --format " + fmt);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("wrote " + gguf), std::string::npos) << r.out;
+    EXPECT_EQ(logits_of(gguf), reference) << fmt;
+  }
+  // GGUF to GGUF, with the embedding re-encoded: inspect sees the new type.
+  const std::string q8 = dir_ + "/m_q8.gguf";
+  r = run_cli("convert -i " + dir_ + "/m_i2_s.gguf -o " + q8 + " --format tq2_0 --embd-type q8_0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run_cli("inspect -m " + q8 + " --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const json::Value d = json_in(r, "inspect --json");
+  EXPECT_EQ(d.at("model").at("embedding").as_string(), "Q8_0");
+  bool saw_embd = false;
+  for (size_t i = 0; i < d.at("file_tables").at("tensors").size(); ++i) {
+    const json::Value& t = d.at("file_tables").at("tensors")[i];
+    if (t.at("name").as_string() == "token_embd.weight") {
+      saw_embd = true;
+      EXPECT_EQ(t.at("type").as_string(), "Q8_0");
+    }
+    if (t.at("name").as_string() == "blk.0.attn_q.weight") {
+      EXPECT_EQ(t.at("type").as_string(), "TQ2_0");
+    }
+  }
+  EXPECT_TRUE(saw_embd);
+}
+
+TEST_F(ToolsCli, ModelWritersRefuseBadOutputsBeforeAnyWork) {
+  const std::string hf = dir_ + "/hf";
+  ASSERT_EQ(run_cli("make-model --shape tiny --format safetensors -o " + hf).status, 0);
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"convert -i " + hf + " -o " + dir_, "-o " + dir_ + ": is a directory; name the output"},
+      {"convert -i " + hf + " -o " + dir_ + "/no/such/m.gguf",
+       "directory " + dir_ + "/no/such does not exist"},
+      {"convert -i " + hf + " -o " + dir_ + "/m.safetensors", "the output is a GGUF file"},
+      {"convert -i " + hf + " -o " + dir_ + "/m.gguf --format q4_0",
+       "unknown linear-layer format 'q4_0'"},
+      {"convert -i " + dir_ + "/missing -o " + dir_ + "/m.gguf", "no such file or directory"},
+      {"make-model --shape tiny -o " + dir_ + "/m.safetensors", "--format safetensors"},
+      {"make-model --shape tiny -o " + dir_, "is a directory"},
+      {"make-model --shape tiny --format safetensors -o " + dir_ + "/no/such/hf",
+       "does not exist (create it first)"},
+  };
+  for (const auto& c : cases) {
+    const CliResult r = run_cli(c.args);
+    EXPECT_EQ(r.status, 1) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.message), std::string::npos) << c.args << "\n" << r.out;
+    // Refused before loading the input: nothing was loaded, nothing written.
+    EXPECT_EQ(r.out.find("loaded "), std::string::npos) << c.args << "\n" << r.out;
+  }
+  EXPECT_FALSE(exists(dir_ + "/m.gguf"));
+  EXPECT_FALSE(exists(dir_ + "/m.safetensors"));
+}
+
+TEST_F(ToolsCli, EnergyProbesFakeTreesAndNamesAFrozenCounter) {
+  // Nothing under the root: every counter backend says why not, and the model measures.
+  testing::FakeTree empty;
+  CliResult r = run_cli("energy --json --root " + empty.root());
+  ASSERT_EQ(r.status, 0) << r.out;
+  json::Value d = json_in(r, "energy --json");
+  EXPECT_EQ(d.at("selected").as_string(), "model");
+  ASSERT_EQ(d.at("backends").size(), 5u);
+  for (size_t i = 0; i < 4; ++i) {
+    const json::Value& b = d.at("backends")[i];
+    EXPECT_FALSE(b.at("usable").as_bool()) << b.at("backend").as_string();
+    EXPECT_FALSE(b.at("reason").as_string().empty()) << b.at("backend").as_string();
+  }
+  EXPECT_TRUE(d.at("backends")[4].at("estimated").as_bool());
+  r = run_cli("energy --root " + empty.root() + " --idle 0.1");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("not measurable with the model"), std::string::npos) << r.out;
+  r = run_cli("energy --root " + empty.root() + " --backend powercap");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("energy backend 'powercap' is not usable: " + empty.root()),
+            std::string::npos)
+      << r.out;
+
+  // A powercap zone makes powercap the meter; its counter never moves here, which --idle
+  // reports as a frozen counter instead of 0 W.
+  testing::FakeTree zone;
+  zone.powercap_zone("intel-rapl:0", "package-0", 1000000, 262143328850);
+  r = run_cli("energy --json --root " + zone.root());
+  ASSERT_EQ(r.status, 0) << r.out;
+  d = json_in(r, "energy --json");
+  EXPECT_EQ(d.at("selected").as_string(), "powercap");
+  r = run_cli("energy --root " + zone.root() + " --idle 0.1");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("energy counter frozen: rapl-powercap"), std::string::npos) << r.out;
+  // TRITUNE_ENERGY_BACKEND chooses the backend where --backend is not given.
+  r = run_cli("energy --json --root " + zone.root(), "TRITUNE_ENERGY_BACKEND=model");
+  EXPECT_EQ(r.status, 0) << r.out;
+  d = json_in(r, "energy --json (TRITUNE_ENERGY_BACKEND=model)");
+  EXPECT_EQ(d.at("selected").as_string(), "model");
+  r = run_cli("energy --tables --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"7nm\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"45nm\""), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace tritune
