@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/env.h"
 #include "kernels/error.h"
 
 namespace tritune {
@@ -103,12 +104,8 @@ std::vector<int8_t> i2s_unpack_ternary(const PackedWeights& p) {
 }
 
 int64_t i2s_default_parts(int64_t k16, Isa isa) {
-  // TRITUNE_I2S_PARTS=N overrides the default for A/B runs (1..16; anything else is ignored).
-  static const int64_t forced = [] {
-    const char* e = std::getenv("TRITUNE_I2S_PARTS");
-    const long v = e ? std::strtol(e, nullptr, 10) : 0;
-    return v >= 1 && v <= 16 ? (int64_t)v : 0;
-  }();
+  // TRITUNE_I2S_PARTS=N overrides the default for A/B runs (1..16; 0: the default).
+  static const int64_t forced = env_int("TRITUNE_I2S_PARTS", 0, 0, 16);
   // The AVX-512 GEMV (decode=mask) reads a row tile's parts one after the other, so a second
   // part only adds a jump per row tile: on a Zen 5 VM, the 120 GEMVs of a 2B4T decode step in
   // one part took 0.96-0.99x the time of two (1.17-1.18x -> 1.14-1.17x the in-place read of

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "HalideRuntime.h"
+#include "kernels/env.h"
 
 namespace tritune {
 
@@ -469,35 +470,19 @@ class Pool {
 
   // Halide's default: HL_NUM_THREADS, else the number of CPUs (those the process may run on).
   static int initial_threads() {
-    const char* e = std::getenv("HL_NUM_THREADS");
-    if (e != nullptr && *e != 0) {
-      const int v = std::atoi(e);
-      if (v >= 1 && v <= 256) return v;
-    }
-    return std::min(available_cpus(), 256);
+    return (int)env_int("HL_NUM_THREADS", std::min(available_cpus(), 256), 1, 256);
   }
 
   static PoolSchedule initial_schedule() {
-    const char* e = std::getenv("TRITUNE_POOL_SCHEDULE");
     PoolSchedule s = PoolSchedule::kRanges;
-    if (e != nullptr) parse_pool_schedule(e, &s);
+    parse_pool_schedule(env_choice("TRITUNE_POOL_SCHEDULE", {"ranges", "guided"}, "ranges"), &s);
     return s;
   }
 
-  // A non-negative integer from the environment; `fallback` when unset or malformed.
-  static int64_t env_count(const char* name, int64_t fallback) {
-    const char* e = std::getenv(name);
-    if (e != nullptr && *e != 0) {
-      char* end = nullptr;
-      const long long v = std::strtoll(e, &end, 10);
-      if (end != nullptr && *end == 0 && v >= 0) return v;
-    }
-    return fallback;
-  }
   static int64_t initial_idle_prefetch() {
-    return env_count("TRITUNE_IDLE_PREFETCH_KB", 512) << 10;
+    return env_int("TRITUNE_IDLE_PREFETCH_KB", 512, 0, int64_t(1) << 20) << 10;
   }
-  static int64_t initial_spin_us() { return env_count("TRITUNE_SPIN_US", 2000); }
+  static int64_t initial_spin_us() { return env_int("TRITUNE_SPIN_US", 2000, 0, 10000000); }
 };
 
 thread_local bool Pool::in_task_ = false;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/env.h"
 #include "kernels/error.h"
 #include "kernels/i2s.h"
 #include "kernels/thread_pool.h"
@@ -160,8 +161,7 @@ Transformer::Transformer(std::shared_ptr<ModelWeights> weights, const Transforme
   cache_ = KvCache(hp.layers, hp.kv_heads, head_dim_of(hp), ctx, opt.kv);
   rope_ = RopeTable(head_dim_of(hp), ctx, hp.rope_theta);
   if (opt.path == Path::kKernel) {
-    const char* fuse_env = std::getenv("TRITUNE_FUSE");
-    const bool fuse = opt.fuse && !(fuse_env && std::string(fuse_env) == "0");
+    const bool fuse = opt.fuse && env_choice("TRITUNE_FUSE", {"0", "1"}, "1") == "1";
     groups_.resize((size_t)(hp.layers * (int)QuantSite::kCount));
     for (int64_t l = 0; l < hp.layers; ++l) {
       for (int s = 0; s < (int)QuantSite::kCount; ++s) {
@@ -205,8 +205,8 @@ Transformer::Transformer(std::shared_ptr<ModelWeights> weights, const Transforme
       }
     }
     // TRITUNE_HEAD_LAYOUT=stored|interleaved overrides the head's layout choice (A/B runs).
-    const char* hl = std::getenv("TRITUNE_HEAD_LAYOUT");
-    const std::string hls = hl ? hl : "";
+    const std::string hls =
+        env_choice("TRITUNE_HEAD_LAYOUT", {"stored", "interleaved", "auto"}, "auto");
     const HeadLayout layout = hls == "stored"        ? HeadLayout::kAsStored
                               : hls == "interleaved" ? HeadLayout::kInterleaved
                                                      : HeadLayout::kAuto;
