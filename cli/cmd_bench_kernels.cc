@@ -37,7 +37,8 @@ int run_bench_kernels(const std::vector<std::string>& argv) {
             "alternately in every iteration, on weights rotated through buffers larger than the\n"
             "last-level cache (cold) or not (warm). Reports medians, weight GB/s, GOP/s, the\n"
             "speedup over f16, and the fractions of the streaming-read bandwidth and int8\n"
-            "dot-product peak measured at the start of the same run.\n"
+            "dot-product peak probed between the case's own iterations (a reference roofline\n"
+            "is printed at the start).\n"
             "Shapes are N x K (N outputs, K inputs).");
   args.option("--shapes", "LIST", "NxK shapes or the 2b4t set", "2b4t")
       .option("--tokens", "LIST", "token counts", "1,8,32,128,512")

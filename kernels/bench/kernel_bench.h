@@ -2,8 +2,9 @@
 // dispatched kernel and the f16 baseline alternately in every iteration (so drift cancels in
 // their ratio), on weights rotated through buffers larger than the last-level cache (cold) or
 // not (warm). Counters: weight GB/s, GOP/s, the f16 time and speedup, and the fractions of the
-// roofline (streaming-read bandwidth and int8 dot-product peak) measured at the start of the
-// same run. Used by the `bench_kernels` binary and by `tritune bench kernels`.
+// roofline (streaming-read bandwidth and int8 dot-product peak) probed between the case's own
+// iterations (its first 10 and every 16th after; medians), so the fractions hold the bandwidth
+// the case itself saw. Used by the `bench_kernels` binary and by `tritune bench kernels`.
 #pragma once
 #include <cstdint>
 #include <string>
