@@ -12,6 +12,7 @@
 #include "model/convert.h"
 #include "model/loader.h"
 #include "model/model_writer.h"
+#include "model/temp_file_guard.h"
 
 namespace tritune::cli {
 
@@ -178,6 +179,7 @@ void check_model_output(const std::string& path, bool directory, const std::stri
   if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     throw Error("-o " + path + ": directory " + dir + " does not exist (create it first)");
   }
+  if (!directory) require_replaceable(path);
   const std::string ext = ".safetensors";
   if (!directory && path.size() >= ext.size() &&
       path.compare(path.size() - ext.size(), ext.size(), ext) == 0) {

@@ -717,8 +717,7 @@ void put_value(std::vector<uint8_t>& b, const Value& v) {
 }  // namespace
 
 void Writer::write_header() {
-  f_ = std::fopen(tmp_path_.c_str(), "wb");
-  if (!f_) throw Error(tmp_path_ + ": cannot create: " + std::strerror(errno));
+  f_ = create_temp_for(path_, tmp_path_);
   tmp_guard_ = std::make_unique<TempFileGuard>(tmp_path_);
   header_written_ = true;
   std::vector<uint8_t> b;

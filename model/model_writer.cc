@@ -16,6 +16,7 @@
 #include "model/ggml_types.h"
 #include "model/loader.h"
 #include "model/safetensors.h"
+#include "model/temp_file_guard.h"
 
 namespace tritune {
 
@@ -421,11 +422,11 @@ namespace {
 
 void write_text_file(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(tmp + ": cannot create: " + std::strerror(errno));
-    out << text;
-    if (!out) throw Error(tmp + ": write failed");
+  FILE* f = create_temp_for(path, tmp);
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !ok) {
+    std::remove(tmp.c_str());
+    throw Error(tmp + ": write failed");
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     throw Error(path + ": cannot rename into place: " + std::strerror(errno));

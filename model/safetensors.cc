@@ -205,8 +205,7 @@ void Writer::write_header() {
   }
   std::string text = json::dump(h);
   while (text.size() % 8 != 0) text += ' ';  // keeps the data 8-byte aligned, as HF does
-  f_ = std::fopen(tmp_path_.c_str(), "wb");
-  if (!f_) throw Error(tmp_path_ + ": cannot create: " + std::strerror(errno));
+  f_ = create_temp_for(path_, tmp_path_);
   tmp_guard_ = std::make_unique<TempFileGuard>(tmp_path_);
   header_written_ = true;
   const uint64_t n = text.size();

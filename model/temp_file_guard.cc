@@ -1,11 +1,16 @@
 #include "model/temp_file_guard.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
+
+#include "kernels/error.h"
 
 namespace tritune {
 namespace {
@@ -65,6 +70,47 @@ TempFileGuard::TempFileGuard(const std::string& path) {
 
 TempFileGuard::~TempFileGuard() {
   if (slot_ >= 0) g_used[slot_].store(false, std::memory_order_release);
+}
+
+void require_replaceable(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    const char* kind = S_ISDIR(st.st_mode)                           ? "a directory"
+                       : S_ISLNK(st.st_mode)                         ? "a symbolic link"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                       : S_ISFIFO(st.st_mode)                        ? "a fifo"
+                                                                     : "not a regular file";
+    throw Error(path + ": is " + kind +
+                "; the writer renames its finished temporary file over the output path, which "
+                "would replace it: name a regular file" +
+                (S_ISLNK(st.st_mode) ? " (the link's target, to write there)" : ""));
+  }
+}
+
+FILE* create_temp_for(const std::string& path, const std::string& tmp_path) {
+  require_replaceable(path);
+  struct stat st;
+  // O_NONBLOCK: a fifo at the temporary path fails at once (no reader) instead of blocking.
+  const int fd =
+      open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+           0644);
+  if (fd < 0) {
+    const int e = errno;
+    throw Error(tmp_path + ": cannot create: " +
+                (e == ELOOP ? std::string("it is a symbolic link (remove it)") : std::strerror(e)));
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    throw Error(tmp_path + ": cannot create: it exists and is not a regular file (remove it)");
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  FILE* f = fdopen(fd, "wb");
+  if (!f) {
+    const int e = errno;
+    close(fd);
+    throw Error(tmp_path + ": cannot create: " + std::strerror(e));
+  }
+  return f;
 }
 
 }  // namespace tritune

@@ -5,6 +5,7 @@
 // handler (async-signal-safe) and the signal is then re-raised with the action it had before,
 // so the process still ends the way the signal says. Signals the process ignores stay ignored.
 #pragma once
+#include <cstdio>
 #include <string>
 
 namespace tritune {
@@ -19,5 +20,15 @@ class TempFileGuard {
  private:
   int slot_ = -1;
 };
+
+// Throws Error unless `path` is absent or a regular file: what a writer may rename a finished
+// temporary file over (a device, fifo, directory or symbolic link would be replaced).
+void require_replaceable(const std::string& path);
+
+// Creates and opens for writing the temporary file `tmp_path` of a writer that renames it over
+// `path` when done. Refuses a `path` require_replaceable refuses (`make-model -o /dev/null` once
+// turned the device into a file) and never follows a symbolic link at `tmp_path`. Throws Error
+// naming the path and the fix.
+FILE* create_temp_for(const std::string& path, const std::string& tmp_path);
 
 }  // namespace tritune

@@ -4,12 +4,15 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <random>
 
@@ -281,6 +284,52 @@ TEST(Gguf, AnInterruptedWriterLeavesNoTemporaryFile) {
     EXPECT_NE(access((path + ".tmp").c_str(), F_OK), 0) << path << ".tmp is still there";
     EXPECT_NE(access(path.c_str(), F_OK), 0);
   }
+}
+
+// The writers rename a finished PATH.tmp over PATH. Over a device, fifo, directory or symbolic
+// link that would replace it (`make-model -o /dev/null` once turned the device into a file), and
+// a symbolic link at PATH.tmp would have been followed and its target truncated.
+TEST(Gguf, WritersReplaceOnlyRegularFiles) {
+  const std::string dir = scratch_dir("gguf_nonreg");
+  const std::string target = dir + "/target.txt";
+  std::ofstream(target) << "keep me";
+  ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0644), 0);
+  ASSERT_EQ(symlink(target.c_str(), (dir + "/link.gguf").c_str()), 0);
+  mkdir((dir + "/sub.gguf").c_str(), 0755);
+  ASSERT_EQ(symlink(target.c_str(), (dir + "/m.gguf.tmp").c_str()), 0);
+  const auto write_one = [](const std::string& path) {
+    gguf::Writer w(path);
+    w.add_tensor("a", ggml::kF32, {4});
+    const float v[4] = {1, 2, 3, 4};
+    w.write_tensor("a", v, sizeof v);
+    w.finish();
+  };
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {dir + "/fifo", "is a fifo"},
+      {dir + "/link.gguf", "is a symbolic link"},
+      {dir + "/sub.gguf", "is a directory"},
+      {dir + "/m.gguf", "m.gguf.tmp: cannot create: it is a symbolic link"},
+  };
+  for (const auto& [path, message] : refused) {
+    try {
+      write_one(path);
+      ADD_FAILURE() << path << " was written";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  }
+  struct stat st;
+  ASSERT_EQ(lstat((dir + "/fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  ASSERT_EQ(lstat((dir + "/link.gguf").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  std::ifstream in(target);
+  std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(kept, "keep me");
+  // A regular file is replaced, as before.
+  std::ofstream(dir + "/old.gguf") << "old";
+  EXPECT_NO_THROW(write_one(dir + "/old.gguf"));
+  EXPECT_EQ(gguf::File::open(dir + "/old.gguf")->tensors().size(), 1u);
 }
 
 TEST(GgufHostile, ValidBaseParses) {
