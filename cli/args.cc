@@ -1,5 +1,7 @@
 #include "cli/args.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -111,10 +113,12 @@ std::string Args::get(const std::string& name) const {
 int64_t Args::get_int(const std::string& name) const {
   const std::string v = get(name);
   char* end = nullptr;
+  errno = 0;
   const long long x = std::strtoll(v.c_str(), &end, 10);
   if (v.empty() || end == nullptr || *end != 0) {
     throw Error(name + " expects an integer, got '" + v + "'");
   }
+  if (errno == ERANGE) throw Error(name + " " + v + " is out of range");
   return x;
 }
 
@@ -122,8 +126,8 @@ double Args::get_double(const std::string& name) const {
   const std::string v = get(name);
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || end == nullptr || *end != 0) {
-    throw Error(name + " expects a number, got '" + v + "'");
+  if (v.empty() || end == nullptr || *end != 0 || !std::isfinite(x)) {
+    throw Error(name + " expects a finite number, got '" + v + "'");
   }
   return x;
 }
@@ -133,7 +137,11 @@ std::vector<std::string> Args::get_list(const std::string& name) const {
   std::stringstream ss(get(name));
   std::string item;
   while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
+    if (item.empty()) throw Error(name + " '" + get(name) + "': an empty item in the list");
+    out.push_back(item);
+  }
+  if (out.empty() || get(name).back() == ',') {
+    throw Error(name + " '" + get(name) + "': give one or more comma-separated items");
   }
   return out;
 }
@@ -142,10 +150,12 @@ std::vector<int64_t> Args::get_int_list(const std::string& name) const {
   std::vector<int64_t> out;
   for (const auto& s : get_list(name)) {
     char* end = nullptr;
+    errno = 0;
     const long long x = std::strtoll(s.c_str(), &end, 10);
     if (end == nullptr || *end != 0) {
       throw Error(name + " expects integers, got '" + s + "'");
     }
+    if (errno == ERANGE) throw Error(name + " " + s + " is out of range");
     out.push_back(x);
   }
   return out;

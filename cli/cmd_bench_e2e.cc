@@ -356,7 +356,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   a.flag("--json", "print the results as one JSON object");
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
-  const int64_t pp = a.get_int("-p"), tg = a.get_int("-n"), depth = a.get_int("-d");
+  const int64_t pp = positions_arg("-p", a.get_int("-p"), 0),
+                tg = positions_arg("-n", a.get_int("-n"), 0),
+                depth = positions_arg("-d", a.get_int("-d"), 0);
   const int reps = (int)a.get_int("-r");
   const int64_t paired = a.get_int("--paired");
   if (pp < 0 || tg < 0 || (pp == 0 && tg == 0)) throw Error("-p and -n must be >= 0, not both 0");

@@ -73,6 +73,9 @@ int run_bench_kernels(const std::vector<std::string>& argv) {
   opt.cold = cache != "warm";
   opt.warm = cache != "cold";
   opt.min_time = args.get_double("--min-time");
+  if (!(opt.min_time > 0) || opt.min_time > 3600) {
+    throw Error("--min-time " + args.get("--min-time") + ": must be in (0, 3600] seconds");
+  }
   if (args.has("--quick")) {
     if (!args.has("--tokens")) opt.tokens = {1, 128};
     opt.min_time = 0.05;

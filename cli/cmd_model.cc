@@ -1,4 +1,6 @@
 // `tritune make-model`, `tritune convert` and `tritune inspect`: model files in and out.
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -311,6 +313,11 @@ int run_inspect(const std::vector<std::string>& argv) {
   doc.set("file", path);
   const int64_t rss0 = resident_bytes();
   int64_t file_bytes = 0;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    throw Error(path + ": no such file or directory (expected a GGUF file, a .safetensors file "
+                       "or a Hugging Face model directory)");
+  }
   if (is_gguf(path)) {
     const auto f = gguf::File::open(path);
     file_bytes = (int64_t)f->bytes()->size();
@@ -319,21 +326,30 @@ int run_inspect(const std::vector<std::string>& argv) {
     } else {
       print_gguf(*f, all);
     }
-  } else {
-    const std::string st =
-        path.size() > 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0
-            ? path
-            : path + "/model.safetensors";
-    std::ifstream probe(st);
-    if (probe) {
-      const auto f = safetensors::File::open(st);
-      file_bytes = (int64_t)f->bytes()->size();
+  } else if (S_ISDIR(st.st_mode) || is_safetensors(path)) {
+    // One file's table as an object; a sharded checkpoint's as {"format", "shards": [...]}.
+    json::Value shards = json::Value::array();
+    const std::vector<std::string> files = hf_weight_files(path);
+    for (const std::string& name : files) {
+      const auto f = safetensors::File::open(name);
+      file_bytes += (int64_t)f->bytes()->size();
       if (as_json) {
-        doc.set("file_tables", safetensors_json(*f));
+        shards.push_back(safetensors_json(*f));
       } else {
         print_safetensors(*f, all);
       }
     }
+    if (as_json && files.size() == 1) {
+      doc.set("file_tables", shards[0]);
+    } else if (as_json) {
+      json::Value t = json::Value::object();
+      t.set("format", "safetensors-sharded");
+      t.set("shards", std::move(shards));
+      doc.set("file_tables", std::move(t));
+    }
+  } else if (args.has("--no-load") || !S_ISREG(st.st_mode)) {
+    throw Error(path + ": neither a GGUF file (no 'GGUF' magic) nor a safetensors file nor a "
+                       "model directory");
   }
   if (args.has("--no-load")) {
     if (as_json) std::printf("%s\n", json::dump(doc, 1).c_str());

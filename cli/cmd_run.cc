@@ -105,8 +105,7 @@ int run_run(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return 0;
   // Every option is checked before the model loads (a 2B4T load takes seconds).
   const int threads = apply_threads(a.get_int("-t"));
-  const int64_t n_gen = a.get_int("-n");
-  if (n_gen < 0) throw Error("-n must be >= 0");
+  const int64_t n_gen = positions_arg("-n", a.get_int("-n"), 0);
   Sampler sampler(sampler_options(a));
   TransformerOptions to = transformer_options(a, threads);
   std::vector<int32_t> prompt;
@@ -201,8 +200,7 @@ int run_chat(const std::vector<std::string>& argv) {
   add_sampling(a);
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
-  const int64_t n_gen = a.get_int("-n");
-  if (n_gen < 1) throw Error("-n must be >= 1");
+  const int64_t n_gen = positions_arg("-n", a.get_int("-n"), 1);
   Sampler sampler(sampler_options(a));
   TransformerOptions to = transformer_options(a, threads);
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
@@ -305,17 +303,33 @@ int run_ppl(const std::vector<std::string>& argv) {
   if (stat(a.get("-f").c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     throw Error("-f '" + a.get("-f") + "' is a directory; give a text file");
   }
+  if (stat(a.get("-f").c_str(), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+    throw Error("-f '" + a.get("-f") + "' is a device; give a text file");
+  }
   std::ifstream f(a.get("-f"), std::ios::binary);
   if (!f) throw Error("cannot read '" + a.get("-f") + "': " + std::strerror(errno));
+  // Read in blocks up to a limit: a pipe may never end.
+  constexpr size_t kMaxText = size_t(1) << 30;
   std::stringstream text;
-  text << f.rdbuf();
+  std::vector<char> block(size_t(1) << 20);
+  size_t total = 0;
+  while (f.read(block.data(), (std::streamsize)block.size()) || f.gcount() > 0) {
+    total += (size_t)f.gcount();
+    if (total > kMaxText) {
+      throw Error("'" + a.get("-f") + "' is larger than 1 GiB; give a smaller text (--max-tokens "
+                  "limits what is scored of it)");
+    }
+    text.write(block.data(), f.gcount());
+  }
   if (text.str().empty()) {
     throw Error("'" + a.get("-f") + "' is empty: perplexity needs a text of at least one token");
   }
   const int64_t cap = a.get_int("--max-tokens");
+  if (cap < 0 || cap == 1) throw Error("--max-tokens " + a.get("--max-tokens") + ": 0 (all) or >= 2");
   TransformerOptions to = transformer_options(a, threads);
+  if (to.context == 1) throw Error("--ctx 1: a perplexity window needs 2 or more positions");
   PerplexityOptions po;
-  po.stride = a.get_int("--stride");
+  po.stride = positions_arg("--stride", a.get_int("--stride"), 0);
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const Tokenizer tok = model_tokenizer(*m.weights);
   std::vector<int32_t> tokens = tok.encode(text.str(), true);
@@ -376,8 +390,7 @@ int run_validate(const std::vector<std::string>& argv) {
   a.flag("--json", "print the report as JSON");
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
-  const int64_t n = a.get_int("-n");
-  if (n < 2) throw Error("-n must be >= 2");
+  const int64_t n = positions_arg("-n", a.get_int("-n"), 2);
   const uint64_t seed = (uint64_t)a.get_int("--seed");
   ValidateOptions vo;
   vo.threads = threads;
@@ -386,11 +399,22 @@ int run_validate(const std::vector<std::string>& argv) {
   vo.min_top1 = a.get_double("--min-top1");
   vo.max_ppl_rel = a.get_double("--max-ppl-diff");
   vo.forced_rel_tol = a.get_double("--tol");
+  if (vo.min_top1 < 0 || vo.min_top1 > 1) {
+    throw Error("--min-top1 " + a.get("--min-top1") + ": a fraction, in [0, 1]");
+  }
+  if (vo.max_ppl_rel < 0) {
+    throw Error("--max-ppl-diff " + a.get("--max-ppl-diff") + ": a relative difference, >= 0");
+  }
+  if (vo.forced_rel_tol < 0) throw Error("--tol " + a.get("--tol") + ": must be >= 0");
   vo.logits_out = a.get("--logits-out");
   const uint32_t embd_type = embd_type_arg(a);
   // With --embd-type: the model as stored, and a copy with the head re-encoded that both paths
   // run (the stored one is the baseline of the re-encoding's cost, below).
   const LoadedModel stored = load_for_run(a.get("-m"));
+  if (n > stored.weights->hp.context) {
+    throw Error("-n " + std::to_string(n) + " exceeds the model's context of " +
+                std::to_string(stored.weights->hp.context) + " positions");
+  }
   LoadedModel m = stored;
   if (a.has("--embd-type")) {
     m.weights = std::make_shared<ModelWeights>(*stored.weights);

@@ -64,6 +64,14 @@ std::unique_ptr<Transformer> make_transformer(const LoadedModel& m, const Transf
   return std::make_unique<Transformer>(m.weights, o);
 }
 
+int64_t positions_arg(const std::string& option, int64_t value, int64_t lo) {
+  if (value < lo || value > kMaxPositions) {
+    throw Error(option + " " + std::to_string(value) + ": must be in " + std::to_string(lo) +
+                ".." + std::to_string(kMaxPositions));
+  }
+  return value;
+}
+
 TransformerOptions transformer_options(const Args& a, int threads) {
   const std::string path = a.get("--path");
   const int64_t ctx = a.get_int("--ctx");
@@ -76,8 +84,7 @@ TransformerOptions transformer_options(const Args& a, int threads) {
     throw Error("--path " + path + ": use kernel or reference");
   }
   o.kv = parse_kv_type(a.get("--kv"));
-  if (ctx < 0) throw Error("--ctx must be >= 0 (0: the model's context length)");
-  o.context = ctx;
+  o.context = positions_arg("--ctx", ctx, 0);
   o.threads = threads;
   return o;
 }

@@ -34,6 +34,12 @@ constexpr const char* kEmbdTypeHelp =
     "re-encode the embedding and output head at load: q6_k | q8_0 | f16 | bf16 | f32 (e.g. "
     "q6_k for an HF checkpoint's BF16 head: 2.4x fewer head bytes; default: as stored)";
 
+// The most positions --ctx, -n, -p or -d may ask for (16M: beyond any model's context, and
+// small enough that no size computed from it overflows).
+constexpr int64_t kMaxPositions = int64_t(1) << 24;
+// `value` of `option` when it lies in [lo, kMaxPositions]; an Error naming both otherwise.
+int64_t positions_arg(const std::string& option, int64_t value, int64_t lo);
+
 // -t default: the logical CPUs (the machine's own answer, at least 1).
 int default_threads();
 // Sizes the thread pool every parallel loop runs on (kernels/thread_pool.h) and returns n after

@@ -1,7 +1,9 @@
 // Loader entry point (dispatch on the file kind) and the helpers both loaders share.
 #include "model/loader.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -131,13 +133,40 @@ std::string gguf_layer_tensor(int64_t layer, const std::string& what) {
   return "blk." + std::to_string(layer) + "." + what + ".weight";
 }
 
+namespace {
+
+// The first `n` bytes of a regular file (fewer if it is shorter); false if it is not one. Never
+// blocks on a fifo or a device.
+bool read_head(const std::string& path, void* out, size_t n, size_t* got, uint64_t* size) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  const ssize_t r = ::read(fd, out, n);
+  ::close(fd);
+  if (r < 0) return false;
+  *got = (size_t)r;
+  *size = (uint64_t)st.st_size;
+  return true;
+}
+
+}  // namespace
+
 bool is_gguf(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
   uint32_t magic = 0;
-  const bool ok = std::fread(&magic, 4, 1, f) == 1;
-  std::fclose(f);
-  return ok && magic == gguf::kMagic;
+  size_t got = 0;
+  uint64_t size = 0;
+  return read_head(path, &magic, 4, &got, &size) && got == 4 && magic == gguf::kMagic;
+}
+
+bool is_safetensors(const std::string& path) {
+  uint8_t head[9] = {};
+  size_t got = 0;
+  uint64_t size = 0;
+  if (!read_head(path, head, sizeof head, &got, &size) || got < sizeof head) return false;
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, head, 8);  // little-endian, as x86 reads it
+  return header_len >= 2 && header_len <= size - 8 && head[8] == '{';
 }
 
 ModelWeights load_model(const std::string& path, const LoadOptions& opt, LoadReport* report) {
@@ -148,13 +177,17 @@ ModelWeights load_model(const std::string& path, const LoadOptions& opt, LoadRep
                 "or a Hugging Face model directory)");
   }
   if (S_ISDIR(st.st_mode)) return load_hf(path, opt, report);
+  if (!S_ISREG(st.st_mode)) {
+    throw Error(path + ": not a regular file (a device, fifo or socket); give a model file");
+  }
   if (is_gguf(path)) return load_gguf(gguf::File::open(path), opt, report);
   const std::string ext = ".safetensors";
-  if (path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0) {
+  if (is_safetensors(path) ||
+      (path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)) {
     return load_hf(path, opt, report);
   }
   throw Error(path +
-              ": neither a GGUF file (no 'GGUF' magic) nor a .safetensors file nor a "
+              ": neither a GGUF file (no 'GGUF' magic) nor a safetensors file nor a "
               "model directory");
 }
 

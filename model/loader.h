@@ -54,7 +54,8 @@ struct LoadReport {
   std::vector<std::pair<std::string, int64_t>> conversions;
 };
 
-// Dispatches on what `path` is: a GGUF file (by magic), a .safetensors file, or a directory.
+// Dispatches on what `path` is: a GGUF file (by magic), a safetensors file (by its header or
+// its name), or a directory.
 ModelWeights load_model(const std::string& path, const LoadOptions& opt = {},
                         LoadReport* report = nullptr);
 ModelWeights load_gguf(std::shared_ptr<const gguf::File> file, const LoadOptions& opt = {},
@@ -68,8 +69,14 @@ ModelWeights load_hf_parts(const std::vector<std::shared_ptr<const safetensors::
                            const std::string& config_json, const std::string& config_name,
                            const LoadOptions& opt = {}, LoadReport* report = nullptr);
 
-// True if the file starts with the GGUF magic.
+// True if `path` is a regular file that starts with the GGUF magic.
 bool is_gguf(const std::string& path);
+// True if `path` is a regular file that starts like a safetensors file (an 8-byte header length
+// that fits the file, then '{'), whatever its name.
+bool is_safetensors(const std::string& path);
+// The safetensors files of a HF checkpoint: `path` itself when it is a file, else the
+// directory's model.safetensors or the shards its model.safetensors.index.json names.
+std::vector<std::string> hf_weight_files(const std::string& path);
 
 // The GGUF tensor names (bitnet.cpp / llama.cpp) of layer i: "blk.<i>.<what>.weight".
 std::string gguf_layer_tensor(int64_t layer, const std::string& what);

@@ -393,14 +393,10 @@ ModelWeights load_hf_parts(const std::vector<std::shared_ptr<const safetensors::
   return HfLoader(shards, config_json, config_name, opt, report ? *report : local).load();
 }
 
-ModelWeights load_hf(const std::string& path, const LoadOptions& opt, LoadReport* report) {
+std::vector<std::string> hf_weight_files(const std::string& path) {
   struct stat st;
   const bool is_dir = stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
   const std::string dir = is_dir ? path : dirname_of(path);
-  const std::string config = dir + "/config.json";
-  if (!file_exists(config)) {
-    throw Error(config + ": missing (a Hugging Face checkpoint needs its config.json)");
-  }
   std::vector<std::string> files;
   if (!is_dir) {
     files.push_back(path);
@@ -422,6 +418,18 @@ ModelWeights load_hf(const std::string& path, const LoadOptions& opt, LoadReport
   } else {
     throw Error(dir + ": no model.safetensors or model.safetensors.index.json");
   }
+  return files;
+}
+
+ModelWeights load_hf(const std::string& path, const LoadOptions& opt, LoadReport* report) {
+  struct stat st;
+  const bool is_dir = stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  const std::string dir = is_dir ? path : dirname_of(path);
+  const std::string config = dir + "/config.json";
+  if (!file_exists(config)) {
+    throw Error(config + ": missing (a Hugging Face checkpoint needs its config.json)");
+  }
+  const std::vector<std::string> files = hf_weight_files(path);
   std::vector<std::shared_ptr<const safetensors::File>> shards;
   for (const auto& f : files) shards.push_back(safetensors::File::open(f));
   LoadReport local;

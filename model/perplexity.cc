@@ -14,7 +14,7 @@ PerplexityResult perplexity(Transformer& tf, const std::vector<int32_t>& tokens,
   if (n < 2) throw Error("perplexity: the text has " + std::to_string(n) + " tokens; need 2+");
   if (opt.ctx < 2 || opt.ctx > tf.context()) {
     throw Error("perplexity: --ctx " + std::to_string(opt.ctx) + " must be in [2, " +
-                std::to_string(tf.context()) + "] (the model's context)");
+                std::to_string(tf.context()) + "] (the transformer's context)");
   }
   const int64_t stride = opt.stride > 0 ? opt.stride : std::max<int64_t>(1, opt.ctx / 2);
   if (stride > opt.ctx) {

@@ -57,8 +57,24 @@ void count_flips(const QuantizedActs& a, const QuantizedActs& b, FlipCount* c) {
 
 namespace {
 
+// The kernel path's quantized inputs, per (layer, site) one entry per call: a prompt longer
+// than the transformer's micro-batch reaches each site once per micro-batch, and the reference
+// run replays them in the same order.
 struct Recorded {
-  std::map<std::pair<int64_t, int>, QuantizedActs> acts;  // (layer, site) -> x_q
+  std::map<std::pair<int64_t, int>, std::vector<QuantizedActs>> acts;
+  std::map<std::pair<int64_t, int>, size_t> next;  // replay position per key
+
+  void rewind() { next.clear(); }
+  const QuantizedActs& replay(int64_t layer, QuantSite site) {
+    const std::pair<int64_t, int> key{layer, (int)site};
+    auto it = acts.find(key);
+    size_t& i = next[key];
+    if (it == acts.end() || i >= it->second.size()) {
+      throw Error("validate: kernel run did not record the input of blk." + std::to_string(layer) +
+                  " site " + std::to_string((int)site) + " call " + std::to_string(i));
+    }
+    return it->second[i++];
+  }
 };
 
 std::vector<float> run_all(Transformer& tf, const std::vector<int32_t>& tokens) {
@@ -167,7 +183,7 @@ ValidateReport validate_model(std::shared_ptr<const ModelWeights> weights,
   ForwardHooks record;
   record.on_quant = [&](int64_t layer, QuantSite site, QuantizedActs& a) {
     if (opt.tamper_before_record) opt.tamper_before_record(layer, (int)site, a);
-    rec.acts[{layer, (int)site}] = a;
+    rec.acts[{layer, (int)site}].push_back(a);
     if (opt.tamper_after_record) opt.tamper_after_record(layer, (int)site, a);
   };
   ker.set_hooks(record);
@@ -188,11 +204,10 @@ ValidateReport validate_model(std::shared_ptr<const ModelWeights> weights,
   FlipCount free_run;
   ForwardHooks compare;
   compare.on_quant = [&](int64_t layer, QuantSite site, QuantizedActs& a) {
-    auto it = rec.acts.find({layer, (int)site});
-    if (it == rec.acts.end()) throw Error("validate: kernel run did not record an input");
-    count_flips(a, it->second, &free_run);
+    count_flips(a, rec.replay(layer, site), &free_run);
   };
   ref.set_hooks(compare);
+  rec.rewind();
   const std::vector<float> lr = run_all(ref, tokens);
 
   r.acts_compared = free_run.compared;
@@ -215,7 +230,7 @@ ValidateReport validate_model(std::shared_ptr<const ModelWeights> weights,
     ForwardHooks force;
     FlipCount forced;
     force.on_quant = [&](int64_t layer, QuantSite site, QuantizedActs& a) {
-      const QuantizedActs& k = rec.acts.at({layer, (int)site});
+      const QuantizedActs& k = rec.replay(layer, site);
       count_flips(a, k, &forced);
       a = k;
     };
@@ -241,6 +256,7 @@ ValidateReport validate_model(std::shared_ptr<const ModelWeights> weights,
       }
     };
     ref.set_hooks(force);
+    rec.rewind();
     const std::vector<float> lf = run_all(ref, tokens);
     r.forced_flips = forced.flipped;
     r.forced_beyond_one = forced.beyond_one;

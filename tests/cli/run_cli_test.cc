@@ -62,10 +62,23 @@ TEST_F(RunCli, ValidatePassesWithJson) {
 }
 
 TEST_F(RunCli, ValidateFailsLoudlyBeyondTolerance) {
-  // An impossible bar: top-1 agreement above 100%.
-  const Result r = run("validate -m " + model_ + " -n 16 -t 1 --min-top1 1.01");
+  // A bar no float path meets: logits equal to the last bit (the vectorized kernel path and the
+  // scalar reference sum in different orders).
+  Result r = run("validate -m " + model_ + " -n 16 -t 1 --tol 0");
   EXPECT_EQ(r.status, 1) << r.out;
-  EXPECT_NE(r.out.find("FAIL: top-1 agreement"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FAIL: with identical quantized inputs the logits still differ"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("validate: FAILED"), std::string::npos) << r.out;
+  // Bars that are not bars are refused before any work.
+  for (const std::string bad : {"--min-top1 1.01", "--min-top1 -1", "--max-ppl-diff -0.1",
+                                "--tol -1", "--min-top1 nan"}) {
+    r = run("validate -m " + model_ + " -n 16 -t 1 " + bad);
+    EXPECT_EQ(r.status, 1) << bad << "\n" << r.out;
+    EXPECT_NE(r.out.find("tritune validate: error: " + bad.substr(0, bad.find(' '))),
+              std::string::npos)
+        << bad << "\n" << r.out;
+  }
 }
 
 TEST_F(RunCli, RunIsDeterministicPerSeedAndWritesLogits) {
@@ -209,7 +222,7 @@ TEST_F(RunCli, ChatKeepsTheConversationInTheCache) {
       << full.out;
   const Result bad = run("chat -m " + model_ + " -n 0 < " + in);
   EXPECT_NE(bad.status, 0);
-  EXPECT_NE(bad.out.find("-n must be >= 1"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("-n 0: must be in 1.."), std::string::npos) << bad.out;
 }
 
 TEST_F(RunCli, PerplexityAndBenchRun) {
@@ -317,7 +330,9 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   for (const char* bad : {"-p 4 -n 0 -d 5", "-p 0 -n 2 -d -1"}) {
     r = run("bench e2e -m " + model_ + " " + bad + " --no-roofline --no-energy");
     EXPECT_NE(r.status, 0) << bad;
-    EXPECT_NE(r.out.find("-d must be"), std::string::npos) << r.out;
+    EXPECT_TRUE(r.out.find("-d must be >= 0 and needs tg") != std::string::npos ||
+                r.out.find("-d -1: must be in 0..") != std::string::npos)
+        << r.out;
   }
 }
 
@@ -585,10 +600,39 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   EXPECT_NE(r.out.find("is a directory; give a text file"), std::string::npos) << r.out;
   r = run("ppl -m " + model_ + " -f " + dir_ + "/no-such.txt");
   EXPECT_NE(r.out.find("no-such.txt': No such file or directory"), std::string::npos) << r.out;
-  for (const char* w : {"-1", "0", "61", "nan"}) {
+  for (const char* w : {"-1", "0", "61"}) {
     r = run(std::string("energy --idle ") + w);
     EXPECT_NE(r.status, 0) << w;
     EXPECT_NE(r.out.find("the window must be in (0, 60] seconds"), std::string::npos) << r.out;
+  }
+  // No option takes a non-finite number, or an integer beyond int64.
+  for (const char* bad : {"energy --idle nan", "energy --idle inf", "bench roofline -r 1e400"}) {
+    r = run(bad);
+    EXPECT_EQ(r.status, 1) << bad;
+    EXPECT_TRUE(r.out.find("expects a finite number") != std::string::npos ||
+                r.out.find("expects an integer") != std::string::npos)
+        << bad << "\n" << r.out;
+  }
+  for (const std::string& bad : {"run -m " + model_ + " -n 99999999999999999999999",
+                                "run -m " + model_ + " -n 9223372036854775807",
+                                "run -m " + model_ + " --ctx 9223372036854775807",
+                                "bench e2e -m " + model_ + " -p 9223372036854775807",
+                                "validate -m " + model_ + " -n 257"}) {
+    r = run(bad);
+    EXPECT_EQ(r.status, 1) << bad << "\n" << r.out;
+    EXPECT_TRUE(r.out.find("is out of range") != std::string::npos ||
+                r.out.find(": must be in ") != std::string::npos ||
+                r.out.find("exceeds the model's context of 256 positions") != std::string::npos)
+        << bad << "\n" << r.out;
+  }
+  // Lists with empty items (bench variants "" used to crash), and values Google Benchmark
+  // would abort on.
+  for (const std::string bad : {"bench variants --variants '' --shape 64x256",
+                                "bench variants --variants , --shape 64x256",
+                                "bench roofline -t 1,,2", "bench kernels --min-time 0"}) {
+    r = run(bad);
+    EXPECT_EQ(r.status, 1) << bad << "\n" << r.out;
+    EXPECT_NE(r.out.find("error:"), std::string::npos) << bad << "\n" << r.out;
   }
   // Shapes no kernel call can take are refused before any work (the tuner used to build 17 GB
   // of weights and fail every variant for minutes; bench kernels ran its roofline first).

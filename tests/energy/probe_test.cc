@@ -288,8 +288,10 @@ TEST(Measure, AFrozenCounterIsAnErrorNotZeroJoules) {
   }
   MeasureOptions o;
   o.min_window_s = 0.06;
+  // A call that sleeps 1 ms: the window reaches 60 ms however loaded the machine is (an empty
+  // call timed during a preemption could leave every attempt's window short).
   EXPECT_THROW(measure_per_call(
-                   m, [] {}, o),
+                   m, [] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }, o),
                Error);
   // A window too short for the counter to have ticked proves nothing: no error.
   EnergyReading r;

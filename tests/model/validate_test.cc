@@ -37,6 +37,26 @@ TEST(Validate, CleanModelPasses) {
   EXPECT_NE(r.to_json().find("\"pass\": true"), std::string::npos);
 }
 
+// A text longer than the transformer's micro-batch reaches each quantization site once per
+// micro-batch; every call's inputs are recorded and replayed in order (the last one used to
+// overwrite the others, and the check failed with "count_flips: shapes differ").
+TEST(Validate, TextsLongerThanAMicroBatchAreComparedCallByCall) {
+  testing::TinySpec spec;
+  spec.context = Transformer::kMicroBatch + 40;
+  auto w = make_tiny_model(spec);
+  const int64_t n = Transformer::kMicroBatch + 9;
+  const auto toks = tiny_tokens(n, w->hp.vocab);
+  ValidateOptions opt;
+  opt.threads = 2;
+  const ValidateReport r = validate_model(w, toks, opt);
+  EXPECT_TRUE(r.pass()) << r.to_text();
+  const HParams& hp = w->hp;
+  EXPECT_EQ(r.acts_compared,
+            n * hp.layers * (hp.hidden + hp.heads * hp.head_dim + hp.hidden + hp.ffn));
+  EXPECT_EQ(r.linear_checks, 2 * hp.layers * 7);  // each linear layer once per micro-batch
+  EXPECT_EQ(r.linear_mismatches, 0);
+}
+
 // Moves one activation of layer 0's down_proj input by one step before the kernel run records
 // it, as a float rounding difference flipping a tie would.
 void flip_one(int64_t layer, int site, QuantizedActs& a) {
