@@ -7,6 +7,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "cli/run_common.h"
 #include "kernels/bench/kernel_bench.h"
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
@@ -84,6 +85,9 @@ int run_bench_kernels(const std::vector<std::string>& argv) {
     if (t < 1 || t > 4096) throw Error("--tokens: " + std::to_string(t) + " outside 1..4096");
   }
 
+  for (const char* o : {"--table", "--json"}) {
+    if (args.has(o)) check_output_file(o, args.get(o));
+  }
   std::printf("tritune bench kernels: ISA %s, Halide target %s\n", isa_name(selected_isa()),
               isa_halide_target(selected_isa()));
   const RooflineInfo roof = measure_roofline(opt.threads, true);
@@ -105,16 +109,11 @@ int run_bench_kernels(const std::vector<std::string>& argv) {
                 roof.threads[i], roof.stream_gbps[i], roof.int8_peak_gops[i]);
   }
   std::printf("\n\n%s", table.c_str());
-  if (args.has("--table")) {
-    std::ofstream t(args.get("--table"));
-    if (!t) throw Error("cannot write " + args.get("--table"));
-    t << table;
-  }
+  if (args.has("--table")) write_text_file("--table", args.get("--table"), table);
   if (args.has("--json")) {
-    std::ofstream f(args.get("--json"));
-    if (!f) throw Error("cannot write " + args.get("--json"));
-    f << "{\"provenance\": " << bench_provenance_json(roof) << ",\n\"rows\": " << rows_to_json(rows)
-      << "}\n";
+    write_text_file("--json", args.get("--json"),
+                    "{\"provenance\": " + bench_provenance_json(roof) +
+                        ",\n\"rows\": " + rows_to_json(rows) + "}\n");
     std::printf("\nwrote %s\n", args.get("--json").c_str());
   }
   return rows.empty() ? 1 : 0;

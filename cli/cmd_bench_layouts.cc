@@ -89,6 +89,7 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
   a.option("--rounds", "N", "rounds (each times every config once)", "40");
   a.option("--json", "FILE", "write every sample as JSON");
   if (!a.parse(argv)) return 0;
+  if (a.has("--json")) check_output_file("--json", a.get("--json"));
   const auto shapes = parse_shapes(a.get("--shape"));
   if (shapes.size() != 1) throw Error("--shape takes one NxK shape");
   const int64_t n = shapes[0].first, k = shapes[0].second, tokens = a.get_int("--tokens");

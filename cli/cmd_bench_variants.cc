@@ -57,6 +57,7 @@ int run_bench_variants(const std::vector<std::string>& argv) {
            "0");
   a.option("--json", "FILE", "write every sample as JSON");
   if (!a.parse(argv)) return 0;
+  if (a.has("--json")) check_output_file("--json", a.get("--json"));
   if (!a.has("--variants")) throw Error("--variants is required");
   const auto shapes = parse_shapes(a.get("--shape"));
   if (shapes.size() != 1) throw Error("--shape takes one NxK shape");

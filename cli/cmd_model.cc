@@ -318,6 +318,9 @@ int run_inspect(const std::vector<std::string>& argv) {
     throw Error(path + ": no such file or directory (expected a GGUF file, a .safetensors file "
                        "or a Hugging Face model directory)");
   }
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    throw Error(path + ": not a regular file (a device, fifo or socket); give a model file");
+  }
   if (is_gguf(path)) {
     const auto f = gguf::File::open(path);
     file_bytes = (int64_t)f->bytes()->size();
@@ -347,7 +350,7 @@ int run_inspect(const std::vector<std::string>& argv) {
       t.set("shards", std::move(shards));
       doc.set("file_tables", std::move(t));
     }
-  } else if (args.has("--no-load") || !S_ISREG(st.st_mode)) {
+  } else if (args.has("--no-load")) {
     throw Error(path + ": neither a GGUF file (no 'GGUF' magic) nor a safetensors file nor a "
                        "model directory");
   }

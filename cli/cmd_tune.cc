@@ -164,10 +164,7 @@ int show(const Args& a, Objective obj) {
       for (const auto& r : load.records) recs.push_back(r.to_json());
       j.set("all_records", recs);
     }
-    std::ofstream out(a.get("--export"));
-    if (!out) throw Error("--export " + a.get("--export") + ": cannot write");
-    out << json::dump(j) << "\n";
-    std::printf("wrote %s\n", a.get("--export").c_str());
+    write_json_file("--export", a.get("--export"), j);
   }
   std::printf("database %s: %zu records (%zu corrupt lines skipped)\n", path.c_str(),
               load.records.size(), load.warnings.size());
@@ -221,6 +218,13 @@ int run_tune(const std::vector<std::string>& argv) {
   a.flag("--quiet", "no per-candidate progress lines");
   if (!a.parse(argv)) return 0;
   const Objective obj = parse_objective(a.get("--objective"));
+  if (a.has("--export") && !a.has("--show")) {
+    throw Error("--export writes what --show prints: add --show");
+  }
+  if (a.has("--export-records") && !a.has("--export")) {
+    throw Error("--export-records adds to the --export file: add --show --export FILE");
+  }
+  if (a.has("--export")) check_output_file("--export", a.get("--export"));
   if (a.has("--show")) return show(a, obj);
 
   std::vector<std::pair<int64_t, int64_t>> shapes;
@@ -245,7 +249,7 @@ int run_tune(const std::vector<std::string>& argv) {
     if (t < 1 || t > 4096) throw Error("--tokens: " + std::to_string(t) + " not in 1..4096");
   }
   for (int64_t t : threads) {
-    if (t < 1 || t > 1024) throw Error("--threads: " + std::to_string(t) + " not in 1..1024");
+    if (t < 1 || t > 256) throw Error("--threads: " + std::to_string(t) + " not in 1..256");
   }
   const int64_t reps = a.get_int("--reps"), confirm = a.get_int("--confirm");
   if (reps < 1 || reps > 100000) {
@@ -357,8 +361,8 @@ int run_tune(const std::vector<std::string>& argv) {
       std::fflush(stdout);
     };
     TaskResult r = tune_task(tasks[i], opt, harness.fn(), &db, existing.records, progress);
-    std::printf("%s  done: %zu evaluated (%zu new, %zu failed) of %zu; best %s %.3fx\n",
-                label.c_str(), r.evaluated, r.measured, r.failed, r.candidates,
+    std::printf("%s  done: %zu of %zu evaluated (%zu failed), %zu new records; best %s %.3fx\n",
+                label.c_str(), r.evaluated, r.candidates, r.failed, r.measured,
                 r.best_variant.c_str(), std::isfinite(r.best_score) ? 1.0 / r.best_score : 0.0);
     results.push_back(r);
   }
@@ -376,6 +380,13 @@ int run_tune(const std::vector<std::string>& argv) {
                 fmt_value(obj, r.baseline_value).c_str(), fmt_value(obj, r.best_value).c_str(),
                 std::isfinite(r.best_score) && r.best_score > 0 ? 1.0 / r.best_score : 0.0,
                 r.evaluated, r.candidates, outcome.c_str());
+  }
+  size_t all_failed = 0;
+  for (const auto& r : results) all_failed += r.evaluated > 0 && r.failed == r.evaluated;
+  if (all_failed > 0) {
+    std::fprintf(stderr, "tune: every variant failed in %zu of %zu tasks (first failures above)\n",
+                 all_failed, results.size());
+    return 1;
   }
   return 0;
 }
@@ -395,6 +406,7 @@ int run_simulate(const std::vector<std::string>& argv) {
   a.option("--objective", "NAME", "time, energy or edp", "time");
   a.option("--output", "FILE", "JSON output", "tuner_convergence.json");
   if (!a.parse(argv)) return 0;
+  check_output_file("--output", a.get("--output"));
   const Objective obj = parse_objective(a.get("--objective"));
   const TuningDb db = TuningDb::open_dir(db_dir_of(a), current_fingerprint());
   const DbLoad load = db.load();
@@ -467,10 +479,7 @@ int run_simulate(const std::vector<std::string>& argv) {
                 1.0 / opt_score);
   }
   out.set("tasks", tasks);
-  std::ofstream f(a.get("--output"));
-  if (!f) throw Error("--output " + a.get("--output") + ": cannot write");
-  f << json::dump(out) << "\n";
-  std::printf("wrote %s\n", a.get("--output").c_str());
+  write_json_file("--output", a.get("--output"), out);
   return 0;
 }
 
@@ -491,6 +500,7 @@ int run_verify(const std::vector<std::string>& argv) {
   a.option("--cache", "MODE", "cold or warm", "cold");
   a.option("--json", "FILE", "write the figures as JSON");
   if (!a.parse(argv)) return 0;
+  if (a.has("--json")) check_output_file("--json", a.get("--json"));
   const Fingerprint fp = current_fingerprint();
   auto winners_in = [&](const std::string& dir) {
     const TuningDb db = TuningDb::open_dir(dir, fp);

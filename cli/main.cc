@@ -1,5 +1,7 @@
 // The `tritune` command: dispatches to the registered subcommands (see command.h).
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <set>
@@ -74,6 +76,20 @@ const std::vector<Command>& commands() {
 
 }  // namespace tritune::cli
 
+namespace {
+
+// Output that could not be written (a full disk, a closed stdout) is a failure, not success.
+int finish(int status) {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "tritune: error: writing the standard output failed: %s\n",
+                 std::strerror(errno));
+    return status == 0 ? 1 : status;
+  }
+  return status;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace tritune::cli;
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -91,31 +107,52 @@ int main(int argc, char** argv) {
     }
   }
   if (best == nullptr) {
-    // A group name (e.g. "bench") or nothing: print the group's help.
+    // A group name (e.g. "bench"), nothing, or a word no command starts with. `known` is the
+    // longest run of leading words that names a group.
     std::vector<std::string> prefix;
     for (const auto& a : args) {
       if (a.empty() || a[0] == '-') break;
       prefix.push_back(a);
     }
-    bool known_group = prefix.empty();
-    for (const auto& c : commands()) {
-      const auto w = split_words(c.path);
-      bool match = w.size() > prefix.size();
-      for (size_t i = 0; match && i < prefix.size(); ++i) match = w[i] == prefix[i];
-      known_group = known_group || match;
+    size_t known = 0;
+    for (size_t n = 1; n <= prefix.size(); ++n) {
+      for (const auto& c : commands()) {
+        const auto w = split_words(c.path);
+        bool match = w.size() > n;
+        for (size_t i = 0; match && i < n; ++i) match = w[i] == prefix[i];
+        if (match) known = n;
+      }
     }
-    if (!known_group) {
-      std::fprintf(stderr, "tritune: unknown command '%s' (run 'tritune --help')\n",
-                   prefix.empty() ? "" : prefix.back().c_str());
+    std::string group;
+    for (size_t i = 0; i < known; ++i) group += " " + prefix[i];
+    if (known < prefix.size()) {
+      std::fprintf(stderr, "tritune: unknown command '%s' (run 'tritune%s --help')\n",
+                   prefix[known].c_str(), group.c_str());
       return 2;
     }
+    const std::vector<std::string> rest(args.begin() + (long)prefix.size(), args.end());
+    if (!rest.empty() && (rest[0] == "-h" || rest[0] == "--help")) {
+      print_group_help(prefix);
+      return finish(0);
+    }
+    if (!rest.empty() && rest[0] == "--version" && prefix.empty()) {
+      std::printf("tritune %s\n", TRITUNE_VERSION);
+      return finish(0);
+    }
+    if (!rest.empty()) {
+      std::fprintf(stderr, "tritune%s: unknown option '%s' (run 'tritune%s --help')\n",
+                   group.c_str(), rest[0].c_str(), group.c_str());
+      return 2;
+    }
+    // No command given: the group's commands, and the usage-error status.
     print_group_help(prefix);
-    return prefix.empty() && args.empty() ? 2 : 0;
+    return 2;
   }
   try {
-    return best->run(std::vector<std::string>(args.begin() + (long)best_len, args.end()));
+    return finish(
+        best->run(std::vector<std::string>(args.begin() + (long)best_len, args.end())));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tritune %s: error: %s\n", best->path.c_str(), e.what());
-    return 1;
+    return finish(1);
   }
 }

@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "kernels/error.h"
@@ -92,7 +94,7 @@ TransformerOptions transformer_options(const Args& a, int threads) {
 LogitsWriter::LogitsWriter(const std::string& path) : path_(path) {
   if (path.empty()) return;
   f_ = std::fopen(path.c_str(), "wb");
-  if (!f_) throw Error("--logits-out: cannot create '" + path + "'");
+  if (!f_) throw Error("--logits-out " + path + ": cannot create: " + std::strerror(errno));
 }
 
 LogitsWriter::~LogitsWriter() {
@@ -164,13 +166,44 @@ std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
   return t;
 }
 
+
+namespace {
+
+std::string parent_dir(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();  // "out/" names "out"
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+void check_output_file(const std::string& option, const std::string& path) {
+  if (path.empty()) throw Error(option + ": the path is empty");
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    throw Error(option + " " + path + ": is a directory; name a file");
+  }
+  const std::string dir = parent_dir(path);
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw Error(option + " " + path + ": directory " + dir + " does not exist (create it first)");
+  }
+}
+
+void write_text_file(const std::string& option, const std::string& path, const std::string& text) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw Error(option + " " + path + ": cannot create: " + std::strerror(errno));
+  const bool wrote = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const int e = errno;
+  if (std::fclose(f) != 0 || !wrote) {
+    throw Error(option + " " + path + ": write failed: " + std::strerror(wrote ? errno : e));
+  }
+}
+
 void write_json_file(const std::string& option, const std::string& path, const json::Value& v) {
-  std::ofstream f(path);
-  if (!f) throw Error(option + " " + path + ": cannot write");
-  f << json::dump(v) << "\n";
-  if (!f) throw Error(option + " " + path + ": cannot write");
+  write_text_file(option, path, json::dump(v) + "\n");
   std::printf("wrote %s\n", path.c_str());
 }
+
 
 void check_model_output(const std::string& path, bool directory, const std::string& gguf_hint) {
   if (path.empty()) throw Error("-o: the output path is empty");
@@ -179,10 +212,7 @@ void check_model_output(const std::string& path, bool directory, const std::stri
     throw Error("-o " + path + ": is a directory; name the output file, e.g. -o " + path +
                 (path.back() == '/' ? "" : "/") + "model.gguf");
   }
-  std::string dir = path;
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "out/" names "out"
-  const size_t slash = dir.rfind('/');
-  dir = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
+  const std::string dir = parent_dir(path);
   if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     throw Error("-o " + path + ": directory " + dir + " does not exist (create it first)");
   }

@@ -53,6 +53,13 @@ std::unique_ptr<Transformer> make_transformer(const LoadedModel& m, const Transf
 // command to size once the model is loaded), checked before any model loads.
 TransformerOptions transformer_options(const Args& a, int threads);
 
+// Checks, before a long run, that the file option `option` names can be written at the end: its
+// directory exists and it is not a directory.
+void check_output_file(const std::string& option, const std::string& path);
+// Writes `text` to `path` (the value of `option`), checking every step (a full disk is an error
+// naming the option, the path and the reason).
+void write_text_file(const std::string& option, const std::string& path, const std::string& text);
+
 // Writes `v` as one JSON document to `path` (the value of `option`, named in the error if the
 // file cannot be written) and prints "wrote PATH".
 void write_json_file(const std::string& option, const std::string& path, const json::Value& v);

@@ -5,6 +5,7 @@
 // counter named as such).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <fstream>
@@ -81,7 +82,7 @@ TEST_F(ToolsCli, TuneRecordsResumesShowsAndExports) {
   const std::string file = only_database(db, r);
   ASSERT_FALSE(file.empty()) << r.out;
   EXPECT_NE(r.out.find("i2_s gemv 64x256 t1 x1 cold"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("3 evaluated"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("done: 3 of "), std::string::npos) << r.out;
   // A header line, then one record per measured variant (the default among them).
   std::vector<std::string> lines = lines_of(read_file(file));
   ASSERT_GE(lines.size(), 4u) << read_file(file);
@@ -97,12 +98,14 @@ TEST_F(ToolsCli, TuneRecordsResumesShowsAndExports) {
   // The same budget again resumes: nothing new is measured, nothing is appended.
   r = run_cli(tune + " --budget 3 --quiet");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("3 evaluated (0 new"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("done: 3 of "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" evaluated (0 failed), 0 new records"), std::string::npos) << r.out;
   EXPECT_EQ(lines_of(read_file(file)).size(), first_run);
   // One more candidate measures one more point.
   r = run_cli(tune + " --budget 4 --quiet");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("4 evaluated (1 new"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("done: 4 of "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" evaluated (0 failed), 1 new records"), std::string::npos) << r.out;
   EXPECT_EQ(lines_of(read_file(file)).size(), first_run + 1);
 
   // --show lists the winner; --export writes it (and every record with --export-records).
@@ -175,6 +178,43 @@ TEST_F(ToolsCli, TuneRefusesBadArgumentsWithTheFix) {
   }
   // None of them got as far as creating a database.
   EXPECT_FALSE(exists(dir_ + "/db"));
+}
+
+TEST_F(ToolsCli, TuneFailsWhenEveryVariantFailed) {
+  // A 1 ms limit per candidate (compile and samples included) kills every child.
+  const CliResult r = run_cli("tune --shapes 64x256 --tokens 1 --budget 2 --confirm 0 --reps 3 "
+                              "--timeout 0.001 --quiet --db-dir " + dir_ + "/db");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("(every variant failed; the first, "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tune: every variant failed in 1 of 1 tasks"), std::string::npos) << r.out;
+}
+
+TEST_F(ToolsCli, ExitStatusesFollowTheOutcome) {
+  struct Case {
+    std::string args;
+    int status;
+    std::string message;
+  };
+  ASSERT_EQ(mkfifo((dir_ + "/fifo").c_str(), 0644), 0);
+  const std::vector<Case> cases = {
+      {"--version", 0, "tritune "},
+      {"--help", 0, "usage: tritune <command>"},
+      {"", 2, "usage: tritune <command>"},         // no command: usage, and a usage error
+      {"bench", 2, "usage: tritune bench <command>"},
+      {"--bogus", 2, "unknown option '--bogus' (run 'tritune --help')"},
+      {"bench bogus", 2, "unknown command 'bogus' (run 'tritune bench --help')"},
+      {"info > /dev/full", 1, ""},  // the message went to /dev/full as well
+      {"tune --export x.json", 1, "--export writes what --show prints: add --show"},
+      {"inspect -m " + dir_ + "/fifo", 1, "not a regular file"},  // used to block forever
+      {"run -m " + dir_ + "/fifo", 1, "not a regular file"},
+      {"inspect -m " + dir_ + "/missing.gguf --no-load", 1, "no such file or directory"},
+      {"ppl -m x.gguf -f /dev/zero", 1, "is a device; give a text file"},  // used to read forever
+  };
+  for (const auto& c : cases) {
+    const CliResult r = run_cli(c.args);
+    EXPECT_EQ(r.status, c.status) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.message), std::string::npos) << c.args << "\n" << r.out;
+  }
 }
 
 TEST_F(ToolsCli, ConvertGivesTheSameLogitsThroughEveryLoaderAndFormat) {
