@@ -85,7 +85,7 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
   a.option("--shape", "NxK", "problem shape (N outputs x K inputs)", "13824x2560");
   a.option("--tokens", "T", "tokens (1 = GEMV)", "1");
   a.option("-t", "N", "threads", "2");
-  a.option("--cold-mib", "N", "size of each config's rotation of weight copies in MiB", "800");
+  a.option("--cold-mib", "N", "size of each config's rotation of weight copies in MiB (0: one copy, warm)", "800");
   a.option("--rounds", "N", "rounds (each times every config once)", "40");
   a.option("--json", "FILE", "write every sample as JSON");
   if (!a.parse(argv)) return 0;

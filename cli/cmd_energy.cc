@@ -1,5 +1,7 @@
 // `tritune energy`: which energy backends work on this machine and why (--probe), idle power
 // (--idle), and the model's per-operation energy tables with their sources (--tables).
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <string>
 
@@ -8,6 +10,7 @@
 #include "energy/energy_model.h"
 #include "energy/measure.h"
 #include "energy/probe.h"
+#include "kernels/error.h"
 #include "kernels/json.h"
 
 namespace tritune::cli {
@@ -65,6 +68,13 @@ int run_energy(const std::vector<std::string>& argv) {
   args.flag("--tables", "print the model's per-operation energy tables and their sources");
   if (!args.parse(argv)) return 0;
   const bool json = args.has("--json");
+  if (args.has("--table")) find_energy_table(args.get("--table"));  // a bad name is an error
+  if (args.has("--root")) {
+    struct stat st;
+    if (stat(args.get("--root").c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      throw Error("--root " + args.get("--root") + ": not a directory");
+    }
+  }
   if (args.has("--tables")) {
     print_tables(json);
     return 0;
@@ -79,10 +89,14 @@ int run_energy(const std::vector<std::string>& argv) {
     const double w = args.get_double("--idle");
     const double watts = measure_idle_watts(*meter, w);
     if (json) {
+      // The model has no static power term: no figure rather than 0 W.
+      char value[32];
+      std::snprintf(value, sizeof value, "%.6g", watts);
       std::printf(
-          "{\"idle_watts\": %.6g, \"window_s\": %.6g, \"source\": \"%s\", "
+          "{\"idle_watts\": %s, \"window_s\": %.6g, \"source\": \"%s\", "
           "\"estimated\": %s}\n",
-          watts, w, meter->source().c_str(), meter->estimated() ? "true" : "false");
+          meter->estimated() ? "null" : value, w, meter->source().c_str(),
+          meter->estimated() ? "true" : "false");
     } else if (meter->estimated()) {
       std::printf(
           "idle power: not measurable with the model (it has no static power term); "

@@ -112,8 +112,10 @@ int run_make_model(const std::vector<std::string>& argv) {
   check_model_output(out, o.format == "safetensors",
                      "name it .gguf, or write the Hugging Face layout with --format safetensors "
                      "(-o names a directory then)");
-  std::printf("writing %s (%s, %.3fB parameters, %lld layers) as %s to %s\n", o.shape.name.c_str(),
-              o.shape.doc.c_str(), param_count(hp, o.untied_output) / 1e9, (long long)hp.layers,
+  const std::string layers =
+      o.layers > 0 ? ", " + std::to_string(hp.layers) + " layers (--layers)" : "";
+  std::printf("writing %s (%s, %.3fB parameters%s) as %s to %s\n", o.shape.name.c_str(),
+              o.shape.doc.c_str(), param_count(hp, o.untied_output) / 1e9, layers.c_str(),
               o.format.c_str(), out.c_str());
   const auto t0 = std::chrono::steady_clock::now();
   const WriteSummary s = write_synthetic_model(o, out);

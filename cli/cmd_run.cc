@@ -34,8 +34,9 @@ double seconds_since(Clock::time_point t0) {
 
 Tokenizer model_tokenizer(const ModelWeights& w) {
   if (w.tokenizer.tokens.empty()) {
-    throw Error("model '" + w.path + "' carries no tokenizer (tokenizer.ggml.* metadata); " +
-                "use a GGUF with a vocabulary or pass token ids with --tokens");
+    throw Error("model '" + w.path + "' carries no tokenizer (a GGUF file keeps it in its " +
+                "tokenizer.ggml.* metadata, a Hugging Face checkpoint in tokenizer.json beside " +
+                "config.json); add one, or pass token ids with --tokens");
   }
   return Tokenizer::from_vocab(w.tokenizer);
 }
@@ -106,6 +107,10 @@ int run_run(const std::vector<std::string>& argv) {
   // Every option is checked before the model loads (a 2B4T load takes seconds).
   const int threads = apply_threads(a.get_int("-t"));
   const int64_t n_gen = positions_arg("-n", a.get_int("-n"), 0);
+  if (a.has("--tokens") && (a.has("-p") || a.has("--chat"))) {
+    throw Error("--tokens is the prompt as token ids: drop -p and --chat");
+  }
+  const std::string logits_out = logits_out_arg(a);
   Sampler sampler(sampler_options(a));
   TransformerOptions to = transformer_options(a, threads);
   std::vector<int32_t> prompt;
@@ -128,7 +133,7 @@ int run_run(const std::vector<std::string>& argv) {
     throw Error("prompt (" + std::to_string(prompt.size()) + ") + -n " + std::to_string(n_gen) +
                 " exceed the context of " + std::to_string(tf.context()) + " (raise --ctx)");
   }
-  LogitsWriter lw(a.get("--logits-out"));
+  LogitsWriter lw(logits_out);
   const int64_t V = tf.hp().vocab;
 
   // Text without the special tokens (BOS, the chat template's markers), and generated tokens
@@ -178,7 +183,7 @@ int run_run(const std::vector<std::string>& argv) {
   }
   if (lw.enabled()) {
     std::fprintf(stderr, "logits     %lld positions x %lld floats -> %s\n",
-                 (long long)lw.rows_written(V), (long long)V, a.get("--logits-out").c_str());
+                 (long long)lw.rows_written(V), (long long)V, logits_out.c_str());
   }
   return 0;
 }
@@ -324,6 +329,7 @@ int run_ppl(const std::vector<std::string>& argv) {
   if (text.str().empty()) {
     throw Error("'" + a.get("-f") + "' is empty: perplexity needs a text of at least one token");
   }
+  const std::string logits_out = logits_out_arg(a);
   const int64_t cap = a.get_int("--max-tokens");
   if (cap < 0 || cap == 1) throw Error("--max-tokens " + a.get("--max-tokens") + ": 0 (all) or >= 2");
   TransformerOptions to = transformer_options(a, threads);
@@ -338,7 +344,7 @@ int run_ppl(const std::vector<std::string>& argv) {
   const int64_t ctx = to.context;
   auto tfp = make_transformer(m, to);
   Transformer& tf = *tfp;
-  LogitsWriter lw(a.get("--logits-out"));
+  LogitsWriter lw(logits_out);
   po.ctx = ctx;
   po.on_logits = [&](const float* l, int64_t rows) { lw.write(l, rows * tf.hp().vocab); };
   po.on_window = [&](int64_t done, int64_t total) {
@@ -406,7 +412,7 @@ int run_validate(const std::vector<std::string>& argv) {
     throw Error("--max-ppl-diff " + a.get("--max-ppl-diff") + ": a relative difference, >= 0");
   }
   if (vo.forced_rel_tol < 0) throw Error("--tol " + a.get("--tol") + ": must be >= 0");
-  vo.logits_out = a.get("--logits-out");
+  vo.logits_out = logits_out_arg(a);
   const uint32_t embd_type = embd_type_arg(a);
   // With --embd-type: the model as stored, and a copy with the head re-encoded that both paths
   // run (the stored one is the baseline of the re-encoding's cost, below).

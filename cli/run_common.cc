@@ -91,6 +91,12 @@ TransformerOptions transformer_options(const Args& a, int threads) {
   return o;
 }
 
+std::string logits_out_arg(const Args& a) {
+  if (!a.has("--logits-out")) return "";
+  check_output_file("--logits-out", a.get("--logits-out"));
+  return a.get("--logits-out");
+}
+
 LogitsWriter::LogitsWriter(const std::string& path) : path_(path) {
   if (path.empty()) return;
   f_ = std::fopen(path.c_str(), "wb");

@@ -69,6 +69,10 @@ void write_json_file(const std::string& option, const std::string& path, const j
 // is one). A GGUF output named .safetensors is refused: `gguf_hint` says what to do instead.
 void check_model_output(const std::string& path, bool directory, const std::string& gguf_hint);
 
+// The --logits-out path of `a` ("" when not given; given empty is an error), checked like
+// check_output_file before any model loads.
+std::string logits_out_arg(const Args& a);
+
 // Writes raw little-endian float32 rows to FILE (opened once, appended per call).
 class LogitsWriter {
  public:

@@ -2,6 +2,7 @@
 // stored type becomes.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/error.h"
@@ -56,6 +57,21 @@ class GgufLoader {
                   (first_missing.empty() ? "" : "; tensor '" + first_missing + "' is missing"));
     }
     require_linear_memory(m.hp.layers);
+    // Blocks beyond block_count are not read: say so, a wrong block_count silently truncates.
+    int64_t beyond = 0, first_beyond = -1;
+    for (const auto& t : f_->tensors()) {
+      if (t.name.rfind("blk.", 0) != 0) continue;
+      const int64_t b = std::strtoll(t.name.c_str() + 4, nullptr, 10);
+      if (b >= m.hp.layers) {
+        ++beyond;
+        if (first_beyond < 0 || b < first_beyond) first_beyond = b;
+      }
+    }
+    if (beyond > 0) {
+      note(r_, std::to_string(beyond) + " tensors of blocks from blk." +
+                   std::to_string(first_beyond) + " on are ignored: block_count is " +
+                   std::to_string(m.hp.layers));
+    }
     m.layers.resize((size_t)m.hp.layers);
     for (int64_t i = 0; i < m.hp.layers; ++i) {
       LayerWeights& L = m.layers[(size_t)i];

@@ -209,6 +209,13 @@ TEST_F(ToolsCli, ExitStatusesFollowTheOutcome) {
       {"run -m " + dir_ + "/fifo", 1, "not a regular file"},
       {"inspect -m " + dir_ + "/missing.gguf --no-load", 1, "no such file or directory"},
       {"ppl -m x.gguf -f /dev/zero", 1, "is a device; give a text file"},  // used to read forever
+      // Options that used to be ignored.
+      {"run -m x.gguf --logits-out ''", 1, "--logits-out: the path is empty"},
+      {"run -m x.gguf --logits-out " + dir_, 1, "is a directory; name a file"},
+      {"run -m x.gguf --tokens 1,2 -p hi", 1, "--tokens is the prompt as token ids"},
+      {"energy --table 3nm --tables", 1, "unknown energy model table '3nm'"},
+      {"energy --root " + dir_ + "/nowhere", 1, "not a directory"},
+      {"energy --idle 0.1 --json --backend model", 0, "\"idle_watts\": null"},
   };
   for (const auto& c : cases) {
     const CliResult r = run_cli(c.args);

@@ -544,6 +544,20 @@ TEST(LoaderHostile, GgufModelErrorsNameTheFileAndTensor) {
                               set_key(kv, "bitnet-b1.58.block_count", gguf::Value::u32(3));
                             })),
                     {"blk.2.attn_norm.weight", "missing"});
+  {
+    // Fewer blocks than the file holds: it loads, and the ignored tensors are named.
+    const std::string one = rewrite(src, dir + "/layers1.gguf", meta([&](auto& kv) {
+                                      set_key(kv, "bitnet-b1.58.block_count", gguf::Value::u32(1));
+                                    }));
+    LoadReport rep;
+    const ModelWeights w = load_model(one, {}, &rep);
+    EXPECT_EQ(w.hp.layers, 1);
+    bool noted = false;
+    for (const auto& n : rep.notes) {
+      noted = noted || n == "11 tensors of blocks from blk.1 on are ignored: block_count is 1";
+    }
+    EXPECT_TRUE(noted) << ::testing::PrintToString(rep.notes);
+  }
   expect_load_error(rewrite(src, dir + "/heads.gguf", meta([&](auto& kv) {
                               set_key(kv, "bitnet-b1.58.attention.head_count_kv",
                                       gguf::Value::u32(3));
