@@ -38,7 +38,11 @@ Tokenizer model_tokenizer(const ModelWeights& w) {
                 "tokenizer.ggml.* metadata, a Hugging Face checkpoint in tokenizer.json beside " +
                 "config.json); add one, or pass token ids with --tokens");
   }
-  return Tokenizer::from_vocab(w.tokenizer);
+  try {
+    return Tokenizer::from_vocab(w.tokenizer);
+  } catch (const Error& e) {
+    throw Error(w.path + ": " + e.what());  // which file's vocabulary is broken
+  }
 }
 
 std::vector<int32_t> parse_token_ids(const std::string& s) {

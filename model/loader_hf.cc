@@ -427,7 +427,9 @@ ModelWeights load_hf(const std::string& path, const LoadOptions& opt, LoadReport
   const std::string dir = is_dir ? path : dirname_of(path);
   const std::string config = dir + "/config.json";
   if (!file_exists(config)) {
-    throw Error(config + ": missing (a Hugging Face checkpoint needs its config.json)");
+    struct stat cs;
+    throw Error(config + (stat(config.c_str(), &cs) == 0 ? ": not a regular file" : ": missing") +
+                " (a Hugging Face checkpoint needs its config.json)");
   }
   const std::vector<std::string> files = hf_weight_files(path);
   std::vector<std::shared_ptr<const safetensors::File>> shards;

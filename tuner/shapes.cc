@@ -81,13 +81,13 @@ std::vector<std::pair<int64_t, int64_t>> from_json(const json::Value& j, const s
 }  // namespace
 
 std::vector<std::pair<int64_t, int64_t>> parse_shapes(const std::string& text) {
-  if (!text.empty() && text[0] == '[') return from_json(json::parse(text), "--shapes");
+  if (!text.empty() && text[0] == '[') return from_json(json::parse(text, "--shapes"), "--shapes");
   if (text.size() > 5 && text.compare(text.size() - 5, 5, ".json") == 0) {
     std::ifstream in(text);
     if (!in) throw Error("shapes file " + text + ": cannot open");
     std::stringstream ss;
     ss << in.rdbuf();
-    return from_json(json::parse(ss.str()), "shapes file " + text);
+    return from_json(json::parse(ss.str(), text), "shapes file " + text);
   }
   std::vector<std::pair<int64_t, int64_t>> out;
   if (!text.empty() && text.back() == ',') throw Error("--shapes '" + text + "': trailing comma");
