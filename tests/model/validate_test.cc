@@ -17,6 +17,11 @@ namespace {
 using testing::make_tiny_model;
 using testing::tiny_tokens;
 
+// Quantized inputs per token of every layer: qkv, o, gate/up, down.
+int64_t acts_per_token(const HParams& hp) {
+  return hp.layers * (hp.hidden + hp.heads * hp.head_dim + hp.hidden + hp.ffn);
+}
+
 TEST(Validate, CleanModelPasses) {
   auto w = make_tiny_model();
   const auto toks = tiny_tokens(20, w->hp.vocab);
@@ -25,9 +30,7 @@ TEST(Validate, CleanModelPasses) {
   const ValidateReport r = validate_model(w, toks, opt);
   EXPECT_TRUE(r.pass()) << r.to_text();
   const HParams& hp = w->hp;
-  // Every quantized input of every layer and token was compared: qkv, o, gate/up, down.
-  EXPECT_EQ(r.acts_compared,
-            20 * hp.layers * (hp.hidden + hp.heads * hp.head_dim + hp.hidden + hp.ffn));
+  EXPECT_EQ(r.acts_compared, 20 * acts_per_token(hp));  // every input of every layer and token
   EXPECT_EQ(r.linear_checks, hp.layers * 7);
   EXPECT_EQ(r.linear_mismatches, 0);
   EXPECT_EQ(r.forced_beyond_one, 0);
@@ -51,8 +54,7 @@ TEST(Validate, TextsLongerThanAMicroBatchAreComparedCallByCall) {
   const ValidateReport r = validate_model(w, toks, opt);
   EXPECT_TRUE(r.pass()) << r.to_text();
   const HParams& hp = w->hp;
-  EXPECT_EQ(r.acts_compared,
-            n * hp.layers * (hp.hidden + hp.heads * hp.head_dim + hp.hidden + hp.ffn));
+  EXPECT_EQ(r.acts_compared, n * acts_per_token(hp));
   EXPECT_EQ(r.linear_checks, 2 * hp.layers * 7);  // each linear layer once per micro-batch
   EXPECT_EQ(r.linear_mismatches, 0);
 }
