@@ -297,6 +297,37 @@ TEST_F(ToolsCli, ModelWritersRefuseBadOutputsBeforeAnyWork) {
   EXPECT_FALSE(exists(dir_ + "/m.safetensors"));
 }
 
+TEST_F(ToolsCli, BenchKernelsWritesConsistentRowsAndTable) {
+  const std::string js = dir_ + "/k.json", md = dir_ + "/k.md";
+  const CliResult r = run_cli("bench kernels --shapes 64x256 --tokens 1 --threads 1 --cache warm "
+                              "--min-time 0.01 --json " + js + " --table " + md);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const json::Value d = json::parse(read_file(js), js);
+  const json::Value& p = d.at("provenance");
+  EXPECT_FALSE(p.at("isa").as_string().empty());
+  EXPECT_GT(p.at("roofline").size(), 0u);
+  ASSERT_EQ(d.at("rows").size(), 1u);
+  const json::Value& row = d.at("rows")[0];
+  EXPECT_EQ(row.at("format").as_string(), "i2_s");
+  EXPECT_EQ(row.at("n").as_double(), 64);
+  EXPECT_EQ(row.at("k").as_double(), 256);
+  EXPECT_EQ(row.at("cache").as_string(), "warm");
+  // The fractions are the row's own figures over the probes stored beside them.
+  const double gbps = row.at("weight_GBps").as_double(), stream = row.at("stream_read_GBps").as_double();
+  const double gops = row.at("GOPS").as_double(), peak = row.at("int8_peak_GOPS").as_double();
+  ASSERT_GT(stream, 0);
+  ASSERT_GT(peak, 0);
+  EXPECT_NEAR(row.at("bw_frac").as_double(), gbps / stream, 1e-4 * (gbps / stream) + 1e-6);
+  EXPECT_NEAR(row.at("peak_frac").as_double(), gops / peak, 1e-4 * (gops / peak) + 1e-6);
+  EXPECT_NEAR(row.at("speedup_vs_f16").as_double(),
+              row.at("f16_median_us").as_double() / row.at("median_us").as_double(),
+              0.01 * row.at("speedup_vs_f16").as_double());
+  // The Markdown table has the header and that one row.
+  const std::vector<std::string> table = lines_of(read_file(md));
+  ASSERT_EQ(table.size(), 3u) << read_file(md);
+  EXPECT_EQ(table[2].rfind("| i2_s | 64x256 | 1 | 1 | warm |", 0), 0u) << table[2];
+}
+
 TEST_F(ToolsCli, EnergyProbesFakeTreesAndNamesAFrozenCounter) {
   // Nothing under the root: every counter backend says why not, and the model measures.
   testing::FakeTree empty;
