@@ -127,16 +127,22 @@ int run_run(const std::vector<std::string>& argv) {
                              : tok->encode(a.get("-p"), true);
   }
   if (prompt.empty()) throw Error("the prompt is empty");
-  // --ctx 0: just what this run needs (a 4096-position f32 cache of 2B4T is 630 MB).
-  if (to.context == 0) {
+  // --ctx 0: just what this run needs (a 4096-position f32 cache of 2B4T is 630 MB), up to the
+  // model's context.
+  const bool auto_ctx = to.context == 0;
+  if (auto_ctx) {
     to.context = std::min<int64_t>((int64_t)prompt.size() + n_gen, m.weights->hp.context);
+  }
+  if ((int64_t)prompt.size() + n_gen > to.context) {
+    throw Error("prompt (" + std::to_string(prompt.size()) + " tokens) + -n " +
+                std::to_string(n_gen) + " exceed " +
+                (auto_ctx ? "the model's context of " + std::to_string(to.context) +
+                                " positions (--ctx N runs a longer cache, beyond what the model "
+                                "was trained for)"
+                          : "--ctx " + std::to_string(to.context)));
   }
   auto tfp = make_transformer(m, to);
   Transformer& tf = *tfp;
-  if ((int64_t)prompt.size() + n_gen > tf.context()) {
-    throw Error("prompt (" + std::to_string(prompt.size()) + ") + -n " + std::to_string(n_gen) +
-                " exceed the context of " + std::to_string(tf.context()) + " (raise --ctx)");
-  }
   LogitsWriter lw(logits_out);
   const int64_t V = tf.hp().vocab;
 
