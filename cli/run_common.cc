@@ -175,10 +175,17 @@ std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
 
 namespace {
 
-std::string parent_dir(std::string path) {
+// The directory an output path goes into must exist.
+void require_parent_dir(const std::string& option, std::string path) {
+  const std::string given = path;
   while (path.size() > 1 && path.back() == '/') path.pop_back();  // "out/" names "out"
   const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string dir =
+      slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw Error(option + " " + given + ": directory " + dir + " does not exist (create it first)");
+  }
 }
 
 }  // namespace
@@ -189,10 +196,7 @@ void check_output_file(const std::string& option, const std::string& path) {
   if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     throw Error(option + " " + path + ": is a directory; name a file");
   }
-  const std::string dir = parent_dir(path);
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    throw Error(option + " " + path + ": directory " + dir + " does not exist (create it first)");
-  }
+  require_parent_dir(option, path);
 }
 
 void write_text_file(const std::string& option, const std::string& path, const std::string& text) {
@@ -218,10 +222,7 @@ void check_model_output(const std::string& path, bool directory, const std::stri
     throw Error("-o " + path + ": is a directory; name the output file, e.g. -o " + path +
                 (path.back() == '/' ? "" : "/") + "model.gguf");
   }
-  const std::string dir = parent_dir(path);
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    throw Error("-o " + path + ": directory " + dir + " does not exist (create it first)");
-  }
+  require_parent_dir("-o", path);
   if (!directory) require_replaceable(path);
   const std::string ext = ".safetensors";
   if (!directory && path.size() >= ext.size() &&
