@@ -501,6 +501,9 @@ int run_verify(const std::vector<std::string>& argv) {
   a.option("--json", "FILE", "write the figures as JSON");
   if (!a.parse(argv)) return 0;
   if (a.has("--json")) check_output_file("--json", a.get("--json"));
+  if (a.get("--cache") != "cold" && a.get("--cache") != "warm") {
+    throw Error("--cache " + a.get("--cache") + ": expected cold or warm");
+  }
   const Fingerprint fp = current_fingerprint();
   auto winners_in = [&](const std::string& dir) {
     const TuningDb db = TuningDb::open_dir(dir, fp);
@@ -509,6 +512,10 @@ int run_verify(const std::vector<std::string>& argv) {
     return select_winners(load.records, Objective::kTime, a.get("--cache"), false);
   };
   const auto mine = winners_in(db_dir_of(a));
+  if (mine.empty()) {
+    throw Error("the tuning database in " + db_dir_of(a) + " has no " + a.get("--cache") +
+                " winners to verify (run tritune tune first)");
+  }
   std::vector<Winner> other;
   if (a.has("--compare-db-dir")) other = winners_in(a.get("--compare-db-dir"));
   HarnessOptions ho;
@@ -544,6 +551,7 @@ int run_verify(const std::vector<std::string>& argv) {
     std::printf("%-34s %10s %10s %7.3fx", key.str().c_str(),
                 fmt_time(median(m.baseline_time_s)).c_str(), fmt_time(median(m.time_s)).c_str(),
                 sp);
+    if (!m.ok()) std::printf("  (%s: %s)", m.status.c_str(), m.reason.c_str());
     for (const Winner& o : other) {
       if (!(o.entry.family == w.entry.family && o.entry.op == w.entry.op &&
             o.entry.n == w.entry.n && o.entry.k == w.entry.k && o.entry.tokens == tokens &&

@@ -5,6 +5,7 @@
 
 #include "kernels/error.h"
 #include "kernels/stats.h"
+#include "tuner/shapes.h"
 
 namespace tritune {
 
@@ -150,6 +151,11 @@ Record Record::from_json(const json::Value& j) {
   }
   if (r.task.n <= 0 || r.task.k <= 0 || r.task.tokens <= 0 || r.task.threads <= 0) {
     throw Error("tuning record: non-positive n, k, tokens or threads");
+  }
+  // The bounds the tuner itself measures within (tuner/shapes.h, the kernels' thread limit).
+  if (r.task.n > kMaxShapeDim || r.task.k > kMaxShapeDim || r.task.tokens > 4096 ||
+      r.task.threads > 256) {
+    throw Error("tuning record: n, k, tokens or threads beyond what the tuner measures");
   }
   // Written by a tuner run with no timing samples (--reps 0 was once accepted): resuming it
   // would count a candidate as measured and failed forever. Skipped, so it is measured again.

@@ -50,8 +50,8 @@ const ModelShapeSet& find_model_shapes(const std::string& name) {
 namespace {
 
 void check(int64_t n, int64_t k, const std::string& what) {
-  if (n <= 0 || k <= 0 || n > (int64_t(1) << 20) || k > (int64_t(1) << 20)) {
-    throw Error("shape '" + what + "': N and K must be in 1..1048576");
+  if (n <= 0 || k <= 0 || n > kMaxShapeDim || k > kMaxShapeDim) {
+    throw Error("shape '" + what + "': N and K must be in 1.." + std::to_string(kMaxShapeDim));
   }
 }
 

@@ -62,5 +62,25 @@ TEST(Perplexity, RejectsBadOptions) {
   EXPECT_THROW(perplexity(tf, {1}, opt), Error);
 }
 
+// Weights that are finite but overflow float in the forward pass (an output norm of 3e38) give
+// NaN logits: an error naming where, not "perplexity nan" with success.
+TEST(Perplexity, NonFiniteLogitsAreAnError) {
+  auto w = testing::make_tiny_model();
+  w->output_norm.assign(w->output_norm.size(), 3e38f);
+  Transformer tf(w, {Path::kKernel, 1, KvType::kF32, 0});
+  const auto toks = testing::tiny_tokens(20, w->hp.vocab);
+  PerplexityOptions opt;
+  opt.ctx = 16;
+  try {
+    perplexity(tf, toks, opt);
+    ADD_FAILURE() << "perplexity of NaN logits returned";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("at position 0 is"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("(the model produced invalid values)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tritune

@@ -143,11 +143,18 @@ TEST(TuningDb, ASuccessWithoutTimingSamplesIsSkippedSoItIsMeasuredAgain) {
   EXPECT_NE(load.warnings[0].find(":2: corrupt line (tuning record: status ok without timing"),
             std::string::npos)
       << load.warnings[0];
+  // A shape beyond what the tuner measures (a corrupted n) is skipped too: verifying it
+  // allocated until std::bad_alloc.
+  Record huge = sample_record(4);
+  huge.task.n = 99999999999;
+  db.append(huge);
+  EXPECT_EQ(db.load().records.size(), 1u);
   // A failed candidate has no samples either, and stays a record.
   Record crash = sample_record(3, 0);
   crash.m.status = status::kCrash;
   db.append(crash);
   EXPECT_EQ(db.load().records.size(), 2u);
+  EXPECT_EQ(db.load().warnings.size(), 2u);
 }
 
 TEST(TuningDb, RefusesAnotherFingerprintOrKernelHash) {
