@@ -236,16 +236,35 @@ int run_chat(const std::vector<std::string>& argv) {
   // reply token (sampled, never fed back) and the closing <|eot_id|>.
   std::vector<int32_t> history;
   std::vector<float> logits((size_t)V);
+  // A system message the context cannot hold with a reply would fail every turn.
+  if (!opening.empty()) {
+    const int64_t sys = (int64_t)tok.encode_chat(opening, false, true).size();
+    if (sys + n_gen >= tf.context()) {
+      throw Error("--system takes " + std::to_string(sys) + " tokens; with a reply of up to -n " +
+                  std::to_string(n_gen) + " it leaves no room in the context of " +
+                  std::to_string(tf.context()) + " positions (shorten it, lower -n or raise --ctx)");
+    }
+  }
   const bool tty = isatty(0) != 0;
   std::string line;
+  int64_t unanswered = 0;
   for (;;) {
     if (tty) {
       std::printf("> ");
       std::fflush(stdout);
     }
-    if (!std::getline(std::cin, line)) break;
-    if (line == "/exit" || line == "/quit") break;
-    if (line == "/reset") {
+    errno = 0;
+    if (!std::getline(std::cin, line)) {
+      // std::cin reads through stdio (synced): a read error, not the end, sets ferror(stdin).
+      if (std::cin.bad() || std::ferror(stdin)) {
+        throw Error(std::string("reading the standard input failed: ") + std::strerror(errno));
+      }
+      break;
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF input
+    const std::string command = jinja_trim(line);
+    if (command == "/exit" || command == "/quit") break;
+    if (command == "/reset") {
       history.clear();
       tf.reset();
       std::fprintf(stderr, "[conversation reset]\n");
@@ -262,6 +281,7 @@ int run_chat(const std::vector<std::string>& argv) {
                    "chat: the conversation (%zu tokens) and a reply of up to -n %lld exceed the "
                    "context of %lld positions: /reset, or raise --ctx or lower -n\n",
                    prompt.size(), (long long)n_gen, (long long)tf.context());
+      ++unanswered;
       continue;
     }
     // The cache holds a prefix of the conversation: evaluate the rest.
@@ -297,6 +317,10 @@ int run_chat(const std::vector<std::string>& argv) {
                    (double)(reply.size() - 1) / tg_s);
     }
     std::fprintf(stderr, "; context %lld of %lld]\n", (long long)tf.pos(), (long long)tf.context());
+  }
+  if (unanswered > 0) {
+    std::fprintf(stderr, "chat: %lld message(s) not answered (see above)\n", (long long)unanswered);
+    return 1;
   }
   return 0;
 }

@@ -215,11 +215,29 @@ TEST_F(RunCli, ChatKeepsTheConversationInTheCache) {
   EXPECT_NE(r.out.find(first_reply + "\n[prompt " + std::to_string(p[0]) + " tokens, 0 from"),
             std::string::npos)
       << r.out;
-  // A turn that cannot fit is refused with the fix, and the chat goes on.
+  // A turn that cannot fit is refused with the fix, the chat goes on, and the exit status says
+  // that not every message was answered.
   const Result full = run("chat -m " + model_ + " -n 5 --ctx 24 --temp 0 < " + in);
-  EXPECT_EQ(full.status, 0) << full.out;
+  EXPECT_EQ(full.status, 1) << full.out;
   EXPECT_NE(full.out.find("exceed the context of 24 positions: /reset"), std::string::npos)
       << full.out;
+  EXPECT_NE(full.out.find("message(s) not answered"), std::string::npos) << full.out;
+  // CRLF input: "/exit\r" ends the chat (it used to be sent to the model as a message).
+  const std::string crlf = dir_ + "/chat_crlf.txt";
+  std::ofstream(crlf) << "Hello there\r\n /exit \r\nnever answered\r\n";
+  const Result ended = run("chat -m " + model_ + " -n 3 --temp 0 < " + crlf);
+  EXPECT_EQ(ended.status, 0) << ended.out;
+  EXPECT_EQ(lines_starting(ended.out, "[prompt ").size(), 1u) << ended.out;
+  // A system message that leaves no room for a reply is refused before the first turn.
+  const Result sys = run("chat -m " + model_ + " -n 5 --ctx 24 --system \"" +
+                         std::string(60, 'a') + " b c d e f g h i j k l m n o p\" < " + in);
+  EXPECT_EQ(sys.status, 1) << sys.out;
+  EXPECT_NE(sys.out.find("--system takes"), std::string::npos) << sys.out;
+  // A standard input that cannot be read is an error, not the end of the chat.
+  const Result unreadable = run("chat -m " + model_ + " -n 3 < " + dir_);
+  EXPECT_EQ(unreadable.status, 1) << unreadable.out;
+  EXPECT_NE(unreadable.out.find("reading the standard input failed"), std::string::npos)
+      << unreadable.out;
   const Result bad = run("chat -m " + model_ + " -n 0 < " + in);
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.out.find("-n 0: must be in 1.."), std::string::npos) << bad.out;
