@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 #include "kernels/error.h"
 #include "kernels/half.h"
@@ -166,11 +167,28 @@ class GgufLoader {
       note(r_, "no tokenizer metadata (tokenizer.ggml.tokens) in the file");
       return;
     }
+    const std::string model = f_->get_string("tokenizer.ggml.model", "gpt2");
+    if (model != "gpt2") {
+      throw Error(path_ + ": tokenizer.ggml.model is '" + model +
+                  "'; tritune tokenizes byte-level BPE vocabularies ('gpt2', the kind LLaMA-3 and "
+                  "BitNet b1.58 2B4T use)");
+    }
     TokenizerData& tok = m.tokenizer;
     tok.tokens = f_->get_strings("tokenizer.ggml.tokens");
     if ((int64_t)tok.tokens.size() != m.hp.vocab) {
       throw Error(path_ + ": tokenizer.ggml.tokens has " + std::to_string(tok.tokens.size()) +
                   " tokens but token_embd.weight has " + std::to_string(m.hp.vocab) + " rows");
+    }
+    // One id per token text: with two, encoding picks one and the model's special-token ids
+    // (end of turn, ...) may name the other.
+    std::unordered_map<std::string, size_t> seen;
+    seen.reserve(tok.tokens.size());
+    for (size_t i = 0; i < tok.tokens.size(); ++i) {
+      const auto [it, fresh] = seen.emplace(tok.tokens[i], i);
+      if (!fresh) {
+        throw Error(path_ + ": tokenizer.ggml.tokens has \"" + tok.tokens[i] + "\" twice (ids " +
+                    std::to_string(it->second) + " and " + std::to_string(i) + ")");
+      }
     }
     if (f_->find("tokenizer.ggml.token_type")) {
       const std::vector<int64_t> types = f_->get_ints("tokenizer.ggml.token_type");

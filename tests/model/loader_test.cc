@@ -575,6 +575,18 @@ TEST(LoaderHostile, GgufModelErrorsNameTheFileAndTensor) {
                               set_key(kv, "tokenizer.ggml.bos_token_id", gguf::Value::u32(5000));
                             })),
                     {"bos_token_id", "5000"});
+  // A SentencePiece vocabulary would be tokenized as byte-level BPE: refused, not misread.
+  expect_load_error(rewrite(src, dir + "/spm.gguf", meta([&](auto& kv) {
+                              set_key(kv, "tokenizer.ggml.model", gguf::Value::str("llama"));
+                            })),
+                    {"tokenizer.ggml.model is 'llama'", "byte-level BPE"});
+  // The same text under two ids: encoding would pick one, the special-token ids the other.
+  expect_load_error(rewrite(src, dir + "/dup.gguf", meta([&](auto& kv) {
+                              for (auto& x : kv) {
+                                if (x.first == "tokenizer.ggml.tokens") x.second.arr[7] = x.second.arr[9];
+                              }
+                            })),
+                    {"tokenizer.ggml.tokens has", "twice (ids 7 and 9)"});
 }
 
 TEST(LoaderHostile, ActivationKeyIsOverriddenWithANote) {
