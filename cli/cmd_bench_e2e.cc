@@ -367,6 +367,16 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   if (depth < 0 || (depth > 0 && tg == 0)) throw Error("-d must be >= 0 and needs tg (-n > 0)");
   const KvType kv = parse_kv_type(a.get("--kv"));
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
+  if (std::max(pp, depth + tg) > m.weights->hp.context) {
+    std::fprintf(stderr,
+                 "note: -p/-d/-n reach %lld positions, beyond the model's context of %lld: the "
+                 "timings stand, the outputs mean nothing\n",
+                 (long long)std::max(pp, depth + tg), (long long)m.weights->hp.context);
+  }
+  if (a.has("--paired") && paired > 0 && (a.has("--no-roofline") || tg == 0)) {
+    std::fprintf(stderr, "note: --paired %lld needs the roofline probes and tg (-n > 0): no paired "
+                         "tokens in this run\n", (long long)paired);
+  }
   const int64_t rss_loaded = resident_bytes();
 
   std::unique_ptr<EnergyMeter> meter;

@@ -50,13 +50,16 @@ std::vector<int32_t> parse_token_ids(const std::string& s) {
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    const long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != 0 || v < 0 || v > INT32_MAX) {
+    // Digits only: strtol would also take a sign and leading blanks.
+    const bool digits = !item.empty() && item.size() <= 10 &&
+                        item.find_first_not_of("0123456789") == std::string::npos;
+    const long long v = digits ? std::strtoll(item.c_str(), nullptr, 10) : -1;
+    if (!digits || v > INT32_MAX) {
       throw Error("--tokens: '" + item + "' is not a token id (comma-separated integers)");
     }
     out.push_back((int32_t)v);
   }
+  if (!s.empty() && s.back() == ',') throw Error("--tokens '" + s + "': ends with a comma");
   return out;
 }
 
@@ -87,10 +90,14 @@ void add_sampling(Args& a) {
 
 SamplerOptions sampler_options(const Args& a) {
   SamplerOptions so;
-  so.temperature = (float)a.get_double("--temp");
+  const double temp = a.get_double("--temp");
+  if (temp < 0 || temp > 1e6) throw Error("--temp " + a.get("--temp") + ": must be in [0, 1e6]");
+  so.temperature = (float)temp;
   so.top_k = a.get_int("--top-k");
   so.top_p = (float)a.get_double("--top-p");
-  so.seed = (uint64_t)a.get_int("--seed");
+  const int64_t seed = a.get_int("--seed");
+  if (seed < 0) throw Error("--seed " + a.get("--seed") + ": must be >= 0");
+  so.seed = (uint64_t)seed;
   return so;
 }
 
