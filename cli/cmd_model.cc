@@ -20,6 +20,7 @@
 #include "model/loader.h"
 #include "model/safetensors.h"
 #include "model/synthetic.h"
+#include "model/tokenizer.h"
 
 namespace tritune::cli {
 namespace {
@@ -370,6 +371,16 @@ int run_inspect(const std::vector<std::string>& argv) {
   const double params = param_count(w.hp, w.output.rows > 0);
   const std::string embd = ggml::type_name(w.tok_embd.ggml_type);
   const std::string output = w.output.rows ? ggml::type_name(w.output.ggml_type) : "tied";
+  // The tokenizer is built as run builds it: a vocabulary that loads but cannot tokenize (bad
+  // merges, a missing byte token) is reported here rather than at the first run.
+  std::string tokenizer_error;
+  if (!w.tokenizer.tokens.empty()) {
+    try {
+      Tokenizer::from_vocab(w.tokenizer);
+    } catch (const Error& e) {
+      tokenizer_error = e.what();
+    }
+  }
   if (as_json) {
     json::Value m = json::Value::object();
     m.set("source", r.source);
@@ -403,10 +414,11 @@ int run_inspect(const std::vector<std::string>& argv) {
     json::Value notes = json::Value::array();
     for (const auto& n : r.notes) notes.push_back(n);
     m.set("notes", std::move(notes));
+    if (!tokenizer_error.empty()) m.set("tokenizer_error", tokenizer_error);
     if (rss0 >= 0 && rss1 >= 0) m.set("resident_bytes_added", rss1 - rss0);
     doc.set("model", std::move(m));
     std::printf("%s\n", json::dump(doc, 1).c_str());
-    return 0;
+    return tokenizer_error.empty() ? 0 : 1;
   }
   std::printf("source        %s, loaded in %.2f s\n", r.source.c_str(), secs);
   print_hparams(w.hp);
@@ -427,6 +439,9 @@ int run_inspect(const std::vector<std::string>& argv) {
     std::printf("resident      +%s after load", human_bytes((double)(rss1 - rss0)).c_str());
     if (file_bytes > 0) std::printf(" (%.2fx the file)", (double)(rss1 - rss0) / file_bytes);
     std::printf("\n");
+  }
+  if (!tokenizer_error.empty()) {
+    throw Error(path + ": the tokenizer cannot be built: " + tokenizer_error);
   }
   return 0;
 }

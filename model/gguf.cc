@@ -96,6 +96,9 @@ std::string quote(const std::string& s, size_t max = 40) {
     const unsigned char c = (unsigned char)s[i];
     if (c == '\n') {
       out += "\\n";
+    } else if (c == '\'' || c == '\\') {
+      out += '\\';
+      out += (char)c;
     } else if (c < 0x20 || c == 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
@@ -332,7 +335,7 @@ std::string Value::summary(size_t max_items) const {
     std::snprintf(buf, sizeof buf, " %.9g", f);
     return out + buf;
   }
-  if (type == ValueType::kString) return out + " " + quote(s, 80);
+  if (type == ValueType::kString) return out + " " + quote(s, max_items == SIZE_MAX ? SIZE_MAX : 80);
   out = std::string("array<") + value_type_name(elem) + ">[" + std::to_string(arr.size()) + "] [";
   for (size_t k = 0; k < arr.size() && k < max_items; ++k) {
     std::string item = arr[k].summary(max_items);

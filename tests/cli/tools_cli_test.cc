@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -295,6 +296,33 @@ TEST_F(ToolsCli, ModelWritersRefuseBadOutputsBeforeAnyWork) {
   }
   EXPECT_FALSE(exists(dir_ + "/m.gguf"));
   EXPECT_FALSE(exists(dir_ + "/m.safetensors"));
+}
+
+// A vocabulary that loads but cannot tokenize (a merge without its space) fails inspect too, not
+// only the first run.
+TEST_F(ToolsCli, InspectBuildsTheTokenizer) {
+  const std::string path = dir_ + "/m.gguf";
+  ASSERT_EQ(run_cli("make-model --shape tiny -o " + path).status, 0);
+  std::string bytes = read_file(path);
+  // tokenizer.ggml.merges: key, u32 type (array), u32 element type, u64 count, then the first
+  // string as u64 length + bytes.
+  const std::string key = "tokenizer.ggml.merges";
+  const size_t at = bytes.find(key);
+  ASSERT_NE(at, std::string::npos);
+  const size_t first = at + key.size() + 4 + 4 + 8;
+  uint64_t len = 0;
+  std::memcpy(&len, bytes.data() + first, 8);
+  ASSERT_GT(len, 2u);
+  const size_t space = bytes.find(' ', first + 8);
+  ASSERT_LT(space, first + 8 + len);
+  bytes[space] = 'x';
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  const CliResult r = run_cli("inspect -m " + path);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("the tokenizer cannot be built"), std::string::npos) << r.out;
+  const CliResult j = run_cli("inspect -m " + path + " --json");
+  EXPECT_EQ(j.status, 1) << j.out;
+  EXPECT_NE(j.out.find("\"tokenizer_error\""), std::string::npos) << j.out;
 }
 
 TEST_F(ToolsCli, BenchKernelsWritesConsistentRowsAndTable) {
