@@ -108,7 +108,12 @@ WriteSummary convert_to_gguf(const ModelWeights& w, const std::string& out,
   GgufModelOptions g;
   g.linear = parse_linear_format(opt.format);
   g.embd_type = opt.embd_type;
-  g.name = opt.name.empty() ? "converted from " + w.path : opt.name;
+  // The source's own name where it has one; else the file or directory name (not the local
+  // path, which would travel with the file).
+  std::string base = w.path;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  base = base.substr(base.rfind('/') == std::string::npos ? 0 : base.rfind('/') + 1);
+  g.name = !opt.name.empty() ? opt.name : !w.name.empty() ? w.name : base;
   g.arch = opt.arch;
   const bool ternary_target = g.linear != LinearFormat::kF16 && g.linear != LinearFormat::kF32;
   const auto src = weights_source(w, ternary_target);

@@ -36,6 +36,7 @@ class GgufLoader {
     r_.source = "GGUF v" + std::to_string(f_->version());
     ModelWeights m;
     m.path = path_;
+    m.name = f_->get_string("general.name", "");
     m.keepalive = std::const_pointer_cast<MappedFile>(f_->bytes());
     m.file_bytes = (int64_t)f_->bytes()->size();
     read_hparams(m.hp);

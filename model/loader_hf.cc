@@ -78,6 +78,16 @@ class HfLoader {
   ModelWeights load() {
     ModelWeights m;
     m.path = name_;
+    // The checkpoint's name: config.json's _name_or_path, else its directory's name.
+    const json::Value* id = cfg_.is_object() ? cfg_.find("_name_or_path") : nullptr;
+    if (id && id->is_string() && !id->as_string().empty()) {
+      m.name = id->as_string();
+    } else {
+      std::string dir = config_name_.substr(0, config_name_.rfind('/') == std::string::npos
+                                                   ? 0
+                                                   : config_name_.rfind('/'));
+      m.name = dir.substr(dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/') + 1);
+    }
     auto keep = std::make_shared<std::vector<std::shared_ptr<const safetensors::File>>>(shards_);
     m.keepalive = keep;
     for (const auto& s : shards_) m.file_bytes += (int64_t)s->bytes()->size();

@@ -79,6 +79,7 @@ struct LayerWeights {
 
 struct ModelWeights {
   std::string path;        // file it came from
+  std::string name;        // its own name (GGUF general.name), "" if it has none
   int64_t file_bytes = 0;  // bytes of the files the loader read it from (all shards)
   HParams hp;
   RawMatrix tok_embd;  // [vocab, hidden]

@@ -254,6 +254,9 @@ TEST_F(ToolsCli, ConvertGivesTheSameLogitsThroughEveryLoaderAndFormat) {
   ASSERT_EQ(r.status, 0) << r.out;
   const json::Value d = json_in(r, "inspect --json");
   EXPECT_EQ(d.at("model").at("embedding").as_string(), "Q8_0");
+  // The checkpoint's name travels (the HF directory's name, kept through GGUF -> GGUF), not the
+  // local path it was converted from.
+  EXPECT_EQ(d.at("file_tables").at("metadata").at("general.name").as_string(), "hf");
   bool saw_embd = false;
   for (size_t i = 0; i < d.at("file_tables").at("tensors").size(); ++i) {
     const json::Value& t = d.at("file_tables").at("tensors")[i];
