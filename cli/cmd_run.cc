@@ -16,6 +16,7 @@
 #include "cli/command.h"
 #include "cli/run_common.h"
 #include "kernels/error.h"
+#include "kernels/memory_budget.h"
 #include "model/perplexity.h"
 #include "model/sampling.h"
 #include "model/tokenizer.h"
@@ -199,6 +200,7 @@ int run_run(const std::vector<std::string>& argv) {
                  tg_tokens / tg_s, (long long)tg_tokens, tg_s);
   }
   if (lw.enabled()) {
+    lw.close();
     std::fprintf(stderr, "logits     %lld positions x %lld floats -> %s\n",
                  (long long)lw.rows_written(V), (long long)V, logits_out.c_str());
   }
@@ -394,6 +396,7 @@ int run_ppl(const std::vector<std::string>& argv) {
     }
   };
   const PerplexityResult r = perplexity(tf, tokens, po);
+  lw.close();
   if (a.has("--json")) {
     std::printf(
         "{\"ppl\": %.9g, \"mean_nll\": %.9g, \"tokens\": %zu, \"scored\": %lld, "
@@ -461,6 +464,16 @@ int run_validate(const std::vector<std::string>& argv) {
   if (n > stored.weights->hp.context) {
     throw Error("-n " + std::to_string(n) + " exceeds the model's context of " +
                 std::to_string(stored.weights->hp.context) + " positions");
+  }
+  {
+    // Three runs' logits (kernel, reference, forced) and every quantized input the kernel run
+    // records: about 6 GB of logits alone at -n 4096 on 2B4T.
+    const HParams& hp = stored.weights->hp;
+    const double acts = (double)hp.layers * (double)(2 * hp.hidden + hp.heads * hp.head_dim + hp.ffn);
+    require_memory((double)n * (3.0 * 4.0 * (double)hp.vocab + acts),
+                   "validate -n " + std::to_string(n) + " (logits of three runs and the recorded "
+                   "inputs)",
+                   "lower -n");
   }
   LoadedModel m = stored;
   if (a.has("--embd-type")) {

@@ -518,6 +518,7 @@ int run_verify(const std::vector<std::string>& argv) {
   }
   std::vector<Winner> other;
   if (a.has("--compare-db-dir")) other = winners_in(a.get("--compare-db-dir"));
+  int failed = 0;  // measurements that did not succeed (the exit status says so)
   HarnessOptions ho;
   ho.reps = (int)a.get_int("--reps");
   ho.min_sample_s = a.get_double("--min-sample-ms") * 1e-3;
@@ -551,7 +552,10 @@ int run_verify(const std::vector<std::string>& argv) {
     std::printf("%-34s %10s %10s %7.3fx", key.str().c_str(),
                 fmt_time(median(m.baseline_time_s)).c_str(), fmt_time(median(m.time_s)).c_str(),
                 sp);
-    if (!m.ok()) std::printf("  (%s: %s)", m.status.c_str(), m.reason.c_str());
+    if (!m.ok()) {
+      std::printf("  (%s: %s)", m.status.c_str(), m.reason.c_str());
+      ++failed;
+    }
     for (const Winner& o : other) {
       if (!(o.entry.family == w.entry.family && o.entry.op == w.entry.op &&
             o.entry.n == w.entry.n && o.entry.k == w.entry.k && o.entry.tokens == tokens &&
@@ -559,6 +563,7 @@ int run_verify(const std::vector<std::string>& argv) {
         continue;
       }
       const Measurement mo = harness.measure(key, o.entry.variant);
+      if (!mo.ok()) ++failed;
       const double so = 1.0 / paired_ratio(mo.time_s, mo.baseline_time_s);
       row.set("compare_variant", o.entry.variant);
       row.set("compare_status", mo.status);
@@ -581,6 +586,10 @@ int run_verify(const std::vector<std::string>& argv) {
     out.set("compare_label", a.get("--compare-label"));
     out.set("rows", rows);
     write_json_file("--json", a.get("--json"), out);
+  }
+  if (failed > 0) {
+    std::fprintf(stderr, "tune verify: %d measurement(s) failed (see above)\n", failed);
+    return 1;
   }
   return 0;
 }

@@ -80,9 +80,10 @@ namespace {
 
 // Output that could not be written (a full disk, a closed stdout) is a failure, not success.
 int finish(int status) {
+  errno = 0;
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
     std::fprintf(stderr, "tritune: error: writing the standard output failed: %s\n",
-                 std::strerror(errno));
+                 errno != 0 ? std::strerror(errno) : "an earlier write failed");
     return status == 0 ? 1 : status;
   }
   return status;

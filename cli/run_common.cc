@@ -110,9 +110,18 @@ LogitsWriter::~LogitsWriter() {
 void LogitsWriter::write(const float* logits, int64_t count) {
   if (!f_ || count <= 0) return;
   if (std::fwrite(logits, 4, (size_t)count, f_) != (size_t)count) {
-    throw Error("--logits-out: write to '" + path_ + "' failed (disk full?)");
+    throw Error("--logits-out " + path_ + ": write failed: " + std::strerror(errno));
   }
   written_ += count;
+}
+
+void LogitsWriter::close() {
+  if (!f_) return;
+  FILE* f = f_;
+  f_ = nullptr;
+  if (std::fclose(f) != 0) {
+    throw Error("--logits-out " + path_ + ": write failed: " + std::strerror(errno));
+  }
 }
 
 namespace {
@@ -205,7 +214,9 @@ void write_text_file(const std::string& option, const std::string& path, const s
   const bool wrote = std::fwrite(text.data(), 1, text.size(), f) == text.size();
   const int e = errno;
   if (std::fclose(f) != 0 || !wrote) {
-    throw Error(option + " " + path + ": write failed: " + std::strerror(wrote ? errno : e));
+    const int why = wrote ? errno : e;
+    std::remove(path.c_str());  // no half-written report
+    throw Error(option + " " + path + ": write failed: " + std::strerror(why));
   }
 }
 

@@ -79,6 +79,9 @@ class LogitsWriter {
   explicit LogitsWriter(const std::string& path);  // "" = disabled
   ~LogitsWriter();
   void write(const float* logits, int64_t count);
+  // Flushes and closes the file, throwing if the last writes failed (a full disk shows there,
+  // in the buffered tail). The destructor closes without checking.
+  void close();
   bool enabled() const { return f_ != nullptr; }
   int64_t rows_written(int64_t vocab) const { return written_ / vocab; }
 

@@ -168,11 +168,14 @@ class GgufLoader {
       note(r_, "no tokenizer metadata (tokenizer.ggml.tokens) in the file");
       return;
     }
+    // A vocabulary tritune cannot tokenize with is left out (with a note), not misread: the
+    // weights still load for the commands that take token ids (bench, validate, run --tokens).
     const std::string model = f_->get_string("tokenizer.ggml.model", "gpt2");
     if (model != "gpt2") {
-      throw Error(path_ + ": tokenizer.ggml.model is '" + model +
-                  "'; tritune tokenizes byte-level BPE vocabularies ('gpt2', the kind LLaMA-3 and "
-                  "BitNet b1.58 2B4T use)");
+      note(r_, "tokenizer.ggml.model is '" + model +
+                   "': tritune tokenizes byte-level BPE vocabularies ('gpt2', as LLaMA-3 and "
+                   "BitNet b1.58 2B4T use), so this one is not loaded; pass token ids with --tokens");
+      return;
     }
     TokenizerData& tok = m.tokenizer;
     tok.tokens = f_->get_strings("tokenizer.ggml.tokens");
@@ -187,8 +190,11 @@ class GgufLoader {
     for (size_t i = 0; i < tok.tokens.size(); ++i) {
       const auto [it, fresh] = seen.emplace(tok.tokens[i], i);
       if (!fresh) {
-        throw Error(path_ + ": tokenizer.ggml.tokens has \"" + tok.tokens[i] + "\" twice (ids " +
-                    std::to_string(it->second) + " and " + std::to_string(i) + ")");
+        note(r_, "tokenizer.ggml.tokens has \"" + tok.tokens[i] + "\" twice (ids " +
+                     std::to_string(it->second) + " and " + std::to_string(i) +
+                     "): the vocabulary is not loaded; pass token ids with --tokens");
+        tok = TokenizerData();
+        return;
       }
     }
     if (f_->find("tokenizer.ggml.token_type")) {

@@ -80,8 +80,14 @@ class HfLoader {
     m.path = name_;
     // The checkpoint's name: config.json's _name_or_path, else its directory's name.
     const json::Value* id = cfg_.is_object() ? cfg_.find("_name_or_path") : nullptr;
-    if (id && id->is_string() && !id->as_string().empty()) {
-      m.name = id->as_string();
+    // A hub id ("org/name") as it is; a local path (often a training directory) by its last part.
+    const std::string nop = id && id->is_string() ? id->as_string() : "";
+    const bool local = !nop.empty() && (nop[0] == '/' || nop[0] == '.' || nop[0] == '~');
+    std::string last = nop;
+    while (last.size() > 1 && last.back() == '/') last.pop_back();
+    if (local) last = last.substr(last.rfind('/') == std::string::npos ? 0 : last.rfind('/') + 1);
+    if (!last.empty() && last != "." && last != "~") {
+      m.name = last;
     } else {
       std::string dir = config_name_.substr(0, config_name_.rfind('/') == std::string::npos
                                                    ? 0

@@ -97,7 +97,9 @@ FILE* create_temp_for(const std::string& path, const std::string& tmp_path) {
   if (fd < 0) {
     const int e = errno;
     throw Error(tmp_path + ": cannot create: " +
-                (e == ELOOP ? std::string("it is a symbolic link (remove it)") : std::strerror(e)));
+                (e == ELOOP   ? std::string("it is a symbolic link (remove it)")
+                 : e == ENXIO ? std::string("it exists and is not a regular file (remove it)")
+                              : std::string(std::strerror(e))));
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);

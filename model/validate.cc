@@ -191,11 +191,10 @@ ValidateReport validate_model(std::shared_ptr<const ModelWeights> weights,
   ker.set_hooks({});
   if (!opt.logits_out.empty()) {
     FILE* f = std::fopen(opt.logits_out.c_str(), "wb");
-    if (!f || std::fwrite(lk.data(), 4, lk.size(), f) != lk.size()) {
-      if (f) std::fclose(f);
+    const bool wrote = f && std::fwrite(lk.data(), 4, lk.size(), f) == lk.size();
+    if ((f && std::fclose(f) != 0) || !wrote) {
       throw Error("cannot write logits to '" + opt.logits_out + "'");
     }
-    std::fclose(f);
   }
 
   // 2. Reference path, free-running.

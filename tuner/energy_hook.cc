@@ -12,6 +12,9 @@ EnergyFn make_energy_fn(std::string* note) {
   ProbeOptions po;
   po.force = energy_backend_from_env();
   std::shared_ptr<EnergyMeter> meter = make_best_meter(po, &probe);
+  // A counter that does not move would fail every candidate, and each failure would be
+  // recorded and resumed as such: find out once, before any candidate.
+  if (!meter->estimated()) measure_idle_watts(*meter, 0.1);
   if (note) {
     *note = probe.summary + (meter->estimated()
                                  ? " Energy figures are model estimates: equal work gives equal "

@@ -72,8 +72,8 @@ KernelHarness::KernelHarness(HarnessOptions o) : o_(std::move(o)) {
     throw Error(what + " " + b + ": must be in " + range);
   };
   if (o_.reps < 1 || o_.reps > 100000) bad("timing samples (--reps)", o_.reps, "1..100000");
-  if (!(o_.min_sample_s > 0) || o_.min_sample_s > 60) {
-    bad("sample length (--min-sample-ms)", o_.min_sample_s * 1e3, "(0, 60000] ms");
+  if (!(o_.min_sample_s >= 0) || o_.min_sample_s > 60) {  // 0: one call per sample
+    bad("sample length (--min-sample-ms)", o_.min_sample_s * 1e3, "[0, 60000] ms");
   }
   if (!(o_.timeout_s > 0) || o_.timeout_s > 86400) {
     bad("per-candidate limit (--timeout)", o_.timeout_s, "(0, 86400] seconds");

@@ -116,7 +116,7 @@ Measurement run_isolated(const std::function<Measurement()>& fn, double timeout_
   }
   if (timed_out) {
     char why[96];
-    std::snprintf(why, sizeof why, "no result after %.0f s: child killed", timeout_s);
+    std::snprintf(why, sizeof why, "no result after %.3g s: child killed", timeout_s);
     return failure(status::kTimeout, why);
   }
   if (WIFSIGNALED(st)) {

@@ -217,12 +217,42 @@ TEST_F(ToolsCli, ExitStatusesFollowTheOutcome) {
       {"energy --table 3nm --tables", 1, "unknown energy model table '3nm'"},
       {"energy --root " + dir_ + "/nowhere", 1, "not a directory"},
       {"energy --idle 0.1 --json --backend model", 0, "\"idle_watts\": null"},
+      // A full disk shows when the buffered tail is flushed at the end: an error, not success.
+      {"make-model --shape tiny -o " + dir_ + "/lo.gguf && " + testing::cli_binary() +
+           " run -m " + dir_ + "/lo.gguf -p hi -n 2 --logits-out /dev/full",
+       1, "--logits-out /dev/full: write failed"},
   };
   for (const auto& c : cases) {
     const CliResult r = run_cli(c.args);
     EXPECT_EQ(r.status, c.status) << c.args << "\n" << r.out;
     EXPECT_NE(r.out.find(c.message), std::string::npos) << c.args << "\n" << r.out;
   }
+}
+
+TEST_F(ToolsCli, TuneVerifyFailsWhenAWinnerCannotBeMeasured) {
+  const std::string db = dir_ + "/db";
+  CliResult r = run_cli("tune --shapes 64x256 --tokens 1 --budget 1 --confirm 0 --reps 3 --quiet "
+                        "--db-dir " + db);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string file = only_database(db, r);
+  ASSERT_FALSE(file.empty()) << r.out;
+  r = run_cli("tune verify --reps 3 --db-dir " + db);
+  ASSERT_EQ(r.status, 0) << r.out;
+  // The winner renamed to an illegal point of its space (kunroll 9): verify names the failure
+  // and exits 1.
+  std::string text = read_file(file);
+  const size_t u = text.find("_u", text.find("\"variant\": \"i2s_gemv_"));
+  ASSERT_NE(u, std::string::npos);
+  for (size_t at = text.find("\"variant\": \"i2s_gemv_"); at != std::string::npos;
+       at = text.find("\"variant\": \"i2s_gemv_", at + 1)) {
+    const size_t k = text.find("_u", at);
+    text[k + 2] = '9';
+  }
+  std::ofstream(file, std::ios::trunc) << text;
+  r = run_cli("tune verify --reps 3 --db-dir " + db);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("kunroll=9 outside its domain"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tune verify: 1 measurement(s) failed"), std::string::npos) << r.out;
 }
 
 TEST_F(ToolsCli, ConvertGivesTheSameLogitsThroughEveryLoaderAndFormat) {
