@@ -397,6 +397,12 @@ int run_ppl(const std::vector<std::string>& argv) {
   };
   const PerplexityResult r = perplexity(tf, tokens, po);
   lw.close();
+  if (r.scored + 1 < (int64_t)tokens.size()) {
+    std::fprintf(stderr,
+                 "note: %lld tokens not scored: a window's first token has no context of its own "
+                 "(a --stride below --ctx %lld scores them)\n",
+                 (long long)((int64_t)tokens.size() - 1 - r.scored), (long long)ctx);
+  }
   if (a.has("--json")) {
     std::printf(
         "{\"ppl\": %.9g, \"mean_nll\": %.9g, \"tokens\": %zu, \"scored\": %lld, "

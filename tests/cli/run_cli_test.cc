@@ -247,6 +247,11 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   Result r = run("ppl -m " + model_ + " -f " + dir_ + "/text.txt --ctx 16 --stride 8 -t 2 --json");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\"ppl\":"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("not scored"), std::string::npos) << r.out;  // overlapping windows
+  // Windows end to end leave each window's first token unscored: said, not silent.
+  r = run("ppl -m " + model_ + " -f " + dir_ + "/text.txt --ctx 8 --stride 8 -t 1");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("tokens not scored: a window's first token"), std::string::npos) << r.out;
   r = run("bench e2e -m " + model_ + " -p 16 -n 4 -r 2 -t 1 --no-roofline --no-energy --json");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\"tg_tps_mean\":"), std::string::npos) << r.out;
