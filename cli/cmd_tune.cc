@@ -31,6 +31,12 @@
 namespace tritune::cli {
 namespace {
 
+// Under every table of speedups: what the figure is.
+constexpr const char* kSpeedupNote =
+    "(speedup: the median of per-sample ratios default/tuned, each pair measured back to back, "
+    "so it can differ from the ratio of the two medians; below 1 the default stays in the "
+    "dispatch table for that key)";
+
 std::string strategy_help() {
   std::string s = "search strategy:";
   for (const auto& i : strategy_infos()) s += std::string("\n  ") + i.name + ": " + i.summary;
@@ -169,7 +175,7 @@ int show(const Args& a, Objective obj) {
   std::printf("database %s: %zu records (%zu corrupt lines skipped)\n", path.c_str(),
               load.records.size(), load.warnings.size());
   print_winners(ws, obj);
-  std::printf("(speedup < 1: the default stays in the dispatch table for that key)\n");
+  std::printf("%s\n", kSpeedupNote);
   return 0;
 }
 
@@ -375,12 +381,15 @@ int run_tune(const std::vector<std::string>& argv) {
         r.evaluated > 0 && r.failed == r.evaluated
             ? "(every variant failed; the first, " + r.first_failure + ")"
         : !(r.best_score < 1.0) ? "(default kept: nothing faster)"
-                                : r.best_variant;
+        : r.best_variant == r.baseline_variant
+            ? "(default kept: it measured best)"
+            : r.best_variant;
     std::printf("%-40s %10s %10s %7.3fx %4zu/%-4zu %s\n", r.key.str().c_str(),
                 fmt_value(obj, r.baseline_value).c_str(), fmt_value(obj, r.best_value).c_str(),
                 std::isfinite(r.best_score) && r.best_score > 0 ? 1.0 / r.best_score : 0.0,
                 r.evaluated, r.candidates, outcome.c_str());
   }
+  std::printf("%s\n", kSpeedupNote);
   size_t all_failed = 0;
   for (const auto& r : results) all_failed += r.evaluated > 0 && r.failed == r.evaluated;
   if (all_failed > 0) {
@@ -407,6 +416,13 @@ int run_simulate(const std::vector<std::string>& argv) {
   a.option("--output", "FILE", "JSON output", "tuner_convergence.json");
   if (!a.parse(argv)) return 0;
   check_output_file("--output", a.get("--output"));
+  const double fraction = a.get_double("--budget-fraction");
+  if (!(fraction > 0) || fraction > 1) {
+    throw Error("--budget-fraction " + a.get("--budget-fraction") + ": a fraction, in (0, 1]");
+  }
+  if (a.get_int("--seeds") < 1 || a.get_int("--seeds") > 10000) {
+    throw Error("--seeds " + a.get("--seeds") + ": must be in 1..10000");
+  }
   const Objective obj = parse_objective(a.get("--objective"));
   const TuningDb db = TuningDb::open_dir(db_dir_of(a), current_fingerprint());
   const DbLoad load = db.load();

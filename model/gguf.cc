@@ -595,7 +595,7 @@ std::vector<int64_t> File::get_ints(const std::string& key) const {
 
 // ---- Writer ----------------------------------------------------------------------------------
 Writer::Writer(std::string path, uint32_t alignment)
-    : path_(std::move(path)), tmp_path_(path_ + ".tmp"), alignment_(alignment) {
+    : path_(std::move(path)), alignment_(alignment) {
   if (alignment_ == 0 || (alignment_ & (alignment_ - 1)) != 0) {
     throw Error(path_ + ": GGUF alignment " + std::to_string(alignment_) +
                 " is not a power of two");
@@ -720,7 +720,7 @@ void put_value(std::vector<uint8_t>& b, const Value& v) {
 }  // namespace
 
 void Writer::write_header() {
-  f_ = create_temp_for(path_, tmp_path_);
+  f_ = create_temp_for(path_, &tmp_path_);
   tmp_guard_ = std::make_unique<TempFileGuard>(tmp_path_);
   header_written_ = true;
   std::vector<uint8_t> b;

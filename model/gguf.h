@@ -138,7 +138,8 @@ class File {
 
 // Writes a GGUF v3 file tensor by tensor, so models larger than memory can be written: declare
 // metadata and tensors first, then stream each tensor's bytes in declaration order. The file is
-// written to PATH.tmp and renamed on finish(); an unfinished writer removes its temporary.
+// written to a fresh PATH.tmp-<pid>-<n> and renamed on finish(); an unfinished writer removes
+// its temporary.
 class Writer {
  public:
   explicit Writer(std::string path, uint32_t alignment = kDefaultAlignment);
@@ -158,7 +159,7 @@ class Writer {
   void end_tensor();  // throws if fewer or more bytes than the tensor's size were appended
   void write_tensor(const std::string& name, const void* data, size_t bytes);
 
-  void finish();  // writes the padding, closes, renames PATH.tmp -> PATH
+  void finish();  // writes the padding, closes, renames the temporary to PATH
   const std::string& path() const { return path_; }
   int64_t bytes_written() const { return pos_; }
 
@@ -174,7 +175,7 @@ class Writer {
   void write_header();
   void pad_to(uint64_t abs_offset);
   std::string path_, tmp_path_;
-  std::unique_ptr<TempFileGuard> tmp_guard_;  // PATH.tmp removed if a signal ends the process
+  std::unique_ptr<TempFileGuard> tmp_guard_;  // the temporary, removed if a signal ends the process
   uint32_t alignment_;
   std::vector<std::pair<std::string, Value>> kv_;
   std::vector<Decl> decls_;

@@ -421,8 +421,8 @@ WriteSummary write_gguf_model(const ModelSource& src, const std::string& path,
 namespace {
 
 void write_text_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  FILE* f = create_temp_for(path, tmp);
+  std::string tmp;
+  FILE* f = create_temp_for(path, &tmp);
   const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
   if (std::fclose(f) != 0 || !ok) {
     std::remove(tmp.c_str());

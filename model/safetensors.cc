@@ -152,7 +152,7 @@ void File::parse_all() {
 }
 
 // ---- Writer ----------------------------------------------------------------------------------
-Writer::Writer(std::string path) : path_(std::move(path)), tmp_path_(path_ + ".tmp") {}
+Writer::Writer(std::string path) : path_(std::move(path)) {}
 
 Writer::~Writer() {
   if (f_) std::fclose(f_);
@@ -205,7 +205,7 @@ void Writer::write_header() {
   }
   std::string text = json::dump(h);
   while (text.size() % 8 != 0) text += ' ';  // keeps the data 8-byte aligned, as HF does
-  f_ = create_temp_for(path_, tmp_path_);
+  f_ = create_temp_for(path_, &tmp_path_);
   tmp_guard_ = std::make_unique<TempFileGuard>(tmp_path_);
   header_written_ = true;
   const uint64_t n = text.size();

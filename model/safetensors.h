@@ -62,7 +62,7 @@ class File {
 };
 
 // Streams a safetensors file: declare every tensor, then write their bytes in declaration
-// order. Written to PATH.tmp and renamed on finish().
+// order. Written to a fresh PATH.tmp-<pid>-<n> and renamed on finish().
 class Writer {
  public:
   explicit Writer(std::string path);
@@ -89,7 +89,7 @@ class Writer {
   void write_header();
   void write_raw(const void* p, size_t n);
   std::string path_, tmp_path_;
-  std::unique_ptr<TempFileGuard> tmp_guard_;  // PATH.tmp removed if a signal ends the process
+  std::unique_ptr<TempFileGuard> tmp_guard_;  // the temporary, removed if a signal ends the process
   std::map<std::string, std::string> metadata_;
   std::vector<Decl> decls_;
   std::FILE* f_ = nullptr;

@@ -87,32 +87,29 @@ void require_replaceable(const std::string& path) {
   }
 }
 
-FILE* create_temp_for(const std::string& path, const std::string& tmp_path) {
+FILE* create_temp_for(const std::string& path, std::string* tmp_path) {
   require_replaceable(path);
-  struct stat st;
-  // O_NONBLOCK: a fifo at the temporary path fails at once (no reader) instead of blocking.
-  const int fd =
-      open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-           0644);
-  if (fd < 0) {
-    const int e = errno;
-    throw Error(tmp_path + ": cannot create: " +
-                (e == ELOOP   ? std::string("it is a symbolic link (remove it)")
-                 : e == ENXIO ? std::string("it exists and is not a regular file (remove it)")
-                              : std::string(std::strerror(e))));
+  static std::atomic<unsigned> counter{0};
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const std::string tmp = path + ".tmp-" + std::to_string(getpid()) + "-" +
+                            std::to_string(counter.fetch_add(1));
+    // O_EXCL with O_CREAT: never an existing file, never through a symbolic link.
+    const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      if (errno == EEXIST) continue;
+      throw Error(tmp + ": cannot create: " + std::strerror(errno));
+    }
+    FILE* f = fdopen(fd, "wb");
+    if (!f) {
+      const int e = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      throw Error(tmp + ": cannot create: " + std::strerror(e));
+    }
+    *tmp_path = tmp;
+    return f;
   }
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    throw Error(tmp_path + ": cannot create: it exists and is not a regular file (remove it)");
-  }
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  FILE* f = fdopen(fd, "wb");
-  if (!f) {
-    const int e = errno;
-    close(fd);
-    throw Error(tmp_path + ": cannot create: " + std::strerror(e));
-  }
-  return f;
+  throw Error(path + ": no free temporary name beside it (" + path + ".tmp-*)");
 }
 
 }  // namespace tritune

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,6 +69,7 @@ Measurement run_isolated(const std::function<Measurement()>& fn, double timeout_
   if (::pipe(fds) != 0) throw Error(std::string("measurement: pipe failed: ") + strerror(errno));
   std::fflush(stdout);
   std::fflush(stderr);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(fds[0]);
@@ -75,6 +77,10 @@ Measurement run_isolated(const std::function<Measurement()>& fn, double timeout_
     throw Error(std::string("measurement: fork failed: ") + strerror(errno));
   }
   if (pid == 0) {
+    // A tuner killed on its own (SIGTERM to its pid) must not leave a candidate running for up
+    // to --timeout: the child dies with it. The parent may already be gone by now.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
     ::close(fds[0]);
     Measurement m;
     try {

@@ -200,6 +200,7 @@ TaskResult tune_task(const TuneTask& t, const TuneOptions& opt, const MeasureFn&
     res.best_value = objective_value(opt.objective, br->m.time_s, br->m.energy_j);
     res.baseline_value =
         objective_value(opt.objective, br->m.baseline_time_s, br->m.baseline_energy_j);
+    res.baseline_variant = br->m.baseline_variant;
   }
   res.elapsed_s = now_s() - t0;
   return res;

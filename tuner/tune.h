@@ -61,6 +61,7 @@ struct TaskResult {
   std::string best_variant;                   // empty if nothing valid
   double best_score = 0;                      // objective ratio to the baseline
   double best_value = 0, baseline_value = 0;  // objective of winner and baseline (same run)
+  std::string baseline_variant;                // the default the winner was measured against
   double elapsed_s = 0;
   std::vector<double> trace;  // best score after each evaluation (convergence)
 };

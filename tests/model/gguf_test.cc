@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -75,6 +76,16 @@ std::vector<uint8_t> fill(int64_t bytes, uint64_t seed) {
   std::vector<uint8_t> b((size_t)bytes);
   for (auto& x : b) x = (uint8_t)rng();
   return b;
+}
+
+// Whether a writer's temporary file for `path` (PATH.tmp-<pid>-<n>) is left in its directory.
+bool temporary_left(const std::string& path) {
+  const std::string dir = path.substr(0, path.rfind('/'));
+  const std::string prefix = path.substr(path.rfind('/') + 1) + ".tmp";
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind(prefix, 0) == 0) return true;
+  }
+  return false;
 }
 
 TEST(Gguf, RoundTripsEveryValueTypeAndTensorType) {
@@ -202,7 +213,7 @@ TEST(Gguf, WriterRefusesMisuse) {
   }
   // Unfinished writers leave no file behind.
   EXPECT_TRUE(testing::read_bytes(dir + "/c.gguf").empty());
-  EXPECT_TRUE(testing::read_bytes(dir + "/c.gguf.tmp").empty());
+  EXPECT_FALSE(temporary_left(dir + "/c.gguf"));
 }
 
 // ---- hostile headers, built byte by byte ------------------------------------------------------
@@ -273,7 +284,7 @@ TEST(Gguf, AnInterruptedWriterLeavesNoTemporaryFile) {
       std::vector<float> v(512, 1.0f);
       w.begin_tensor("a");
       w.append(v.data(), v.size() * 4);  // half the tensor: the header is on disk
-      if (access((path + ".tmp").c_str(), F_OK) != 0) _exit(3);
+      if (!temporary_left(path)) _exit(3);
       raise(sig);
       _exit(4);  // not reached: the signal ends the process
     }
@@ -281,14 +292,14 @@ TEST(Gguf, AnInterruptedWriterLeavesNoTemporaryFile) {
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
     EXPECT_EQ(WTERMSIG(status), sig);
-    EXPECT_NE(access((path + ".tmp").c_str(), F_OK), 0) << path << ".tmp is still there";
+    EXPECT_FALSE(temporary_left(path)) << path << ": its temporary is still there";
     EXPECT_NE(access(path.c_str(), F_OK), 0);
   }
 }
 
 // The writers rename a finished PATH.tmp over PATH. Over a device, fifo, directory or symbolic
 // link that would replace it (`make-model -o /dev/null` once turned the device into a file), and
-// a symbolic link at PATH.tmp would have been followed and its target truncated.
+// a symbolic link at the old fixed PATH.tmp would have been followed and its target truncated.
 TEST(Gguf, WritersReplaceOnlyRegularFiles) {
   const std::string dir = scratch_dir("gguf_nonreg");
   const std::string target = dir + "/target.txt";
@@ -308,7 +319,6 @@ TEST(Gguf, WritersReplaceOnlyRegularFiles) {
       {dir + "/fifo", "is a fifo"},
       {dir + "/link.gguf", "is a symbolic link"},
       {dir + "/sub.gguf", "is a directory"},
-      {dir + "/m.gguf", "m.gguf.tmp: cannot create: it is a symbolic link"},
   };
   for (const auto& [path, message] : refused) {
     try {
@@ -323,6 +333,11 @@ TEST(Gguf, WritersReplaceOnlyRegularFiles) {
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
   ASSERT_EQ(lstat((dir + "/link.gguf").c_str(), &st), 0);
   EXPECT_TRUE(S_ISLNK(st.st_mode));
+  // A link (or a user's file) at PATH.tmp is not the writer's temporary: it stays untouched.
+  EXPECT_NO_THROW(write_one(dir + "/m.gguf"));
+  EXPECT_EQ(gguf::File::open(dir + "/m.gguf")->tensors().size(), 1u);
+  ASSERT_EQ(lstat((dir + "/m.gguf.tmp").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
   std::ifstream in(target);
   std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(kept, "keep me");
@@ -330,6 +345,33 @@ TEST(Gguf, WritersReplaceOnlyRegularFiles) {
   std::ofstream(dir + "/old.gguf") << "old";
   EXPECT_NO_THROW(write_one(dir + "/old.gguf"));
   EXPECT_EQ(gguf::File::open(dir + "/old.gguf")->tensors().size(), 1u);
+}
+
+// Two writers of one output, interleaved: each has its own temporary, so the file ends up as
+// the last one to finish wrote it, whole (a shared PATH.tmp mixed their bytes, and one of them
+// then failed to rename or reported success over a corrupt file).
+TEST(Gguf, TwoWritersOfOneOutputDoNotMixTheirBytes) {
+  const std::string path = scratch_dir("gguf_two") + "/same.gguf";
+  std::vector<float> a(1024, 1.0f), b(1024, 2.0f);
+  gguf::Writer wa(path), wb(path);
+  wa.add_tensor("t", ggml::kF32, {1024});
+  wb.add_tensor("t", ggml::kF32, {1024});
+  wa.begin_tensor("t");
+  wb.begin_tensor("t");  // both temporaries exist now
+  wa.append(a.data(), 2048);
+  wb.append(b.data(), 2048);
+  wa.append(a.data() + 512, 2048);
+  wa.end_tensor();
+  wa.finish();
+  wb.append(b.data() + 512, 2048);
+  wb.end_tensor();
+  EXPECT_NO_THROW(wb.finish());
+  const auto f = gguf::File::open(path);
+  const gguf::TensorInfo* t = f->tensor("t");
+  ASSERT_NE(t, nullptr);
+  const float* got = reinterpret_cast<const float*>(t->data);
+  for (int i = 0; i < 1024; ++i) ASSERT_EQ(got[i], 2.0f) << i;
+  EXPECT_FALSE(temporary_left(path));
 }
 
 TEST(GgufHostile, ValidBaseParses) {
