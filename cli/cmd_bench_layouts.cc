@@ -86,7 +86,7 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
   a.option("--tokens", "T", "tokens (1 = GEMV)", "1");
   a.option("-t", "N", "threads", "2");
   a.option("--cold-mib", "N", "size of each config's rotation of weight copies in MiB (0: one copy, warm)", "800");
-  a.option("--rounds", "N", "rounds (each times every config once)", "40");
+  a.option("--rounds", "N", "rounds, 2..10000 (each times every config once)", "40");
   a.option("--json", "FILE", "write every sample as JSON");
   if (!a.parse(argv)) return 0;
   if (a.has("--json")) check_output_file("--json", a.get("--json"));

@@ -399,7 +399,7 @@ int run_inspect(const std::vector<std::string>& argv) {
     hp.set("rms_eps", (double)w.hp.rms_eps);
     hp.set("activation", w.hp.activation);
     m.set("hparams", std::move(hp));
-    m.set("params", params);
+    m.set("params", (int64_t)params);
     m.set("embedding", embd);
     m.set("embedding_in_mapping", w.tok_embd.owned.empty());
     m.set("output", output);

@@ -257,6 +257,7 @@ int run_tune(const std::vector<std::string>& argv) {
   for (int64_t t : threads) {
     if (t < 1 || t > 256) throw Error("--threads: " + std::to_string(t) + " not in 1..256");
   }
+  if (a.get_int("--seed") < 0) throw Error("--seed " + a.get("--seed") + ": must be >= 0");
   const int64_t reps = a.get_int("--reps"), confirm = a.get_int("--confirm");
   if (reps < 1 || reps > 100000) {
     throw Error("--reps: " + std::to_string(reps) + " not in 1..100000");
