@@ -97,6 +97,7 @@ int run_bench_layouts(const std::vector<std::string>& argv) {
   const int threads = apply_threads(a.get_int("-t"));
   const int64_t mib = a.get_int("--cold-mib"), rounds = a.get_int("--rounds");
   if (mib < 0 || mib > 16384) throw Error("--cold-mib must be in 0..16384");
+  note_if_cached("--cold-mib", mib << 20);
   if (rounds < 2 || rounds > 10000) throw Error("--rounds must be in 2..10000");
   const std::string op = tokens > 1 ? "gemm" : "gemv";
   const int64_t k16 = (k + 15) / 16;

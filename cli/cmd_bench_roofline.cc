@@ -31,6 +31,7 @@ int run_bench_roofline(const std::vector<std::string>& argv) {
   const int64_t mib = a.get_int("--mib");
   if (rounds < 1 || rounds > 1000) throw Error("-r must be in 1..1000");
   if (mib < 1 || mib > (int64_t(1) << 20)) throw Error("--mib must be in 1..2^20");
+  note_if_cached("--mib", mib << 20);
   std::vector<int> threads;
   for (int64_t t : a.get_int_list("-t")) threads.push_back(apply_threads(t));
   struct Row {

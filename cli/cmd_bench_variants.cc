@@ -89,6 +89,8 @@ int run_bench_variants(const std::vector<std::string>& argv) {
   }
   const int64_t cold_mib = a.get_int("--cold-mib");
   if (cold_mib < 0 || cold_mib > 16384) throw Error("--cold-mib must be in 0..16384");
+  if (cache == "cold") note_if_cached("--cold-mib", cold_mib << 20);
+  note_if_cached("--stream-mib", stream_mib << 20);
   HarnessOptions ho;
   if (cold_mib > 0) {
     ho.llc_bytes = (cold_mib << 20) / 2;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "kernels/cpu_features.h"
 #include "kernels/error.h"
 #include "kernels/thread_pool.h"
 #include "kernels/variant.h"
@@ -198,6 +199,16 @@ void require_parent_dir(const std::string& option, std::string path) {
 }
 
 }  // namespace
+
+void note_if_cached(const std::string& option, int64_t bytes) {
+  const int64_t llc = cpu_info().l3_bytes;
+  if (bytes > 0 && llc > 0 && bytes < 2 * llc) {
+    std::fprintf(stderr,
+                 "note: %s %lld MiB is below twice the last-level cache (%lld MiB): the data "
+                 "stays cached, so these figures do not measure memory\n",
+                 option.c_str(), (long long)(bytes >> 20), (long long)(2 * llc >> 20));
+  }
+}
 
 void check_output_file(const std::string& option, const std::string& path) {
   if (path.empty()) throw Error(option + ": the path is empty");

@@ -73,6 +73,10 @@ void check_model_output(const std::string& path, bool directory, const std::stri
 // check_output_file before any model loads.
 std::string logits_out_arg(const Args& a);
 
+// A note on stderr when the buffer an option sizes (`bytes`, > 0) is below twice the last-level
+// cache: it stays cached, and what it measures is not memory.
+void note_if_cached(const std::string& option, int64_t bytes);
+
 // Writes raw little-endian float32 rows to FILE (opened once, appended per call).
 class LogitsWriter {
  public:

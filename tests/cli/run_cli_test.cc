@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/cli/cli_util.h"
+#include "kernels/cpu_features.h"
 #include "kernels/json.h"
 #include "kernels/thread_pool.h"
 #include "model/gguf.h"
@@ -390,6 +391,14 @@ TEST_F(RunCli, BenchRoofline) {
   r = run("bench roofline --help");
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("drift"), std::string::npos) << r.out;
+  // A buffer the last-level cache holds measures the cache: said on stderr.
+  if (cpu_info().l3_bytes >= (int64_t(1) << 20)) {
+    r = run("bench roofline -t 1 -r 1 --mib 1");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("note: --mib 1 MiB is below twice the last-level cache"),
+              std::string::npos)
+        << r.out;
+  }
 }
 
 TEST_F(RunCli, BenchVariantsComparesAgainstTheDefault) {
