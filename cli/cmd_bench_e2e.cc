@@ -361,10 +361,10 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
                 depth = positions_arg("-d", a.get_int("-d"), 0);
   const int reps = (int)a.get_int("-r");
   const int64_t paired = a.get_int("--paired");
-  if (pp < 0 || tg < 0 || (pp == 0 && tg == 0)) throw Error("-p and -n must be >= 0, not both 0");
+  if (pp == 0 && tg == 0) throw Error("-p and -n must be >= 0, not both 0");
   if (reps < 1 || reps > 1000) throw Error("-r must be in 1..1000");
   if (paired < 0 || paired > 100000) throw Error("--paired must be in 0..100000");
-  if (depth < 0 || (depth > 0 && tg == 0)) throw Error("-d must be >= 0 and needs tg (-n > 0)");
+  if (depth > 0 && tg == 0) throw Error("-d must be >= 0 and needs tg (-n > 0)");
   const KvType kv = parse_kv_type(a.get("--kv"));
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   if (std::max(pp, depth + tg) > m.weights->hp.context) {
@@ -382,10 +382,8 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   std::unique_ptr<EnergyMeter> meter;
   std::string energy_note;
   if (!a.has("--no-energy")) {
-    ProbeOptions o;
-    o.force = energy_backend_from_env();
     ProbeOutcome po;
-    meter = make_best_meter(o, &po);
+    meter = make_best_meter(probe_options_from_env(), &po);
     energy_note = po.summary;
   }
   const int64_t params = parameter_count(*m.weights);

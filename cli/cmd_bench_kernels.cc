@@ -3,7 +3,6 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
-#include <fstream>
 
 #include "cli/args.h"
 #include "cli/command.h"

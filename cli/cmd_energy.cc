@@ -79,10 +79,10 @@ int run_energy(const std::vector<std::string>& argv) {
     print_tables(json);
     return 0;
   }
-  ProbeOptions po;
+  ProbeOptions po = probe_options_from_env();
   po.root = args.get("--root");
   po.model_table = args.get("--table");
-  po.force = args.has("--backend") ? args.get("--backend") : energy_backend_from_env();
+  if (args.has("--backend")) po.force = args.get("--backend");
   ProbeOutcome out;
   auto meter = make_best_meter(po, &out);
   if (args.has("--idle")) {

@@ -92,8 +92,7 @@ int run_make_model(const std::vector<std::string>& argv) {
   o.format = args.get("--format");
   if (o.format != "safetensors") parse_linear_format(o.format);  // validate early
   o.embd_type = embd_type_arg(args);
-  if (args.get_int("--seed") < 0) throw Error("--seed " + args.get("--seed") + ": must be >= 0");
-  o.seed = (uint64_t)args.get_int("--seed");
+  o.seed = seed_arg(args);
   o.layers = args.has("--layers") ? args.get_int("--layers") : 0;
   if (args.has("--layers") && (o.layers < 1 || o.layers > 4096)) {
     throw Error("--layers must be 1..4096");

@@ -96,9 +96,7 @@ SamplerOptions sampler_options(const Args& a) {
   so.temperature = (float)temp;
   so.top_k = a.get_int("--top-k");
   so.top_p = (float)a.get_double("--top-p");
-  const int64_t seed = a.get_int("--seed");
-  if (seed < 0) throw Error("--seed " + a.get("--seed") + ": must be >= 0");
-  so.seed = (uint64_t)seed;
+  so.seed = seed_arg(a);
   return so;
 }
 
@@ -347,30 +345,29 @@ int run_ppl(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return 0;
   if (!a.has("-f")) throw Error("pass the text with -f TEXTFILE");
   const int threads = apply_threads(a.get_int("-t"));
+  const std::string path = a.get("-f");
   struct stat st;
-  if (stat(a.get("-f").c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    throw Error("-f '" + a.get("-f") + "' is a directory; give a text file");
+  if (stat(path.c_str(), &st) == 0 &&
+      (S_ISDIR(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+    throw Error("-f '" + path + "' is a " + (S_ISDIR(st.st_mode) ? "directory" : "device") +
+                "; give a text file");
   }
-  if (stat(a.get("-f").c_str(), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
-    throw Error("-f '" + a.get("-f") + "' is a device; give a text file");
-  }
-  std::ifstream f(a.get("-f"), std::ios::binary);
-  if (!f) throw Error("cannot read '" + a.get("-f") + "': " + std::strerror(errno));
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("cannot read '" + path + "': " + std::strerror(errno));
   // Read in blocks up to a limit: a pipe may never end.
   constexpr size_t kMaxText = size_t(1) << 30;
-  std::stringstream text;
+  std::string text;
   std::vector<char> block(size_t(1) << 20);
-  size_t total = 0;
   while (f.read(block.data(), (std::streamsize)block.size()) || f.gcount() > 0) {
-    total += (size_t)f.gcount();
-    if (total > kMaxText) {
-      throw Error("'" + a.get("-f") + "' is larger than 1 GiB; give a smaller text (--max-tokens "
+    text.append(block.data(), (size_t)f.gcount());
+    if (text.size() > kMaxText) {
+      throw Error("'" + path +
+                  "' is larger than 1 GiB; give a smaller text (--max-tokens "
                   "limits what is scored of it)");
     }
-    text.write(block.data(), f.gcount());
   }
-  if (text.str().empty()) {
-    throw Error("'" + a.get("-f") + "' is empty: perplexity needs a text of at least one token");
+  if (text.empty()) {
+    throw Error("'" + path + "' is empty: perplexity needs a text of at least one token");
   }
   const std::string logits_out = logits_out_arg(a);
   const int64_t cap = a.get_int("--max-tokens");
@@ -381,7 +378,7 @@ int run_ppl(const std::vector<std::string>& argv) {
   po.stride = positions_arg("--stride", a.get_int("--stride"), 0);
   const LoadedModel m = load_for_run(a.get("-m"), embd_type_arg(a), threads);
   const Tokenizer tok = model_tokenizer(*m.weights);
-  std::vector<int32_t> tokens = tok.encode(text.str(), true);
+  std::vector<int32_t> tokens = tok.encode(text, true);
   if (cap > 0 && (int64_t)tokens.size() > cap) tokens.resize((size_t)cap);
   if (to.context == 0) to.context = std::min<int64_t>(512, m.weights->hp.context);
   const int64_t ctx = to.context;

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -257,7 +256,7 @@ int run_tune(const std::vector<std::string>& argv) {
   for (int64_t t : threads) {
     if (t < 1 || t > 256) throw Error("--threads: " + std::to_string(t) + " not in 1..256");
   }
-  if (a.get_int("--seed") < 0) throw Error("--seed " + a.get("--seed") + ": must be >= 0");
+  const uint64_t seed = seed_arg(a);
   const int64_t reps = a.get_int("--reps"), confirm = a.get_int("--confirm");
   if (reps < 1 || reps > 100000) {
     throw Error("--reps: " + std::to_string(reps) + " not in 1..100000");
@@ -318,7 +317,6 @@ int run_tune(const std::vector<std::string>& argv) {
   DbLoad existing = db.load();
   for (const auto& w : existing.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
 
-
   std::printf("tuning %zu tasks on %s (ISA %s), strategy %s, objective %s, database %s\n",
               tasks.size(), cpu_info().brand.c_str(), isa_name(isa), a.get("--strategy").c_str(),
               objective_name(obj), db.path().c_str());
@@ -336,7 +334,7 @@ int run_tune(const std::vector<std::string>& argv) {
     opt.strategy = a.get("--strategy");
     opt.objective = obj;
     opt.max_evals = max_evals;
-    opt.seed = (uint64_t)a.get_int("--seed");
+    opt.seed = seed;
     opt.confirm_top = (int)confirm;
     opt.confirm = harness.fn(3 * ho.reps);
     if (budget_s > 0) {
@@ -377,22 +375,21 @@ int run_tune(const std::vector<std::string>& argv) {
   // Summary: per task, default vs tuned (objective medians of the winner's own run).
   std::printf("\nsummary (%s, %s total)\n", objective_name(obj), fmt_dur(elapsed()).c_str());
   std::printf("%-40s %10s %10s %8s %9s\n", "task", "default", "tuned", "speedup", "evaluated");
+  size_t all_failed = 0;
   for (const auto& r : results) {
+    const bool every_failed = r.evaluated > 0 && r.failed == r.evaluated;
+    all_failed += every_failed;
     const std::string outcome =
-        r.evaluated > 0 && r.failed == r.evaluated
-            ? "(every variant failed; the first, " + r.first_failure + ")"
+        every_failed            ? "(every variant failed; the first, " + r.first_failure + ")"
         : !(r.best_score < 1.0) ? "(default kept: nothing faster)"
-        : r.best_variant == r.baseline_variant
-            ? "(default kept: it measured best)"
-            : r.best_variant;
+        : r.best_variant == r.baseline_variant ? "(default kept: it measured best)"
+                                               : r.best_variant;
     std::printf("%-40s %10s %10s %7.3fx %4zu/%-4zu %s\n", r.key.str().c_str(),
                 fmt_value(obj, r.baseline_value).c_str(), fmt_value(obj, r.best_value).c_str(),
                 std::isfinite(r.best_score) && r.best_score > 0 ? 1.0 / r.best_score : 0.0,
                 r.evaluated, r.candidates, outcome.c_str());
   }
   std::printf("%s\n", kSpeedupNote);
-  size_t all_failed = 0;
-  for (const auto& r : results) all_failed += r.evaluated > 0 && r.failed == r.evaluated;
   if (all_failed > 0) {
     std::fprintf(stderr, "tune: every variant failed in %zu of %zu tasks (first failures above)\n",
                  all_failed, results.size());
@@ -421,7 +418,8 @@ int run_simulate(const std::vector<std::string>& argv) {
   if (!(fraction > 0) || fraction > 1) {
     throw Error("--budget-fraction " + a.get("--budget-fraction") + ": a fraction, in (0, 1]");
   }
-  if (a.get_int("--seeds") < 1 || a.get_int("--seeds") > 10000) {
+  const int64_t seeds_per_strategy = a.get_int("--seeds");
+  if (seeds_per_strategy < 1 || seeds_per_strategy > 10000) {
     throw Error("--seeds " + a.get("--seeds") + ": must be in 1..10000");
   }
   const Objective obj = parse_objective(a.get("--objective"));
@@ -438,7 +436,7 @@ int run_simulate(const std::vector<std::string>& argv) {
   json::Value out = json::Value::object();
   out.set("fingerprint", db.fingerprint().to_json());
   out.set("objective", objective_name(obj));
-  out.set("budget_fraction", json_number(a.get_double("--budget-fraction")));
+  out.set("budget_fraction", json_number(fraction));
   json::Value tasks = json::Value::array();
   for (const auto& kv : by_task) {
     const TaskKey& key = keys[kv.first];
@@ -470,10 +468,10 @@ int run_simulate(const std::vector<std::string>& argv) {
     tj.set("k", key.k);
     tj.set("op", key.op);
     json::Value runs = json::Value::array();
-    const int64_t budget = std::max<int64_t>(
-        1, (int64_t)std::floor(a.get_double("--budget-fraction") * (double)points.size()));
+    const int64_t budget =
+        std::max<int64_t>(1, (int64_t)std::floor(fraction * (double)points.size()));
     for (const auto& sname : a.get_list("--strategies")) {
-      const int seeds = sname == "grid" ? 1 : (int)a.get_int("--seeds");
+      const int seeds = sname == "grid" ? 1 : (int)seeds_per_strategy;
       for (int s = 1; s <= seeds; ++s) {
         TuneOptions opt;
         opt.strategy = sname;

@@ -67,6 +67,12 @@ std::unique_ptr<Transformer> make_transformer(const LoadedModel& m, const Transf
   return std::make_unique<Transformer>(m.weights, o);
 }
 
+uint64_t seed_arg(const Args& a) {
+  const int64_t seed = a.get_int("--seed");
+  if (seed < 0) throw Error("--seed " + a.get("--seed") + ": must be >= 0");
+  return (uint64_t)seed;
+}
+
 int64_t positions_arg(const std::string& option, int64_t value, int64_t lo) {
   if (value < lo || value > kMaxPositions) {
     throw Error(option + " " + std::to_string(value) + ": must be in " + std::to_string(lo) +
@@ -182,7 +188,6 @@ std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
   return t;
 }
 
-
 namespace {
 
 // The directory an output path goes into must exist.
@@ -235,7 +240,6 @@ void write_json_file(const std::string& option, const std::string& path, const j
   write_text_file(option, path, json::dump(v) + "\n");
   std::printf("wrote %s\n", path.c_str());
 }
-
 
 void check_model_output(const std::string& path, bool directory, const std::string& gguf_hint) {
   if (path.empty()) throw Error("-o: the output path is empty");

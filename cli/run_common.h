@@ -40,6 +40,10 @@ constexpr int64_t kMaxPositions = int64_t(1) << 24;
 // `value` of `option` when it lies in [lo, kMaxPositions]; an Error naming both otherwise.
 int64_t positions_arg(const std::string& option, int64_t value, int64_t lo);
 
+// --seed of `a`: a non-negative integer (a negative one would be recorded as a value --seed
+// cannot take back).
+uint64_t seed_arg(const Args& a);
+
 // -t default: the logical CPUs (the machine's own answer, at least 1).
 int default_threads();
 // Sizes the thread pool every parallel loop runs on (kernels/thread_pool.h) and returns n after

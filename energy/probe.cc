@@ -87,9 +87,10 @@ const std::vector<std::string>& energy_backend_names() {
   return names;
 }
 
-std::string energy_backend_from_env() {
-  const char* e = std::getenv("TRITUNE_ENERGY_BACKEND");
-  return e ? e : "";
+ProbeOptions probe_options_from_env() {
+  ProbeOptions o;
+  if (const char* e = std::getenv("TRITUNE_ENERGY_BACKEND")) o.force = e;
+  return o;
 }
 
 std::vector<BackendStatus> probe_backends(const ProbeOptions& o) {

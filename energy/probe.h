@@ -73,9 +73,10 @@ struct ProbeOutcome {
 std::vector<BackendStatus> probe_backends(const ProbeOptions& o);
 // The meter of the first usable backend (or of o.force), and optionally what the probe saw.
 std::unique_ptr<EnergyMeter> make_best_meter(const ProbeOptions& o, ProbeOutcome* out = nullptr);
-// TRITUNE_ENERGY_BACKEND: the backend the commands (tune, bench e2e, energy) use instead of
-// the first usable one, "" when unset; e.g. `model` where a counter exists but is frozen.
-std::string energy_backend_from_env();
+// The options the commands (tune, bench e2e, energy) probe with: the defaults, with `force` from
+// TRITUNE_ENERGY_BACKEND ("" when unset: the first usable backend), e.g. `model` where a counter
+// exists but is frozen.
+ProbeOptions probe_options_from_env();
 // The backend names in probe order.
 const std::vector<std::string>& energy_backend_names();
 

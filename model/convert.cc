@@ -110,10 +110,7 @@ WriteSummary convert_to_gguf(const ModelWeights& w, const std::string& out,
   g.embd_type = opt.embd_type;
   // The source's own name where it has one; else the file or directory name (not the local
   // path, which would travel with the file).
-  std::string base = w.path;
-  while (base.size() > 1 && base.back() == '/') base.pop_back();
-  base = base.substr(base.rfind('/') == std::string::npos ? 0 : base.rfind('/') + 1);
-  g.name = !opt.name.empty() ? opt.name : !w.name.empty() ? w.name : base;
+  g.name = !opt.name.empty() ? opt.name : !w.name.empty() ? w.name : last_path_component(w.path);
   g.arch = opt.arch;
   const bool ternary_target = g.linear != LinearFormat::kF16 && g.linear != LinearFormat::kF32;
   const auto src = weights_source(w, ternary_target);

@@ -81,19 +81,13 @@ class HfLoader {
     // The checkpoint's name: config.json's _name_or_path, else its directory's name.
     const json::Value* id = cfg_.is_object() ? cfg_.find("_name_or_path") : nullptr;
     // A hub id ("org/name") as it is; a local path (often a training directory) by its last part.
-    const std::string nop = id && id->is_string() ? id->as_string() : "";
+    std::string nop = id && id->is_string() ? id->as_string() : "";
     const bool local = !nop.empty() && (nop[0] == '/' || nop[0] == '.' || nop[0] == '~');
-    std::string last = nop;
-    while (last.size() > 1 && last.back() == '/') last.pop_back();
-    if (local) last = last.substr(last.rfind('/') == std::string::npos ? 0 : last.rfind('/') + 1);
-    if (!last.empty() && last != "." && last != "~") {
-      m.name = last;
-    } else {
-      std::string dir = config_name_.substr(0, config_name_.rfind('/') == std::string::npos
-                                                   ? 0
-                                                   : config_name_.rfind('/'));
-      m.name = dir.substr(dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/') + 1);
-    }
+    while (nop.size() > 1 && nop.back() == '/') nop.pop_back();
+    if (local) nop = last_path_component(nop);
+    m.name = !nop.empty() && nop != "." && nop != "~"
+                 ? nop
+                 : last_path_component(dirname_of(config_name_));
     auto keep = std::make_shared<std::vector<std::shared_ptr<const safetensors::File>>>(shards_);
     m.keepalive = keep;
     for (const auto& s : shards_) m.file_bytes += (int64_t)s->bytes()->size();

@@ -9,9 +9,7 @@ namespace tritune {
 
 EnergyFn make_energy_fn(std::string* note) {
   ProbeOutcome probe;
-  ProbeOptions po;
-  po.force = energy_backend_from_env();
-  std::shared_ptr<EnergyMeter> meter = make_best_meter(po, &probe);
+  std::shared_ptr<EnergyMeter> meter = make_best_meter(probe_options_from_env(), &probe);
   // A counter that does not move would fail every candidate, and each failure would be
   // recorded and resumed as such: find out once, before any candidate.
   if (!meter->estimated()) measure_idle_watts(*meter, 0.1);

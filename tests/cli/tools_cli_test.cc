@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -19,11 +18,13 @@
 #include "tests/cli/cli_util.h"
 #include "tests/energy/fake_tree.h"
 #include "tests/kernels/test_util.h"
+#include "tests/model/model_files_util.h"  // read_text
 
 namespace tritune {
 namespace {
 
 using testing::CliResult;
+using testing::read_text;
 using testing::run_cli;
 
 class ToolsCli : public ::testing::Test {
@@ -36,11 +37,6 @@ class ToolsCli : public ::testing::Test {
   }
   std::string dir_;
 };
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -85,8 +81,8 @@ TEST_F(ToolsCli, TuneRecordsResumesShowsAndExports) {
   EXPECT_NE(r.out.find("i2_s gemv 64x256 t1 x1 cold"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("done: 3 of "), std::string::npos) << r.out;
   // A header line, then one record per measured variant (the default among them).
-  std::vector<std::string> lines = lines_of(read_file(file));
-  ASSERT_GE(lines.size(), 4u) << read_file(file);
+  std::vector<std::string> lines = lines_of(read_text(file));
+  ASSERT_GE(lines.size(), 4u) << read_text(file);
   EXPECT_NE(lines[0].find("\"tritune_tuning_db\": 1"), std::string::npos) << lines[0];
   for (size_t i = 1; i < lines.size(); ++i) {
     const json::Value rec = json::parse(lines[i], file);
@@ -101,13 +97,13 @@ TEST_F(ToolsCli, TuneRecordsResumesShowsAndExports) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("done: 3 of "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" evaluated (0 failed), 0 new records"), std::string::npos) << r.out;
-  EXPECT_EQ(lines_of(read_file(file)).size(), first_run);
+  EXPECT_EQ(lines_of(read_text(file)).size(), first_run);
   // One more candidate measures one more point.
   r = run_cli(tune + " --budget 4 --quiet");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("done: 4 of "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" evaluated (0 failed), 1 new records"), std::string::npos) << r.out;
-  EXPECT_EQ(lines_of(read_file(file)).size(), first_run + 1);
+  EXPECT_EQ(lines_of(read_text(file)).size(), first_run + 1);
 
   // --show lists the winner; --export writes it (and every record with --export-records).
   const std::string exported = dir_ + "/winners.json";
@@ -115,7 +111,7 @@ TEST_F(ToolsCli, TuneRecordsResumesShowsAndExports) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("(0 corrupt lines skipped)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("64x256"), std::string::npos) << r.out;
-  const json::Value e = json::parse(read_file(exported), exported);
+  const json::Value e = json::parse(read_text(exported), exported);
   ASSERT_EQ(e.at("winners").size(), 1u);
   EXPECT_EQ(e.at("winners")[0].at("n").as_double(), 64);
   EXPECT_EQ(e.at("records").as_double(), (double)first_run);  // the record count, header aside
@@ -128,10 +124,10 @@ TEST_F(ToolsCli, TuneSkipsCorruptDatabaseLinesAndLosesNothing) {
   ASSERT_EQ(r.status, 0) << r.out;
   const std::string file = only_database(db, r);
   ASSERT_FALSE(file.empty()) << r.out;
-  const std::string good = read_file(file);
+  const std::string good = read_text(file);
   // A mangled line in the middle and a last line cut short, as a crash mid-write leaves it.
   std::ofstream(file, std::ios::app) << "{\"variant\": \"x\", garbage\n{\"variant\": \"i2s_gemv_r1";
-  const size_t before = lines_of(read_file(file)).size();
+  const size_t before = lines_of(read_text(file)).size();
 
   r = run_cli("tune --show --db-dir " + db);
   ASSERT_EQ(r.status, 0) << r.out;
@@ -147,7 +143,7 @@ TEST_F(ToolsCli, TuneSkipsCorruptDatabaseLinesAndLosesNothing) {
   // new record is a line of its own.
   r = run_cli(tune + db + " --budget 3");
   ASSERT_EQ(r.status, 0) << r.out;
-  const std::string after = read_file(file);
+  const std::string after = read_text(file);
   EXPECT_EQ(after.compare(0, good.size(), good), 0);
   const std::vector<std::string> lines = lines_of(after);
   ASSERT_EQ(lines.size(), before + 1) << after;
@@ -242,7 +238,7 @@ TEST_F(ToolsCli, TuneVerifyFailsWhenAWinnerCannotBeMeasured) {
   ASSERT_EQ(r.status, 0) << r.out;
   // The winner renamed to an illegal point of its space (kunroll 9): verify names the failure
   // and exits 1.
-  std::string text = read_file(file);
+  std::string text = read_text(file);
   const size_t u = text.find("_u", text.find("\"variant\": \"i2s_gemv_"));
   ASSERT_NE(u, std::string::npos);
   for (size_t at = text.find("\"variant\": \"i2s_gemv_"); at != std::string::npos;
@@ -266,7 +262,7 @@ TEST_F(ToolsCli, ConvertGivesTheSameLogitsThroughEveryLoaderAndFormat) {
     const CliResult g = run_cli("run -m " + model + " -p \"Hello there\" -n 3 -t 1 --temp 0 " +
                                 "--logits-out " + out);
     EXPECT_EQ(g.status, 0) << model << "\n" << g.out;
-    return read_file(out);
+    return read_text(out);
   };
   const std::string reference = logits_of(hf);
   ASSERT_GT(reference.size(), 320u * 4);  // a few positions of the tiny shape's 320 logits
@@ -338,7 +334,7 @@ TEST_F(ToolsCli, ModelWritersRefuseBadOutputsBeforeAnyWork) {
 TEST_F(ToolsCli, InspectBuildsTheTokenizer) {
   const std::string path = dir_ + "/m.gguf";
   ASSERT_EQ(run_cli("make-model --shape tiny -o " + path).status, 0);
-  std::string bytes = read_file(path);
+  std::string bytes = read_text(path);
   // tokenizer.ggml.merges: key, u32 type (array), u32 element type, u64 count, then the first
   // string as u64 length + bytes.
   const std::string key = "tokenizer.ggml.merges";
@@ -365,7 +361,7 @@ TEST_F(ToolsCli, BenchKernelsWritesConsistentRowsAndTable) {
   const CliResult r = run_cli("bench kernels --shapes 64x256 --tokens 1 --threads 1 --cache warm "
                               "--min-time 0.01 --json " + js + " --table " + md);
   ASSERT_EQ(r.status, 0) << r.out;
-  const json::Value d = json::parse(read_file(js), js);
+  const json::Value d = json::parse(read_text(js), js);
   const json::Value& p = d.at("provenance");
   EXPECT_FALSE(p.at("isa").as_string().empty());
   EXPECT_GT(p.at("roofline").size(), 0u);
@@ -386,8 +382,8 @@ TEST_F(ToolsCli, BenchKernelsWritesConsistentRowsAndTable) {
               row.at("f16_median_us").as_double() / row.at("median_us").as_double(),
               0.01 * row.at("speedup_vs_f16").as_double());
   // The Markdown table has the header and that one row.
-  const std::vector<std::string> table = lines_of(read_file(md));
-  ASSERT_EQ(table.size(), 3u) << read_file(md);
+  const std::vector<std::string> table = lines_of(read_text(md));
+  ASSERT_EQ(table.size(), 3u) << read_text(md);
   EXPECT_EQ(table[2].rfind("| i2_s | 64x256 | 1 | 1 | warm |", 0), 0u) << table[2];
 }
 

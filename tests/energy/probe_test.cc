@@ -310,9 +310,9 @@ TEST(Measure, AFrozenCounterIsAnErrorNotZeroJoules) {
 
 TEST(Measure, TheBackendEnvironmentVariableIsReadAsIs) {
   setenv("TRITUNE_ENERGY_BACKEND", "model", 1);
-  EXPECT_EQ(energy_backend_from_env(), "model");
+  EXPECT_EQ(probe_options_from_env().force, "model");
   unsetenv("TRITUNE_ENERGY_BACKEND");
-  EXPECT_EQ(energy_backend_from_env(), "");
+  EXPECT_EQ(probe_options_from_env().force, "");
 }
 
 TEST(Measure, TwoRunsOfTheSameKernelAgreeWhereACounterExists) {
