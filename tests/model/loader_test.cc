@@ -16,6 +16,7 @@
 #include "kernels/half.h"
 #include "model/convert.h"
 #include "model/ggml_types.h"
+#include "model/model_writer.h"
 #include "model/synthetic.h"
 #include "model/transformer.h"
 #include "tests/model/model_files_util.h"
@@ -418,6 +419,23 @@ TEST(LoaderFallback, OddWidthsFallBackExactly) {
   }
 }
 
+// The fallback type of a layer whose K no block holds: F16 only when every t * scale (t in
+// {-1, 0, 1}) is exact in f16, that is when the scale is; else F32.
+TEST(LoaderFallback, InexactScalesFallBackToF32) {
+  // 0.1f needs all 24 bits of a float's significand; f16 keeps 11. 0.375 = 3/8 fits.
+  EXPECT_EQ(linear_tensor_type(LinearFormat::kI2S, 320, 0.1f), (uint32_t)ggml::kF32);
+  EXPECT_EQ(linear_tensor_type(LinearFormat::kTQ2_0, 320, 0.1f), (uint32_t)ggml::kF32);
+  EXPECT_EQ(linear_tensor_type(LinearFormat::kTQ1_0, 128, 0.1f), (uint32_t)ggml::kF32);
+  // 1e-8 is below f16's smallest subnormal (2^-24 ~ 6e-8).
+  EXPECT_EQ(linear_tensor_type(LinearFormat::kI2S, 320, 1e-8f), (uint32_t)ggml::kF32);
+  EXPECT_EQ(linear_tensor_type(LinearFormat::kI2S, 320, 0.375f), (uint32_t)ggml::kF16);
+  EXPECT_EQ(linear_tensor_type(LinearFormat::kTQ2_0, 128, 0.375f), (uint32_t)ggml::kF16);
+  // K a multiple of the block: the format's own type whatever the scale.
+  EXPECT_EQ(linear_tensor_type(LinearFormat::kI2S, 128, 0.1f), (uint32_t)ggml::kI2_S);
+  EXPECT_EQ(linear_tensor_type(LinearFormat::kTQ2_0, 256, 0.1f), (uint32_t)ggml::kTQ2_0);
+  EXPECT_EQ(linear_tensor_type(LinearFormat::kTQ1_0, 512, 0.1f), (uint32_t)ggml::kTQ1_0);
+}
+
 // ---- rewriting a GGUF file with one thing wrong -----------------------------------------------
 struct Edit {
   std::function<void(std::vector<std::pair<std::string, gguf::Value>>&)> meta;
@@ -610,6 +628,48 @@ TEST(LoaderHostile, ActivationKeyIsOverriddenWithANote) {
   bool noted = false;
   for (const auto& n : r.notes) noted = noted || n.find("silu") != std::string::npos;
   EXPECT_TRUE(noted);
+}
+
+// Optional hyperparameter keys: llama.cpp's defaults when missing (RoPE base 10000, RMSNorm
+// epsilon 1e-5), each with a note; an epsilon outside (0, 1] is refused.
+TEST(LoaderHostile, MissingRopeBaseAndEpsilonTakeLlamaCppDefaults) {
+  const std::string dir = scratch_dir("defaults");
+  const std::string src = tiny_files().i2s;
+  const ModelWeights orig = load_model(src);
+  ASSERT_NE(orig.hp.rope_theta, 10000.0f);  // the file's own base is not the default
+  Edit drop;
+  drop.meta = [](auto& kv) {
+    std::vector<std::pair<std::string, gguf::Value>> keep;
+    for (auto& x : kv) {
+      if (x.first != "bitnet-b1.58.rope.freq_base" &&
+          x.first != "bitnet-b1.58.attention.layer_norm_rms_epsilon") {
+        keep.push_back(x);
+      }
+    }
+    kv = keep;
+  };
+  LoadReport r;
+  const ModelWeights m = load_model(rewrite(src, dir + "/nokeys.gguf", drop), {}, &r);
+  EXPECT_EQ(m.hp.rope_theta, 10000.0f);
+  EXPECT_EQ(m.hp.rms_eps, 1e-5f);
+  bool rope_noted = false, eps_noted = false;
+  for (const auto& n : r.notes) {
+    rope_noted = rope_noted || n.find("rope.freq_base missing") != std::string::npos;
+    eps_noted = eps_noted || n.find("layer_norm_rms_epsilon missing") != std::string::npos;
+  }
+  EXPECT_TRUE(rope_noted) << ::testing::PrintToString(r.notes);
+  EXPECT_TRUE(eps_noted) << ::testing::PrintToString(r.notes);
+  for (float eps : {2.0f, 0.0f, -1e-5f}) {
+    Edit e;
+    e.meta = [eps](auto& kv) {
+      for (auto& x : kv) {
+        if (x.first == "bitnet-b1.58.attention.layer_norm_rms_epsilon") {
+          x.second = gguf::Value::f32(eps);
+        }
+      }
+    };
+    expect_load_error(rewrite(src, dir + "/eps.gguf", e), {"RMSNorm epsilon"});
+  }
 }
 
 TEST(LoaderTq, DifferingBlockScalesKeepF32) {

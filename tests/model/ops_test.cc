@@ -308,5 +308,40 @@ TEST(Ops, Relu2Gate) {
   EXPECT_EQ(o[2], -0.5f);
 }
 
+// The transformer gates in place (out == g): that path must square the ReLU too.
+TEST(Ops, Relu2GateInPlace) {
+  float g[4] = {-1, 2, 0.5f, 3}, u[4] = {5, 3, -2, 0.5f};
+  relu2_gate(g, u, 4, g);
+  EXPECT_EQ(g[0], 0);      // max(-1, 0)^2 * 5
+  EXPECT_EQ(g[1], 12);     // 2^2 * 3
+  EXPECT_EQ(g[2], -0.5f);  // 0.5^2 * -2
+  EXPECT_EQ(g[3], 4.5f);   // 3^2 * 0.5
+}
+
+// A store at the capacity is refused for both types, and leaves the other heads' rows alone
+// (capacity 16 is one whole key block, so position 16 would land in the next head's keys).
+TEST(Ops, KvCacheStoreAtCapacityIsRefused) {
+  for (KvType t : {KvType::kF32, KvType::kF16}) {
+    KvCache c(1, 2, 2, 16, t);
+    const float k0[4] = {1, 2, 3, 4}, v0[4] = {5, 6, 7, 8};
+    c.store(0, 0, k0, v0);
+    const float k1[4] = {9, 10, 11, 12}, v1[4] = {13, 14, 15, 16};
+    c.store(0, 15, k1, v1);  // the last position is fine
+    EXPECT_THROW(c.store(0, 16, k1, v1), Error);
+    EXPECT_THROW(c.store(0, -1, k1, v1), Error);
+    EXPECT_THROW(c.store(1, 0, k1, v1), Error);  // one layer only
+    float out[2];
+    c.read_key(0, 1, 0, out);
+    EXPECT_EQ(out[0], 3);
+    EXPECT_EQ(out[1], 4);
+    c.read_value(0, 1, 0, out);
+    EXPECT_EQ(out[0], 7);
+    EXPECT_EQ(out[1], 8);
+    c.read_key(0, 0, 15, out);
+    EXPECT_EQ(out[0], 9);
+    EXPECT_EQ(out[1], 10);
+  }
+}
+
 }  // namespace
 }  // namespace tritune

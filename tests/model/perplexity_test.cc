@@ -48,6 +48,22 @@ TEST(Perplexity, StridedWindowsScoreEveryTokenOnce) {
   EXPECT_NEAR(std::log(r.ppl), std::log(full.ppl), 0.5);
 }
 
+TEST(Perplexity, DefaultStrideIsHalfTheWindow) {
+  auto w = testing::make_tiny_model();
+  Transformer tf(w, {Path::kKernel, 1, KvType::kF32, 0});
+  const auto toks = testing::tiny_tokens(50, w->hp.vocab, 4);
+  PerplexityOptions opt;
+  opt.ctx = 16;  // stride 0: ctx / 2 = 8
+  const PerplexityResult def = perplexity(tf, toks, opt);
+  // Windows start at 0, 8, 16, 24, 32 and 40 (the one at 40 reaches the 50th token).
+  EXPECT_EQ(def.windows, 6);
+  EXPECT_EQ(def.scored, 49);
+  opt.stride = 8;
+  const PerplexityResult eight = perplexity(tf, toks, opt);
+  EXPECT_EQ(eight.windows, 6);
+  EXPECT_EQ(def.ppl, eight.ppl);
+}
+
 TEST(Perplexity, RejectsBadOptions) {
   auto w = testing::make_tiny_model();
   Transformer tf(w, {Path::kKernel, 1, KvType::kF32, 32});

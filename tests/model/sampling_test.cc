@@ -68,6 +68,53 @@ TEST(Sampler, TopKAndTopPSupport) {
   EXPECT_NEAR(sum, 1.0, 1e-12);
 }
 
+TEST(Sampler, TopPKeepsTheSmallestPrefixWhoseMassReachesP) {
+  // Four equal logits: each probability is exactly 1/4, so the running sums 0.25, 0.5, 0.75
+  // are exact. Nucleus sampling keeps the smallest prefix whose mass is >= p: a prefix that
+  // reaches p exactly is enough.
+  const std::vector<float> flat = {2.0f, 2.0f, 2.0f, 2.0f};
+  Sampler half({1.0f, 0, 0.5f, 1});
+  auto d = half.distribution(flat.data(), 4);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].first, 0);  // ties keep the lowest ids first
+  EXPECT_EQ(d[1].first, 1);
+  EXPECT_EQ(d[0].second, 0.5);
+  EXPECT_EQ(d[1].second, 0.5);
+  Sampler three({1.0f, 0, 0.75f, 1});
+  EXPECT_EQ(three.distribution(flat.data(), 4).size(), 3u);
+  Sampler quarter({1.0f, 0, 0.25f, 1});
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(quarter.sample(flat.data(), 4), 0);
+}
+
+TEST(Sampler, InfiniteLogitsAreLimitsNotNaN) {
+  // +inf is above every finite logit: the +inf tokens share all the probability (the limit of
+  // the softmax). exp(inf - inf) used to turn every probability into NaN, and sample() then
+  // returned the token with the lowest logit every time.
+  const std::vector<float> up = {INFINITY, 0.0f, -1.0f, INFINITY};
+  Sampler s({1.0f, 0, 1.0f, 42});
+  auto d = s.distribution(up.data(), 4);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0], std::make_pair(0, 0.5));
+  EXPECT_EQ(d[1], std::make_pair(3, 0.5));
+  int hits[4] = {0, 0, 0, 0};
+  for (int i = 0; i < 400; ++i) ++hits[s.sample(up.data(), 4)];
+  EXPECT_EQ(hits[1] + hits[2], 0);
+  EXPECT_GT(hits[0], 100);
+  EXPECT_GT(hits[3], 100);
+  // -inf masks a token: it is never in the distribution, even through the rounding fall-back.
+  const std::vector<float> masked = {-INFINITY, 1.0f, -INFINITY};
+  d = s.distribution(masked.data(), 3);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0], std::make_pair(1, 1.0));
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(s.sample(masked.data(), 3), 1);
+  // Nothing left to sample: an error, greedy or not.
+  const std::vector<float> none = {-INFINITY, -INFINITY};
+  EXPECT_THROW(s.sample(none.data(), 2), Error);
+  Sampler greedy({0.0f, 0, 1.0f, 1});
+  EXPECT_THROW(greedy.sample(none.data(), 2), Error);
+  EXPECT_EQ(greedy.sample(up.data(), 4), 0);
+}
+
 TEST(Sampler, EmpiricalFrequenciesMatchSoftmaxWithTemperature) {
   const float temp = 1.7f;
   Sampler s({temp, 0, 1.0f, 123});

@@ -163,6 +163,14 @@ TEST(Pretokenize, Contractions) {
   EXPECT_EQ(split("'lx"), (Pieces{"'lx"}));
   EXPECT_EQ(split("a'"), (Pieces{"a", "'"}));
   EXPECT_EQ(split("''s"), (Pieces{"''", "s"}));  // a quote run is punctuation
+  // Every one-letter contraction cuts a longer word, in either case.
+  EXPECT_EQ(split("'dog"), (Pieces{"'d", "og"}));
+  EXPECT_EQ(split("'Dog"), (Pieces{"'D", "og"}));
+  EXPECT_EQ(split("'time"), (Pieces{"'t", "ime"}));
+  EXPECT_EQ(split("'more"), (Pieces{"'m", "ore"}));
+  EXPECT_EQ(split("'very"), (Pieces{"'ve", "ry"}));
+  EXPECT_EQ(split("'rest"), (Pieces{"'re", "st"}));
+  EXPECT_EQ(split("'llama"), (Pieces{"'ll", "ama"}));
 }
 
 TEST(Pretokenize, NumbersInGroupsOfUpToThree) {

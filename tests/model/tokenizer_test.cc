@@ -155,6 +155,18 @@ TEST(Tokenizer, LowestRankMergesFirst) {
   EXPECT_EQ(enc(swapped, "abc"), (Ids{kAb, 'c'}));
 }
 
+TEST(Tokenizer, ARepeatedMergeKeepsItsFirstRank) {
+  // A merge listed twice takes the rank of its first line. "b c" (rank 11) before "a b"
+  // (rank 12), repeated at rank 14: b c first, then "a bc" gives abc.
+  TokenizerData d = test_data(false);
+  d.merges.push_back("b c");
+  EXPECT_EQ(enc(Tokenizer::from_vocab(d), "abc"), (Ids{kAbc}));
+  // "a b" (rank 11) before "b c" (rank 12), repeated at rank 14: ab c, and "ab c" is no merge.
+  TokenizerData swapped = test_data(false, /*swap_ab_bc=*/true);
+  swapped.merges.push_back("a b");
+  EXPECT_EQ(enc(Tokenizer::from_vocab(swapped), "abc"), (Ids{kAb, 'c'}));
+}
+
 TEST(Tokenizer, LeftmostMergeOnTies) {
   Tokenizer t = Tokenizer::from_vocab(test_data(false));
   EXPECT_EQ(enc(t, "aaa"), (Ids{kAa, 'a'}));
