@@ -20,14 +20,20 @@ uint64_t rotl(uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
 }
 
+// -inf is a masked token; +inf is the limit of a logit above every finite one (the +inf tokens
+// then share the probability between them). NaN, or no token above -inf, leaves nothing to
+// sample.
 void check_logits(const float* logits, int64_t vocab) {
   if (vocab <= 0) throw Error("sampler: empty vocabulary");
+  bool any = false;
   for (int64_t i = 0; i < vocab; ++i) {
     if (std::isnan(logits[i])) {
       throw Error("sampler: logit of token " + std::to_string(i) +
                   " is NaN (the model produced invalid values)");
     }
+    any = any || logits[i] > -INFINITY;
   }
+  if (!any) throw Error("sampler: every logit is -inf (no token can be sampled)");
 }
 
 }  // namespace
@@ -64,11 +70,15 @@ std::vector<std::pair<int32_t, double>> Sampler::distribution(const float* logit
     const int64_t best = std::max_element(logits, logits + vocab) - logits;
     return {{(int32_t)best, 1.0}};
   }
-  std::vector<std::pair<int32_t, double>> c((size_t)vocab);
+  std::vector<std::pair<int32_t, double>> c;
+  c.reserve((size_t)vocab);
   double m = -INFINITY;
   for (int64_t i = 0; i < vocab; ++i) m = std::max(m, (double)logits[i] / opt_.temperature);
   for (int64_t i = 0; i < vocab; ++i) {
-    c[(size_t)i] = {(int32_t)i, std::exp((double)logits[i] / opt_.temperature - m)};
+    const double z = (double)logits[i] / opt_.temperature;
+    // exp(inf - inf) would be NaN: with a +inf logit only the +inf tokens keep any mass.
+    const double p = std::isinf(m) ? (z == m ? 1.0 : 0.0) : std::exp(z - m);
+    if (p > 0) c.push_back({(int32_t)i, p});  // a token of probability 0 is never drawn
   }
   auto by_prob = [](const std::pair<int32_t, double>& a, const std::pair<int32_t, double>& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;

@@ -21,11 +21,13 @@ class Sampler {
   explicit Sampler(const SamplerOptions& opt);
   const SamplerOptions& options() const { return opt_; }
 
-  // Throws Error if a logit is NaN (a broken model must not look like a choice).
+  // Throws Error if a logit is NaN or every logit is -inf (a broken model must not look like a
+  // choice). A -inf logit masks its token; +inf tokens, if any, share all the probability.
   int32_t sample(const float* logits, int64_t vocab);
 
   // The distribution sample() draws from: (token, probability) sorted by probability
-  // (descending, then id), renormalized after the filters. Greedy: one entry with 1.
+  // (descending, then id), renormalized after the filters; tokens of probability 0 are left
+  // out. Greedy: one entry with 1.
   std::vector<std::pair<int32_t, double>> distribution(const float* logits, int64_t vocab) const;
 
   // Uniform double in [0, 1) from the generator (53 bits).
