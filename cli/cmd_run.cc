@@ -444,7 +444,7 @@ int run_validate(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return 0;
   const int threads = apply_threads(a.get_int("-t"));
   const int64_t n = positions_arg("-n", a.get_int("-n"), 2);
-  const uint64_t seed = (uint64_t)a.get_int("--seed");
+  const uint64_t seed = seed_arg(a);
   ValidateOptions vo;
   vo.threads = threads;
   vo.kv = parse_kv_type(a.get("--kv"));

@@ -557,6 +557,24 @@ TEST_F(RunCli, InspectJsonSurvivesHostileMetadata) {
   EXPECT_NE(r.out.find("'llama'"), std::string::npos) << r.out;
 }
 
+// Position counts are accepted up to and including the documented maximum 2^24 = 16777216
+// (checked before the model loads, so a valid count gets as far as the missing file), and list
+// options refuse a trailing comma (an item left out) instead of dropping it.
+TEST_F(RunCli, PositionLimitIsInclusiveAndListsRefuseATrailingComma) {
+  Result r = run("run -n 16777216 -m " + dir_ + "/missing.gguf");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("missing.gguf"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("must be in"), std::string::npos) << r.out;
+  r = run("run -n 16777217 -m " + dir_ + "/missing.gguf");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("-n 16777217: must be in 0..16777216"), std::string::npos) << r.out;
+  // --cache bogus would fail next: the list must be refused first.
+  r = run("bench kernels --formats i2_s, --cache bogus");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--formats 'i2_s,'"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("--cache"), std::string::npos) << r.out;
+}
+
 TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   Result r = run("run -m " + dir_ + "/missing.gguf -n 2");
   EXPECT_NE(r.status, 0);
@@ -582,7 +600,7 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   for (const std::string& cmd : std::vector<std::string>{
            "run -n 1 --temp -1", "run -n -3", "run -n 1 --seed x", "run -n 1 --kv q9",
            "run -n 1 --path x", "run --ctx -5", "run --tokens 1,a", "chat --ctx -1", "chat -n 0",
-           "chat --top-p 2", "validate -n 1", "validate --tol x",
+           "chat --top-p 2", "validate -n 1", "validate --tol x", "validate --seed -1",
            "ppl -f " + dir_ + "/text.txt --stride x"}) {
     r = run(cmd + " -m " + dir_ + "/missing.gguf");
     EXPECT_NE(r.status, 0) << cmd;
@@ -665,6 +683,24 @@ TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
     r = run(bad);
     EXPECT_EQ(r.status, 1) << bad << "\n" << r.out;
     EXPECT_NE(r.out.find("error:"), std::string::npos) << bad << "\n" << r.out;
+  }
+  // A list ending in a comma lost an item (the user meant another): refused by name, before
+  // the options read after it (here -r/--mib run a tiny roofline, --cold-mib -1 is an error).
+  for (const std::string bad :
+       {"bench roofline -t 1, -r 1 --mib 1",
+        "bench variants --variants i2s_gemv_r1_t1_u4_v512_g4_k0_avnni_p64_dmask, --shape 64x256 "
+        "--cold-mib -1"}) {
+    r = run(bad);
+    EXPECT_EQ(r.status, 1) << bad << "\n" << r.out;
+    EXPECT_NE(r.out.find(",': give one or more comma-separated items"), std::string::npos)
+        << bad << "\n"
+        << r.out;
+  }
+  // An empty integer is not 0.
+  for (const std::string bad : {"bench roofline -r ''", "bench roofline --mib= -r 1"}) {
+    r = run(bad);
+    EXPECT_EQ(r.status, 1) << bad << "\n" << r.out;
+    EXPECT_NE(r.out.find(" expects an integer, got ''"), std::string::npos) << bad << "\n" << r.out;
   }
   // Shapes no kernel call can take are refused before any work (the tuner used to build 17 GB
   // of weights and fail every variant for minutes; bench kernels ran its roofline first).

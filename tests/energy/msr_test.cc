@@ -72,6 +72,26 @@ TEST(Msr, IntelServerDramUsesFixedUnit) {
   EXPECT_NEAR(p.meter->results().joules(EnergyDomain::kDram), 100000 * 15.3e-6, 1e-9);
 }
 
+// Every server part whose DRAM domain counts in 15.3 uJ (Intel SDM; Linux intel_rapl_common.c
+// rapl_defaults_hsw_server): Haswell-EP, Broadwell-EP/DE, Skylake-X, Ice Lake-SP/D, Sapphire
+// Rapids, Xeon Phi KNL/KNM. A client part (Tiger Lake) takes the unit register's 2^-14 J.
+TEST(Msr, EveryServerModelWithAFixedDramUnitUsesIt) {
+  for (const int model : {0x3F, 0x4F, 0x56, 0x55, 0x6A, 0x6C, 0x8F, 0x57, 0x85, 0x8C}) {
+    FakeTree t;
+    t.write_msr(0, 0x606, kIntelUnit);
+    t.write_msr(0, 0x611, 0);
+    t.write_msr(0, 0x619, 0);
+    BackendProbe p = probe_msr(opts(t, CpuIdentity{"GenuineIntel", 6, model, false}));
+    ASSERT_TRUE(p.status.usable) << p.status.reason;
+    p.meter->start();
+    t.write_msr(0, 0x619, 100000);
+    p.meter->stop();
+    const double unit = model == 0x8C ? 1.0 / 16384 : 15.3e-6;
+    EXPECT_NEAR(p.meter->results().joules(EnergyDomain::kDram), 100000 * unit, 1e-9)
+        << "model 0x" << std::hex << model;
+  }
+}
+
 TEST(Msr, AmdPackageAndPerCoreCounters) {
   FakeTree t;
   const CpuIdentity zen4{"AuthenticAMD", 0x19, 0x61, false};

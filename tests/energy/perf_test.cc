@@ -89,6 +89,26 @@ TEST(Perf, NormalDeltaWithSysfsScale) {
   EXPECT_EQ(api->closed, 3);  // the meter closes its counters
 }
 
+// Each event has its own scale (a server's DRAM counts in 2^-16 J, the package in 2^-32 J):
+// every counter is converted with its own, and the meter's resolution is the finest of them.
+TEST(Perf, EachEventKeepsItsScaleAndTheResolutionIsTheFinest) {
+  FakeTree t;
+  make_pmu(t);
+  t.write(std::string(kPmu) + "/events/energy-ram.scale", "1.52587890625e-05\n");  // 2^-16 J
+  auto api = std::make_shared<FakePerf>();
+  BackendProbe p = probe_perf(opts(t, api));
+  ASSERT_TRUE(p.status.usable) << p.status.reason;
+  EXPECT_DOUBLE_EQ(p.status.resolution_j, 1.0 / 4294967296.0);
+  EXPECT_DOUBLE_EQ(p.meter->resolution_joules(), 1.0 / 4294967296.0);
+  p.meter->start();
+  api->value[{13, 0x02, 0}] = 1ULL << 32;  // 1 J at 2^-32 J
+  api->value[{13, 0x03, 0}] = 3ULL << 16;  // 3 J at 2^-16 J
+  p.meter->stop();
+  const EnergyReading r = p.meter->results();
+  EXPECT_NEAR(r.joules(EnergyDomain::kPackage), 1.0, 1e-9);
+  EXPECT_NEAR(r.joules(EnergyDomain::kDram), 3.0, 1e-9);
+}
+
 TEST(Perf, OneCounterPerPackageFromCpumask) {
   FakeTree t;
   make_pmu(t, "0,18");

@@ -19,6 +19,10 @@ TEST(Env, IntegersInRangeAreTakenAnythingElseFallsBackWithOneWarning) {
   EXPECT_EQ(env_int("TRITUNE_TEST_INT", 7, 0, 100), 42);
   setenv("TRITUNE_TEST_INT", "0", 1);
   EXPECT_EQ(env_int("TRITUNE_TEST_INT", 7, 0, 100), 0);
+  setenv("TRITUNE_TEST_INT", "100", 1);  // both ends of the range are in it
+  EXPECT_EQ(env_int("TRITUNE_TEST_INT", 7, 0, 100), 100);
+  setenv("TRITUNE_TEST_INT", "-5", 1);
+  EXPECT_EQ(env_int("TRITUNE_TEST_INT", 7, -5, 5), -5);
 
   ::testing::internal::CaptureStderr();
   setenv("TRITUNE_TEST_INT", "12abc", 1);

@@ -100,6 +100,26 @@ TEST(HugePages, FreedRangesAreReusedWhenAModelIsRepacked) {
 #endif
 }
 
+// A hole exactly the size of the next buffer (whole 4 KiB pages) is reused: first fit takes a
+// range of equal size, not only a larger one.
+TEST(HugePages, AHoleOfExactlyTheRequestedSizeIsReused) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "every buffer comes from the heap under AddressSanitizer";
+#else
+  const size_t n = (size_t(1) << 20) + 3 * 4096;  // whole pages: the hole is exactly n bytes
+  auto* a = static_cast<uint8_t*>(alloc_weights(n));
+  auto* b = static_cast<uint8_t*>(alloc_weights(n));  // after a: a's range becomes a hole
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_EQ(b, a + n) << "consecutive buffers of whole pages are adjacent in one arena";
+  free_weights(a, n);
+  auto* c = static_cast<uint8_t*>(alloc_weights(n));
+  EXPECT_EQ(c, a) << "the freed range of the same size was not reused";
+  free_weights(c, n);
+  free_weights(b, n);
+#endif
+}
+
 // A freed range does not stay resident: the whole huge pages inside it go back to the kernel
 // (a fused q/k/v or gate/up buffer is larger than the storages freed before it, so holes are
 // not always refilled at once). Its neighbour keeps the arena alive.

@@ -120,6 +120,18 @@ TEST(I2SLayout, BadInputIsRefusedWithAClearError) {
       EXPECT_NE(std::string(e.what()).find("code 3"), std::string::npos) << e.what();
     }
   }
+  // Codes alone (n * k / 4 bytes, no scale tail) are enough to decode: 2 x 256 -> 128 bytes.
+  {
+    std::mt19937 rng(3);
+    const auto t2 = testing::random_ternary(2 * 256, rng);
+    PackedWeights codes_only = i2s_pack_ternary(t2.data(), 2, 256, 1.0f);
+    codes_only.data.resize(128);
+    EXPECT_EQ(i2s_unpack_ternary(codes_only), t2);
+    EXPECT_EQ(i2s_untile(i2s_repack(codes_only)), t2);
+    codes_only.data.resize(127);  // one byte short
+    EXPECT_THROW(i2s_unpack_ternary(codes_only), Error);
+    EXPECT_THROW(i2s_repack(codes_only), Error);
+  }
   // Truncated storage.
   p.data.resize(10);
   EXPECT_THROW(i2s_unpack_ternary(p), Error);

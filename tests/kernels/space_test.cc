@@ -38,6 +38,10 @@ TEST(Space, ConstraintsPruneWithReasons) {
   Shape ok{2560, 2560, 128}, bad{2560, 1000, 128};
   EXPECT_EQ(s.check(p, &ok, Isa::kAvx512Vnni), "");
   EXPECT_NE(s.check(p, &bad, Isa::kAvx512Vnni).find("K % kblock"), std::string::npos);
+  // A K block must be smaller than K: one block of all of K is the unblocked loop again.
+  Shape equal{2560, 512, 128}, twice{2560, 1024, 128};
+  EXPECT_NE(s.check(p, &equal, Isa::kAvx512Vnni).find("kblock < K"), std::string::npos);
+  EXPECT_EQ(s.check(p, &twice, Isa::kAvx512Vnni), "");
   EXPECT_NE(s.check(s.defaults(), nullptr, Isa::kAvx2).find("vbits"), std::string::npos);
   p = s.defaults();
   p["rows"] = "4";
@@ -52,6 +56,14 @@ TEST(Space, ParserRejectsMalformedNames) {
   for (const char* bad : {"i2s_gemv", "i2s_gemv_r4__avx512vnni", "zz_gemv_r1__avx2",
                           "i2s_gemv_x4_t1_u1_v512_g4_k0_avnni__avx512vnni",
                           "i2s_gemv_r4_t1_u1_v512_g4_k0_avnni__sse9"}) {
+    EXPECT_THROW(parse_variant_name(bad), Error) << bad;
+  }
+  // Every field must carry its parameter's key, in declaration order, even where the value
+  // alone would be legal for that parameter.
+  EXPECT_NO_THROW(parse_variant_name("i2s_gemv_r1_t1_u4_v512_g4_k0_avnni_p64_dmask__avx512vnni"));
+  for (const char* bad : {"i2s_gemv_x1_t1_u4_v512_g4_k0_avnni_p64_dmask__avx512vnni",
+                          "i2s_gemv_t1_r1_u4_v512_g4_k0_avnni_p64_dmask__avx512vnni",
+                          "i2s_gemv_r1_t1_u4_v512_g4_k0_avnni_p64_mask__avx512vnni"}) {
     EXPECT_THROW(parse_variant_name(bad), Error) << bad;
   }
 }

@@ -4,6 +4,7 @@
 #include "kernels/thread_pool.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -401,6 +402,47 @@ TEST_F(ThreadPoolTest, AForkedChildStartsItsOwnWorkers) {
   ASSERT_TRUE(WIFEXITED(st));
   EXPECT_EQ(WEXITSTATUS(st), 0) << "2: wrong results in the child, 3: no worker helped";
   expect_each_once(0, 64);  // the parent's pool still works
+}
+
+// A share word of schedule kRanges holds a share's front and end in 16 bits each, so 65535 tasks
+// is the largest loop it can split: at 65536 the last share's end (65536) does not fit, and the
+// loop must take guided claims instead. Run in a child with a deadline: a loop whose tasks were
+// lost never returns.
+TEST_F(ThreadPoolTest, LoopsAtTheShareWordLimitRunEveryIndexOnce) {
+  set_pool_schedule(PoolSchedule::kRanges);
+  set_num_threads(2);
+  const int64_t started = pool_stats().worker_tasks;  // see AForkedChildStartsItsOwnWorkers
+  for (int i = 0; i < 500 && pool_stats().worker_tasks == started; ++i) {
+    expect_each_once(0, 64, 20000);
+  }
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int rc = 0;
+    for (int threads : {2, 3}) {
+      set_num_threads(threads);
+      for (int size : {65535, 65536}) {
+        Counts c(size);
+        rc |= halide_do_par_for(nullptr, count_task, 0, size, reinterpret_cast<uint8_t*>(&c));
+        for (int i = 0; i < size; ++i)
+          if (c.hits[(size_t)i].load() != 1) rc = 1;
+      }
+    }
+    ::_exit(rc != 0 ? 2 : 0);
+  }
+  int st = 0;
+  pid_t got = 0;
+  for (int i = 0; i < 500 && (got = ::waitpid(pid, &st, WNOHANG)) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (got == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &st, 0);
+    FAIL() << "a loop of 65535 or 65536 tasks did not finish within 5 s (tasks lost)";
+  }
+  ASSERT_EQ(got, pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "2: an index did not run exactly once";
 }
 
 TEST_F(ThreadPoolTest, RejectsBadThreadCounts) {

@@ -5,6 +5,7 @@
 #include "model/loader.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstring>
@@ -14,6 +15,7 @@
 
 #include "kernels/error.h"
 #include "kernels/half.h"
+#include "kernels/json.h"
 #include "model/convert.h"
 #include "model/ggml_types.h"
 #include "model/model_writer.h"
@@ -880,6 +882,117 @@ TEST(Safetensors, RoundTripAndValidation) {
   expect_bad(R"({"t": [1, 2]})", "not an object");
   expect_bad(R"({"t": {"dtype": "U8"}})", "data_offsets");
   expect_bad(R"([1])", "does not start");
+}
+
+// The 2b4t shape is microsoft/bitnet-b1.58-2B-4T's config.json: hidden_size 2560,
+// intermediate_size 6912, 30 layers, 20 attention heads over 5 key/value heads (GQA, head_dim
+// 2560 / 20 = 128), vocab_size 128256, max_position_embeddings 4096, rope_theta 500000.
+TEST(SyntheticShapes, TwoB4TIsThePublishedConfig) {
+  const ModelShape& s = find_shape("2b4t");
+  EXPECT_EQ(s.hidden, 2560);
+  EXPECT_EQ(s.ffn, 6912);
+  EXPECT_EQ(s.layers, 30);
+  EXPECT_EQ(s.heads, 20);
+  EXPECT_EQ(s.kv_heads, 5);
+  EXPECT_EQ(s.vocab, 128256);
+  EXPECT_EQ(s.context, 4096);
+  EXPECT_EQ(s.rope_theta, 500000.0f);
+  const HParams hp = shape_hparams(s);
+  EXPECT_EQ(hp.head_dim, 128);
+  EXPECT_EQ(hp.kv_heads, 5);
+  EXPECT_EQ(hp.activation, "relu2");
+}
+
+// llama.cpp's optional per-tensor scale "blk.N.attn_q.scale" (the weight's name with ".weight"
+// replaced by ".scale") multiplies into that tensor only.
+TEST(LoaderGguf, PerTensorScaleMultipliesIntoItsWeight) {
+  const std::string dir = scratch_dir("tscale");
+  const std::string path = dir + "/scaled.gguf";
+  {
+    const auto f = gguf::File::open(tiny_files().i2s);
+    gguf::Writer w(path);
+    for (const auto& [k, v] : f->metadata()) w.set(k, v);
+    for (const auto& t : f->tensors()) w.add_tensor(t.name, t.type, t.ne);
+    w.add_tensor("blk.1.attn_q.scale", ggml::kF32, {1});
+    for (const auto& t : f->tensors()) w.write_tensor(t.name, t.data, (size_t)t.bytes);
+    const float quarter = 0.25f;
+    w.write_tensor("blk.1.attn_q.scale", &quarter, sizeof quarter);
+    w.finish();
+  }
+  const ModelWeights m = load_model(path);
+  const HParams hp = shape_hparams(find_shape("tiny"));
+  const auto gen = synthetic_source(hp, kSeed, false);
+  const TernaryMatrix q = ternary_of(m.layers[1].wq);
+  EXPECT_EQ(q.scale, gen->scale(1, Proj::kQ) * 0.25f);  // powers of two: exact
+  std::vector<int8_t> want((size_t)(q.n * q.k));
+  gen->ternary_rows(1, Proj::kQ, 0, q.n, want.data());
+  EXPECT_EQ(q.t, want);
+  // The other tensors keep their own scales.
+  EXPECT_EQ(ternary_of(m.layers[0].wq).scale, gen->scale(0, Proj::kQ));
+  EXPECT_EQ(ternary_of(m.layers[1].wk).scale, gen->scale(1, Proj::kK));
+}
+
+// config.json without "head_dim" (as in many HF BitNet/LLaMA configs): hidden_size /
+// num_attention_heads, i.e. 256 / 4 = 64 for the tiny shape (GQA 4/2).
+TEST(LoaderHf, MissingHeadDimIsHiddenOverAttentionHeads) {
+  const std::string src = tiny_files().hf;
+  const json::Value cfg = json::parse(testing::read_text(src + "/config.json"));
+  ASSERT_NE(cfg.find("head_dim"), nullptr);
+  json::Value no_dim = json::Value::object();
+  for (const auto& [k, v] : cfg.members()) {
+    if (k != "head_dim") no_dim.set(k, v);
+  }
+  const ModelWeights m = load_hf_parts({safetensors::File::open(src + "/model.safetensors")},
+                                       json::dump(no_dim), "config.json");
+  EXPECT_EQ(m.hp.heads, 4);
+  EXPECT_EQ(m.hp.kv_heads, 2);
+  EXPECT_EQ(m.hp.head_dim, 64);
+  EXPECT_EQ(m.layers[0].wk.n, 2 * 64);
+}
+
+// Element sizes from the safetensors format: 8 bytes for F64/I64/U64, 4 for F32/I32/U32, 2 for
+// F16/BF16/I16/U16, 1 for I8/U8/BOOL/F8_*. A tensor of 3 elements spans exactly 3 * size bytes.
+TEST(Safetensors, DtypeSizesFollowTheFormat) {
+  const std::vector<std::pair<std::string, int>> sizes = {
+      {"F64", 8}, {"I64", 8}, {"U64", 8},  {"F32", 4},     {"I32", 4},
+      {"U32", 4}, {"F16", 2}, {"BF16", 2}, {"I16", 2},     {"U16", 2},
+      {"I8", 1},  {"U8", 1},  {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+  auto parse = [](const std::string& dtype, int bytes) {
+    const std::string json = "{\"t\": {\"dtype\": \"" + dtype +
+                             "\", \"shape\": [3], \"data_offsets\": [0, " + std::to_string(bytes) +
+                             "]}}";
+    std::vector<uint8_t> b(8 + json.size() + 64, 0);
+    const uint64_t n = json.size();
+    std::memcpy(b.data(), &n, 8);
+    std::memcpy(b.data() + 8, json.data(), json.size());
+    return safetensors::File::parse(MappedFile::from_bytes(b, "d.st"));
+  };
+  for (const auto& [dtype, size] : sizes) {
+    SCOPED_TRACE(dtype);
+    EXPECT_NO_THROW(parse(dtype, 3 * size));
+    EXPECT_THROW(parse(dtype, 3 * size + 1), Error);
+    if (size > 1) {
+      EXPECT_THROW(parse(dtype, 3 * size - 1), Error);
+    }
+  }
+}
+
+// Only regular files are mapped: a fifo (which would block a reader) and a device are named.
+TEST(MappedFileOpen, RefusesWhatIsNotARegularFile) {
+  const std::string dir = scratch_dir("mapped_nonreg");
+  const std::string fifo = dir + "/fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  for (const std::string& path : {fifo, std::string("/dev/null"), dir}) {
+    try {
+      MappedFile::open(path);
+      ADD_FAILURE() << path << " was opened";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+  }
+  std::remove(fifo.c_str());
 }
 
 }  // namespace

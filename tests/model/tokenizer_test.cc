@@ -513,6 +513,22 @@ TEST(TokenizerJson, ConfigGivesEosAddBosAndChatTemplate) {
   std::remove(cfg_path.c_str());
 }
 
+// tokenizer_config.json may give chat_template as a list of named templates: the one named
+// "default" is taken wherever it stands; without one, the first template in the list.
+TEST(TokenizerJson, ChatTemplateListPrefersDefaultElseTheFirst) {
+  const std::string tok = hf_json(false, kHfRegex);
+  auto tmpl = [&](const std::string& list) {
+    return tokenizer_data_from_hf_json(tok, "{\"chat_template\": " + list + "}").chat_template;
+  };
+  EXPECT_EQ(tmpl(R"([{"name": "tool_use", "template": "T"}])"), "T");
+  EXPECT_EQ(tmpl(R"([{"name": "rag", "template": "R"}, {"name": "tool_use", "template": "T"}])"),
+            "R");
+  EXPECT_EQ(tmpl(R"([{"name": "rag", "template": "R"}, {"name": "default", "template": "D"}])"),
+            "D");
+  EXPECT_EQ(tmpl(R"([{"name": "default", "template": "D"}, {"name": "rag", "template": "R"}])"),
+            "D");
+}
+
 TEST(TokenizerJson, RejectsWhatItCannotRun) {
   auto error_of = [](const std::string& text, const std::string& cfg = "") -> std::string {
     try {

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "kernels/error.h"
 #include "kernels/memory_budget.h"
@@ -162,6 +163,161 @@ INSTANTIATE_TEST_SUITE_P(
       return head_type_name(info.param.embd) +
              (info.param.tied ? std::string("_tied") : "_out_" + head_type_name(info.param.output));
     });
+
+// An untied model's logits come from output.weight, not from the token embedding: with output
+// = -token_embd (f32, so the negation is exact) the body is unchanged and every logit is the
+// exact negation of the tied model's; with output = 0 every logit is exactly 0.
+TEST(Transformer, UntiedOutputHeadIsTheOneUsed) {
+  auto tied = make_tiny_model();
+  ASSERT_EQ(tied->output.rows, 0);
+  ASSERT_EQ(tied->tok_embd.ggml_type, kGgmlF32);
+  auto untied = std::make_shared<ModelWeights>(*tied);
+  untied->tok_embd.data = untied->tok_embd.owned.data();
+  untied->output = tied->tok_embd;
+  untied->output.name = "output.weight";
+  RawMatrix& out = untied->output;
+  out.data = out.owned.data();
+  std::vector<float> w((size_t)(out.rows * out.cols));
+  std::memcpy(w.data(), out.owned.data(), out.owned.size());
+  for (float& x : w) x = -x;
+  std::memcpy(out.owned.data(), w.data(), out.owned.size());
+  const auto toks = tiny_tokens(6, tied->hp.vocab, 9);
+  for (Path p : {Path::kReference, Path::kKernel}) {
+    SCOPED_TRACE(path_name(p));
+    Transformer a(tied, {p, 1, KvType::kF32, 0});
+    Transformer b(untied, {p, 1, KvType::kF32, 0});
+    const std::vector<float> la = a.forward_last(toks), lb = b.forward_last(toks);
+    ASSERT_GT(max_abs(la), 0.1);
+    for (size_t i = 0; i < la.size(); ++i) ASSERT_EQ(lb[i], -la[i]) << "logit " << i;
+  }
+  std::memset(out.owned.data(), 0, out.owned.size());
+  for (Path p : {Path::kReference, Path::kKernel}) {
+    SCOPED_TRACE(path_name(p));
+    Transformer b(untied, {p, 1, KvType::kF32, 0});
+    EXPECT_EQ(max_abs(b.forward_last(toks)), 0.0);
+  }
+}
+
+// The whole forward pass against an independent double-precision transcription of BitNet
+// b1.58 (HF modeling_bitnet): per layer x += Wo subnorm(attn(rope(Wq h), rope(Wk h), Wv h)) with
+// h = norm(x), then x += Wd subnorm(relu(Wg h)^2 * Wu h) with h = norm(x); logits = E norm(x).
+// RMSNorm y = w * x / sqrt(mean(x^2) + eps); RoPE rotates the halves (i, i + D/2) by pos *
+// theta^(-2i/D); causal softmax attention scaled by 1/sqrt(D), q head h on kv head h / (H/KV).
+// Float linear layers (no activation quantization), so only float rounding differs.
+TEST(Transformer, MatchesAnIndependentDoublePrecisionForward) {
+  TinySpec spec;
+  spec.linear_format = Format::kF32;
+  auto w = make_tiny_model(spec);
+  const HParams& hp = w->hp;
+  const int64_t H = hp.hidden, F = hp.ffn, D = hp.head_dim, NH = hp.heads, KVH = hp.kv_heads;
+  const int64_t V = hp.vocab, G = NH / KVH;
+  const auto toks = tiny_tokens(7, V, 13);
+  const int64_t T = (int64_t)toks.size();
+  using Vec = std::vector<double>;
+  auto norm = [&](const Vec& x, const std::vector<float>& g) {
+    double ss = 0;
+    for (double v : x) ss += v * v;
+    const double r = 1.0 / std::sqrt(ss / (double)x.size() + (double)hp.rms_eps);
+    Vec y(x.size());
+    for (size_t i = 0; i < x.size(); ++i) y[i] = (double)g[i] * x[i] * r;
+    return y;
+  };
+  auto matvec = [](const PackedWeights& p, const Vec& x) {
+    std::vector<float> m((size_t)(p.n * p.k));
+    format_traits(p.format).unpack(p, m.data());
+    Vec y((size_t)p.n, 0.0);
+    for (int64_t r = 0; r < p.n; ++r) {
+      for (int64_t c = 0; c < p.k; ++c) {
+        y[(size_t)r] += (double)m[(size_t)(r * p.k + c)] * x[(size_t)c];
+      }
+    }
+    return y;
+  };
+  auto rope = [&](Vec& v, int64_t heads, int64_t pos) {
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t i = 0; i < D / 2; ++i) {
+        const double a = pos * std::pow((double)hp.rope_theta, -2.0 * (double)i / (double)D);
+        double& x0 = v[(size_t)(h * D + i)];
+        double& x1 = v[(size_t)(h * D + i + D / 2)];
+        const double y0 = x0 * std::cos(a) - x1 * std::sin(a);
+        const double y1 = x1 * std::cos(a) + x0 * std::sin(a);
+        x0 = y0;
+        x1 = y1;
+      }
+    }
+  };
+  const float* E = reinterpret_cast<const float*>(w->tok_embd.data);
+  std::vector<Vec> x((size_t)T, Vec((size_t)H));
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t i = 0; i < H; ++i) x[(size_t)t][(size_t)i] = E[toks[(size_t)t] * H + i];
+  }
+  for (const LayerWeights& L : w->layers) {
+    std::vector<Vec> q, k, v;
+    for (int64_t t = 0; t < T; ++t) {
+      const Vec h = norm(x[(size_t)t], L.attn_norm);
+      q.push_back(matvec(L.wq, h));
+      k.push_back(matvec(L.wk, h));
+      v.push_back(matvec(L.wv, h));
+      rope(q.back(), NH, t);
+      rope(k.back(), KVH, t);
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      Vec o((size_t)(NH * D), 0.0);
+      for (int64_t h = 0; h < NH; ++h) {
+        const int64_t kh = h / G;
+        Vec s((size_t)(t + 1));
+        double m = -1e300, sum = 0;
+        for (int64_t j = 0; j <= t; ++j) {
+          double d = 0;
+          for (int64_t e = 0; e < D; ++e) {
+            d += q[(size_t)t][(size_t)(h * D + e)] * k[(size_t)j][(size_t)(kh * D + e)];
+          }
+          s[(size_t)j] = d / std::sqrt((double)D);
+          m = std::max(m, s[(size_t)j]);
+        }
+        for (double& e : s) sum += (e = std::exp(e - m));
+        for (int64_t j = 0; j <= t; ++j) {
+          for (int64_t e = 0; e < D; ++e) {
+            o[(size_t)(h * D + e)] += s[(size_t)j] / sum * v[(size_t)j][(size_t)(kh * D + e)];
+          }
+        }
+      }
+      const Vec a = matvec(L.wo, norm(o, L.attn_sub_norm));
+      for (int64_t i = 0; i < H; ++i) x[(size_t)t][(size_t)i] += a[(size_t)i];
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      const Vec h = norm(x[(size_t)t], L.ffn_norm);
+      const Vec g = matvec(L.w_gate, h), u = matvec(L.w_up, h);
+      Vec act((size_t)F);
+      for (int64_t i = 0; i < F; ++i) {
+        const double r = std::max(g[(size_t)i], 0.0);
+        act[(size_t)i] = r * r * u[(size_t)i];
+      }
+      const Vec d = matvec(L.w_down, norm(act, L.ffn_sub_norm));
+      for (int64_t i = 0; i < H; ++i) x[(size_t)t][(size_t)i] += d[(size_t)i];
+    }
+  }
+  std::vector<double> want((size_t)(T * V));
+  double peak = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    const Vec h = norm(x[(size_t)t], w->output_norm);
+    for (int64_t r = 0; r < V; ++r) {
+      double y = 0;
+      for (int64_t i = 0; i < H; ++i) y += (double)E[r * H + i] * h[(size_t)i];
+      want[(size_t)(t * V + r)] = y;
+      peak = std::max(peak, std::fabs(y));
+    }
+  }
+  ASSERT_GT(peak, 0.1);
+  for (Path p : {Path::kReference, Path::kKernel}) {
+    SCOPED_TRACE(path_name(p));
+    Transformer tf(w, {p, 2, KvType::kF32, 0});
+    const std::vector<float> got = all_logits(tf, toks);
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_NEAR(got[i], want[i], 1e-4 * peak) << "token " << i / V << " logit " << i % V;
+    }
+  }
+}
 
 TEST(Transformer, FloatFormatModelRunsBothPaths) {
   TinySpec s;

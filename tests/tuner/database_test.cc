@@ -157,6 +157,39 @@ TEST(TuningDb, ASuccessWithoutTimingSamplesIsSkippedSoItIsMeasuredAgain) {
   EXPECT_EQ(db.load().warnings.size(), 2u);
 }
 
+// The bounds a record is read within are the tuner's own: N and K up to 2^20 (kMaxShapeDim),
+// up to 4096 tokens and 256 threads (the kernels' thread limit). The largest values are read,
+// one more is refused.
+TEST(TuningDb, RecordBoundsAreInclusive) {
+  auto read_with = [](const char* key, int64_t v) {
+    json::Value j = sample_record(1).to_json();
+    j.set(key, v);
+    return Record::from_json(j);
+  };
+  EXPECT_EQ(read_with("threads", 256).task.threads, 256);
+  EXPECT_THROW(read_with("threads", 257), Error);
+  EXPECT_EQ(read_with("tokens", 4096).task.tokens, 4096);
+  EXPECT_THROW(read_with("tokens", 4097), Error);
+  EXPECT_EQ(read_with("n", int64_t(1) << 20).task.n, int64_t(1) << 20);
+  EXPECT_THROW(read_with("n", (int64_t(1) << 20) + 1), Error);
+  EXPECT_EQ(read_with("k", int64_t(1) << 20).task.k, int64_t(1) << 20);
+  EXPECT_THROW(read_with("k", (int64_t(1) << 20) + 1), Error);
+  EXPECT_EQ(read_with("threads", 1).task.threads, 1);
+  EXPECT_THROW(read_with("threads", 0), Error);
+}
+
+// The file of a fingerprint is named after the CPU's brand string (the second '|' field of the
+// CPU text), lowercased with runs of other characters as one '-', then the fingerprint id.
+TEST(TuningDb, FileNamesCarryTheCpuBrandAndTheId) {
+  const Fingerprint fp = test_fingerprint("TestVendor|Test CPU 9000|f1m2");
+  EXPECT_EQ(fp.file_stem(), "test-cpu-9000-" + fp.id());
+  EXPECT_EQ(TuningDb::path_in("/db", fp), "/db/test-cpu-9000-" + fp.id() + ".jsonl");
+  const Fingerprint amd = test_fingerprint("AuthenticAMD|AMD EPYC 9B45 (128-Core)|f26m2s1");
+  EXPECT_EQ(amd.file_stem(), "amd-epyc-9b45-128-core-" + amd.id());
+  const Fingerprint none = test_fingerprint("no separators");
+  EXPECT_EQ(none.file_stem(), "cpu-" + none.id());
+}
+
 TEST(TuningDb, RefusesAnotherFingerprintOrKernelHash) {
   const std::string dir = scratch_dir("db-foreign");
   const Fingerprint mine = test_fingerprint();

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -47,13 +48,18 @@ TEST(Isolate, ACrashingCandidateScoresCrashWithTheSignal) {
 }
 
 TEST(Isolate, AHangingCandidateIsKilledAtTheTimeout) {
+  const auto t0 = std::chrono::steady_clock::now();
   const Measurement m = run_isolated(
       []() -> Measurement {
         for (;;) pause();
       },
       0.3);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(m.status, status::kTimeout);
   EXPECT_NE(m.reason.find("killed"), std::string::npos);
+  // Killed at the timeout (0.3 s), not whenever the wait happens to end.
+  EXPECT_GE(took, 0.3);
+  EXPECT_LT(took, 3.0);
 }
 
 TEST(Isolate, ExceptionsBecomeRuntimeFailures) {

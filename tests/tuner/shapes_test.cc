@@ -35,6 +35,11 @@ TEST(Shapes, ParsesListsJsonAndFiles) {
                           "2560x2560,", "nope.json"}) {
     EXPECT_THROW(parse_shapes(bad), Error) << bad;
   }
+  // N and K go up to 2^20 = 1048576 inclusive, in every notation.
+  EXPECT_EQ(parse_shapes("1048576x1"), (V{{1048576, 1}}));
+  EXPECT_EQ(parse_shapes("[[1, 1048576]]"), (V{{1, 1048576}}));
+  EXPECT_THROW(parse_shapes("1048577x1"), Error);
+  EXPECT_THROW(parse_shapes("[{\"n\": 1, \"k\": 1048577}]"), Error);
 }
 
 TEST(Shapes, ShapesTheKernelsOrTheMachineCannotHoldAreRefusedUpFront) {

@@ -132,5 +132,37 @@ TEST(Strategy, GuidedStrategiesSurviveFailuresAndExhaustTheSpace) {
   }
 }
 
+// Tournament selection: of two elite members drawn, the better one is the parent. One knob of
+// 100 ordinal values; the elite is a good point (index 10) and a poor one (index 90), the other
+// measured points failed. The parent is the good point with probability 3/4 (crossover and
+// mutation aside), so most proposals land next to 10, not next to 90.
+TEST(Strategy, EvolutionBreedsMostlyFromTheBetterOfTwoElites) {
+  SearchSpace s;
+  s.family = "syn";
+  s.op = "gemv";
+  s.generator = "syn_line";
+  ParamDomain d{"x", "x", {}, "0", {}, "position"};
+  for (int i = 0; i < 100; ++i) d.values.push_back(std::to_string(i));
+  s.params = {d};
+  const auto points = s.enumerate(nullptr, Isa::kX86_64);
+  ASSERT_EQ(points.size(), 100u);
+  ASSERT_EQ(points[10].at("x"), "10");
+  const double inf = INFINITY;
+  const std::vector<Observation> history = {{10, 1.0}, {90, 2.0}, {0, inf},
+                                            {1, inf},  {2, inf},  {3, inf}};
+  int near_good = 0, near_poor = 0;
+  for (uint64_t seed = 1; seed <= 400; ++seed) {
+    auto st = make_strategy("evolution");
+    st->reset(s, points, -1, seed);
+    const auto nx = st->next(history);
+    ASSERT_TRUE(nx.has_value());
+    const long i = (long)*nx;
+    if (std::abs(i - 10) <= 2) ++near_good;
+    if (std::abs(i - 90) <= 2) ++near_poor;
+  }
+  EXPECT_GT(near_good, 2 * near_poor)
+      << near_good << " next to the good point, " << near_poor << " next to the poor one";
+}
+
 }  // namespace
 }  // namespace tritune
