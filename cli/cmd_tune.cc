@@ -93,6 +93,18 @@ std::string fmt_value(Objective o, double v) {
   return buf;
 }
 
+// default/tuned from a paired ratio tuned/default; "-" when there is none (a failed measurement).
+double speedup_of(double paired) {
+  return std::isfinite(paired) && paired > 0 ? 1.0 / paired : NAN;
+}
+
+std::string fmt_speedup(double sp) {
+  if (!std::isfinite(sp)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3fx", sp);
+  return buf;
+}
+
 std::string fmt_dur(double s) {
   char buf[32];
   if (s >= 60)
@@ -156,8 +168,10 @@ int show(const Args& a, Objective obj) {
   }
   const DbLoad load = TuningDb::open_file(path, fp).load();
   for (const auto& w : load.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  std::vector<std::string> skipped;
   const auto ws = select_winners(load.records, obj, a.get("--cache") == "warm" ? "warm" : "cold",
-                                 /*drop_no_gain=*/false);
+                                 /*drop_no_gain=*/false, &skipped);
+  for (const auto& w : skipped) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (a.has("--export")) {
     json::Value j = json::Value::object();
     j.set("database", path);
@@ -384,10 +398,10 @@ int run_tune(const std::vector<std::string>& argv) {
         : !(r.best_score < 1.0) ? "(default kept: nothing faster)"
         : r.best_variant == r.baseline_variant ? "(default kept: it measured best)"
                                                : r.best_variant;
-    std::printf("%-40s %10s %10s %7.3fx %4zu/%-4zu %s\n", r.key.str().c_str(),
+    std::printf("%-40s %10s %10s %8s %4zu/%-4zu %s\n", r.key.str().c_str(),
                 fmt_value(obj, r.baseline_value).c_str(), fmt_value(obj, r.best_value).c_str(),
-                std::isfinite(r.best_score) && r.best_score > 0 ? 1.0 / r.best_score : 0.0,
-                r.evaluated, r.candidates, outcome.c_str());
+                fmt_speedup(speedup_of(r.best_score)).c_str(), r.evaluated, r.candidates,
+                outcome.c_str());
   }
   std::printf("%s\n", kSpeedupNote);
   if (all_failed > 0) {
@@ -524,7 +538,10 @@ int run_verify(const std::vector<std::string>& argv) {
     const TuningDb db = TuningDb::open_dir(dir, fp);
     const DbLoad load = db.load();
     for (const auto& w : load.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    return select_winners(load.records, Objective::kTime, a.get("--cache"), false);
+    std::vector<std::string> skipped;
+    auto ws = select_winners(load.records, Objective::kTime, a.get("--cache"), false, &skipped);
+    for (const auto& w : skipped) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    return ws;
   };
   const auto mine = winners_in(db_dir_of(a));
   if (mine.empty()) {
@@ -561,12 +578,12 @@ int run_verify(const std::vector<std::string>& argv) {
     row.set("reason", m.reason);
     row.set("time_s", json_numbers(m.time_s));
     row.set("baseline_time_s", json_numbers(m.baseline_time_s));
-    const double sp = 1.0 / paired_ratio(m.time_s, m.baseline_time_s);
+    const double sp = speedup_of(paired_ratio(m.time_s, m.baseline_time_s));
     row.set("speedup", json_number(sp));
     row.set("speedup_of_medians", json_number(median(m.baseline_time_s) / median(m.time_s)));
-    std::printf("%-34s %10s %10s %7.3fx", key.str().c_str(),
+    std::printf("%-34s %10s %10s %8s", key.str().c_str(),
                 fmt_time(median(m.baseline_time_s)).c_str(), fmt_time(median(m.time_s)).c_str(),
-                sp);
+                fmt_speedup(sp).c_str());
     if (!m.ok()) {
       std::printf("  (%s: %s)", m.status.c_str(), m.reason.c_str());
       ++failed;
@@ -579,13 +596,13 @@ int run_verify(const std::vector<std::string>& argv) {
       }
       const Measurement mo = harness.measure(key, o.entry.variant);
       if (!mo.ok()) ++failed;
-      const double so = 1.0 / paired_ratio(mo.time_s, mo.baseline_time_s);
+      const double so = speedup_of(paired_ratio(mo.time_s, mo.baseline_time_s));
       row.set("compare_variant", o.entry.variant);
       row.set("compare_status", mo.status);
       row.set("compare_time_s", json_numbers(mo.time_s));
       row.set("compare_baseline_time_s", json_numbers(mo.baseline_time_s));
       row.set("compare_speedup", json_number(so));
-      std::printf(" %10s %7.3fx", fmt_time(median(mo.time_s)).c_str(), so);
+      std::printf(" %10s %8s", fmt_time(median(mo.time_s)).c_str(), fmt_speedup(so).c_str());
     }
     std::printf("\n");
     std::fflush(stdout);

@@ -7,6 +7,7 @@
 #include <map>
 #include <tuple>
 
+#include "generators/space.h"
 #include "kernels/error.h"
 #include "tuner/database.h"
 #include "tuner/fingerprint.h"
@@ -14,8 +15,22 @@
 
 namespace tritune {
 
+std::string unrunnable_variant(const Record& r) {
+  try {
+    const VariantName v = parse_variant_name(r.variant);
+    if (v.family != r.task.family || v.op != r.task.op) {
+      return "not an " + r.task.family + "_" + r.task.op + " variant";
+    }
+    const Shape shape{r.task.n, r.task.k, r.task.tokens};
+    return find_space(v.family, v.op).check(v.params, &shape, v.isa);
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+
 std::vector<Winner> select_winners(const std::vector<Record>& records, Objective objective,
-                                   const std::string& prefer_cache, bool drop_no_gain) {
+                                   const std::string& prefer_cache, bool drop_no_gain,
+                                   std::vector<std::string>* skipped) {
   using Key = std::tuple<std::string, std::string, int64_t, int64_t, int64_t, int>;
   struct Best {
     const Record* r = nullptr;
@@ -42,6 +57,13 @@ std::vector<Winner> select_winners(const std::vector<Record>& records, Objective
     const Record& r = *per_candidate[ck];
     const double s = record_score(r, objective);
     if (!std::isfinite(s)) continue;
+    if (const std::string why = unrunnable_variant(r); !why.empty()) {
+      if (skipped) {
+        skipped->push_back("record of " + r.task.str() + " names " + r.variant +
+                           ", which this build cannot run (" + why + "): skipped");
+      }
+      continue;
+    }
     const Key key{r.task.family, r.task.op, r.task.n, r.task.k, token_bucket(r.task.tokens),
                   r.task.threads};
     const bool pref = r.task.cache == prefer_cache;
@@ -92,8 +114,13 @@ std::vector<DispatchEntry> load_dispatch_entries(const std::string& dir, Objecti
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return {};  // untuned: every call runs the default
   const DbLoad load = TuningDb::open_file(path, fp).load();
-  if (warnings) *warnings = load.warnings;
-  return entries_of(select_winners(load.records, objective));
+  std::vector<std::string> skipped;
+  auto entries = entries_of(select_winners(load.records, objective, "cold", true, &skipped));
+  if (warnings) {
+    *warnings = load.warnings;
+    warnings->insert(warnings->end(), skipped.begin(), skipped.end());
+  }
+  return entries;
 }
 
 void install_tuned_dispatch(const std::string& dir, Objective objective) {

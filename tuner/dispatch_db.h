@@ -26,13 +26,20 @@ struct Winner {
 // candidate the one with the most samples counts (a confirmation). Records measured in the
 // preferred cache mode win over the other mode's; ties keep the earliest. With
 // `drop_no_gain`, keys whose best is no faster than the baseline are left out (the default runs).
+// A record whose variant is not a legal point of its family's space for its shape (a hand edit,
+// a space this build no longer has) is never chosen; each is named in `skipped` if given.
 std::vector<Winner> select_winners(const std::vector<Record>& records, Objective objective,
                                    const std::string& prefer_cache = "cold",
-                                   bool drop_no_gain = true);
+                                   bool drop_no_gain = true,
+                                   std::vector<std::string>* skipped = nullptr);
+
+// Empty if this build can run the record's variant for the record's task, else why not.
+std::string unrunnable_variant(const Record& r);
 std::vector<DispatchEntry> entries_of(const std::vector<Winner>& winners);
 
 // This CPU's database in `dir` (default_db_dir() if empty) -> dispatch entries. No database: an
-// empty table. Corrupt lines go to `warnings`; a database of another fingerprint throws Error.
+// empty table. Corrupt lines and records select_winners skips go to `warnings`; a database of
+// another fingerprint throws Error.
 std::vector<DispatchEntry> load_dispatch_entries(const std::string& dir, Objective objective,
                                                  std::vector<std::string>* warnings = nullptr);
 

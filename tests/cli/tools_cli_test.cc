@@ -236,21 +236,46 @@ TEST_F(ToolsCli, TuneVerifyFailsWhenAWinnerCannotBeMeasured) {
   ASSERT_FALSE(file.empty()) << r.out;
   r = run_cli("tune verify --reps 3 --db-dir " + db);
   ASSERT_EQ(r.status, 0) << r.out;
-  // The winner renamed to an illegal point of its space (kunroll 9): verify names the failure
-  // and exits 1.
-  std::string text = read_text(file);
-  const size_t u = text.find("_u", text.find("\"variant\": \"i2s_gemv_"));
-  ASSERT_NE(u, std::string::npos);
-  for (size_t at = text.find("\"variant\": \"i2s_gemv_"); at != std::string::npos;
-       at = text.find("\"variant\": \"i2s_gemv_", at + 1)) {
-    const size_t k = text.find("_u", at);
-    text[k + 2] = '9';
+  // The winner renamed to another legal point, which only the JIT can build, with the JIT
+  // module missing: verify names the failure, shows no speedup and exits 1.
+  const std::string original = read_text(file);
+  auto rename_winner = [&](char kunroll) {
+    std::string text = original;
+    size_t n = 0;
+    for (size_t at = text.find("\"variant\": \"i2s_gemv_"); at != std::string::npos;
+         at = text.find("\"variant\": \"i2s_gemv_", at + 1)) {
+      const size_t k = text.find("_u", at);
+      text[k + 2] = kunroll;
+      ++n;
+    }
+    std::ofstream(file, std::ios::trunc) << text;
+    return n;
+  };
+  ASSERT_GT(rename_winner('2'), 0u);
+  r = run_cli("tune verify --reps 3 --db-dir " + db + " --json " + dir_ + "/verify.json",
+              "TRITUNE_JIT_MODULE=/nonexistent/jit.so TRITUNE_CACHE_DIR=" + dir_ + "/cache");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("cannot load the kernel compiler module /nonexistent/jit.so"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("tune verify: 1 measurement(s) failed"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("0.000x"), std::string::npos) << r.out;  // "-": there is no speedup
+  EXPECT_NE(read_text(dir_ + "/verify.json").find("\"speedup\": null"), std::string::npos);
+  // Renamed to a point outside the space (kunroll 9): the record is never a winner, and both
+  // show and verify say why instead of exporting or measuring it.
+  rename_winner('9');
+  r = run_cli("tune --show --db-dir " + db);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("which this build cannot run (variant name"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("kunroll=9 outside its domain"), std::string::npos) << r.out;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {  // only the warning names it
+    if (line.rfind("warning: ", 0) != 0) EXPECT_EQ(line.find("_u9_"), std::string::npos) << line;
   }
-  std::ofstream(file, std::ios::trunc) << text;
   r = run_cli("tune verify --reps 3 --db-dir " + db);
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("kunroll=9 outside its domain"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("tune verify: 1 measurement(s) failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("has no cold winners to verify"), std::string::npos) << r.out;
 }
 
 TEST_F(ToolsCli, ConvertGivesTheSameLogitsThroughEveryLoaderAndFormat) {

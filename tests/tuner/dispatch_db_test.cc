@@ -70,14 +70,50 @@ TEST(DispatchDb, AConfirmationWithMoreSamplesSupersedesTheSearchRecord) {
   EXPECT_EQ(ws[0].entry.variant, b);
 }
 
+// A candidate measured twice with as many samples each: the later record is the evidence (a
+// re-run after a change of conditions), whichever way it went.
+TEST(DispatchDb, OfTwoRecordsWithEqualSamplesTheLaterOneCounts) {
+  const std::string a = gemv_point("1", "8"), b = gemv_point("1", "2");
+  const Record b_mid = rec(b, 2560, 2560, 1, 1, 0.5, 1.0);
+  // a: 0.2 first, then 0.8 (3 samples each): the later 0.8 loses to b's 0.5.
+  auto ws = select_winners(
+      {rec(a, 2560, 2560, 1, 1, 0.2, 1.0), rec(a, 2560, 2560, 1, 1, 0.8, 1.0), b_mid},
+      Objective::kTime);
+  ASSERT_EQ(ws.size(), 1u);
+  EXPECT_EQ(ws[0].entry.variant, b);
+  EXPECT_DOUBLE_EQ(ws[0].speedup, 2.0);
+  // The other order: a's later 0.2 wins with speedup 1 / 0.2.
+  ws = select_winners(
+      {rec(a, 2560, 2560, 1, 1, 0.8, 1.0), rec(a, 2560, 2560, 1, 1, 0.2, 1.0), b_mid},
+      Objective::kTime);
+  ASSERT_EQ(ws.size(), 1u);
+  EXPECT_EQ(ws[0].entry.variant, a);
+  EXPECT_DOUBLE_EQ(ws[0].speedup, 5.0);
+  EXPECT_EQ(ws[0].evaluated, 2u) << "a and b: two candidates, however often measured";
+}
+
+// A winner that only ties its default (paired ratio exactly 1) gains nothing: no entry, the
+// default keeps running; asked for every key, it is listed with speedup 1.
+TEST(DispatchDb, AWinnerThatOnlyTiesTheDefaultGivesNoEntry) {
+  const std::vector<Record> rs = {rec(gemv_point("1", "8"), 2560, 2560, 1, 1, 0.75, 0.75)};
+  EXPECT_TRUE(select_winners(rs, Objective::kTime).empty());
+  const auto all = select_winners(rs, Objective::kTime, "cold", false);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_DOUBLE_EQ(all[0].speedup, 1.0);
+}
+
 TEST(DispatchDb, PrefersTheRequestedCacheModeAndBucketsTokens) {
   const std::string a = gemv_point("1", "8"), b = gemv_point("1", "2");
   std::vector<Record> rs = {rec(a, 2560, 2560, 1, 1, 0.2, 1.0, "warm"),
                             rec(b, 2560, 2560, 1, 1, 0.5, 1.0, "cold")};
   EXPECT_EQ(select_winners(rs, Objective::kTime, "cold")[0].entry.variant, b);
   EXPECT_EQ(select_winners(rs, Objective::kTime, "warm")[0].entry.variant, a);
-  rs = {rec(a, 2560, 2560, 100, 1, 0.5, 1.0)};
-  EXPECT_EQ(select_winners(rs, Objective::kTime)[0].entry.tokens, 128);
+  const SearchSpace& gemm = find_space("i2s", "gemm");
+  rs = {rec(variant_name(gemm, gemm.defaults_for(selected_isa()), selected_isa()), 2560, 2560, 100,
+            1, 0.5, 1.0)};
+  const auto ws = select_winners(rs, Objective::kTime);
+  ASSERT_EQ(ws.size(), 1u);
+  EXPECT_EQ(ws[0].entry.tokens, 128);
 }
 
 TEST(DispatchDb, EnergyObjectiveNeedsEnergySamples) {
@@ -88,6 +124,37 @@ TEST(DispatchDb, EnergyObjectiveNeedsEnergySamples) {
   const auto ws = select_winners(rs, Objective::kEdp);
   ASSERT_EQ(ws.size(), 1u);
   EXPECT_DOUBLE_EQ(ws[0].speedup, 3.0);  // (3 * 1) / (2 * 0.5)
+}
+
+// A record names a variant this build cannot run (edited by hand, or from a space that has since
+// changed): it is never a winner, and it is named. Left in, it was shown as the best and
+// exported to the runtime, where the model's first call on that shape threw.
+TEST(DispatchDb, RecordsOfVariantsThisBuildCannotRunAreSkippedAndNamed) {
+  const std::string good = gemv_point("1", "8");
+  const size_t r = good.find("_r1_");
+  ASSERT_NE(r, std::string::npos) << good;
+  const std::string rows7 = good.substr(0, r) + "_r7_" + good.substr(r + 4);  // no rows 7
+  const SearchSpace& gs = find_space("i2s", "gemm");
+  const std::string gemm = variant_name(gs, gs.defaults_for(selected_isa()), selected_isa());
+  // A legal GEMM point, but its K block does not divide K = 640 (a shape constraint).
+  Params p = gs.defaults_for(selected_isa());
+  p["kblock"] = "512";
+  const std::string kblock = variant_name(gs, p, selected_isa());
+  ASSERT_EQ(gs.check(p, nullptr, selected_isa()), "");
+  const std::vector<Record> rs = {
+      rec(rows7, 2560, 2560, 1, 1, 0.1, 1.0), rec(gemm, 2560, 2560, 1, 1, 0.1, 1.0),
+      rec(good, 2560, 2560, 1, 1, 0.5, 1.0), rec(kblock, 2560, 640, 64, 1, 0.1, 1.0)};
+  std::vector<std::string> skipped;
+  const auto ws = select_winners(rs, Objective::kTime, "cold", true, &skipped);
+  ASSERT_EQ(ws.size(), 1u);
+  EXPECT_EQ(ws[0].entry.variant, good);
+  EXPECT_EQ(ws[0].evaluated, 1u);
+  ASSERT_EQ(skipped.size(), 3u);
+  EXPECT_NE(skipped[0].find(rows7), std::string::npos) << skipped[0];
+  EXPECT_NE(skipped[0].find("rows=7 outside its domain"), std::string::npos) << skipped[0];
+  EXPECT_NE(skipped[1].find("not an i2s_gemv variant"), std::string::npos) << skipped[1];
+  EXPECT_NE(skipped[2].find("K=640 % 512 != 0"), std::string::npos) << skipped[2];
+  EXPECT_EQ(unrunnable_variant(rs[2]), "");
 }
 
 class DispatchFromDb : public ::testing::Test {
@@ -109,10 +176,17 @@ TEST_F(DispatchFromDb, RuntimePicksTheRecordedWinnerAndFallsBackToTheDefault) {
     std::fputs("{\"broken\n", f);
     std::fclose(f);
   }
+  {  // nor does a record of a variant this build cannot run, even the fastest one
+    const size_t r = win.find("_r1_");
+    ASSERT_NE(r, std::string::npos);
+    db.append(rec(win.substr(0, r) + "_r7_" + win.substr(r + 4), 2560, 2560, 1, 2, 0.1, 1.0));
+  }
   std::vector<std::string> warnings;
   const auto entries = load_dispatch_entries(dir, Objective::kTime, &warnings);
   ASSERT_EQ(entries.size(), 1u);
-  EXPECT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(entries[0].variant, win);
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[1].find("which this build cannot run"), std::string::npos) << warnings[1];
 
   install_tuned_dispatch(dir);
   std::string why;
