@@ -368,21 +368,19 @@ int run_tune(const std::vector<std::string>& argv) {
                                    ? std::max(0.0, opt.time_budget_s - p.elapsed_s)
                                    : p.elapsed_s / (double)std::max<size_t>(1, p.done - p.resumed) *
                                          (double)(p.total - p.done);
-      std::printf("%s  %zu/%zu%s  last %s %s  best %.3fx  %s  task left ~%s\n", label.c_str(),
-                  p.done, p.total,
+      const std::string last = fmt_speedup(speedup_of(p.last_score));
+      std::printf("%s  %zu/%zu%s  last %s %s  best %s  %s  task left ~%s\n", label.c_str(), p.done,
+                  p.total,
                   p.resumed ? (" (" + std::to_string(p.resumed) + " resumed)").c_str() : "",
-                  p.last_variant.c_str(),
-                  std::isfinite(p.last_score)
-                      ? (std::to_string(1.0 / p.last_score).substr(0, 5) + "x").c_str()
-                      : "failed",
-                  std::isfinite(p.best_score) ? 1.0 / p.best_score : 0.0,
-                  fmt_dur(elapsed()).c_str(), fmt_dur(task_left).c_str());
+                  p.last_variant.c_str(), last == "-" ? "failed" : last.c_str(),
+                  fmt_speedup(speedup_of(p.best_score)).c_str(), fmt_dur(elapsed()).c_str(),
+                  fmt_dur(task_left).c_str());
       std::fflush(stdout);
     };
     TaskResult r = tune_task(tasks[i], opt, harness.fn(), &db, existing.records, progress);
-    std::printf("%s  done: %zu of %zu evaluated (%zu failed), %zu new records; best %s %.3fx\n",
+    std::printf("%s  done: %zu of %zu evaluated (%zu failed), %zu new records; best %s %s\n",
                 label.c_str(), r.evaluated, r.candidates, r.failed, r.measured,
-                r.best_variant.c_str(), std::isfinite(r.best_score) ? 1.0 / r.best_score : 0.0);
+                r.best_variant.c_str(), fmt_speedup(speedup_of(r.best_score)).c_str());
     results.push_back(r);
   }
 
