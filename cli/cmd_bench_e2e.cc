@@ -32,21 +32,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Stat {
-  double mean = 0, sd = 0;
+struct Stat : MeanSd {
   std::vector<double> samples;
 };
 
 Stat stat_of(const std::vector<double>& v) {
   Stat s;
+  static_cast<MeanSd&>(s) = mean_sd(v);
   s.samples = v;
-  for (double x : v) s.mean += x;
-  s.mean /= (double)v.size();
-  if (v.size() > 1) {
-    double ss = 0;
-    for (double x : v) ss += (x - s.mean) * (x - s.mean);
-    s.sd = std::sqrt(ss / (double)(v.size() - 1));
-  }
   return s;
 }
 
@@ -56,7 +49,7 @@ struct BenchResult {
   std::string energy_source;
   bool energy_estimated = false;
   std::string energy_error;  // why the figures stopped (a frozen counter), "" if they did not
-  int64_t bytes_per_token = 0;      // tg, at the mean context
+  int64_t bytes_per_token = 0;      // tg, at the mean context (mean_kv_rows)
   int64_t weight_span_bytes = 0;    // of which the linear weights and the head
   double linear_ops_per_token = 0;  // 2 * sum(n * k)
   std::string kernels;
@@ -73,6 +66,11 @@ struct BenchResult {
 // The tg bandwidth probes, GB/s: {256 MiB stream read, in-place read of the token's weights}.
 using TokenProbe = std::function<std::array<double, 2>(const Transformer&)>;
 
+// The KV rows a tgN token reads on average after -d tokens: token i reads depth + i + 1.
+double mean_kv_rows(int64_t depth, int64_t tg) {
+  return (double)depth + (double)(tg + 1) / 2.0;
+}
+
 OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
   OpCounts c;
   for (const auto& L : w.layers) {
@@ -80,6 +78,33 @@ OpCounts linear_work(const ModelWeights& w, int64_t tokens) {
       c += op_counts(p->format, p->n, p->k, tokens);
     }
   }
+  return c;
+}
+
+// What a forward pass of `tokens` tokens does beyond its linear layers, for the energy model
+// (which charges the work it is told of): the output head for the last token (a multiply and an
+// add per weight, int8 for a quantized head, f32 for a float one), attention over `attended`
+// cached rows in all (a multiply and an add per element of Q.K and of P.V, f32), and the bytes
+// it reads: the head, one embedding row per token and the KV rows.
+OpCounts beyond_linear_work(const Transformer& tf, int64_t tokens, double attended) {
+  const HParams& hp = tf.weights().hp;
+  const OutputHead* head = tf.kernel_head();
+  OpCounts c;
+  const double h = (double)hp.hidden, v = (double)hp.vocab;
+  const double head_macs = v * h;
+  const bool int8_head = head && (double)head->weight_bytes() < 2.0 * head_macs;
+  (int8_head ? c.int8_mul : c.fp32_mul) += head_macs;
+  (int8_head ? c.int8_add : c.fp32_add) += head_macs;
+  c.macs += head_macs;
+  const RawMatrix& emb = tf.weights().tok_embd;
+  const double emb_row = (double)emb.bytes / (double)std::max<int64_t>(1, emb.rows);
+  const double kv_row = (double)(tf.bytes_per_token(1) - tf.bytes_per_token(0));
+  c.bytes_weights += (head ? (double)head->weight_bytes() : 0.0) + emb_row * (double)tokens;
+  c.bytes_acts += h + 4.0 * v + kv_row * attended;
+  const double attn_macs = 2.0 * (double)hp.heads * (double)tf.kv_cache().head_dim() * attended;
+  c.fp32_mul += attn_macs;
+  c.fp32_add += attn_macs;
+  c.macs += attn_macs;
   return c;
 }
 
@@ -94,8 +119,8 @@ BenchResult bench_model(
   o.threads = threads;
   o.kv = kv;
   o.context = std::max<int64_t>(pp, depth + tg) + 1;
-  const OpCounts pp_work = linear_work(*w, std::max<int64_t>(pp, 1));
-  const OpCounts tg_work = linear_work(*w, 1) * (double)tg;
+  OpCounts pp_work = linear_work(*w, std::max<int64_t>(pp, 1));
+  OpCounts tg_work = linear_work(*w, 1) * (double)tg;
   double ops_per_token = 0;
   for (const auto& L : w->layers) {
     for (const PackedWeights* p : L.linears()) {
@@ -108,7 +133,12 @@ BenchResult bench_model(
   std::vector<float> logits((size_t)V);
   BenchResult r;
   r.kernels = tf.describe();
-  r.bytes_per_token = tf.bytes_per_token(depth + tg / 2);
+  // Token i of tgN reads depth + i + 1 KV rows (its own included): the mean is depth + (tg + 1)
+  // / 2, and bytes_per_token is linear in the rows, so the mean is that of the two ends.
+  r.bytes_per_token = (tf.bytes_per_token(depth) + tf.bytes_per_token(depth + tg + 1)) / 2;
+  // Token i of a prompt attends to i + 1 rows.
+  pp_work += beyond_linear_work(tf, std::max<int64_t>(pp, 1), (double)pp * (double)(pp + 1) / 2.0);
+  tg_work += beyond_linear_work(tf, 1, mean_kv_rows(depth, tg)) * (double)tg;
   r.stage_bytes = tf.stage_weight_bytes();
   for (int64_t b : r.stage_bytes) r.weight_span_bytes += b;
   r.kv_bytes = tf.kv_cache().bytes();
@@ -202,8 +232,8 @@ BenchResult bench_model(
       const std::array<double, 2> after = (*token_probe)(tf);
       tok = next_token();
       const double bytes = (double)tf.bytes_per_token(depth + i + 1);  // KV incl. its own row
-      r.paired_ring.push_back(s / (bytes / (std::max(before[0], after[0]) * 1e9)));
-      r.paired_inplace.push_back(s / (bytes / (std::max(before[1], after[1]) * 1e9)));
+      r.paired_ring.push_back(time_over_bound(s, bytes, before[0], after[0]));
+      r.paired_inplace.push_back(time_over_bound(s, bytes, before[1], after[1]));
     }
   }
   // The model's resident memory: weights in kernel layouts, head, KV cache and activation
@@ -398,13 +428,6 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   // token's own weights read in place (same bytes, pages and order as a decode step, no compute
   // between the loads): the time a token cannot beat on this machine at this moment.
   std::vector<double> bw_probes, inplace_probes, peak_probes;
-  const auto keep_better = [](std::vector<double>& v, double x, bool after) {
-    if (after) {
-      v.back() = std::max(v.back(), x);
-    } else {
-      v.push_back(x);
-    }
-  };
   // The two tg probes: {stream read, in-place read}, GB/s (around a repetition or a paired token).
   const TokenProbe token_probe = [&](const Transformer& tf) {
     return std::array<double, 2>{probe_stream_read(int64_t(256) << 20, threads),
@@ -413,12 +436,12 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   const std::function<void(bool, bool, const Transformer&)> probe = [&](bool is_pp, bool after,
                                                                         const Transformer& tf) {
     if (is_pp) {
-      keep_better(peak_probes, probe_int8_peak(2e10, threads), after);
+      keep_better_probe(peak_probes, probe_int8_peak(2e10, threads), after);
       return;
     }
     const std::array<double, 2> gbs = token_probe(tf);
-    keep_better(bw_probes, gbs[0], after);
-    keep_better(inplace_probes, gbs[1], after);
+    keep_better_probe(bw_probes, gbs[0], after);
+    keep_better_probe(inplace_probes, gbs[1], after);
   };
   const bool roof = !a.has("--no-roofline");
   const BenchResult r =
@@ -449,7 +472,9 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   const auto tg_ratios_of = [&](const std::vector<double>& probes) {
     std::vector<double> v;
     for (size_t i = 0; i < probes.size() && i < r.tg.samples.size(); ++i) {
-      v.push_back((1.0 / r.tg.samples[i]) / ((double)r.bytes_per_token / (probes[i] * 1e9)));
+      // probes[i] is already the better of the two around repetition i.
+      v.push_back(
+          time_over_bound(1.0 / r.tg.samples[i], (double)r.bytes_per_token, probes[i], probes[i]));
     }
     return v;
   };
@@ -478,22 +503,21 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
         "\"pp_linear_gops\": %.2f, \"pp_peak_fraction\": %.4f, "
         "\"kv\": \"%s\", \"kv_bytes\": %lld, "
         "\"rss_loaded\": %lld, \"rss_run\": %lld, \"rss_run_file\": %lld, \"rss_peak\": %lld, "
-        "\"tg_j_per_token\": %.6f, "
-        "\"pp_j_per_token\": %.6f, \"energy_source\": \"%s\", \"energy_estimated\": %s, "
+        "\"tg_j_per_token\": %.6g, "
+        "\"pp_j_per_token\": %.6g, \"energy_source\": \"%s\", \"energy_estimated\": %s, "
         "\"energy_error\": %s, "
         "\"pool_schedule\": \"%s\", \"pool_spin_us\": %lld, \"pool_idle_prefetch_bytes\": %lld, "
         "\"tg_paired_tokens\": %zu, "
         "\"tg_paired_bound_ratio\": %.4f, \"tg_paired_inplace_bound_ratio\": %.4f",
         json::quote(label).c_str(), json::quote(m.weights->path).c_str(),
-        (long long)m.weights->file_bytes, (long long)params,
-        threads, isa_name(selected_isa()), (long long)pp, (long long)tg, (long long)depth, reps,
-        r.pp.mean, r.pp.sd, r.tg.mean, r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s,
-        tg_s, tg_ratio, inplace_gbs, tg_inplace_bound_s, tg_inplace_ratio, peak_gops, pp_gops,
-        pp_frac, kv_type_name(kv), (long long)r.kv_bytes, (long long)rss_loaded, (long long)rss_run,
+        (long long)m.weights->file_bytes, (long long)params, threads, isa_name(selected_isa()),
+        (long long)pp, (long long)tg, (long long)depth, reps, r.pp.mean, r.pp.sd, r.tg.mean,
+        r.tg.sd, (long long)r.bytes_per_token, bw_gbs, tg_bound_s, tg_s, tg_ratio, inplace_gbs,
+        tg_inplace_bound_s, tg_inplace_ratio, peak_gops, pp_gops, pp_frac, kv_type_name(kv),
+        (long long)r.kv_bytes, (long long)rss_loaded, (long long)rss_run,
         (long long)r.rss_running_file, (long long)rss_peak, r.tg_joules_per_token,
         r.pp_joules_per_token, r.energy_source.c_str(), r.energy_estimated ? "true" : "false",
-        energy_error_json.c_str(),
-        pool_schedule_name(pool_schedule()), (long long)pool_spin_us(),
+        energy_error_json.c_str(), pool_schedule_name(pool_schedule()), (long long)pool_spin_us(),
         (long long)pool_idle_prefetch_bytes(), r.paired_ring.size(), paired_ratio,
         paired_inplace_ratio);
     // What ran: the head's stored type (after --embd-type) and every layer's kernel.
@@ -541,8 +565,8 @@ int run_bench_e2e(const std::vector<std::string>& argv) {
   if (a.has("--profile")) print_profile(r.pp_prof, r.tg_prof, r.stage_bytes, inplace_gbs);
   std::printf(
       "\nbytes read per generated token   %.1f MB (weights, head, one embedding row, KV "
-      "at context %lld)\n",
-      r.bytes_per_token / 1e6, (long long)(depth + tg / 2));
+      "at context %.1f, the mean of the tg tokens)\n",
+      r.bytes_per_token / 1e6, mean_kv_rows(depth, tg));
   if (bw_gbs > 0 && tg > 0) {
     std::printf(
         "streaming bandwidth (same run)    %.2f GB/s median over %zu repetitions (%.2f..%.2f), "

@@ -6,19 +6,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
-#include "tests/cli/cli_util.h"
 #include "kernels/cpu_features.h"
 #include "kernels/json.h"
 #include "kernels/thread_pool.h"
 #include "model/gguf.h"
 #include "model/synthetic.h"
+#include "tests/cli/cli_util.h"
 
 namespace tritune {
 namespace {
@@ -54,6 +56,39 @@ class RunCli : public ::testing::Test {
   static std::string dir_, bin_, model_;
 };
 std::string RunCli::dir_, RunCli::bin_, RunCli::model_;
+
+// Test-side statistics, written from their definitions (not kernels/stats.h): the median of a
+// sample (the mean of the middle two for an even count) and the nearest-rank quantile, index
+// round(q * (n - 1)) of the sorted sample.
+double sample_median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+double nearest_rank(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[(size_t)std::lround(q * (double)(v.size() - 1))];
+}
+std::vector<double> numbers_of(const json::Value& a) {
+  std::vector<double> v;
+  for (size_t i = 0; i < a.size(); ++i) v.push_back(a[i].as_double());
+  return v;
+}
+// The output line that contains `what` ("" when there is none).
+std::string line_with(const std::string& out, const std::string& what) {
+  const size_t at = out.find(what);
+  if (at == std::string::npos) return "";
+  const size_t from = out.rfind('\n', at), to = out.find('\n', at);
+  return out.substr(
+      from == std::string::npos ? 0 : from + 1,
+      (to == std::string::npos ? out.size() : to) - (from == std::string::npos ? 0 : from + 1));
+}
+// The object `bench e2e --json` prints (the notes on stderr are merged into the output).
+json::Value e2e_json(const std::string& out) {
+  const size_t at = out.find("{\"model\": ");
+  if (at == std::string::npos) return json::Value();
+  return json::parse(out.substr(at, out.find('\n', at) - at), "bench e2e --json");
+}
 
 TEST_F(RunCli, ValidatePassesWithJson) {
   const Result r = run("validate -m " + model_ + " -n 48 -t 2 --json");
@@ -345,7 +380,9 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
   r = run("bench e2e -m " + model_ + " -p 0 -n 2 -d 20 -r 2 -t 2 --no-roofline --no-energy");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("tg2 @ d20"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("KV at context 21"), std::string::npos) << r.out;
+  // Token i reads 20 + i + 1 rows: 21 and 22, 21.5 on average.
+  EXPECT_NE(r.out.find("KV at context 21.5, the mean of the tg tokens"), std::string::npos)
+      << r.out;
   r = run("bench e2e -m " + model_ +
           " -p 0 -n 2 -d 20 -r 2 -t 1 --no-roofline --no-energy --profile --json");
   EXPECT_EQ(r.status, 0) << r.out;
@@ -358,6 +395,118 @@ TEST_F(RunCli, PerplexityAndBenchRun) {
                 r.out.find("-d -1: must be in 0..") != std::string::npos)
         << r.out;
   }
+}
+
+// The figures `bench e2e` asks users to trust, recomputed from their definitions and the other
+// fields of the same run. With -r 1 each median is its one repetition's figure.
+TEST_F(RunCli, BenchE2eFiguresFollowFromTheirDefinitions) {
+  const ModelShape& s = find_shape("tiny");
+  const double head_dim = (double)(s.hidden / s.heads), kv_dim = head_dim * (double)s.kv_heads;
+  // n x k of a layer's q, k, v, o, gate, up and down.
+  const double layer_nk =
+      2.0 * s.hidden * s.hidden + 2.0 * kv_dim * s.hidden + 3.0 * s.ffn * s.hidden;
+  const double ops = 2.0 * (double)s.layers * layer_nk;  // a multiply and an add per weight
+  Result r = run("bench e2e -m " + model_ + " -p 8 -n 4 -r 1 -t 1 --no-energy --paired 0 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  json::Value j = e2e_json(r.out);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  const auto num = [&](const char* k) { return j.at(k).as_double(); };
+  // pp: linear-layer GOP/s and its fraction of the int8 peak (printed %.2f and %.4f).
+  const double pp_gops = num("pp_tps_mean") * ops / 1e9;
+  EXPECT_NEAR(num("pp_linear_gops"), pp_gops, 0.006 + 1e-5 * pp_gops) << r.out;
+  ASSERT_GT(num("int8_peak_gops"), 0) << r.out;
+  const double frac = pp_gops / num("int8_peak_gops");
+  EXPECT_NEAR(num("pp_peak_fraction"), frac, 6e-5 + 1e-4 * frac) << r.out;
+  // Bytes per generated token: 2-bit ternary weights, the Q8_0 head (34 bytes per 32 weights),
+  // one Q8_0 embedding row, and the f16 K and V rows at the mean context of the tg tokens
+  // (token i reads i + 1 rows: 2.5 on average over 4).
+  const double row = (double)s.hidden / 32 * 34;
+  const double kv_per_pos = 2.0 * (double)s.layers * kv_dim * 2;
+  const double bytes =
+      (double)s.layers * layer_nk * 2 / 8 + (double)s.vocab * row + row + 2.5 * kv_per_pos;
+  EXPECT_EQ(num("bytes_per_token"), bytes) << r.out;
+  // tg: time per token over the bound (bytes over the bandwidth, GB = 1e9 bytes).
+  const double tg_s = 1.0 / num("tg_tps_mean");
+  EXPECT_NEAR(num("tg_s_per_token"), tg_s, 6e-7) << r.out;
+  ASSERT_GT(num("stream_gbs"), 0) << r.out;
+  ASSERT_GT(num("inplace_gbs"), 0) << r.out;
+  const double bound = bytes / (num("stream_gbs") * 1e9),
+               inplace = bytes / (num("inplace_gbs") * 1e9);
+  EXPECT_NEAR(num("tg_bound_s"), bound, 6e-7) << r.out;
+  EXPECT_NEAR(num("tg_inplace_bound_s"), inplace, 6e-7) << r.out;
+  EXPECT_NEAR(num("tg_bound_ratio"), tg_s / bound, 6e-5 + 1e-3 * tg_s / bound) << r.out;
+  EXPECT_NEAR(num("tg_inplace_bound_ratio"), tg_s / inplace, 6e-5 + 1e-3 * tg_s / inplace) << r.out;
+  // -d 20 adds 20 positions of K and V: 2 bytes per element with --kv f16, 4 with f32.
+  for (const auto& [kv, elem] : {std::pair<std::string, double>{"f16", 2}, {"f32", 4}}) {
+    double at[2] = {0, 0};
+    for (int d : {0, 1}) {
+      r = run("bench e2e -m " + model_ + " -p 0 -n 4 -r 1 -t 1 --no-roofline --no-energy --kv " +
+              kv + (d ? " -d 20" : "") + " --json");
+      ASSERT_EQ(r.status, 0) << r.out;
+      j = e2e_json(r.out);
+      ASSERT_TRUE(j.is_object()) << r.out;
+      at[d] = j.at("bytes_per_token").as_double();
+    }
+    EXPECT_EQ(at[1] - at[0], 20 * 2.0 * (double)s.layers * kv_dim * elem) << kv;
+  }
+  // The text report: resident memory over the file size, and the ratios to the F16 copy.
+  r = run("bench e2e -m " + model_ +
+          " -p 8 -n 4 -r 1 -t 1 --no-roofline --no-energy --compare-f16");
+  ASSERT_EQ(r.status, 0) << r.out;
+  struct stat st;
+  ASSERT_EQ(stat(model_.c_str(), &st), 0);
+  double loaded = 0, running = 0, times = 0, file_mb = 0;
+  const std::string mem = line_with(r.out, "resident memory");
+  ASSERT_EQ(
+      std::sscanf(mem.c_str(), "resident memory %lf MB after load, %lf MB running (%lfx the %lf",
+                  &loaded, &running, &times, &file_mb),
+      4)
+      << mem;
+  // running is printed to 0.1 MB: the ratio is known to 0.05 MB over the file.
+  EXPECT_NEAR(times, running * 1e6 / (double)st.st_size, 0.05e6 / (double)st.st_size + 0.006)
+      << mem;
+  // A table row's t/s mean: its last cell, "mean ± sd".
+  const auto tps = [&](const std::string& test, bool f16) {
+    std::istringstream in(r.out);
+    for (std::string l; std::getline(in, l);) {
+      if (l.find(" " + test + " |") == std::string::npos) continue;
+      if ((l.find("(as f16)") != std::string::npos) != f16) continue;
+      const size_t last = l.rfind('|'), before = l.rfind('|', last - 1);
+      return std::atof(l.substr(before + 1, last - before - 1).c_str());
+    }
+    return -1.0;
+  };
+  const double tg = tps("tg4", false), tg16 = tps("tg4", true), pp = tps("pp8", false),
+               pp16 = tps("pp8", true);
+  ASSERT_GT(tg, 0) << r.out;
+  ASSERT_GT(tg16, 0) << r.out;
+  ASSERT_GT(pp, 0) << r.out;
+  ASSERT_GT(pp16, 0) << r.out;
+  double tg_x = 0, pp_x = 0;
+  const std::string vs = line_with(r.out, "vs f16 (same run)");
+  ASSERT_EQ(std::sscanf(vs.c_str(), "vs f16 (same run) tg %lfx, pp %lfx", &tg_x, &pp_x), 2) << vs;
+  EXPECT_NEAR(tg_x, tg / tg16, 0.006) << r.out;
+  EXPECT_NEAR(pp_x, pp / pp16, 0.006) << r.out;
+}
+
+// The per-operation energy model is charged with all a token does: at the least every byte it
+// reads at the tables' DRAM price (160 pJ per byte in both), so the estimated joules per token
+// cannot be below bytes_per_token x 160 pJ. The linear layers alone were once all it was told
+// of: the head and the KV cache, a third of the bytes here, were left out.
+TEST_F(RunCli, BenchE2eModelEnergyCountsEveryByteATokenReads) {
+  const Result r =
+      testing::run_cli("bench e2e -m " + model_ + " -p 8 -n 4 -r 1 -t 1 --no-roofline --json",
+                       "TRITUNE_ENERGY_BACKEND=model");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const json::Value j = e2e_json(r.out);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j.at("energy_source").as_string(), "model") << r.out;
+  const double bytes = j.at("bytes_per_token").as_double();
+  const double tg_j = j.at("tg_j_per_token").as_double();
+  EXPECT_GE(tg_j, bytes * 160e-12 * (1 - 1e-5)) << r.out;
+  // and not far above: the arithmetic of a tiny model costs a few percent of its memory traffic.
+  EXPECT_LE(tg_j, bytes * 160e-12 * 1.2) << r.out;
+  EXPECT_GT(j.at("pp_j_per_token").as_double(), 0) << r.out;
 }
 
 // `tritune info` names the JIT compiler module and whether it is there (TRITUNE_JIT_MODULE
@@ -419,6 +568,28 @@ TEST_F(RunCli, BenchVariantsComparesAgainstTheDefault) {
   const std::string body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   EXPECT_NE(body.find("\"round\": 2"), std::string::npos) << body;
   EXPECT_NE(body.find("\"stream_GBps_probes\": ["), std::string::npos) << body;
+  {
+    // Per variant, over all rounds: weight GB/s at the median time, as a percentage of the
+    // median stream probe. An i2_s 64x512 matrix is 2 bits per weight: 8192 bytes.
+    const json::Value d = json::parse(body, json);
+    EXPECT_EQ(d.at("weight_bytes").as_double(), 64.0 * 512 * 2 / 8);
+    const double stream = sample_median(numbers_of(d.at("stream_GBps_probes")));
+    for (const std::string v : {"i2s_gemv_r1_t1_u1_v128_g1_k0_avnni_p0_dshift__x86_64",
+                                "i2s_gemv_r1_t1_u1_v128_g4_k0_avnni_p8_dshift__x86_64"}) {
+      std::vector<double> ts;
+      for (size_t i = 0; i < d.at("rows").size(); ++i) {
+        if (d.at("rows")[i].at("variant").as_string() != v) continue;
+        for (double t : numbers_of(d.at("rows")[i].at("time_s"))) ts.push_back(t);
+      }
+      ASSERT_FALSE(ts.empty()) << v;
+      const double gbs = 64.0 * 512 * 2 / 8 / sample_median(ts) / 1e9;
+      const std::string l = line_with(r.out.substr(r.out.find("variant (all rounds)")), v);
+      double us = 0, got_gbs = 0, pct = 0;
+      ASSERT_EQ(std::sscanf(l.c_str() + v.size(), "%lfus %lf %lf%%", &us, &got_gbs, &pct), 3) << l;
+      EXPECT_NEAR(got_gbs, gbs, 0.006 + 1e-4 * gbs) << l;
+      EXPECT_NEAR(pct, 100 * gbs / stream, 0.06 + 1e-4 * pct) << l;
+    }
+  }
   // A GEMM name for a GEMV task, an illegal point and bad arguments: non-zero, and say why.
   r = run("bench variants --variants i2s_gemm_r1_t2_u1_v128_g1_k0_avnni_p0_dshift__x86_64" +
           common);
@@ -454,6 +625,30 @@ TEST_F(RunCli, BenchLayoutsComparesPartsInOneProcess) {
   EXPECT_NE(body.find("\"parts\": 4"), std::string::npos) << body;
   EXPECT_NE(body.find("\"schedule\": \"guided\""), std::string::npos) << body;
   EXPECT_NE(body.find("\"time_s\": ["), std::string::npos) << body;
+  {
+    // "vs first": per round, the first config's time over this config's (a speedup), the
+    // median of those ratios and their nearest-rank quartiles.
+    const json::Value d = json::parse(body, json);
+    const json::Value& cfgs = d.at("configs");
+    ASSERT_EQ(cfgs.size(), 3u);
+    const std::vector<double> first = numbers_of(cfgs[0].at("time_s"));
+    const char* labels[] = {" @1 ranges ", " @4 guided ", " @2 ranges"};
+    for (size_t c = 0; c < 3; ++c) {
+      const std::vector<double> t = numbers_of(cfgs[c].at("time_s"));
+      ASSERT_EQ(t.size(), first.size());
+      std::vector<double> ratio;
+      for (size_t i = 0; i < t.size(); ++i) ratio.push_back(first[i] / t[i]);
+      const std::string l = line_with(r.out, labels[c]);
+      const size_t x = l.rfind("x (");
+      ASSERT_NE(x, std::string::npos) << l;
+      double med = 0, lo = 0, hi = 0;
+      ASSERT_EQ(std::sscanf(l.c_str() + l.rfind(' ', x) + 1, "%lfx (%lf..%lf)", &med, &lo, &hi), 3)
+          << l;
+      EXPECT_NEAR(med, sample_median(ratio), 6e-4) << l;
+      EXPECT_NEAR(lo, nearest_rank(ratio, 0.25), 6e-4) << l;
+      EXPECT_NEAR(hi, nearest_rank(ratio, 0.75), 6e-4) << l;
+    }
+  }
   // Parts that do not divide K's tiles, a GEMM variant for a GEMV, bad numbers: say why.
   r = run("bench layouts --shape 64x512 --cold-mib 0 --configs 3");
   EXPECT_NE(r.status, 0);

@@ -406,10 +406,25 @@ TEST_F(ToolsCli, BenchKernelsWritesConsistentRowsAndTable) {
   EXPECT_NEAR(row.at("speedup_vs_f16").as_double(),
               row.at("f16_median_us").as_double() / row.at("median_us").as_double(),
               0.01 * row.at("speedup_vs_f16").as_double());
+  // From the definitions: GOP/s counts 2 ops (a multiply and an add) per weight and token; an
+  // i2_s matrix streams 2 bits per weight (64 x 256 / 4 = 4096 bytes) per call.
+  const double sec = row.at("median_us").as_double() * 1e-6;
+  EXPECT_NEAR(gops, 2.0 * 64 * 256 * 1 / sec / 1e9, 1e-4 * gops);
+  EXPECT_NEAR(gbps, 64.0 * 256 * 2 / 8 / sec / 1e9, 1e-4 * gbps);
   // The Markdown table has the header and that one row.
   const std::vector<std::string> table = lines_of(read_text(md));
   ASSERT_EQ(table.size(), 3u) << read_text(md);
   EXPECT_EQ(table[2].rfind("| i2_s | 64x256 | 1 | 1 | warm |", 0), 0u) << table[2];
+  // Its percentage cells ("% stream BW", "% int8 peak") are 100x the JSON fractions.
+  std::vector<std::string> cells;
+  for (size_t at = 0, next; (next = table[2].find('|', at + 1)) != std::string::npos; at = next) {
+    cells.push_back(table[2].substr(at + 1, next - at - 1));
+  }
+  ASSERT_EQ(cells.size(), 12u) << table[2];
+  EXPECT_NEAR(std::atof(cells[9].c_str()), 100 * row.at("bw_frac").as_double(), 0.501) << table[2];
+  EXPECT_NE(cells[9].find('%'), std::string::npos) << table[2];
+  EXPECT_NEAR(std::atof(cells[11].c_str()), 100 * row.at("peak_frac").as_double(), 0.501)
+      << table[2];
 }
 
 TEST_F(ToolsCli, EnergyProbesFakeTreesAndNamesAFrozenCounter) {

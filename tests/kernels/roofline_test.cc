@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/stats.h"
 #include "kernels/variant.h"
 
 namespace tritune {
@@ -63,6 +64,52 @@ TEST(Roofline, NothingToReadIsZero) {
   std::vector<uint8_t> tiny(200);
   // Shorter than one 256-byte read after alignment: nothing is read, and nothing is claimed.
   EXPECT_EQ(probe_read_spans({{tiny.data(), (int64_t)tiny.size()}}, 2), 0.0);
+}
+
+// The sample statistics behind every "median (quartiles)" figure the benchmarks print
+// (kernels/stats.h): the median averages the middle two of an even count; a quantile is the
+// nearest rank, index round(q * (n - 1)) of the sorted sample.
+// llama-bench's "mean ± sd": the sample standard deviation. 2, 4, 4, 4, 5, 5, 7, 9 have mean 5
+// and squared deviations summing to 32: sd = sqrt(32 / 7), not the population's sqrt(32 / 8) = 2.
+TEST(Stats, MeanAndSampleStandardDeviation) {
+  const MeanSd s = mean_sd({2, 4, 4, 4, 5, 5, 7, 9});
+  EXPECT_EQ(s.mean, 5.0);
+  EXPECT_DOUBLE_EQ(s.sd, std::sqrt(32.0 / 7.0));
+  EXPECT_EQ(mean_sd({3}).sd, 0.0);  // one repetition: no spread
+  EXPECT_EQ(mean_sd({3}).mean, 3.0);
+  EXPECT_EQ(mean_sd({}).mean, 0.0);
+}
+
+// Each measurement is compared with the better (higher) of the bandwidths probed around it.
+TEST(Stats, ProbesKeepTheBetterOfBeforeAndAfter) {
+  std::vector<double> p;
+  keep_better_probe(p, 50, false);
+  keep_better_probe(p, 80, true);  // better after
+  keep_better_probe(p, 90, false);
+  keep_better_probe(p, 60, true);  // better before
+  EXPECT_EQ(p, (std::vector<double>{80, 90}));
+  // 1.6 GB in 25 ms at 80 GB/s is the bound (20 ms): 1.25x. The worse probe, 50 GB/s, would
+  // make it 0.78x, a token faster than memory.
+  EXPECT_DOUBLE_EQ(time_over_bound(0.025, 1.6e9, 50, 80), 1.25);
+  EXPECT_DOUBLE_EQ(time_over_bound(0.025, 1.6e9, 80, 50), 1.25);
+}
+
+TEST(Stats, MedianAndNearestRankQuantiles) {
+  EXPECT_EQ(median_or({4, 1, 3, 2}, -1), 2.5);
+  EXPECT_EQ(median_or({5, 1, 3}, -1), 3.0);
+  EXPECT_EQ(median_or({}, -1), -1.0);
+  // n = 4: q = 0.25 -> rank round(0.75) = 1, q = 0.75 -> round(2.25) = 2.
+  const std::vector<double> four = {40, 10, 30, 20};
+  EXPECT_EQ(quantile_or(four, 0.25, -1), 20.0);
+  EXPECT_EQ(quantile_or(four, 0.75, -1), 30.0);
+  EXPECT_EQ(quantile_or(four, 0.0, -1), 10.0);
+  EXPECT_EQ(quantile_or(four, 1.0, -1), 40.0);
+  // n = 6: q = 0.25 -> round(1.25) = 1, q = 0.75 -> round(3.75) = 4.
+  const std::vector<double> six = {6, 5, 4, 3, 2, 1};
+  EXPECT_EQ(quantile_or(six, 0.25, -1), 2.0);
+  EXPECT_EQ(quantile_or(six, 0.75, -1), 5.0);
+  EXPECT_EQ(quantile_or({7}, 0.25, -1), 7.0);
+  EXPECT_EQ(quantile_or({}, 0.5, -1), -1.0);
 }
 
 }  // namespace

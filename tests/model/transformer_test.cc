@@ -547,6 +547,19 @@ TEST(Transformer, BytesPerTokenCountsWeightsHeadAndCache) {
   EXPECT_EQ(tf.bytes_per_token(10), ternary + head + head / w->hp.vocab + 10 * kv_per_pos);
 }
 
+// An F16 cache (bench e2e's default, llama-bench's) reads 2 bytes per K or V element: K and
+// V, per layer, per KV head, head_dim elements, per position of the context.
+TEST(Transformer, BytesPerTokenCountsAnF16CacheAtTwoBytesPerElement) {
+  auto w = make_tiny_model();
+  Transformer f16(w, {Path::kKernel, 1, KvType::kF16, 0});
+  Transformer f32(w, {Path::kKernel, 1, KvType::kF32, 0});
+  const int64_t elems_per_pos = 2 * w->hp.layers * w->hp.kv_heads * w->hp.head_dim;
+  EXPECT_EQ(f16.bytes_per_token(7) - f16.bytes_per_token(0), 7 * elems_per_pos * 2);
+  EXPECT_EQ(f32.bytes_per_token(7) - f32.bytes_per_token(0), 7 * elems_per_pos * 4);
+  // The weights, the head and the embedding row do not depend on the cache type.
+  EXPECT_EQ(f16.bytes_per_token(0), f32.bytes_per_token(0));
+}
+
 // The spans `bench e2e` reads in place: every linear layer in decode order, then the head, each
 // exactly the bytes the kernels stream.
 TEST(Transformer, WeightSpansAreTheBytesADecodeStepStreams) {
