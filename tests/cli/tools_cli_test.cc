@@ -270,7 +270,9 @@ TEST_F(ToolsCli, TuneVerifyFailsWhenAWinnerCannotBeMeasured) {
   EXPECT_NE(r.out.find("kunroll=9 outside its domain"), std::string::npos) << r.out;
   std::istringstream lines(r.out);
   for (std::string line; std::getline(lines, line);) {  // only the warning names it
-    if (line.rfind("warning: ", 0) != 0) EXPECT_EQ(line.find("_u9_"), std::string::npos) << line;
+    if (line.rfind("warning: ", 0) != 0) {
+      EXPECT_EQ(line.find("_u9_"), std::string::npos) << line;
+    }
   }
   r = run_cli("tune verify --reps 3 --db-dir " + db);
   EXPECT_EQ(r.status, 1) << r.out;
