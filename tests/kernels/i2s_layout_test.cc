@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
 #include "kernels/i2s.h"
@@ -68,6 +70,36 @@ TEST(I2SLayout, PartsAreRunsOfTilesOfEveryRowTile) {
   EXPECT_THROW(i2s_tile_ternary(t.data(), n, k, 1.0f, 3), Error);
   EXPECT_THROW(i2s_tile_ternary(t.data(), n, k, 1.0f, -1), Error);
   EXPECT_EQ(i2s_tile_ternary(t.data(), n, 16 * 3, 1.0f).parts, 1);  // odd tile count: 1 part
+}
+
+// The default split of K (kernels/i2s.h): below AVX-512, 2 parts when the tile count is even and
+// 1 when it is odd (2 parts could not split it); on AVX-512 always 1. An odd tile count is then
+// laid out (and round-trips) at the AVX2 level too, where the default would otherwise be 2.
+TEST(I2SLayout, DefaultPartsSplitOnlyAnEvenTileCount) {
+  if (std::getenv("TRITUNE_I2S_PARTS") != nullptr) GTEST_SKIP() << "TRITUNE_I2S_PARTS is set";
+  for (const int64_t k16 : {1, 3, 5, 19, 161}) {
+    EXPECT_EQ(i2s_default_parts(k16, Isa::kAvx2), 1) << k16 << " tiles";
+    EXPECT_EQ(i2s_default_parts(k16, Isa::kX86_64), 1) << k16 << " tiles";
+    EXPECT_EQ(i2s_default_parts(k16, Isa::kAvx512Vnni), 1) << k16 << " tiles";
+  }
+  for (const int64_t k16 : {2, 8, 160}) {
+    EXPECT_EQ(i2s_default_parts(k16, Isa::kAvx2), 2) << k16 << " tiles";
+    EXPECT_EQ(i2s_default_parts(k16, Isa::kAvx512Vnni), 1) << k16 << " tiles";
+  }
+  if (!cpu_supports(Isa::kAvx2)) return;
+  setenv("TRITUNE_ISA", "avx2", 1);
+  std::mt19937 rng(4);
+  for (auto [n, k] : {std::pair<int64_t, int64_t>{17, 48}, {3, 300}, {16, 16}}) {
+    const auto t = testing::random_ternary(n * k, rng);
+    try {
+      const I2SKernelWeights w = i2s_tile_ternary(t.data(), n, k, 1.0f);
+      EXPECT_EQ(w.parts, 1) << n << "x" << k;
+      EXPECT_EQ(i2s_untile(w), t) << n << "x" << k;
+    } catch (const Error& e) {
+      ADD_FAILURE() << n << "x" << k << " at the AVX2 level: " << e.what();
+    }
+  }
+  unsetenv("TRITUNE_ISA");
 }
 
 TEST(I2SLayout, TiledLayoutHandlesAnyShapeAndPadsWithZeroWeights) {

@@ -3,6 +3,7 @@
 // for bit, and anything it cannot fuse must be refused without touching the weights.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -34,7 +35,25 @@ std::vector<float> alone(const PackedWeights& p, const QuantizedActs& a) {
   return y;
 }
 
-TEST(LinearGroup, OneCallGivesEachMembersOwnResultsBitForBit) {
+// The members' tiles are one contiguous buffer: within each part of K (kernels/i2s.h) the
+// members' runs follow each other in member order, and the parts follow each other (what a
+// decode step streams).
+// At this CPU's level and, where it has AVX2, at the AVX2 level too: the default layout has one
+// part on AVX-512 and two below, and a group's members must be slices of every part.
+class LinearGroupLevels : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    if (GetParam()) {
+      if (!cpu_supports(Isa::kAvx2)) GTEST_SKIP() << "no AVX2";
+      setenv("TRITUNE_ISA", "avx2", 1);
+    }
+  }
+  void TearDown() override { unsetenv("TRITUNE_ISA"); }
+};
+INSTANTIATE_TEST_SUITE_P(Isa, LinearGroupLevels, ::testing::Bool());
+
+// At both levels: AVX-512's layout has one part of K, AVX2's two, read side by side.
+TEST_P(LinearGroupLevels, OneCallGivesEachMembersOwnResultsBitForBit) {
   std::mt19937 rng(5);
   // q/k/v- and gate/up-like sets, with row counts that are not multiples of 16 (padded rows of
   // one member sit between the next member's rows in the fused buffer) and K with and without
@@ -75,6 +94,8 @@ TEST(LinearGroup, OneCallGivesEachMembersOwnResultsBitForBit) {
             m->forward_q(a, y.data(), ns[i]);
             ASSERT_EQ(std::memcmp(y.data(), want.data(), want.size() * sizeof(float)), 0);
             const I2SKernelWeights ref = i2s_repack(keep[i]);
+            // K = 128 is 8 tiles, 384 is 24, 2560 is 160: all split in two below AVX-512.
+            ASSERT_EQ(ref.parts, GetParam() ? 2 : i2s_default_parts(ref.k16)) << "K=" << k;
             std::vector<int32_t> raw((size_t)(tokens * m->raw_width())), rref(raw.size());
             m->forward_raw(a, raw.data(), m->raw_width());
             i2s_ref_gemm_tiled(ref, a, rref.data(), m->raw_width());
@@ -91,23 +112,6 @@ TEST(LinearGroup, OneCallGivesEachMembersOwnResultsBitForBit) {
     }
   }
 }
-
-// The members' tiles are one contiguous buffer: within each part of K (kernels/i2s.h) the
-// members' runs follow each other in member order, and the parts follow each other (what a
-// decode step streams).
-// At this CPU's level and, where it has AVX2, at the AVX2 level too: the default layout has one
-// part on AVX-512 and two below, and a group's members must be slices of every part.
-class LinearGroupLevels : public ::testing::TestWithParam<bool> {
- protected:
-  void SetUp() override {
-    if (GetParam()) {
-      if (!cpu_supports(Isa::kAvx2)) GTEST_SKIP() << "no AVX2";
-      setenv("TRITUNE_ISA", "avx2", 1);
-    }
-  }
-  void TearDown() override { unsetenv("TRITUNE_ISA"); }
-};
-INSTANTIATE_TEST_SUITE_P(Isa, LinearGroupLevels, ::testing::Bool());
 
 TEST_P(LinearGroupLevels, MembersAreConsecutiveSlicesOfOneBuffer) {
   std::mt19937 rng(6);
@@ -179,6 +183,56 @@ TEST(LinearGroup, FloatOutputsAreTheScalarDequantizationAtEveryLevel) {
       }
     }
   }
+}
+
+// Calls of at least 2^16 outputs convert their raw sums across the pool in chunks of tokens;
+// with more than 64 tokens (not a multiple of 64) a chunk holds several tokens and the last
+// one is short. Every float of every token, of a layer alone and of each member of a group
+// (the second with its own scale, rows not a multiple of 16), is bitnet.cpp's epilogue
+// (float)raw / act_scale * w_scale, written out here (not through i2s_dequant), applied to the
+// scalar reference's integer sums.
+TEST(LinearGroup, LongBatchesDequantizeEveryTokenInBitnetCppOrder) {
+  std::mt19937 rng(21);
+  const int64_t k = 128, tokens = 101;
+  const std::vector<int64_t> ns = {656, 37};  // 101 x 656 >= 2^16: the pool's chunks
+  const std::vector<float> scales = {0.37f, 1.7f};
+  std::vector<PackedWeights> ws, keep;
+  for (size_t i = 0; i < ns.size(); ++i) ws.push_back(random_i2s(ns[i], k, scales[i], rng));
+  keep = ws;
+  std::vector<PackedWeights*> ptrs;
+  for (auto& w : ws) ptrs.push_back(&w);
+  const auto g = LinearGroup::create(ptrs);
+  ASSERT_NE(g, nullptr);
+  const auto x = testing::random_floats(tokens * k, rng, 2.0f);
+  const QuantizedActs a = quantize_acts(x.data(), tokens, k, k, 16);
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    std::vector<std::vector<float>> ys;
+    std::vector<float*> outs;
+    for (int64_t n : ns) ys.emplace_back((size_t)(tokens * n), NAN);
+    for (auto& y : ys) outs.push_back(y.data());
+    g->forward_q(a, outs);
+    for (size_t i = 0; i < ns.size(); ++i) {
+      const int64_t n = ns[i], ldr = (n + 15) / 16 * 16;
+      std::vector<int32_t> raw((size_t)(tokens * ldr));
+      i2s_ref_gemm_tiled(i2s_repack(keep[i]), a, raw.data(), ldr);
+      std::vector<float> alone_y((size_t)(tokens * n), NAN);
+      Linear::create(keep[i])->forward_q(a, alone_y.data(), n);
+      for (int64_t t = 0; t < tokens; ++t) {
+        for (int64_t j = 0; j < n; ++j) {
+          const float want = (float)raw[(size_t)(t * ldr + j)] / a.scale[(size_t)t] * scales[i];
+          const float got = ys[i][(size_t)(t * n + j)], got1 = alone_y[(size_t)(t * n + j)];
+          ASSERT_EQ(std::memcmp(&got, &want, 4), 0)
+              << "group member " << i << " token " << t << " row " << j << ": " << got << " vs "
+              << want << ", " << threads << " threads";
+          ASSERT_EQ(std::memcmp(&got1, &want, 4), 0)
+              << "layer " << i << " alone, token " << t << " row " << j << ": " << got1 << " vs "
+              << want << ", " << threads << " threads";
+        }
+      }
+    }
+  }
+  set_num_threads(2);
 }
 
 TEST(LinearGroup, RefusesWhatItCannotFuseAndLeavesTheWeights) {

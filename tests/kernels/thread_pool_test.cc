@@ -123,13 +123,15 @@ int owner_task(void*, int i, uint8_t* closure) {
   return 0;
 }
 
-// Runs 3 loops of 100 tasks of 20 us on 2 threads; returns the most same-thread runs one of them
-// split into, and checks both threads took part (else the run count proves nothing).
+// Runs loops of 100 tasks of 20 us on 2 threads until 3 of them had both threads take part (a
+// loaded machine can keep the worker off its CPU for a whole 2 ms loop; up to 50 tries), and
+// returns the most same-thread runs one of those split into. At least one must have both threads,
+// else the run count proves nothing.
 int most_runs_of_100_tasks() {
   set_num_threads(2);
   expect_each_once(0, 16, 20000);  // workers up and spinning
-  int most_runs = 0, threads_seen = 0;
-  for (int rep = 0; rep < 3; ++rep) {
+  int most_runs = 0, shared = 0;
+  for (int rep = 0; rep < 50 && shared < 3; ++rep) {
     Owners o(100);
     EXPECT_EQ(halide_do_par_for(nullptr, owner_task, 0, 100, reinterpret_cast<uint8_t*>(&o)), 0);
     int runs = 1;
@@ -140,10 +142,11 @@ int most_runs_of_100_tasks() {
       if (i > 0 && t != o.tid[(size_t)i - 1].load()) ++runs;
       if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
     }
+    if (tags.size() < 2) continue;
+    ++shared;
     most_runs = std::max(most_runs, runs);
-    threads_seen = std::max(threads_seen, (int)tags.size());
   }
-  EXPECT_EQ(threads_seen, 2);
+  EXPECT_GE(shared, 1) << "the worker never took part";
   return most_runs;
 }
 

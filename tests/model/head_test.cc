@@ -3,6 +3,7 @@
 #include "model/head.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -53,8 +54,11 @@ TEST(Head, MappedHeadIsCopiedAndTheMappingStillReads) {
     for (int i = 2; i < 34; ++i) q8[(size_t)(b * 34 + i)] = (uint8_t)(rng() % 255);
   }
   const char* tmp = std::getenv("TRITUNE_TEST_TMP");
-  const std::string path =
-      std::string(tmp ? tmp : "/tmp") + "/mapped_head_" + std::to_string(getpid()) + ".bin";
+  const std::string root = tmp && *tmp ? tmp : "/tmp";
+  // The scratch root may not exist yet: ctest's fixture deletes it, and this test can be the
+  // first of the run to write there (it failed whenever ctest scheduled it first).
+  mkdir(root.c_str(), 0755);
+  const std::string path = root + "/mapped_head_" + std::to_string(getpid()) + ".bin";
   {
     std::FILE* f = std::fopen(path.c_str(), "wb");
     ASSERT_NE(f, nullptr) << path;

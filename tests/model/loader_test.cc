@@ -711,6 +711,40 @@ TEST(LoaderTq, DifferingBlockScalesKeepF32) {
   EXPECT_EQ(got, want);
 }
 
+// Block scales that differ downwards are as much "not one tensor scale" as upwards ones: a
+// later block 8 f16 steps below the first is kept as f32 too (holding exactly the TQ values),
+// while one step below still counts as the same scale.
+TEST(LoaderTq, LowerBlockScalesKeepF32Too) {
+  const std::string dir = scratch_dir("tqscale_down");
+  Edit e;
+  e.tensor = [](std::string& n, uint32_t& t, std::vector<int64_t>&, std::vector<uint8_t>& d) {
+    if (n == "blk.0.attn_q.weight" || n == "blk.0.attn_k.weight") {
+      EXPECT_EQ(t, (uint32_t)ggml::kTQ2_0);
+      uint16_t h;
+      std::memcpy(&h, d.data() + 66 + 64, 2);  // second block's scale
+      h = (uint16_t)(h - (n == "blk.0.attn_q.weight" ? 8 : 1));
+      std::memcpy(d.data() + 66 + 64, &h, 2);
+    }
+    return true;
+  };
+  const std::string path = rewrite(tiny_files().tq2, dir + "/tq.gguf", e);
+  LoadReport r;
+  const ModelWeights m = load_model(path, {}, &r);
+  EXPECT_EQ(m.layers[0].wq.format, Format::kF32);
+  EXPECT_EQ(m.layers[0].wk.format, Format::kI2S);
+  bool noted = false;
+  for (const auto& n : r.notes) noted = noted || n.find("block scales differ") != std::string::npos;
+  EXPECT_TRUE(noted);
+  const auto f = gguf::File::open(path);
+  const gguf::TensorInfo* t = f->tensor("blk.0.attn_q.weight");
+  std::vector<float> want(256 * 256), got(256 * 256);
+  ggml::dequantize_rows(t->type, t->data, 256, 256, 0, 256, want.data());
+  if (m.layers[0].wq.format == Format::kF32) {
+    format_traits(Format::kF32).unpack(m.layers[0].wq, got.data());
+    EXPECT_EQ(got, want);
+  }
+}
+
 // ---- Hugging Face specifics -------------------------------------------------------------------
 TEST(LoaderHf, Bf16MastersAreTernarizedWithAbsmean) {
   const std::string dir = scratch_dir("bf16");

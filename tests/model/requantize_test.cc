@@ -67,6 +67,32 @@ TEST(Requantize, TiedEmbeddingToQ6kAndQ8) {
   }
 }
 
+// A table larger than one conversion chunk per thread (about 2^20 values): each thread converts
+// its rows in several chunks, and every row of every chunk must be its own row re-encoded (8300
+// rows of 256: 4096 rows per chunk, 2 or 3 chunks per thread on 1 and 2 threads).
+TEST(Requantize, TablesOfSeveralChunksPerThreadKeepEveryRow) {
+  TinySpec s;
+  s.hidden = 256;
+  s.vocab = 8300;
+  s.embd_type = kGgmlF32;
+  for (int threads : {1, 2}) {
+    auto w = make_tiny_model(s);
+    const std::vector<float> before = decode(w->tok_embd);
+    ASSERT_EQ(requantize_embeddings(*w, ggml::kQ8_0, threads).size(), 1u);
+    ASSERT_EQ(w->tok_embd.ggml_type, (uint32_t)ggml::kQ8_0);
+    const std::vector<float> after = decode(w->tok_embd);
+    // Q8_0: half a step (1/254 of a block's max) plus the f16 rounding of the block scale.
+    const double bound = 0.5 / 127 + 1.0 / 2048;
+    for (int64_t r = 0; r < s.vocab; ++r) {
+      const std::vector<float> a(before.begin() + r * s.hidden,
+                                 before.begin() + (r + 1) * s.hidden);
+      const std::vector<float> b(after.begin() + r * s.hidden, after.begin() + (r + 1) * s.hidden);
+      ASSERT_LE(max_row_error(a, b, s.hidden), bound)
+          << "row " << r << ", " << threads << " threads";
+    }
+  }
+}
+
 // The load-time hint: a float head that is a large share of a token's bytes names the option and
 // the bytes Q6_K would stream; a quantized or small head gets no note.
 TEST(Requantize, FloatHeadNoteNamesTheFix) {
