@@ -65,20 +65,17 @@ std::vector<int32_t> parse_token_ids(const std::string& s) {
 }
 
 // -m, -t, --path, --kv, --ctx, --embd-type, and --logits-out where the command writes logits.
-void add_common(Args& a,
-                const char* ctx_help =
-                    "context (KV cache positions); 0: what the "
-                    "command needs",
-                bool logits_out = true) {
+constexpr const char* kCtxHelp = "context (KV cache positions); 0: what the command needs";
+
+void add_common(Args& a, const char* ctx_help = kCtxHelp,
+                const char* logits_help = "write raw float32 logits of every evaluated position") {
   a.option("-m", "FILE", "model file (GGUF, .safetensors or HF directory)");
   a.option("-t", "N", "threads", std::to_string(default_threads()));
   a.option("--path", "PATH", "kernel (dispatched kernels) or reference (scalar fake-quant math)",
            "kernel");
   a.option("--kv", "TYPE", "KV cache type: f32 or f16", "f32");
   a.option("--ctx", "N", ctx_help, "0");
-  if (logits_out) {
-    a.option("--logits-out", "FILE", "write raw float32 logits of every evaluated position");
-  }
+  if (logits_help != nullptr) a.option("--logits-out", "FILE", logits_help);
   a.option("--embd-type", "T", kEmbdTypeHelp);
 }
 
@@ -216,7 +213,7 @@ int run_chat(const std::vector<std::string>& argv) {
          "its headers). The KV cache carries the conversation: a turn evaluates only its new\n"
          "tokens. Lines \"/reset\" (forget the conversation) and \"/exit\"; end of input ends\n"
          "the chat. After each reply, stderr gets the turn's tokens and speeds.");
-  add_common(a, "context (KV cache positions); 0: the model's, at most 4096", false);
+  add_common(a, "context (KV cache positions); 0: the model's, at most 4096", nullptr);
   a.option("--system", "TEXT", "a system message that opens the conversation");
   a.option("-n", "N", "most tokens per reply", "256");
   add_sampling(a);
@@ -337,7 +334,9 @@ int run_ppl(const std::vector<std::string>& argv) {
   Args a("ppl",
          "Perplexity of a text file with strided windows (each token scored once, with\n"
          "at least ctx - stride tokens of context after the first window).");
-  add_common(a);
+  add_common(a, kCtxHelp,
+             "write raw float32 logits, one row per scored token in text order: the logits "
+             "that predicted it (positions a window reads only as context are not written)");
   a.option("-f", "TEXTFILE", "text to score");
   a.option("--stride", "N", "window start spacing (0: ctx / 2)", "0");
   a.option("--max-tokens", "N", "score only the first N tokens (0: all)", "0");

@@ -770,6 +770,125 @@ TEST_F(RunCli, PositionLimitIsInclusiveAndListsRefuseATrailingComma) {
   EXPECT_EQ(r.out.find("--cache"), std::string::npos) << r.out;
 }
 
+// run --logits-out writes every evaluated position once: the prompt's (here 3 ids) and each
+// decode step's but the last token's (it is sampled, never fed back): 3 + (4 - 1) rows.
+TEST_F(RunCli, RunWritesOneLogitsRowPerEvaluatedPosition) {
+  const std::string logits = dir_ + "/rows.f32";
+  const Result r = run("run -m " + model_ + " --tokens 1,2,3 -n 4 -t 1 --temp 0 --no-stop " +
+                       "--logits-out " + logits);
+  ASSERT_EQ(r.status, 0) << r.out;
+  struct stat st;
+  ASSERT_EQ(stat(logits.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, (3 + 3) * 320 * 4) << r.out;  // tiny: vocab 320, float32
+  EXPECT_NE(r.out.find("logits     6 positions x 320 floats"), std::string::npos) << r.out;
+}
+
+// ppl --json: with overlapping windows every token after the first is scored once, and windows
+// of 16 start every 8 tokens until one reaches the end: 1 for up to 16 tokens, then one more
+// per 8 (rounded up).
+TEST_F(RunCli, PerplexityJsonCountsFollowFromTheWindows) {
+  const Result r =
+      run("ppl -m " + model_ + " -f " + dir_ + "/text.txt --ctx 16 --stride 8 -t 1 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const size_t at = r.out.find("{\"ppl\"");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const json::Value d = json::parse(r.out.substr(at, r.out.find('\n', at) - at), "ppl --json");
+  const int64_t n = d.at("tokens").as_int64();
+  ASSERT_GT(n, 16) << r.out;  // more than one window
+  EXPECT_EQ(d.at("scored").as_int64(), n - 1);
+  EXPECT_EQ(d.at("windows").as_int64(), 1 + (n - 16 + 7) / 8);
+  EXPECT_EQ(d.at("ctx").as_int64(), 16);
+  EXPECT_EQ(d.at("path").as_string(), "kernel");
+  EXPECT_NEAR(d.at("ppl").as_double(), std::exp(d.at("mean_nll").as_double()),
+              1e-6 * d.at("ppl").as_double());
+  // --logits-out: one row per scored position, once each, though the windows overlap.
+  const std::string out = dir_ + "/ppl_logits.f32";
+  const Result w = run("ppl -m " + model_ + " -f " + dir_ +
+                       "/text.txt --ctx 16 --stride 8 -t 1 --logits-out " + out);
+  ASSERT_EQ(w.status, 0) << w.out;
+  struct stat st;
+  ASSERT_EQ(stat(out.c_str(), &st), 0);
+  EXPECT_EQ((int64_t)st.st_size, (n - 1) * find_shape("tiny").vocab * 4);
+}
+
+// --tokens: a list ending in a comma lost an id and is refused; --chat renders text, so it
+// cannot go with ids either. Both before the model loads.
+TEST_F(RunCli, TokensRefuseATrailingCommaAndChat) {
+  Result r = run("run -m " + dir_ + "/missing.gguf --tokens 1,2, -n 1");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("--tokens '1,2,': ends with a comma"), std::string::npos) << r.out;
+  r = run("run -m " + dir_ + "/missing.gguf --tokens 1,2 --chat -n 1");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("--tokens is the prompt as token ids: drop -p and --chat"),
+            std::string::npos)
+      << r.out;
+}
+
+// --version belongs to tritune itself: after a group name it is an unknown option (a usage
+// error, status 2), like any other.
+TEST_F(RunCli, VersionIsNotAGroupOption) {
+  const Result r = run("bench --version");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("tritune bench: unknown option '--version'"), std::string::npos) << r.out;
+}
+
+// One message the context cannot hold is one message not answered: the exit status says so.
+TEST_F(RunCli, ChatFailsWhenItsOnlyMessageCannotBeAnswered) {
+  const std::string in = dir_ + "/chat_long.txt";
+  std::ofstream(in) << std::string(200, 'x') << "\n";  // far more than 24 tokens
+  const Result r = run("chat -m " + model_ + " -n 2 --ctx 24 --temp 0 < " + in);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("chat: 1 message(s) not answered"), std::string::npos) << r.out;
+}
+
+// general.file_type is llama.cpp's llama_ftype: MOSTLY_TQ1_0 = 36, MOSTLY_TQ2_0 = 37, and
+// bitnet.cpp's MOSTLY_I2_S = 40; MOSTLY_F16 = 1, ALL_F32 = 0.
+TEST_F(RunCli, MakeModelWritesLlamaCppFileTypes) {
+  for (const auto& [fmt, want] : std::vector<std::pair<std::string, int64_t>>{
+           {"i2_s", 40}, {"tq2_0", 37}, {"tq1_0", 36}, {"f16", 1}, {"f32", 0}}) {
+    const std::string path = dir_ + "/ftype_" + fmt + ".gguf";
+    Result r = run("make-model --shape tiny --layers 1 --format " + fmt + " -o " + path);
+    ASSERT_EQ(r.status, 0) << r.out;
+    r = run("inspect -m " + path + " --json --no-load");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const json::Value d = json::parse(r.out, "inspect --json");
+    EXPECT_EQ(d.at("file_tables").at("metadata").at("general.file_type").as_int64(), want) << fmt;
+  }
+}
+
+// inspect --json on a safetensors file: offsets are from the start of the file, as for GGUF.
+// By the format, the file opens with the header's length N (u64, little-endian), the header,
+// then the data from 8 + N to the end, which the tensors fill.
+TEST_F(RunCli, InspectJsonSafetensorsOffsetsAreFileOffsets) {
+  const std::string hf = dir_ + "/inspect_hf";
+  Result r = run("make-model --shape tiny --layers 1 --format safetensors -o " + hf);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string file = hf + "/model.safetensors";
+  std::ifstream in(file, std::ios::binary);
+  unsigned char len[8] = {};
+  ASSERT_TRUE(in.read(reinterpret_cast<char*>(len), 8));
+  int64_t header = 0;
+  for (int i = 7; i >= 0; --i) header = header * 256 + len[i];
+  struct stat st;
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  r = run("inspect -m " + hf + " --json --no-load");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const json::Value d = json::parse(r.out, "inspect --json");
+  const json::Value& ft = d.at("file_tables");
+  EXPECT_EQ(ft.at("format").as_string(), "safetensors");
+  EXPECT_EQ(ft.at("data_offset").as_int64(), 8 + header);
+  EXPECT_EQ(ft.at("bytes").as_int64(), (int64_t)st.st_size);
+  int64_t lo = INT64_MAX, hi = 0, total = 0;
+  for (const json::Value& t : ft.at("tensors").as_array()) {
+    lo = std::min(lo, t.at("offset").as_int64());
+    hi = std::max(hi, t.at("offset").as_int64() + t.at("bytes").as_int64());
+    total += t.at("bytes").as_int64();
+  }
+  EXPECT_EQ(lo, 8 + header);
+  EXPECT_EQ(hi, (int64_t)st.st_size);
+  EXPECT_EQ(total, (int64_t)st.st_size - 8 - header);  // packed end to end
+}
+
 TEST_F(RunCli, BadInputExitsNonZeroWithAMessage) {
   Result r = run("run -m " + dir_ + "/missing.gguf -n 2");
   EXPECT_NE(r.status, 0);

@@ -114,6 +114,22 @@ def test_rounds_are_paired_and_counted(work):
     assert "tg time vs" in p2.stdout
 
 
+def test_prompt_only_runs_keep_the_prompt_speed(work):
+    # -n 0: no tg figures, but tritune's pp tokens/s and the paired pp speed-up over the stand-in
+    # (fixed at 100 t/s) are still there.
+    out_json = os.path.join(work, "pp_only.json")
+    p = run_script(work, "--llama-bench", fake_bench(work), "-r", "1", "-n", "0",
+                   "--json", out_json)
+    assert p.returncode == 0, p.stderr
+    d = json.load(open(out_json))
+    r = d["rounds"][0]
+    assert r["tritune"]["tg_tps"] is None and r["tq2_0"]["tg_tps"] is None
+    assert r["tritune"]["pp_tps"] > 0 and r["tq2_0"]["pp_tps"] == 100.0
+    s = d["summary"]["tq2_0"]
+    assert s["pp_speedup"] == pytest.approx(r["tritune"]["pp_tps"] / 100.0)
+    assert s["tg_speedup"] is None
+
+
 def test_files_brought_by_the_user(work):
     # The synthetic files of the first test, passed in by name: nothing is written, the labels
     # come from the files' tensor types.

@@ -937,6 +937,52 @@ TEST(SyntheticShapes, TwoB4TIsThePublishedConfig) {
   EXPECT_EQ(hp.activation, "relu2");
 }
 
+// The other published shapes: 1bitLLM/bitnet_b1_58-3B's config.json (hidden_size 3200,
+// intermediate_size 8640, 26 layers, 32 heads, vocab 32002, 2048 positions) and
+// bitnet_b1_58-large's, the papers' 700M (1536, 4096, 24 layers, 16 heads).
+TEST(SyntheticShapes, ThreeBAndLargeAreThePublishedConfigs) {
+  const ModelShape& b3 = find_shape("3b");
+  EXPECT_EQ(b3.hidden, 3200);
+  EXPECT_EQ(b3.ffn, 8640);
+  EXPECT_EQ(b3.layers, 26);
+  EXPECT_EQ(b3.heads, 32);
+  EXPECT_EQ(b3.kv_heads, 32);
+  EXPECT_EQ(b3.vocab, 32002);
+  EXPECT_EQ(b3.context, 2048);
+  EXPECT_EQ(shape_hparams(b3).head_dim, 100);
+  const ModelShape& large = find_shape("700m");
+  EXPECT_EQ(large.hidden, 1536);
+  EXPECT_EQ(large.ffn, 4096);
+  EXPECT_EQ(large.layers, 24);
+  EXPECT_EQ(large.heads, 16);
+  EXPECT_EQ(large.kv_heads, 16);
+  EXPECT_EQ(large.vocab, 32002);
+  EXPECT_EQ(shape_hparams(large).head_dim, 96);
+}
+
+// A head dimension other than hidden / heads is written as attention.key_length and
+// value_length (llama.cpp's default is hidden / heads); tritune's loader refuses such a model
+// (BitNet's attn_sub_norm needs heads x head_dim = hidden), but the file must still say it.
+// hidden 256 over 4 heads of 32; the tiny shape's own 4 x 64 needs no key.
+TEST(LoaderGguf, HeadDimOtherThanHiddenOverHeadsIsWritten) {
+  HParams hp = shape_hparams(find_shape("tiny"));
+  hp.head_dim = 32;  // q: 4 x 32 = 128 rows, not 256
+  const std::string dir = scratch_dir("headdim");
+  GgufModelOptions g;
+  g.linear = LinearFormat::kI2S;
+  write_gguf_model(*synthetic_source(hp, kSeed), dir + "/narrow_heads.gguf", g);
+  const auto f = gguf::File::open(dir + "/narrow_heads.gguf");
+  EXPECT_EQ(f->get_int(hp.arch + ".attention.key_length", -1), 32);
+  EXPECT_EQ(f->get_int(hp.arch + ".attention.value_length", -1), 32);
+  EXPECT_EQ(f->get_int(hp.arch + ".rope.dimension_count", -1), 32);
+  EXPECT_THROW(load_model(dir + "/narrow_heads.gguf"), Error);
+  write_gguf_model(*synthetic_source(shape_hparams(find_shape("tiny")), kSeed), dir + "/tiny.gguf",
+                   g);
+  const auto t = gguf::File::open(dir + "/tiny.gguf");
+  EXPECT_EQ(t->find(hp.arch + ".attention.key_length"), nullptr);
+  EXPECT_EQ(load_model(dir + "/tiny.gguf").hp.head_dim, 64);
+}
+
 // llama.cpp's optional per-tensor scale "blk.N.attn_q.scale" (the weight's name with ".weight"
 // replaced by ".scale") multiplies into that tensor only.
 TEST(LoaderGguf, PerTensorScaleMultipliesIntoItsWeight) {

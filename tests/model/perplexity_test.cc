@@ -74,6 +74,10 @@ TEST(Perplexity, RejectsBadOptions) {
   opt.ctx = 16;
   opt.stride = 17;
   EXPECT_THROW(perplexity(tf, toks, opt), Error);
+  // A window of one position has no target to score: refused, not a perplexity of 0 / 0.
+  opt.ctx = 1;
+  opt.stride = 0;
+  EXPECT_THROW(perplexity(tf, toks, opt), Error);
   opt.stride = 0;
   EXPECT_THROW(perplexity(tf, {1}, opt), Error);
 }

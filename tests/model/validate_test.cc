@@ -5,9 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "kernels/error.h"
+#include "kernels/json.h"
 #include "model/transformer.h"
 #include "tests/model/tiny_model.h"
 
@@ -131,8 +134,84 @@ TEST(Validate, CountFlips) {
   EXPECT_EQ(c.compared, 6);
   EXPECT_EQ(c.flipped, 2);
   EXPECT_EQ(c.beyond_one, 1);
+  // Two steps are already more than one rounding step (a tie flip moves by one).
+  b = a;
+  b.q[2] -= 2;  // token 0, element 2 (127, the row's absmax, to 125)
+  FlipCount two;
+  count_flips(a, b, &two);
+  EXPECT_EQ(two.flipped, 1);
+  EXPECT_EQ(two.beyond_one, 1);
   QuantizedActs other = quantize_acts(std::vector<float>{1, 2}.data(), 1, 2, 2);
   EXPECT_THROW(count_flips(a, other, &c), Error);
+}
+
+// The report's figures follow from their definitions over the two runs' logits, computed here
+// on their own: the kernel path's logits (--logits-out) and a free reference run, max and mean
+// of |kernel - reference| over every logit (n x V of them), top-1 agreement per token; the JSON
+// carries the same numbers under their own names, and a bar equal to the agreement is met.
+TEST(Validate, ReportFollowsFromTheLogitsOfBothRuns) {
+  auto w = make_tiny_model();
+  const int64_t n = 20, V = w->hp.vocab;
+  const auto toks = tiny_tokens(n, V);
+  const std::string path = ::testing::TempDir() + "/validate_report_logits.f32";
+  ValidateOptions opt;
+  opt.threads = 2;
+  opt.logits_out = path;
+  const ValidateReport r = validate_model(w, toks, opt);
+  std::vector<float> lk((size_t)(n * V));
+  {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(std::fread(lk.data(), 4, lk.size(), f), lk.size());
+    EXPECT_EQ(std::fgetc(f), EOF);  // exactly n rows of V floats
+    std::fclose(f);
+  }
+  std::remove(path.c_str());
+  std::vector<float> lr((size_t)(n * V));
+  {
+    Transformer ref(w, {Path::kReference, 2, KvType::kF32, n});
+    ref.forward(toks.data(), n, 0, lr.data());
+  }
+  double mx = 0, sum = 0;
+  int64_t agree = 0;
+  for (int64_t i = 0; i < n * V; ++i) {
+    const double d = std::fabs((double)lk[(size_t)i] - (double)lr[(size_t)i]);
+    mx = std::max(mx, d);
+    sum += d;
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    const float* a = lk.data() + t * V;
+    const float* b = lr.data() + t * V;
+    agree += std::max_element(a, a + V) - a == std::max_element(b, b + V) - b;
+  }
+  ASSERT_GT(mx, 0.0);  // the two paths sum in different orders
+  EXPECT_DOUBLE_EQ(r.max_abs_diff, mx);
+  EXPECT_NEAR(r.mean_abs_diff, sum / (double)(n * V), 1e-9 * mx);
+  EXPECT_LT(r.mean_abs_diff, r.max_abs_diff);
+  EXPECT_DOUBLE_EQ(r.top1_agreement, (double)agree / (double)n);
+  // JSON: the same figures under their names.
+  const json::Value j = json::parse(r.to_json(), "validate json");
+  EXPECT_EQ(j.at("tokens").as_int64(), n);
+  EXPECT_EQ(j.at("vocab").as_int64(), V);
+  EXPECT_EQ(j.at("acts_compared").as_int64(), n * acts_per_token(w->hp));
+  EXPECT_EQ(j.at("acts_flipped").as_int64(), r.acts_flipped);
+  EXPECT_EQ(j.at("flips_beyond_one").as_int64(), r.flips_beyond_one);
+  EXPECT_EQ(j.at("forced_flips").as_int64(), r.forced_flips);
+  EXPECT_EQ(j.at("forced_beyond_one").as_int64(), 0);
+  EXPECT_EQ(j.at("linear_checks").as_int64(), w->hp.layers * 7);
+  EXPECT_EQ(j.at("linear_mismatches").as_int64(), 0);
+  EXPECT_NEAR(j.at("max_abs_diff").as_double(), mx, 1e-8 * mx);
+  EXPECT_NEAR(j.at("mean_abs_diff").as_double(), sum / (double)(n * V), 1e-8 * mx);
+  EXPECT_NEAR(j.at("top1_agreement").as_double(), (double)agree / (double)n, 1e-6);
+  // "minimum top-1 agreement": an agreement equal to the bar meets it.
+  opt.logits_out.clear();
+  opt.min_top1 = (double)agree / (double)n;
+  const ValidateReport at_bar = validate_model(w, toks, opt);
+  EXPECT_TRUE(at_bar.pass()) << at_bar.to_text();
+  opt.min_top1 = std::nextafter((double)agree / (double)n, 2.0);
+  if (agree < n) {
+    EXPECT_FALSE(validate_model(w, toks, opt).pass());
+  }
 }
 
 TEST(Validate, PerplexityFromLogits) {
