@@ -674,21 +674,17 @@ TEST(LoaderHostile, MissingRopeBaseAndEpsilonTakeLlamaCppDefaults) {
   }
 }
 
-TEST(LoaderTq, DifferingBlockScalesKeepF32) {
-  const std::string dir = scratch_dir("tqscale");
+// A TQ layer whose blocks do not share one scale cannot become I2_S (one scale per tensor): it
+// is kept as f32 holding exactly the dequantized TQ values, with a note, whether a later block's
+// scale is above the first or below it. One f16 step either way still counts as the same scale.
+void check_block_scale_shift(const std::string& dir, int sign) {
   Edit e;
-  e.tensor = [](std::string& n, uint32_t& t, std::vector<int64_t>&, std::vector<uint8_t>& d) {
-    if (n == "blk.0.attn_q.weight") {
+  e.tensor = [sign](std::string& n, uint32_t& t, std::vector<int64_t>&, std::vector<uint8_t>& d) {
+    if (n == "blk.0.attn_q.weight" || n == "blk.0.attn_k.weight") {
       EXPECT_EQ(t, (uint32_t)ggml::kTQ2_0);
       uint16_t h;
-      std::memcpy(&h, d.data() + 66 + 64, 2);  // second block's scale, 8 f16 steps up
-      h = (uint16_t)(h + 8);
-      std::memcpy(d.data() + 66 + 64, &h, 2);
-    }
-    if (n == "blk.0.attn_k.weight") {  // one f16 step: still one scale
-      uint16_t h;
-      std::memcpy(&h, d.data() + 66 + 64, 2);
-      h = (uint16_t)(h + 1);
+      std::memcpy(&h, d.data() + 66 + 64, 2);  // the second block's scale
+      h = (uint16_t)(h + sign * (n == "blk.0.attn_q.weight" ? 8 : 1));
       std::memcpy(d.data() + 66 + 64, &h, 2);
     }
     return true;
@@ -696,13 +692,12 @@ TEST(LoaderTq, DifferingBlockScalesKeepF32) {
   const std::string path = rewrite(tiny_files().tq2, dir + "/tq.gguf", e);
   LoadReport r;
   const ModelWeights m = load_model(path, {}, &r);
-  EXPECT_EQ(m.layers[0].wq.format, Format::kF32);
+  ASSERT_EQ(m.layers[0].wq.format, Format::kF32);
   EXPECT_EQ(m.layers[0].wk.format, Format::kI2S);
   EXPECT_EQ(m.layers[0].wv.format, Format::kI2S);
   bool noted = false;
   for (const auto& n : r.notes) noted = noted || n.find("block scales differ") != std::string::npos;
   EXPECT_TRUE(noted);
-  // The f32 layer holds exactly the dequantized TQ values.
   const auto f = gguf::File::open(path);
   const gguf::TensorInfo* t = f->tensor("blk.0.attn_q.weight");
   std::vector<float> want(256 * 256), got(256 * 256);
@@ -711,38 +706,12 @@ TEST(LoaderTq, DifferingBlockScalesKeepF32) {
   EXPECT_EQ(got, want);
 }
 
-// Block scales that differ downwards are as much "not one tensor scale" as upwards ones: a
-// later block 8 f16 steps below the first is kept as f32 too (holding exactly the TQ values),
-// while one step below still counts as the same scale.
+TEST(LoaderTq, DifferingBlockScalesKeepF32) {
+  check_block_scale_shift(scratch_dir("tqscale"), +1);
+}
+
 TEST(LoaderTq, LowerBlockScalesKeepF32Too) {
-  const std::string dir = scratch_dir("tqscale_down");
-  Edit e;
-  e.tensor = [](std::string& n, uint32_t& t, std::vector<int64_t>&, std::vector<uint8_t>& d) {
-    if (n == "blk.0.attn_q.weight" || n == "blk.0.attn_k.weight") {
-      EXPECT_EQ(t, (uint32_t)ggml::kTQ2_0);
-      uint16_t h;
-      std::memcpy(&h, d.data() + 66 + 64, 2);  // second block's scale
-      h = (uint16_t)(h - (n == "blk.0.attn_q.weight" ? 8 : 1));
-      std::memcpy(d.data() + 66 + 64, &h, 2);
-    }
-    return true;
-  };
-  const std::string path = rewrite(tiny_files().tq2, dir + "/tq.gguf", e);
-  LoadReport r;
-  const ModelWeights m = load_model(path, {}, &r);
-  EXPECT_EQ(m.layers[0].wq.format, Format::kF32);
-  EXPECT_EQ(m.layers[0].wk.format, Format::kI2S);
-  bool noted = false;
-  for (const auto& n : r.notes) noted = noted || n.find("block scales differ") != std::string::npos;
-  EXPECT_TRUE(noted);
-  const auto f = gguf::File::open(path);
-  const gguf::TensorInfo* t = f->tensor("blk.0.attn_q.weight");
-  std::vector<float> want(256 * 256), got(256 * 256);
-  ggml::dequantize_rows(t->type, t->data, 256, 256, 0, 256, want.data());
-  if (m.layers[0].wq.format == Format::kF32) {
-    format_traits(Format::kF32).unpack(m.layers[0].wq, got.data());
-    EXPECT_EQ(got, want);
-  }
+  check_block_scale_shift(scratch_dir("tqscale_down"), -1);
 }
 
 // ---- Hugging Face specifics -------------------------------------------------------------------
@@ -918,46 +887,31 @@ TEST(Safetensors, RoundTripAndValidation) {
   expect_bad(R"([1])", "does not start");
 }
 
-// The 2b4t shape is microsoft/bitnet-b1.58-2B-4T's config.json: hidden_size 2560,
-// intermediate_size 6912, 30 layers, 20 attention heads over 5 key/value heads (GQA, head_dim
-// 2560 / 20 = 128), vocab_size 128256, max_position_embeddings 4096, rope_theta 500000.
-TEST(SyntheticShapes, TwoB4TIsThePublishedConfig) {
-  const ModelShape& s = find_shape("2b4t");
-  EXPECT_EQ(s.hidden, 2560);
-  EXPECT_EQ(s.ffn, 6912);
-  EXPECT_EQ(s.layers, 30);
-  EXPECT_EQ(s.heads, 20);
-  EXPECT_EQ(s.kv_heads, 5);
-  EXPECT_EQ(s.vocab, 128256);
-  EXPECT_EQ(s.context, 4096);
-  EXPECT_EQ(s.rope_theta, 500000.0f);
-  const HParams hp = shape_hparams(s);
-  EXPECT_EQ(hp.head_dim, 128);
-  EXPECT_EQ(hp.kv_heads, 5);
-  EXPECT_EQ(hp.activation, "relu2");
-}
-
-// The other published shapes: 1bitLLM/bitnet_b1_58-3B's config.json (hidden_size 3200,
-// intermediate_size 8640, 26 layers, 32 heads, vocab 32002, 2048 positions) and
-// bitnet_b1_58-large's, the papers' 700M (1536, 4096, 24 layers, 16 heads).
-TEST(SyntheticShapes, ThreeBAndLargeAreThePublishedConfigs) {
-  const ModelShape& b3 = find_shape("3b");
-  EXPECT_EQ(b3.hidden, 3200);
-  EXPECT_EQ(b3.ffn, 8640);
-  EXPECT_EQ(b3.layers, 26);
-  EXPECT_EQ(b3.heads, 32);
-  EXPECT_EQ(b3.kv_heads, 32);
-  EXPECT_EQ(b3.vocab, 32002);
-  EXPECT_EQ(b3.context, 2048);
-  EXPECT_EQ(shape_hparams(b3).head_dim, 100);
-  const ModelShape& large = find_shape("700m");
-  EXPECT_EQ(large.hidden, 1536);
-  EXPECT_EQ(large.ffn, 4096);
-  EXPECT_EQ(large.layers, 24);
-  EXPECT_EQ(large.heads, 16);
-  EXPECT_EQ(large.kv_heads, 16);
-  EXPECT_EQ(large.vocab, 32002);
-  EXPECT_EQ(shape_hparams(large).head_dim, 96);
+// The named shapes that are published models, from their config.json:
+// microsoft/bitnet-b1.58-2B-4T (GQA: 20 heads over 5 key/value heads of 128, rope_theta
+// 500000), 1bitLLM/bitnet_b1_58-3B and bitnet_b1_58-large, the papers' 700M.
+TEST(SyntheticShapes, PublishedShapesAreTheirConfigs) {
+  struct Want {
+    const char* name;
+    int64_t hidden, ffn, layers, heads, kv_heads, vocab, context, head_dim;
+  };
+  for (const Want& w : {Want{"2b4t", 2560, 6912, 30, 20, 5, 128256, 4096, 128},
+                        Want{"3b", 3200, 8640, 26, 32, 32, 32002, 2048, 100},
+                        Want{"700m", 1536, 4096, 24, 16, 16, 32002, 2048, 96}}) {
+    SCOPED_TRACE(w.name);
+    const ModelShape& s = find_shape(w.name);
+    EXPECT_EQ(s.hidden, w.hidden);
+    EXPECT_EQ(s.ffn, w.ffn);
+    EXPECT_EQ(s.layers, w.layers);
+    EXPECT_EQ(s.heads, w.heads);
+    EXPECT_EQ(s.kv_heads, w.kv_heads);
+    EXPECT_EQ(s.vocab, w.vocab);
+    EXPECT_EQ(shape_hparams(s).head_dim, w.head_dim);
+    EXPECT_EQ(shape_hparams(s).kv_heads, w.kv_heads);
+    EXPECT_EQ(s.context, w.context);
+  }
+  EXPECT_EQ(find_shape("2b4t").rope_theta, 500000.0f);
+  EXPECT_EQ(shape_hparams(find_shape("2b4t")).activation, "relu2");
 }
 
 // A head dimension other than hidden / heads is written as attention.key_length and
