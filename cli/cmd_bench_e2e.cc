@@ -37,10 +37,7 @@ struct Stat : MeanSd {
 };
 
 Stat stat_of(const std::vector<double>& v) {
-  Stat s;
-  static_cast<MeanSd&>(s) = mean_sd(v);
-  s.samples = v;
-  return s;
+  return {mean_sd(v), v};
 }
 
 struct BenchResult {

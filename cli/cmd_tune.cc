@@ -105,6 +105,20 @@ std::string fmt_speedup(double sp) {
   return buf;
 }
 
+void warn_all(const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+}
+
+// The winners of a loaded database (every key, the default kept too), with a warning for each
+// line the load skipped and each record select_winners skipped.
+std::vector<Winner> winners_of(const DbLoad& load, Objective obj, const std::string& cache) {
+  warn_all(load.warnings);
+  std::vector<std::string> skipped;
+  auto ws = select_winners(load.records, obj, cache, /*drop_no_gain=*/false, &skipped);
+  warn_all(skipped);
+  return ws;
+}
+
 std::string fmt_dur(double s) {
   char buf[32];
   if (s >= 60)
@@ -167,11 +181,7 @@ int show(const Args& a, Objective obj) {
     return 0;
   }
   const DbLoad load = TuningDb::open_file(path, fp).load();
-  for (const auto& w : load.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  std::vector<std::string> skipped;
-  const auto ws = select_winners(load.records, obj, a.get("--cache") == "warm" ? "warm" : "cold",
-                                 /*drop_no_gain=*/false, &skipped);
-  for (const auto& w : skipped) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  const auto ws = winners_of(load, obj, a.get("--cache") == "warm" ? "warm" : "cold");
   if (a.has("--export")) {
     json::Value j = json::Value::object();
     j.set("database", path);
@@ -265,10 +275,16 @@ int run_tune(const std::vector<std::string>& argv) {
   const auto tokens = a.get_int_list("--tokens");
   const auto threads = a.get_int_list("--threads");
   for (int64_t t : tokens) {
-    if (t < 1 || t > 4096) throw Error("--tokens: " + std::to_string(t) + " not in 1..4096");
+    if (t < 1 || t > kMaxTaskTokens) {
+      throw Error("--tokens: " + std::to_string(t) + " not in 1.." +
+                  std::to_string(kMaxTaskTokens));
+    }
   }
   for (int64_t t : threads) {
-    if (t < 1 || t > 256) throw Error("--threads: " + std::to_string(t) + " not in 1..256");
+    if (t < 1 || t > kMaxTaskThreads) {
+      throw Error("--threads: " + std::to_string(t) + " not in 1.." +
+                  std::to_string(kMaxTaskThreads));
+    }
   }
   const uint64_t seed = seed_arg(a);
   const int64_t reps = a.get_int("--reps"), confirm = a.get_int("--confirm");
@@ -329,7 +345,7 @@ int run_tune(const std::vector<std::string>& argv) {
   const std::string dir = db_dir_of(a);
   const TuningDb db = TuningDb::open_dir(dir, current_fingerprint());
   DbLoad existing = db.load();
-  for (const auto& w : existing.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  warn_all(existing.warnings);
 
   std::printf("tuning %zu tasks on %s (ISA %s), strategy %s, objective %s, database %s\n",
               tasks.size(), cpu_info().brand.c_str(), isa_name(isa), a.get("--strategy").c_str(),
@@ -437,7 +453,7 @@ int run_simulate(const std::vector<std::string>& argv) {
   const Objective obj = parse_objective(a.get("--objective"));
   const TuningDb db = TuningDb::open_dir(db_dir_of(a), current_fingerprint());
   const DbLoad load = db.load();
-  for (const auto& w : load.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  warn_all(load.warnings);
   std::map<std::string, std::vector<const Record*>> by_task;
   std::map<std::string, TaskKey> keys;
   for (const auto& r : load.records) {
@@ -534,12 +550,7 @@ int run_verify(const std::vector<std::string>& argv) {
   const Fingerprint fp = current_fingerprint();
   auto winners_in = [&](const std::string& dir) {
     const TuningDb db = TuningDb::open_dir(dir, fp);
-    const DbLoad load = db.load();
-    for (const auto& w : load.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    std::vector<std::string> skipped;
-    auto ws = select_winners(load.records, Objective::kTime, a.get("--cache"), false, &skipped);
-    for (const auto& w : skipped) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    return ws;
+    return winners_of(db.load(), Objective::kTime, a.get("--cache"));
   };
   const auto mine = winners_in(db_dir_of(a));
   if (mine.empty()) {

@@ -44,15 +44,15 @@ PerplexityResult perplexity(Transformer& tf, const std::vector<int32_t>& tokens,
       tf.forward(tokens.data() + begin, end - begin, from, logits.data());
       for (int64_t p = first; p < end; ++p) {
         const float* l = logits.data() + (p - 1 - begin - from) * V;
+        double m = -INFINITY;
         for (int64_t v = 0; v < V; ++v) {
           if (!std::isfinite(l[v])) {
             throw Error("perplexity: the logit of token " + std::to_string(v) + " at position " +
                         std::to_string(p - 1) + " is " + (std::isnan(l[v]) ? "NaN" : "infinite") +
                         " (the model produced invalid values)");
           }
+          m = std::max(m, (double)l[v]);
         }
-        double m = l[0];
-        for (int64_t v = 1; v < V; ++v) m = std::max(m, (double)l[v]);
         double s = 0;
         for (int64_t v = 0; v < V; ++v) s += std::exp((double)l[v] - m);
         nll -= (double)l[tokens[(size_t)p]] - m - std::log(s);

@@ -153,8 +153,8 @@ Record Record::from_json(const json::Value& j) {
     throw Error("tuning record: non-positive n, k, tokens or threads");
   }
   // The bounds the tuner itself measures within (tuner/shapes.h, the kernels' thread limit).
-  if (r.task.n > kMaxShapeDim || r.task.k > kMaxShapeDim || r.task.tokens > 4096 ||
-      r.task.threads > 256) {
+  if (r.task.n > kMaxShapeDim || r.task.k > kMaxShapeDim || r.task.tokens > kMaxTaskTokens ||
+      r.task.threads > kMaxTaskThreads) {
     throw Error("tuning record: n, k, tokens or threads beyond what the tuner measures");
   }
   // Written by a tuner run with no timing samples (--reps 0 was once accepted): resuming it

@@ -22,8 +22,11 @@ struct ModelShapeSet {
 const std::vector<ModelShapeSet>& model_shape_sets();
 const ModelShapeSet& find_model_shapes(const std::string& name);  // throws Error with names
 
-// The largest N or K a shape may have (the tuner, the benchmarks and the tuning database).
+// The largest N or K a shape may have (the tuner, the benchmarks and the tuning database), and
+// the most tokens and threads a task may have (the tuner's options and the database).
 constexpr int64_t kMaxShapeDim = int64_t(1) << 20;
+constexpr int64_t kMaxTaskTokens = 4096;
+constexpr int64_t kMaxTaskThreads = 256;  // the thread pool's limit
 
 // "2560x2560,640x2560", a JSON list "[[2560,2560],[640,2560]]" or [{"n":..,"k":..}], or the
 // path of a .json file holding such a list. Throws Error naming the bad entry.
