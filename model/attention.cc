@@ -165,8 +165,11 @@ void prefetch_head(const KvCache& cache, int64_t layer, int64_t kh, int64_t n) {
 
 // Positions per block of the weighted-value pass (attention_kernel.inc).
 constexpr int64_t kValueBlock = 32;
-// Positions the value pass prefetches ahead of the one it reads.
-constexpr int64_t kValueAhead = 8;
+// Positions the value pass prefetches ahead of the one it reads: 16 KB of an f16 cache of
+// head_dim 128, two blocks. 8 positions (2 KB) left the value pass waiting on memory: it takes a
+// 32-position block's rows from memory much faster than it computes on them, so with little in
+// flight it alternates between the two instead of overlapping them (attend_values).
+constexpr int64_t kValueAhead = 64;
 
 // Each ISA level: its sixteen-float type V (one key block, or 16 dimensions of a value row),
 // then the shared kernel body compiled for it. Every level rounds exactly like the scalar code
@@ -221,6 +224,7 @@ struct V {
     return r;
   }
   static constexpr int kScoreRows = 4;
+  static constexpr int kValueAcc = 4;
 };
 
 #include "model/attention_kernel.inc"
@@ -286,6 +290,7 @@ struct V {
     return {_mm256_and_ps(a.lo, lo), _mm256_and_ps(a.hi, hi)};
   }
   static constexpr int kScoreRows = 4;  // 8 ymm accumulators of 16 registers
+  static constexpr int kValueAcc = 4;   // the same for the weighted values
 };
 
 #include "model/attention_kernel.inc"
@@ -330,6 +335,9 @@ struct V {
     return _mm512_maskz_mov_ps((__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1), a);
   }
   static constexpr int kScoreRows = 8;  // 8 independent FMA chains hide the FMA latency
+  // 16 accumulators and 8 value vectors of 32 zmm registers: a pass covers 128 dimensions of
+  // two rows, a whole f16 value row of head_dim 128 (attend_values).
+  static constexpr int kValueAcc = 16;
 };
 
 #include "model/attention_kernel.inc"

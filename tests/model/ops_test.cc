@@ -225,7 +225,13 @@ TEST(Ops, FastAttentionBitIdenticalOnRandomShapes) {
                         // values: whole kv heads evenly over the threads, the ones left over
                         // split by dimension (5 on 2 or 3 threads, 3 on 2)
                         {20, 5, 128, 1, 1000},
-                        {6, 3, 128, 1, 129}};
+                        {6, 3, 128, 1, 129},
+                        // AVX-512 value passes of 128 dimensions for two rows at a time, then
+                        // 64, 32 and 16 (head_dim 112, 96), three rows of one token (the third
+                        // alone), and a dimension split starting mid-line (96 on 2 threads)
+                        {8, 2, 112, 3, 40},
+                        {9, 3, 96, 2, 20},
+                        {3, 1, 96, 1, 200}};
   for (const Case& cs : cases) {
     const AttentionShape s{cs.heads, cs.kv_heads, cs.dim};
     const int64_t ctx = cs.pos0 + cs.tokens + 20;
