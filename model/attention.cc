@@ -137,16 +137,16 @@ void attention_ref(const float* q, int64_t tokens, int64_t pos0, const Attention
 // ---- vectorized ------------------------------------------------------------------------------
 namespace {
 
-// One task: the query rows r = (token t, q head g) of kv head kh for tokens [t0, t1) and q heads
-// [g0, g1) of the group, t-major, so the number of keys a row sees (pos0 + t + 1) never falls.
+// One task: the query rows r = (token t, q head i of the group) of kv head kh for tokens [t0, t1),
+// every q head of the group, t-major, so the number of keys a row sees (pos0 + t + 1) never falls.
 struct Rows {
   const float* q;  // q of token 0 (tokens x heads x D)
   float* out;
-  int64_t pos0, t0, t1, g0, g1, kh;
-  int64_t count() const { return (t1 - t0) * (g1 - g0); }
-  int64_t token(int64_t r) const { return t0 + r / (g1 - g0); }
+  int64_t pos0, t0, t1, g, kh;  // g: q heads per kv head
+  int64_t count() const { return (t1 - t0) * g; }
+  int64_t token(int64_t r) const { return t0 + r / g; }
   int64_t keys(int64_t r) const { return pos0 + token(r) + 1; }
-  int64_t head(int64_t r, int64_t G) const { return kh * G + g0 + r % (g1 - g0); }
+  int64_t head(int64_t r) const { return kh * g + r % g; }
 };
 
 // Asks for the keys and values of positions [0, n) of one kv head (two contiguous ranges) to be
@@ -366,13 +366,19 @@ const AttnKernels& attn_kernels() {
   return isa >= Isa::kAvx512Vnni ? k512 : isa >= Isa::kAvx2 ? k256 : kGeneric;
 }
 
-// Below this many multiply-adds (query rows x keys x head_dim) a call stays on the calling
-// thread. Decode from about 20 positions on is split: the two cores then read the cache in
-// parallel (measured on a Zen 3 VM, f16 cache: 64 positions 19 -> 14 us per layer).
+// Below this many multiply-adds (query rows x keys x head_dim) a prefill's call stays on the
+// calling thread: waking a worker costs more than the arithmetic.
 constexpr double kSerialWork = 5e4;
-// From this many keys on, decode runs attention_decode_split (measured on the Zen 3 VM, f16
-// cache, per layer, against the q-head halves: 64 keys 14 vs 15 us, 128 keys 22 vs 21 us, 512
-// keys 90 vs 67 us).
+// A decode step against fewer keys than this runs on the calling thread; from here on it runs
+// attention_decode_split on the pool. Below, the parallel work saves less than it costs: the
+// pool's idle worker is prefetching its share of the o projection's weights meanwhile
+// (pool_prefetch_next), and a parallel loop stops it to read a few KB of cache. Zen 5 VM, 2B4T
+// shape, bench e2e -p 0 -n 64 alternating with q-head halves on both threads (as before): the
+// attention stage about as long on one thread (0.12-0.26 against 0.17-0.26 ms per token), paired
+// tokens 1.16-1.18x the bound against 1.19-1.21x in the high memory state (5 runs each), 1.07-
+// 1.09x both in the low one. Contexts of 129-193 keys (-d 128) were at parity on one thread;
+// 385-449 keys (-d 384) slower (attention 0.87 -> 1.05 ms per token). The split itself against
+// q-head halves on a Zen 3 VM, f16 cache, per layer: 128 keys 22 vs 21 us, 512 keys 90 vs 67 us.
 constexpr int64_t kDecodeSplitKeys = 128;
 // One token against a long enough cache, on every thread of the pool, each cache byte read
 // once: first the scores, split by kv head and key range (each task all q heads of its kv
@@ -421,7 +427,7 @@ void attention_decode_split(const float* q, int64_t pos0, const AttentionShape& 
   thread_local std::vector<float> sc_buf;
   if (sc_buf.size() < (size_t)(KH * G * ld)) sc_buf.resize((size_t)(KH * G * ld));
   float* const sc = sc_buf.data();
-  auto rows_of = [&](int64_t kh) { return Rows{q, out, pos0, 0, 1, 0, G, kh}; };
+  auto rows_of = [&](int64_t kh) { return Rows{q, out, pos0, 0, 1, G, kh}; };
   pool.parallel_for(
       KH * ksplit,
       [&](int64_t b, int64_t e, int) {
@@ -453,38 +459,29 @@ void attention_fast(const float* q, int64_t tokens, int64_t pos0, const Attentio
   check_attention(tokens, pos0, s, cache);
   const int64_t KH = s.kv_heads, G = s.heads / s.kv_heads;
   const AttnKernels& kern = attn_kernels();
-  // Small calls (short contexts in decode) stay on the calling thread: waking a worker costs
-  // more than the arithmetic. A single token against a long cache splits by key ranges, then
-  // by kv heads (attention_decode_split, two parallel regions); against a shorter one by halves of
-  // each q-head group (one region, but both halves read the kv head's cache). Prefill tasks
-  // are (kv head, block of up to 4 tokens), so each key block loaded serves 4 * G query rows.
-  const double pairs = (double)tokens * (double)s.heads * (double)(pos0 + tokens);
-  const bool serial = pool.size() == 1 || pairs * (double)s.head_dim < kSerialWork;
-  if (!serial && tokens == 1 && pos0 + 1 >= kDecodeSplitKeys) {
+  // A decode step against a long cache splits by key ranges, then by kv heads
+  // (attention_decode_split, two parallel regions); against a shorter one it stays on the
+  // calling thread (kDecodeSplitKeys), as do small prefill calls. Prefill tasks are (kv head,
+  // block of up to 4 tokens), so each key block loaded serves 4 * G query rows.
+  const bool decode = tokens == 1;
+  if (decode && pool.size() > 1 && pos0 + 1 >= kDecodeSplitKeys) {
     attention_decode_split(q, pos0, s, cache, layer, out, pool);
     return;
   }
+  const double pairs = (double)tokens * (double)s.heads * (double)(pos0 + tokens);
+  const bool serial = decode || pool.size() == 1 || pairs * (double)s.head_dim < kSerialWork;
   const int64_t tb = std::min<int64_t>(tokens, 4);
   const int64_t tblocks = (tokens + tb - 1) / tb;
-  const int64_t gsplit = (!serial && tokens == 1 && G % 2 == 0) ? 2 : 1;
-  const int64_t tasks = KH * tblocks * gsplit;
+  const int64_t tasks = KH * tblocks;
   if (serial) {
     for (int64_t kh = 0; kh < KH; ++kh) prefetch_head(cache, layer, kh, pos0 + tokens);
   }
   auto run = [&](int64_t b, int64_t e, int) {
     thread_local std::vector<float> scratch;
     for (int64_t task = b; task < e; ++task) {
-      const int64_t kh = task / (tblocks * gsplit), rest = task % (tblocks * gsplit);
-      const int64_t blk = rest / gsplit, part = rest % gsplit;
+      const int64_t kh = task / tblocks, blk = task % tblocks;
       if (!serial && blk == 0) prefetch_head(cache, layer, kh, pos0 + tokens);
-      const Rows rows{q,
-                      out,
-                      pos0,
-                      blk * tb,
-                      std::min(tokens, (blk + 1) * tb),
-                      part * G / gsplit,
-                      (part + 1) * G / gsplit,
-                      kh};
+      const Rows rows{q, out, pos0, blk * tb, std::min(tokens, (blk + 1) * tb), G, kh};
       kern.attend(rows, s, cache, layer, scratch);
     }
   };

@@ -12,6 +12,8 @@
 #include "kernels/cpu_features.h"
 #include "kernels/error.h"
 #include "kernels/half.h"
+#include "kernels/thread_pool.h"
+#include "kernels/variant.h"
 #include "model/kv_cache.h"
 
 namespace tritune {
@@ -265,6 +267,29 @@ TEST(Ops, FastAttentionBitIdenticalOnRandomShapes) {
       }
     }
   }
+}
+
+// A decode step below kDecodeSplitKeys (128) keys runs on the calling thread, so the pool's idle
+// worker keeps prefetching the next GEMV's weights; from 128 keys on it is split over the pool in
+// two parallel loops (scores, then values). Prefill calls stay parallel.
+TEST(Ops, DecodeAttentionIsSplitOnlyAgainstLongCaches) {
+  set_num_threads(2);
+  ThreadPool pool(2);
+  const AttentionShape s{20, 5, 128};
+  KvCache c(1, 5, 128, 160, KvType::kF16);
+  std::vector<float> kv(5 * 128, 0.25f), q(8 * 20 * 128, 0.5f), out(q.size());
+  for (int64_t p = 0; p < 160; ++p) c.store(0, p, kv.data(), kv.data());
+  auto loops_in = [&](int64_t tokens, int64_t pos0) {
+    const PoolStats a = pool_stats();
+    attention_fast(q.data(), tokens, pos0, s, c, 0, out.data(), pool);
+    const PoolStats b = pool_stats();
+    return (b.loops + b.serial_loops) - (a.loops + a.serial_loops);
+  };
+  EXPECT_EQ(loops_in(1, 0), 0);
+  EXPECT_EQ(loops_in(1, 126), 0);  // 127 keys
+  EXPECT_EQ(loops_in(1, 127), 2);  // 128 keys
+  EXPECT_EQ(loops_in(1, 150), 2);
+  EXPECT_EQ(loops_in(8, 100), 1);  // a prefill's tasks across the pool
 }
 
 TEST(Ops, ExpCanonicalIsAccurateAndClamped) {
