@@ -129,10 +129,15 @@ PackedWeights ternarized_layer(const std::vector<float>& w, int64_t n, int64_t k
 
 }  // namespace loader_detail
 
-std::string last_path_component(std::string path) {
+std::string without_trailing_slashes(std::string path) {
   while (path.size() > 1 && path.back() == '/') path.pop_back();
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
+  return path;
+}
+
+std::string last_path_component(const std::string& path) {
+  const std::string p = without_trailing_slashes(path);
+  const size_t slash = p.rfind('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
 }
 
 std::string gguf_layer_tensor(int64_t layer, const std::string& what) {

@@ -78,9 +78,11 @@ bool is_safetensors(const std::string& path);
 // directory's model.safetensors or the shards its model.safetensors.index.json names.
 std::vector<std::string> hf_weight_files(const std::string& path);
 
+// `path` without the slashes that end it ("a/b//" -> "a/b"; "/" stays "/").
+std::string without_trailing_slashes(std::string path);
 // The last part of a path, a file or directory name ("a/b/" -> "b"): how a model is named where
 // its file carries no name, without the local path.
-std::string last_path_component(std::string path);
+std::string last_path_component(const std::string& path);
 
 // The GGUF tensor names (bitnet.cpp / llama.cpp) of layer i: "blk.<i>.<what>.weight".
 std::string gguf_layer_tensor(int64_t layer, const std::string& what);

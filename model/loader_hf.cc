@@ -81,10 +81,11 @@ class HfLoader {
     // The checkpoint's name: config.json's _name_or_path, else its directory's name.
     const json::Value* id = cfg_.is_object() ? cfg_.find("_name_or_path") : nullptr;
     // A hub id ("org/name") as it is; a local path (often a training directory) by its last part.
-    std::string nop = id && id->is_string() ? id->as_string() : "";
-    const bool local = !nop.empty() && (nop[0] == '/' || nop[0] == '.' || nop[0] == '~');
-    while (nop.size() > 1 && nop.back() == '/') nop.pop_back();
-    if (local) nop = last_path_component(nop);
+    const std::string id_text = id && id->is_string() ? id->as_string() : "";
+    const bool local =
+        !id_text.empty() && (id_text[0] == '/' || id_text[0] == '.' || id_text[0] == '~');
+    const std::string nop =
+        local ? last_path_component(id_text) : without_trailing_slashes(id_text);
     m.name = !nop.empty() && nop != "." && nop != "~"
                  ? nop
                  : last_path_component(dirname_of(config_name_));

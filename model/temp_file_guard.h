@@ -1,9 +1,10 @@
 // Removes a writer's temporary file when SIGINT, SIGTERM or SIGHUP ends the process. The model
 // writers (GGUF, safetensors) write a temporary PATH.tmp-<pid>-<n> (create_temp_for) and rename
 // it into place when done; an error removes it, but Ctrl-C during a multi-gigabyte `make-model`
-// or `convert` used to leave the half-written temporary behind. While a guard lives, its path is unlinked from the signal
-// handler (async-signal-safe) and the signal is then re-raised with the action it had before,
-// so the process still ends the way the signal says. Signals the process ignores stay ignored.
+// or `convert` used to leave the half-written temporary behind. While a guard lives, its path
+// is unlinked from the signal handler (async-signal-safe) and the signal is then re-raised with
+// the action it had before, so the process still ends the way the signal says. Signals the
+// process ignores stay ignored.
 #pragma once
 #include <cstdio>
 #include <string>
